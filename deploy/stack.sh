@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The local stack: Apache Kafka (KRaft, single node) on 127.0.0.1:9092 and Redis on
+# 127.0.0.1:6379, with every topic of ARCHITECTURE.md.
+#
+#   deploy/stack.sh up       fetch Kafka once, start Kafka and Redis, create topics (idempotent)
+#   deploy/stack.sh down     stop both cleanly
+#   deploy/stack.sh status   say what runs
+#   deploy/stack.sh fetch    only fetch the Kafka jars into the cache
+#
+# Kafka's jars come from Maven Central through deploy/kafka/pom.xml into
+# $NEWSROOM_CACHE (default ~/.cache/newsroom), so a second machine run costs nothing.
+# Runtime state (data, logs, pids) lives in .run/ at the project root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/kafka/pom.xml")
+CACHE=${NEWSROOM_CACHE:-$HOME/.cache/newsroom}
+# The cache folder is keyed by the pom, so changing the jar list fetches again.
+POM_HASH=$(sha1sum "$ROOT/deploy/kafka/pom.xml" | cut -c1-10)
+LIBS="$CACHE/kafka-$KAFKA_VERSION-$POM_HASH/libs"
+RUN="$ROOT/.run"
+KAFKA_DIR="$RUN/kafka"
+REDIS_DIR="$RUN/redis"
+KAFKA_PORT=9092
+CONTROLLER_PORT=9093
+REDIS_PORT=6379
+BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+
+# name partitions retention_days(or "compact") — the same list as crates/platform/src/kafka.rs
+TOPICS="
+stories.raw 12 7
+stories.enriched 12 compact
+stories.index 12 compact
+stories.held 6 compact
+stories.raw.dlq 1 14
+stories.enriched.dlq 1 14
+interactions 12 30
+profiles 6 compact
+profiles.dlq 1 14
+devices 6 compact
+devices.dlq 1 14
+notifications.receipts 6 7
+"
+
+log() { printf '\033[1mstack:\033[0m %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+fetch_kafka() {
+  if [ -f "$LIBS/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || { log "mvn not found: install Maven (apt-get install maven)"; exit 1; }
+  log "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $LIBS (once)"
+  rm -rf "$LIBS"
+  mvn -q -B -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIBS"
+  touch "$LIBS/.complete"
+}
+
+kafka_tool() {
+  java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
+       -cp "$LIBS/*" "$@"
+}
+
+write_kafka_config() {
+  mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
+  cat > "$KAFKA_DIR/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=3
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+# A single local node: no reason to wait for more group members before the first assignment.
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.check.interval.ms=60000
+log.segment.bytes=67108864
+PROPS
+  cat > "$KAFKA_DIR/log4j2.properties" <<PROPS
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = $KAFKA_DIR/logs/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = warn
+logger.k.name = kafka
+logger.k.level = warn
+logger.state.name = state.change.logger
+logger.state.level = warn
+PROPS
+}
+
+start_kafka() {
+  if port_open $KAFKA_PORT; then log "Kafka already answers on $BOOTSTRAP"; return 0; fi
+  fetch_kafka
+  write_kafka_config
+  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+    log "formatting Kafka storage (KRaft)"
+    local cluster_id
+    cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid | tail -n 1)
+    kafka_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+      -c "$KAFKA_DIR/server.properties" >/dev/null
+  fi
+  log "starting Kafka $KAFKA_VERSION on $BOOTSTRAP"
+  nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIBS/*" \
+    kafka.Kafka "$KAFKA_DIR/server.properties" > "$KAFKA_DIR/logs/stdout.log" 2>&1 &
+  echo $! > "$KAFKA_DIR/pid"
+  for _ in $(seq 1 120); do
+    if port_open $KAFKA_PORT && kafka_tool org.apache.kafka.tools.TopicCommand \
+         --bootstrap-server "$BOOTSTRAP" --list >/dev/null 2>&1; then
+      log "Kafka is up"; return 0
+    fi
+    if ! kill -0 "$(cat "$KAFKA_DIR/pid")" 2>/dev/null; then
+      log "Kafka exited; last lines of its log:"; tail -n 30 "$KAFKA_DIR/logs/stdout.log" "$KAFKA_DIR/logs/server.log" >&2 || true
+      exit 1
+    fi
+    sleep 1
+  done
+  log "Kafka did not answer within 120 s (see $KAFKA_DIR/logs)"; exit 1
+}
+
+start_redis() {
+  if port_open $REDIS_PORT; then log "Redis already answers on 127.0.0.1:$REDIS_PORT"; return 0; fi
+  if ! command -v redis-server >/dev/null; then
+    log "installing redis-server (Debian package)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y -q redis-server >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q redis-server >/dev/null; }
+  fi
+  mkdir -p "$REDIS_DIR"
+  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port $REDIS_PORT --daemonize yes \
+    --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/pid" --logfile "$REDIS_DIR/redis.log" \
+    --save "" --appendonly no
+  for _ in $(seq 1 50); do
+    if redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG; then log "Redis is up"; return 0; fi
+    sleep 0.1
+  done
+  log "Redis did not answer (see $REDIS_DIR/redis.log)"; exit 1
+}
+
+create_topics() {
+  local existing
+  existing=$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list 2>/dev/null)
+  echo "$TOPICS" | while read -r name partitions retention; do
+    [ -n "$name" ] || continue
+    if grep -qx "$name" <<<"$existing"; then continue; fi
+    if [ "$retention" = compact ]; then
+      cfg=(--config cleanup.policy=compact)
+    else
+      cfg=(--config cleanup.policy=delete --config retention.ms=$((retention * 86400000)))
+    fi
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --create \
+      --if-not-exists --topic "$name" --partitions "$partitions" --replication-factor 1 "${cfg[@]}" >/dev/null
+    log "created topic $name ($partitions partitions, $retention)"
+  done
+}
+
+stop_pid() { # name pidfile
+  local pid
+  [ -f "$2" ] || return 0
+  pid=$(cat "$2")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $1 (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { log "$1 did not stop in 30 s, killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$2"
+}
+
+case "${1:-up}" in
+  up)
+    start_redis
+    start_kafka
+    create_topics
+    ;;
+  fetch) fetch_kafka ;;
+  down)
+    stop_pid Kafka "$KAFKA_DIR/pid"
+    if redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && [ -f "$REDIS_DIR/pid" ]; then
+      log "stopping Redis"; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true
+    fi
+    ;;
+  status)
+    port_open $KAFKA_PORT && echo "kafka: up ($BOOTSTRAP)" || echo "kafka: down"
+    port_open $REDIS_PORT && echo "redis: up (127.0.0.1:$REDIS_PORT)" || echo "redis: down"
+    ;;
+  *) echo "usage: $0 up|down|status|fetch" >&2; exit 64 ;;
+esac

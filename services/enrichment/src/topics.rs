@@ -1,0 +1,321 @@
+//! A first IPTC Media Topic classifier: a lexicon of indicative words per top-level topic.
+//!
+//! Each of the 17 top-level Media Topics has a list of word stems that newsrooms use when
+//! writing about it. A story scores one point per stem match in its body and three in its
+//! headline; topics whose share of the points is high enough are returned, best first, with
+//! the share as the score. It is deliberately simple and explainable: a trained model replaces
+//! it (issue 4) without changing the `Enrichment` it fills.
+
+use std::collections::HashMap;
+
+use newsroom_proto::v1::TopicScore;
+
+/// One top-level IPTC Media Topic and its indicative stems.
+struct Topic {
+    code: &'static str,
+    label: &'static str,
+    stems: &'static [&'static str],
+}
+
+const TOPICS: &[Topic] = &[
+    Topic {
+        code: "medtop:01000000",
+        label: "arts, culture, entertainment and media",
+        stems: &[
+            "film", "movie", "cinema", "actor", "actress", "music", "album", "singer", "band",
+            "concert", "theatre", "theater", "festival", "museum", "artist", "novel", "book",
+            "award", "oscar", "grammy", "television", "tv", "broadcast", "celebrit", "star",
+            "box office", "hollywood", "comedy", "drama", "director", "media", "newspaper",
+        ],
+    },
+    Topic {
+        code: "medtop:02000000",
+        label: "crime, law and justice",
+        stems: &[
+            "police", "arrest", "court", "judge", "trial", "jury", "prosecut", "lawyer",
+            "murder", "crime", "criminal", "convict", "sentenc", "prison", "jail", "fraud",
+            "robbery", "theft", "charged", "suspect", "lawsuit", "sued", "verdict", "guilty",
+            "supreme court", "investigat",
+        ],
+    },
+    Topic {
+        code: "medtop:03000000",
+        label: "disaster, accident and emergency incident",
+        stems: &[
+            "earthquake", "quake", "tsunami", "flood", "wildfire", "fire", "explosion", "blast",
+            "crash", "collision", "derail", "accident", "disaster", "rescue", "casualt",
+            "evacuat", "emergency", "collapse", "volcan", "landslide", "death toll", "injured",
+        ],
+    },
+    Topic {
+        code: "medtop:04000000",
+        label: "economy, business and finance",
+        stems: &[
+            "econom", "market", "stock", "share", "investor", "bank", "profit", "revenue",
+            "sales", "company", "firm", "business", "trade", "tariff", "inflation",
+            "interest rate", "gdp", "growth", "deal", "merger", "acquisition", "ceo", "price",
+            "oil", "dollar", "euro", "debt", "budget", "tax", "industry", "export", "earnings",
+        ],
+    },
+    Topic {
+        code: "medtop:05000000",
+        label: "education",
+        stems: &[
+            "school", "pupil", "student", "teacher", "universit", "college", "education",
+            "exam", "curriculum", "tuition", "classroom", "graduate", "academ",
+        ],
+    },
+    Topic {
+        code: "medtop:06000000",
+        label: "environment",
+        stems: &[
+            "climate", "emission", "carbon", "pollution", "environment", "biodiversity",
+            "species", "wildlife", "deforestation", "renewable", "fossil fuel", "recycl",
+            "conservation", "greenhouse", "net zero", "ecosystem",
+        ],
+    },
+    Topic {
+        code: "medtop:07000000",
+        label: "health",
+        stems: &[
+            "health", "hospital", "doctor", "nurse", "patient", "disease", "virus", "vaccin",
+            "pandemic", "epidemic", "cancer", "medic", "drug", "treatment", "outbreak",
+            "infection", "nhs", "surgery", "mental health", "covid",
+        ],
+    },
+    Topic {
+        code: "medtop:08000000",
+        label: "human interest",
+        stems: &[
+            "birthday", "wedding", "centenarian", "heartwarming", "pet", "dog", "cat",
+            "royal baby", "anniversary", "viral", "record-breaking", "oldest", "quirky",
+        ],
+    },
+    Topic {
+        code: "medtop:09000000",
+        label: "labour",
+        stems: &[
+            "strike", "union", "worker", "employee", "unemploy", "jobs", "wage", "salary",
+            "pension", "layoff", "redundanc", "labour", "labor", "workforce", "hiring",
+        ],
+    },
+    Topic {
+        code: "medtop:10000000",
+        label: "lifestyle and leisure",
+        stems: &[
+            "travel", "holiday", "vacation", "tourism", "restaurant", "recipe", "food",
+            "fashion", "garden", "fitness", "hobby", "shopping", "wine", "leisure",
+        ],
+    },
+    Topic {
+        code: "medtop:11000000",
+        label: "politics",
+        stems: &[
+            "government", "minister", "president", "parliament", "election", "vote", "voter",
+            "party", "policy", "senate", "congress", "lawmaker", "mp", "mps", "politic",
+            "campaign", "prime minister", "cabinet", "opposition", "democra", "republican",
+            "labour party", "conservative", "tory", "tories", "communist", "legislat",
+            "referendum", "diplomat", "summit", "sanction",
+        ],
+    },
+    Topic {
+        code: "medtop:12000000",
+        label: "religion",
+        stems: &[
+            "church", "pope", "vatican", "mosque", "temple", "religio", "faith", "bishop",
+            "priest", "imam", "rabbi", "christian", "muslim", "islam", "jewish", "buddhis",
+        ],
+    },
+    Topic {
+        code: "medtop:13000000",
+        label: "science and technology",
+        stems: &[
+            "technolog", "tech", "internet", "online", "digital", "software", "computer",
+            "chip", "semiconductor", "smartphone", "phone", "mobile", "app", "apps", "web",
+            "cyber", "data", "artificial intelligence", "ai", "robot", "scien", "research",
+            "space", "nasa", "satellite", "telecom", "broadband", "google", "microsoft",
+            "apple", "gadget", "games console", "video game", "network", "cloud", "5g",
+        ],
+    },
+    Topic {
+        code: "medtop:14000000",
+        label: "society",
+        stems: &[
+            "immigra", "migrant", "refugee", "poverty", "homeless", "welfare", "charity",
+            "discrimination", "equality", "gender", "racism", "communit", "housing",
+            "family", "families", "protest",
+        ],
+    },
+    Topic {
+        code: "medtop:15000000",
+        label: "sport",
+        stems: &[
+            "football", "soccer", "cricket", "rugby", "tennis", "golf", "olympic", "match",
+            "league", "cup", "championship", "tournament", "coach", "striker", "goal",
+            "player", "team", "season", "world cup", "athlet", "race", "medal", "premiership",
+            "wimbledon", "fifa", "uefa", "nba", "nfl", "squad", "injury", "defeat", "win",
+        ],
+    },
+    Topic {
+        code: "medtop:16000000",
+        label: "conflict, war and peace",
+        stems: &[
+            "war", "military", "troops", "soldier", "army", "missile", "airstrike",
+            "attack", "militant", "terror", "ceasefire", "invasion", "rebel", "insurgen",
+            "bomb", "nato", "armed forces", "peace talks", "hostage", "shelling",
+        ],
+    },
+    Topic {
+        code: "medtop:17000000",
+        label: "weather",
+        stems: &[
+            "weather", "storm", "hurricane", "typhoon", "cyclone", "tornado", "heatwave",
+            "snow", "rain", "forecast", "temperature", "drought", "blizzard", "met office",
+        ],
+    },
+];
+
+/// A topic is kept when its share of the points is at least this fraction of the best one's.
+const KEEP_RELATIVE: f64 = 0.5;
+/// Fewest points for a topic to count at all (one headline hit, or a few body hits).
+const MIN_POINTS: f64 = 2.0;
+/// Topics returned at most.
+const MAX_TOPICS: usize = 3;
+
+/// The label of a top-level topic code, if known.
+pub fn label(code: &str) -> Option<&'static str> {
+    TOPICS.iter().find(|t| t.code == code).map(|t| t.label)
+}
+
+/// Classifies a story by its headline and text. Always returns at least one topic.
+pub fn classify(headline: &str, body_text: &str) -> Vec<TopicScore> {
+    let headline = normalise(headline);
+    let body = normalise(body_text);
+    let mut points: HashMap<&'static str, f64> = HashMap::new();
+    for t in TOPICS {
+        let p = 3.0 * hits(&headline, t.stems) as f64 + hits(&body, t.stems) as f64;
+        if p > 0.0 {
+            points.insert(t.code, p);
+        }
+    }
+    let total: f64 = points.values().sum();
+    let best = points.values().copied().fold(0.0, f64::max);
+    let mut scored: Vec<TopicScore> = TOPICS
+        .iter()
+        .filter_map(|t| {
+            let p = *points.get(t.code)?;
+            (p >= MIN_POINTS && p >= best * KEEP_RELATIVE).then(|| TopicScore {
+                code: t.code.to_owned(),
+                label: t.label.to_owned(),
+                score: p / total,
+            })
+        })
+        .collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scored.truncate(MAX_TOPICS);
+    if scored.is_empty() {
+        // Nothing indicative: file it under human interest, with a score that says "unsure".
+        scored.push(TopicScore {
+            code: "medtop:08000000".to_owned(),
+            label: "human interest".to_owned(),
+            score: 0.1,
+        });
+    }
+    scored
+}
+
+/// Lower-case words separated by single spaces, padded so " stem" matches a word start.
+fn normalise(text: &str) -> String {
+    let mut s = String::with_capacity(text.len() + 2);
+    s.push(' ');
+    for w in crate::text::words(text) {
+        s.push_str(&w);
+        s.push(' ');
+    }
+    s
+}
+
+/// Occurrences of stems at word starts. Stems of three letters or fewer must match whole words.
+fn hits(text: &str, stems: &[&str]) -> usize {
+    stems
+        .iter()
+        .map(|stem| {
+            let needle = if stem.len() <= 3 {
+                format!(" {stem} ")
+            } else {
+                format!(" {stem}")
+            };
+            text.matches(&needle).count()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn top(headline: &str, body: &str) -> String {
+        classify(headline, body)[0].code.clone()
+    }
+
+    #[test]
+    fn clear_stories_get_their_topic() {
+        assert_eq!(
+            top(
+                "Striker scores twice as United win the cup",
+                "The team's coach praised the players after the match."
+            ),
+            "medtop:15000000"
+        );
+        assert_eq!(
+            top(
+                "Chip makers bet on artificial intelligence",
+                "Semiconductor firms and software companies expand data centres and cloud computing."
+            ),
+            "medtop:13000000"
+        );
+        assert_eq!(
+            top(
+                "Magnitude 7 earthquake strikes",
+                "Rescue teams search collapsed buildings; the death toll rises as people evacuate."
+            ),
+            "medtop:03000000"
+        );
+    }
+
+    #[test]
+    fn no_signal_still_yields_one_unsure_topic() {
+        let t = classify("Lorem ipsum", "dolor sit amet");
+        assert_eq!(t.len(), 1);
+        assert!(t[0].score < 0.5);
+    }
+
+    #[test]
+    fn bbc_categories_mostly_match() {
+        // A sanity check against real copy: the BBC set's five categories.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/bbc-news.jsonl");
+        let data = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("test data {path} is missing: {e}"));
+        let expected = |c: &str| match c {
+            "business" => "medtop:04000000",
+            "entertainment" => "medtop:01000000",
+            "politics" => "medtop:11000000",
+            "sport" => "medtop:15000000",
+            "tech" => "medtop:13000000",
+            other => panic!("unknown category {other}"),
+        };
+        let (mut right, mut total) = (0, 0);
+        for line in data.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let want = expected(v["category"].as_str().unwrap());
+            let got = classify(v["headline"].as_str().unwrap(), v["body"].as_str().unwrap());
+            total += 1;
+            if got[0].code == want {
+                right += 1;
+            }
+        }
+        let accuracy = right as f64 / total as f64;
+        eprintln!("lexicon top-1 accuracy on the BBC set: {accuracy:.3} ({right}/{total})");
+        assert!(accuracy > 0.6, "accuracy {accuracy}");
+    }
+}

@@ -1,0 +1,275 @@
+//! `newsroom.v1.IngestService`.
+//!
+//! Errors cross the gRPC edge in one place, [`impl From<SubmitError> for Status`]: a caller's
+//! mistake is `INVALID_ARGUMENT` with the field, a dependency that is down is `UNAVAILABLE`.
+
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use newsroom_platform::kafka::{Producer, ProduceError};
+use newsroom_platform::metrics::prometheus_client::encoding::EncodeLabelSet;
+use newsroom_platform::metrics::prometheus_client::metrics::counter::Counter;
+use newsroom_platform::metrics::prometheus_client::metrics::family::Family;
+use newsroom_platform::metrics::Registry;
+use newsroom_proto::v1::ingest_service_server::IngestService;
+use newsroom_proto::v1::{
+    ImportFeedRequest, ImportFeedResponse, Outcome, StoryEvent, StoryIndexEntry,
+    SubmitStoryRequest, SubmitStoryResponse,
+};
+use newsroom_proto::Message as _;
+use tokio_stream::{Stream, StreamExt as _};
+use tonic::{Request, Response, Status, Streaming};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::config::Limits;
+use crate::identity::{self, Identity, Reservation};
+use crate::story::{self, FieldError};
+
+/// Labels of the ingest counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubmitLabels {
+    pub source: String,
+    pub outcome: String,
+}
+
+/// Ingest's own metrics.
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub stories: Family<SubmitLabels, Counter>,
+}
+
+impl IngestMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = IngestMetrics {
+            stories: Family::default(),
+        };
+        registry.register(
+            "newsroom_ingest_stories",
+            "Story submissions by source and outcome (accepted, updated, duplicate, invalid, unavailable)",
+            m.stories.clone(),
+        );
+        m
+    }
+
+    fn count(&self, source: &str, outcome: &str) {
+        self.stories
+            .get_or_create(&SubmitLabels {
+                source: source.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// Why a submission failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("redis unavailable: {0}")]
+    Redis(#[from] newsroom_platform::redis::redis::RedisError),
+    #[error(transparent)]
+    Kafka(#[from] ProduceError),
+}
+
+impl From<SubmitError> for Status {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Invalid(f) => Status::with_error_details(
+                tonic::Code::InvalidArgument,
+                f.to_string(),
+                ErrorDetails::with_bad_request_violation(f.field.clone(), f.reason.clone()),
+            ),
+            SubmitError::Redis(e) => Status::unavailable(format!("story state unavailable: {e}")),
+            SubmitError::Kafka(e) => Status::unavailable(e.to_string()),
+        }
+    }
+}
+
+/// The service implementation.
+#[derive(Clone)]
+pub struct IngestApi {
+    producer: Producer,
+    identity: Identity,
+    raw_topic: String,
+    index_topic: String,
+    limits: Limits,
+    metrics: IngestMetrics,
+}
+
+impl IngestApi {
+    pub fn new(
+        producer: Producer,
+        identity: Identity,
+        raw_topic: String,
+        index_topic: String,
+        limits: Limits,
+        metrics: IngestMetrics,
+    ) -> Self {
+        IngestApi {
+            producer,
+            identity,
+            raw_topic,
+            index_topic,
+            limits,
+            metrics,
+        }
+    }
+
+    /// Validates, versions and publishes one story; the heart of every submission path.
+    #[tracing::instrument(skip_all, fields(story.source, story.id, story.version))]
+    pub async fn submit(
+        &self,
+        req: SubmitStoryRequest,
+    ) -> Result<SubmitStoryResponse, SubmitError> {
+        let source_hint = req
+            .story
+            .as_ref()
+            .map(|s| s.source.trim().to_owned())
+            .unwrap_or_default();
+        let valid = match story::validate(req.story, &self.limits) {
+            Ok(v) => v,
+            Err(e) => {
+                self.metrics.count(&source_hint, "invalid");
+                return Err(e.into());
+            }
+        };
+        let mut story = valid.story;
+        let span = tracing::Span::current();
+        span.record("story.source", story.source.as_str());
+
+        let idem = req.idempotency_key.trim();
+        if !idem.is_empty()
+            && let Some(bytes) = self.identity.remembered(&story.source, idem).await?
+            && let Ok(answer) = SubmitStoryResponse::decode(bytes.as_slice())
+        {
+            return Ok(answer);
+        }
+
+        let id = identity::story_id(&story.source, &valid.guid);
+        span.record("story.id", id.as_str());
+        let fingerprint = story::fingerprint(&story);
+        let answer = match self.identity.reserve(&id, &fingerprint).await? {
+            Reservation::Duplicate(version) => {
+                self.metrics.count(&story.source, "duplicate");
+                SubmitStoryResponse {
+                    story_id: id,
+                    version,
+                    outcome: Outcome::Duplicate as i32,
+                }
+            }
+            Reservation::New(version) => {
+                span.record("story.version", version);
+                story.id = id.clone();
+                story.version = version;
+                if story.guid.is_empty() {
+                    story.guid = valid.guid;
+                }
+                let source = story.source.clone();
+                let event = StoryEvent {
+                    story: Some(story),
+                    fingerprint: fingerprint.clone(),
+                    accepted_at: Some(SystemTime::now().into()),
+                };
+                let published = self
+                    .producer
+                    .send(&self.raw_topic, &id, &event.encode_to_vec())
+                    .await;
+                if let Err(e) = published {
+                    self.metrics.count(&source, "unavailable");
+                    return Err(e.into());
+                }
+                let entry = StoryIndexEntry {
+                    story_id: id.clone(),
+                    version,
+                    fingerprint: fingerprint.clone(),
+                };
+                self.producer
+                    .send(&self.index_topic, &id, &entry.encode_to_vec())
+                    .await?;
+                self.identity.commit(&id, version, &fingerprint).await?;
+                let outcome = if version == 1 {
+                    Outcome::Accepted
+                } else {
+                    Outcome::Updated
+                };
+                self.metrics
+                    .count(&source, if version == 1 { "accepted" } else { "updated" });
+                tracing::info!(story.id = %id, version, "story accepted");
+                SubmitStoryResponse {
+                    story_id: id,
+                    version,
+                    outcome: outcome as i32,
+                }
+            }
+        };
+        if !idem.is_empty() {
+            self.identity
+                .remember(&source_hint, idem, &answer.encode_to_vec())
+                .await?;
+        }
+        Ok(answer)
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<SubmitStoryResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl IngestService for IngestApi {
+    async fn submit_story(
+        &self,
+        request: Request<SubmitStoryRequest>,
+    ) -> Result<Response<SubmitStoryResponse>, Status> {
+        Ok(Response::new(self.submit(request.into_inner()).await?))
+    }
+
+    type SubmitStoriesStream = ResponseStream;
+
+    /// Bulk load: answers each story in order. A bad story ends the stream with its error,
+    /// naming its position (`stories[3].story.headline`); earlier stories stay accepted.
+    async fn submit_stories(
+        &self,
+        request: Request<Streaming<SubmitStoryRequest>>,
+    ) -> Result<Response<Self::SubmitStoriesStream>, Status> {
+        let mut incoming = request.into_inner();
+        let api = self.clone();
+        let out = async_stream_like(move |tx| async move {
+            let mut index = 0usize;
+            while let Some(item) = incoming.next().await {
+                let result = match item {
+                    Ok(req) => api.submit(req).await.map_err(|e| {
+                        let status = Status::from(e);
+                        Status::new(status.code(), format!("stories[{index}].{}", status.message()))
+                    }),
+                    Err(status) => Err(status),
+                };
+                let stop = result.is_err();
+                if tx.send(result).await.is_err() || stop {
+                    break;
+                }
+                index += 1;
+            }
+        });
+        Ok(Response::new(out))
+    }
+
+    async fn import_feed(
+        &self,
+        _request: Request<ImportFeedRequest>,
+    ) -> Result<Response<ImportFeedResponse>, Status> {
+        Err(Status::unimplemented(
+            "ImportFeed is not available yet: submit stories with SubmitStory",
+        ))
+    }
+}
+
+/// Runs `producer` on a task feeding a channel, and returns the channel as a response stream.
+fn async_stream_like<F, Fut>(producer: F) -> ResponseStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<SubmitStoryResponse, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(producer(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,54 @@
+//! Ingest's configuration: the platform's variables plus the limits on a story.
+
+use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
+
+/// Largest accepted story (headline + standfirst + body + metadata), in bytes. Default 1 MiB.
+pub const NEWSROOM_MAX_STORY_BYTES: &str = "NEWSROOM_MAX_STORY_BYTES";
+/// Longest accepted headline, in characters. Default 300.
+pub const NEWSROOM_MAX_HEADLINE_CHARS: &str = "NEWSROOM_MAX_HEADLINE_CHARS";
+
+/// The default gRPC port of ingest.
+pub const DEFAULT_PORT: u16 = 50051;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub platform: PlatformConfig,
+    pub limits: Limits,
+}
+
+/// Bounds on one story.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_story_bytes: usize,
+    pub max_headline_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_story_bytes: 1024 * 1024,
+            max_headline_chars: 300,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let d = Limits::default();
+        let max_story_bytes = env.parse(NEWSROOM_MAX_STORY_BYTES, d.max_story_bytes)?;
+        if max_story_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                NEWSROOM_MAX_STORY_BYTES,
+                &max_story_bytes.to_string(),
+                "must be at least 1024",
+            ));
+        }
+        Ok(Config {
+            platform: PlatformConfig::from_env(env, "ingest", DEFAULT_PORT)?,
+            limits: Limits {
+                max_story_bytes,
+                max_headline_chars: env.parse(NEWSROOM_MAX_HEADLINE_CHARS, d.max_headline_chars)?,
+            },
+        })
+    }
+}

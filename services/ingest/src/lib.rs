@@ -1,0 +1,80 @@
+//! Ingest: the front door of the pipeline.
+//!
+//! `SubmitStory` validates a story at the edge ([`story`]), gives it a stable id derived from
+//! (source, guid) and a version that only moves forward ([`identity`]), writes it to
+//! `stories.raw` and answers only after Kafka acknowledged the write. An identical resubmission
+//! answers `DUPLICATE` and writes nothing. Components:
+//!
+//! - [`config`]: the service's environment variables;
+//! - [`story`]: validation and the content fingerprint;
+//! - [`identity`]: story ids, versions and idempotency keys in Redis;
+//! - [`api`]: the `newsroom.v1.IngestService` implementation;
+//! - [`run`]: wiring, serving and draining.
+
+pub mod api;
+pub mod config;
+pub mod identity;
+pub mod story;
+
+use std::sync::Arc;
+
+use newsroom_platform::kafka::{self, Producer, topics};
+use newsroom_platform::metrics::{KafkaMetrics, Registry};
+use newsroom_platform::redis::RedisStore;
+use newsroom_platform::server::{self, Listeners, Readiness};
+use newsroom_platform::shutdown::Shutdown;
+use newsroom_proto::v1::ingest_service_server::IngestServiceServer;
+
+pub use config::Config;
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
+    #[error("redis: {0}")]
+    Redis(#[from] newsroom_platform::redis::redis::RedisError),
+    #[error(transparent)]
+    Serve(#[from] server::ServeError),
+}
+
+/// Runs ingest until `shutdown` is triggered, then drains.
+pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
+    let platform = &config.platform;
+    let mut registry = Registry::default();
+    let kafka_metrics = KafkaMetrics::register(&mut registry);
+    let metrics = api::IngestMetrics::register(&mut registry);
+
+    kafka::ensure_topics(platform, &[topics::STORIES_RAW, topics::STORIES_INDEX]).await?;
+    let producer = Producer::new(platform, kafka_metrics)?;
+    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+
+    let api = api::IngestApi::new(
+        producer.clone(),
+        identity::Identity::new(redis),
+        platform.topic(topics::STORIES_RAW),
+        platform.topic(topics::STORIES_INDEX),
+        config.limits.clone(),
+        metrics,
+    );
+    let routes = tonic::service::Routes::new(
+        IngestServiceServer::new(api).max_decoding_message_size(config.limits.max_story_bytes * 4),
+    );
+    let ready = Readiness::default();
+    ready.set(true);
+    tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "ingest serving");
+    let served = server::serve(
+        "newsroom.v1.IngestService",
+        routes,
+        listeners,
+        Arc::new(registry),
+        ready,
+        shutdown.clone(),
+    )
+    .await;
+    // In-flight calls finished with the server; make sure nothing acknowledged is left queued.
+    producer.flush(platform.drain_timeout);
+    shutdown.drain(platform.drain_timeout).await;
+    served?;
+    Ok(())
+}
