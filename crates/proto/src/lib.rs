@@ -13,5 +13,7 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/newsroom_descriptor.bin"));
 
+pub mod media_topics;
+
 pub use prost::Message;
 pub use prost_types::Timestamp;

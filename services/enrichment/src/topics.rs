@@ -8,19 +8,18 @@
 
 use std::collections::HashMap;
 
+use newsroom_proto::media_topics;
 use newsroom_proto::v1::TopicScore;
 
 /// One top-level IPTC Media Topic and its indicative stems.
 struct Topic {
     code: &'static str,
-    label: &'static str,
     stems: &'static [&'static str],
 }
 
 const TOPICS: &[Topic] = &[
     Topic {
         code: "medtop:01000000",
-        label: "arts, culture, entertainment and media",
         stems: &[
             "film", "movie", "cinema", "actor", "actress", "music", "album", "singer", "band",
             "concert", "theatre", "theater", "festival", "museum", "artist", "novel", "book",
@@ -30,7 +29,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:02000000",
-        label: "crime, law and justice",
         stems: &[
             "police", "arrest", "court", "judge", "trial", "jury", "prosecut", "lawyer",
             "murder", "crime", "criminal", "convict", "sentenc", "prison", "jail", "fraud",
@@ -40,7 +38,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:03000000",
-        label: "disaster, accident and emergency incident",
         stems: &[
             "earthquake", "quake", "tsunami", "flood", "wildfire", "fire", "explosion", "blast",
             "crash", "collision", "derail", "accident", "disaster", "rescue", "casualt",
@@ -49,7 +46,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:04000000",
-        label: "economy, business and finance",
         stems: &[
             "econom", "market", "stock", "share", "investor", "bank", "profit", "revenue",
             "sales", "company", "firm", "business", "trade", "tariff", "inflation",
@@ -59,7 +55,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:05000000",
-        label: "education",
         stems: &[
             "school", "pupil", "student", "teacher", "universit", "college", "education",
             "exam", "curriculum", "tuition", "classroom", "graduate", "academ",
@@ -67,7 +62,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:06000000",
-        label: "environment",
         stems: &[
             "climate", "emission", "carbon", "pollution", "environment", "biodiversity",
             "species", "wildlife", "deforestation", "renewable", "fossil fuel", "recycl",
@@ -76,7 +70,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:07000000",
-        label: "health",
         stems: &[
             "health", "hospital", "doctor", "nurse", "patient", "disease", "virus", "vaccin",
             "pandemic", "epidemic", "cancer", "medic", "drug", "treatment", "outbreak",
@@ -85,7 +78,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:08000000",
-        label: "human interest",
         stems: &[
             "birthday", "wedding", "centenarian", "heartwarming", "pet", "dog", "cat",
             "royal baby", "anniversary", "viral", "record-breaking", "oldest", "quirky",
@@ -93,7 +85,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:09000000",
-        label: "labour",
         stems: &[
             "strike", "union", "worker", "employee", "unemploy", "jobs", "wage", "salary",
             "pension", "layoff", "redundanc", "labour", "labor", "workforce", "hiring",
@@ -101,7 +92,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:10000000",
-        label: "lifestyle and leisure",
         stems: &[
             "travel", "holiday", "vacation", "tourism", "restaurant", "recipe", "food",
             "fashion", "garden", "fitness", "hobby", "shopping", "wine", "leisure",
@@ -109,7 +99,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:11000000",
-        label: "politics",
         stems: &[
             "government", "minister", "president", "parliament", "election", "vote", "voter",
             "party", "policy", "senate", "congress", "lawmaker", "mp", "mps", "politic",
@@ -120,7 +109,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:12000000",
-        label: "religion",
         stems: &[
             "church", "pope", "vatican", "mosque", "temple", "religio", "faith", "bishop",
             "priest", "imam", "rabbi", "christian", "muslim", "islam", "jewish", "buddhis",
@@ -128,7 +116,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:13000000",
-        label: "science and technology",
         stems: &[
             "technolog", "tech", "internet", "online", "digital", "software", "computer",
             "chip", "semiconductor", "smartphone", "phone", "mobile", "app", "apps", "web",
@@ -139,7 +126,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:14000000",
-        label: "society",
         stems: &[
             "immigra", "migrant", "refugee", "poverty", "homeless", "welfare", "charity",
             "discrimination", "equality", "gender", "racism", "communit", "housing",
@@ -148,7 +134,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:15000000",
-        label: "sport",
         stems: &[
             "football", "soccer", "cricket", "rugby", "tennis", "golf", "olympic", "match",
             "league", "cup", "championship", "tournament", "coach", "striker", "goal",
@@ -158,7 +143,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:16000000",
-        label: "conflict, war and peace",
         stems: &[
             "war", "military", "troops", "soldier", "army", "missile", "airstrike",
             "attack", "militant", "terror", "ceasefire", "invasion", "rebel", "insurgen",
@@ -167,7 +151,6 @@ const TOPICS: &[Topic] = &[
     },
     Topic {
         code: "medtop:17000000",
-        label: "weather",
         stems: &[
             "weather", "storm", "hurricane", "typhoon", "cyclone", "tornado", "heatwave",
             "snow", "rain", "forecast", "temperature", "drought", "blizzard", "met office",
@@ -179,13 +162,10 @@ const TOPICS: &[Topic] = &[
 const KEEP_RELATIVE: f64 = 0.5;
 /// Fewest points for a topic to count at all (one headline hit, or a few body hits).
 const MIN_POINTS: f64 = 2.0;
+/// The topic of a story with no indicative word: human interest.
+const FALLBACK: &str = "medtop:08000000";
 /// Topics returned at most.
 const MAX_TOPICS: usize = 3;
-
-/// The label of a top-level topic code, if known.
-pub fn label(code: &str) -> Option<&'static str> {
-    TOPICS.iter().find(|t| t.code == code).map(|t| t.label)
-}
 
 /// Classifies a story by its headline and text. Always returns at least one topic.
 pub fn classify(headline: &str, body_text: &str) -> Vec<TopicScore> {
@@ -206,7 +186,7 @@ pub fn classify(headline: &str, body_text: &str) -> Vec<TopicScore> {
             let p = *points.get(t.code)?;
             (p >= MIN_POINTS && p >= best * KEEP_RELATIVE).then(|| TopicScore {
                 code: t.code.to_owned(),
-                label: t.label.to_owned(),
+                label: media_topics::label(t.code).unwrap_or_default().to_owned(),
                 score: p / total,
             })
         })
@@ -216,8 +196,8 @@ pub fn classify(headline: &str, body_text: &str) -> Vec<TopicScore> {
     if scored.is_empty() {
         // Nothing indicative: file it under human interest, with a score that says "unsure".
         scored.push(TopicScore {
-            code: "medtop:08000000".to_owned(),
-            label: "human interest".to_owned(),
+            code: FALLBACK.to_owned(),
+            label: media_topics::label(FALLBACK).unwrap_or_default().to_owned(),
             score: 0.1,
         });
     }

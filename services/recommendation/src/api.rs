@@ -1,0 +1,215 @@
+//! `newsroom.v1.RecommendationService`.
+//!
+//! Requests are validated at the edge (`INVALID_ARGUMENT` naming the field); Redis or Kafka
+//! being away is `UNAVAILABLE`. Follow changes are written to the compacted `profiles` topic
+//! (the record of truth, which notification also reads) before the call answers.
+
+use std::time::SystemTime;
+
+use newsroom_platform::kafka::Producer;
+use newsroom_proto::Message as _;
+use newsroom_proto::media_topics;
+use newsroom_proto::v1::recommendation_service_server::RecommendationService;
+use newsroom_proto::v1::{
+    EnrichedStory, FollowRequest, GetFeedRequest, GetFeedResponse, GetProfileRequest,
+    GetStoryRequest, GetTrendingRequest, GetTrendingResponse, Interaction, InteractionKind,
+    InteractionRequest, RecordInteractionResponse, TargetKind, UserProfile,
+};
+use tonic::{Request, Response, Status};
+
+use crate::feed::{self, Cursor};
+use crate::store::{FeedStore, IndexKey};
+
+/// Most items a page may ask for.
+pub const MAX_LIMIT: u32 = 100;
+/// Items of a page when the caller does not say.
+pub const DEFAULT_LIMIT: u32 = 20;
+
+pub struct RecommendationApi {
+    store: FeedStore,
+    producer: Producer,
+    profiles_topic: String,
+    interactions_topic: String,
+}
+
+impl RecommendationApi {
+    pub fn new(
+        store: FeedStore,
+        producer: Producer,
+        profiles_topic: String,
+        interactions_topic: String,
+    ) -> Self {
+        RecommendationApi {
+            store,
+            producer,
+            profiles_topic,
+            interactions_topic,
+        }
+    }
+
+    async fn change_follow(&self, req: FollowRequest, follow: bool) -> Result<UserProfile, Status> {
+        let user = user_id(&req.user_id)?;
+        let target = req
+            .target
+            .ok_or_else(|| Status::invalid_argument("target: required"))?;
+        let kind = TargetKind::try_from(target.kind)
+            .ok()
+            .filter(|k| *k != TargetKind::Unspecified)
+            .ok_or_else(|| {
+                Status::invalid_argument("target.kind: one of TOPIC, ENTITY, SECTION, AUTHOR")
+            })?;
+        let value = target.value.trim();
+        if value.is_empty() {
+            return Err(Status::invalid_argument("target.value: required"));
+        }
+        if kind == TargetKind::Topic && !media_topics::is_code(value) {
+            return Err(Status::invalid_argument(format!(
+                "target.value: {value:?} is not an IPTC Media Topic code (e.g. medtop:13000000)"
+            )));
+        }
+        let follows = self
+            .store
+            .set_follow(user, &IndexKey::new(kind, value), follow)
+            .await
+            .map_err(unavailable)?;
+        let profile = UserProfile {
+            user_id: user.to_owned(),
+            follows: follows.iter().map(IndexKey::target).collect(),
+            updated_at: Some(SystemTime::now().into()),
+        };
+        self.producer
+            .send(&self.profiles_topic, user, &profile.encode_to_vec())
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(profile)
+    }
+}
+
+fn user_id(raw: &str) -> Result<&str, Status> {
+    let user = raw.trim();
+    if user.is_empty() {
+        return Err(Status::invalid_argument("user_id: required"));
+    }
+    if user.len() > 128 {
+        return Err(Status::invalid_argument("user_id: at most 128 bytes"));
+    }
+    Ok(user)
+}
+
+fn unavailable(e: newsroom_platform::redis::redis::RedisError) -> Status {
+    Status::unavailable(format!("feed store unavailable: {e}"))
+}
+
+#[tonic::async_trait]
+impl RecommendationService for RecommendationApi {
+    async fn get_feed(
+        &self,
+        request: Request<GetFeedRequest>,
+    ) -> Result<Response<GetFeedResponse>, Status> {
+        let req = request.into_inner();
+        let user = user_id(&req.user_id)?;
+        let limit = match req.limit {
+            0 => DEFAULT_LIMIT,
+            n if n > MAX_LIMIT => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: at most {MAX_LIMIT}"
+                )));
+            }
+            n => n,
+        } as usize;
+        let cursor = match req.cursor.trim() {
+            "" => None,
+            c => Some(Cursor::decode(c).ok_or_else(|| {
+                Status::invalid_argument("cursor: not a cursor returned by GetFeed")
+            })?),
+        };
+        let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref())
+            .await
+            .map_err(unavailable)?;
+        Ok(Response::new(GetFeedResponse { items, next_cursor }))
+    }
+
+    async fn get_trending(
+        &self,
+        _request: Request<GetTrendingRequest>,
+    ) -> Result<Response<GetTrendingResponse>, Status> {
+        Err(Status::unimplemented(
+            "GetTrending needs interaction counting, which is not built yet",
+        ))
+    }
+
+    async fn get_story(
+        &self,
+        request: Request<GetStoryRequest>,
+    ) -> Result<Response<EnrichedStory>, Status> {
+        let id = request.into_inner().story_id;
+        if id.trim().is_empty() {
+            return Err(Status::invalid_argument("story_id: required"));
+        }
+        match self.store.story(id.trim()).await.map_err(unavailable)? {
+            Some(story) => Ok(Response::new(story)),
+            None => Err(Status::not_found(format!("story {id} is not in the feed store"))),
+        }
+    }
+
+    async fn follow(
+        &self,
+        request: Request<FollowRequest>,
+    ) -> Result<Response<UserProfile>, Status> {
+        Ok(Response::new(
+            self.change_follow(request.into_inner(), true).await?,
+        ))
+    }
+
+    async fn unfollow(
+        &self,
+        request: Request<FollowRequest>,
+    ) -> Result<Response<UserProfile>, Status> {
+        Ok(Response::new(
+            self.change_follow(request.into_inner(), false).await?,
+        ))
+    }
+
+    async fn get_profile(
+        &self,
+        request: Request<GetProfileRequest>,
+    ) -> Result<Response<UserProfile>, Status> {
+        let req = request.into_inner();
+        let user = user_id(&req.user_id)?;
+        let follows = self.store.follows(user).await.map_err(unavailable)?;
+        Ok(Response::new(UserProfile {
+            user_id: user.to_owned(),
+            follows: follows.iter().map(IndexKey::target).collect(),
+            updated_at: None,
+        }))
+    }
+
+    async fn record_interaction(
+        &self,
+        request: Request<InteractionRequest>,
+    ) -> Result<Response<RecordInteractionResponse>, Status> {
+        let req = request.into_inner();
+        let user = user_id(&req.user_id)?;
+        if req.story_id.trim().is_empty() {
+            return Err(Status::invalid_argument("story_id: required"));
+        }
+        if !matches!(InteractionKind::try_from(req.kind), Ok(k) if k != InteractionKind::Unspecified)
+        {
+            return Err(Status::invalid_argument(
+                "kind: one of VIEW, CLICK, READ, SHARE, HIDE",
+            ));
+        }
+        let interaction = Interaction {
+            user_id: user.to_owned(),
+            story_id: req.story_id.trim().to_owned(),
+            kind: req.kind,
+            dwell_ms: req.dwell_ms,
+            at: Some(SystemTime::now().into()),
+        };
+        self.producer
+            .send(&self.interactions_topic, user, &interaction.encode_to_vec())
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(RecordInteractionResponse {}))
+    }
+}

@@ -1,0 +1,34 @@
+//! Recommendation's configuration: the platform's variables plus story cache lifetime.
+
+use std::time::Duration;
+
+use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
+
+/// How long a story stays in the Redis cache and its indexes, in hours. Default 336 (14 days).
+pub const NEWSROOM_STORY_TTL_HOURS: &str = "NEWSROOM_STORY_TTL_HOURS";
+
+/// The default gRPC port of recommendation.
+pub const DEFAULT_PORT: u16 = 50053;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub platform: PlatformConfig,
+    pub story_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let hours: u64 = env.parse(NEWSROOM_STORY_TTL_HOURS, 336)?;
+        if hours == 0 {
+            return Err(ConfigError::invalid(
+                NEWSROOM_STORY_TTL_HOURS,
+                "0",
+                "must be at least 1",
+            ));
+        }
+        Ok(Config {
+            platform: PlatformConfig::from_env(env, "recommendation", DEFAULT_PORT)?,
+            story_ttl: Duration::from_secs(hours * 3600),
+        })
+    }
+}

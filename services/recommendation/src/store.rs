@@ -1,0 +1,257 @@
+//! The story cache and its indexes in Redis.
+//!
+//! - `rec:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL;
+//! - `rec:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms), one per
+//!   topic, section, author and entity, plus `rec:idx:latest` for everything;
+//! - `rec:follows:<user>` — the set of a user's follow targets (`topic:medtop:…`).
+//!
+//! Writing a story is idempotent on (id, version): an older or equal version never replaces a
+//! newer one, so redelivered records change nothing. A killed story (pubstatus canceled) is
+//! removed from the cache and every index at once (one MULTI).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use newsroom_platform::redis::RedisStore;
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_proto::Message as _;
+use newsroom_proto::v1::{EnrichedStory, FollowTarget, PubStatus, TargetKind};
+
+/// The feed index a follow target reads (and a story is written to).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IndexKey {
+    pub kind: TargetKind,
+    pub value: String,
+}
+
+impl IndexKey {
+    pub fn new(kind: TargetKind, value: &str) -> Self {
+        IndexKey {
+            kind,
+            value: normalise(kind, value),
+        }
+    }
+
+    /// `topic:medtop:13000000`
+    pub fn member(&self) -> String {
+        format!("{}:{}", kind_name(self.kind), self.value)
+    }
+
+    pub fn parse_member(member: &str) -> Option<Self> {
+        let (kind, value) = member.split_once(':')?;
+        let kind = match kind {
+            "topic" => TargetKind::Topic,
+            "entity" => TargetKind::Entity,
+            "section" => TargetKind::Section,
+            "author" => TargetKind::Author,
+            _ => return None,
+        };
+        Some(IndexKey::new(kind, value))
+    }
+
+    pub fn target(&self) -> FollowTarget {
+        FollowTarget {
+            kind: self.kind as i32,
+            value: self.value.clone(),
+        }
+    }
+}
+
+fn kind_name(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Topic => "topic",
+        TargetKind::Entity => "entity",
+        TargetKind::Section => "section",
+        TargetKind::Author => "author",
+        TargetKind::Unspecified => "unspecified",
+    }
+}
+
+/// Topics are codes (kept as sent); names are matched case-insensitively.
+fn normalise(kind: TargetKind, value: &str) -> String {
+    match kind {
+        TargetKind::Topic => value.trim().to_owned(),
+        _ => value.trim().to_lowercase(),
+    }
+}
+
+/// Every index a story belongs to.
+pub fn indexes_of(story: &EnrichedStory) -> Vec<IndexKey> {
+    let mut keys = Vec::new();
+    if let Some(e) = &story.enrichment {
+        keys.extend(e.topics.iter().map(|t| IndexKey::new(TargetKind::Topic, &t.code)));
+        keys.extend(e.entities.iter().map(|t| IndexKey::new(TargetKind::Entity, &t.name)));
+    }
+    if let Some(s) = &story.story {
+        if !s.section.trim().is_empty() {
+            keys.push(IndexKey::new(TargetKind::Section, &s.section));
+        }
+        keys.extend(s.authors.iter().map(|a| IndexKey::new(TargetKind::Author, a)));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// When a story counts as published, in ms since the epoch (its own date, else acceptance).
+pub fn published_ms(story: &EnrichedStory) -> i64 {
+    let ts = story
+        .story
+        .as_ref()
+        .and_then(|s| s.published_at.or(s.updated_at))
+        .or(story.accepted_at);
+    match ts {
+        Some(t) => t.seconds * 1000 + i64::from(t.nanos) / 1_000_000,
+        None => now_ms(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What applying a story did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Stored,
+    Killed,
+    /// An equal or newer version is already there.
+    Stale,
+}
+
+/// Recommendation's Redis state.
+#[derive(Clone)]
+pub struct FeedStore {
+    redis: RedisStore,
+    story_ttl: Duration,
+}
+
+impl FeedStore {
+    pub fn new(redis: RedisStore, story_ttl: Duration) -> Self {
+        FeedStore { redis, story_ttl }
+    }
+
+    fn story_key(&self, id: &str) -> String {
+        self.redis.key(format!("rec:story:{id}"))
+    }
+
+    pub fn index_key(&self, key: &IndexKey) -> String {
+        self.redis.key(format!("rec:idx:{}", key.member()))
+    }
+
+    pub fn latest_key(&self) -> String {
+        self.redis.key("rec:idx:latest")
+    }
+
+    fn follows_key(&self, user: &str) -> String {
+        self.redis.key(format!("rec:follows:{user}"))
+    }
+
+    /// The cached story, if any.
+    pub async fn story(&self, id: &str) -> Result<Option<EnrichedStory>, redis::RedisError> {
+        let bytes: Option<Vec<u8>> = self.redis.conn().get(self.story_key(id)).await?;
+        Ok(bytes.and_then(|b| EnrichedStory::decode(b.as_slice()).ok()))
+    }
+
+    /// Cached stories by id, in order; `None` where missing.
+    pub async fn stories(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Option<EnrichedStory>>, redis::RedisError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.story_key(id)).collect();
+        let values: Vec<Option<Vec<u8>>> = self.redis.conn().mget(keys).await?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.and_then(|b| EnrichedStory::decode(b.as_slice()).ok()))
+            .collect())
+    }
+
+    /// Writes (or kills) a story and its index entries; idempotent on (id, version).
+    pub async fn apply(&self, story: &EnrichedStory) -> Result<Applied, redis::RedisError> {
+        let Some(s) = &story.story else {
+            return Ok(Applied::Stale);
+        };
+        let previous = self.story(&s.id).await?;
+        if let Some(prev) = &previous
+            && prev.story.as_ref().map_or(0, |p| p.version) > s.version
+        {
+            return Ok(Applied::Stale);
+        }
+        let old_indexes = previous.as_ref().map(indexes_of).unwrap_or_default();
+        let new_indexes = indexes_of(story);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if s.pubstatus == PubStatus::Canceled as i32 || s.pubstatus == PubStatus::Withheld as i32 {
+            // Gone from the cache and from every index, old and new, in one transaction.
+            for k in old_indexes.iter().chain(&new_indexes) {
+                pipe.zrem(self.index_key(k), &s.id);
+            }
+            pipe.zrem(self.latest_key(), &s.id);
+            pipe.del(self.story_key(&s.id));
+            pipe.query_async::<()>(&mut self.redis.conn()).await?;
+            return Ok(Applied::Killed);
+        }
+        let ms = published_ms(story);
+        pipe.set_ex(
+            self.story_key(&s.id),
+            story.encode_to_vec(),
+            self.story_ttl.as_secs(),
+        );
+        for k in old_indexes.iter().filter(|k| !new_indexes.contains(k)) {
+            pipe.zrem(self.index_key(k), &s.id);
+        }
+        for k in new_indexes.iter().map(|k| self.index_key(k)).chain([self.latest_key()]) {
+            pipe.zadd(&k, &s.id, ms);
+            // Indexes hold only what the cache still holds: trim entries older than the TTL.
+            pipe.zrembyscore(&k, "-inf", ms - self.story_ttl.as_millis() as i64);
+        }
+        pipe.query_async::<()>(&mut self.redis.conn()).await?;
+        Ok(Applied::Stored)
+    }
+
+    /// Story ids of one index with score ≤ `max_ms`, newest first, at most `count`.
+    pub async fn index_page(
+        &self,
+        key: &str,
+        max_ms: i64,
+        count: usize,
+    ) -> Result<Vec<(String, i64)>, redis::RedisError> {
+        let page: Vec<(String, f64)> = self
+            .redis
+            .conn()
+            .zrevrangebyscore_limit_withscores(key, max_ms, "-inf", 0, count as isize)
+            .await?;
+        Ok(page.into_iter().map(|(id, ms)| (id, ms as i64)).collect())
+    }
+
+    /// The user's follow targets.
+    pub async fn follows(&self, user: &str) -> Result<Vec<IndexKey>, redis::RedisError> {
+        let members: Vec<String> = self.redis.conn().smembers(self.follows_key(user)).await?;
+        let mut keys: Vec<IndexKey> = members
+            .iter()
+            .filter_map(|m| IndexKey::parse_member(m))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Adds (or removes) a follow target; returns the user's follows afterwards.
+    pub async fn set_follow(
+        &self,
+        user: &str,
+        key: &IndexKey,
+        follow: bool,
+    ) -> Result<Vec<IndexKey>, redis::RedisError> {
+        let k = self.follows_key(user);
+        if follow {
+            let _: () = self.redis.conn().sadd(&k, key.member()).await?;
+        } else {
+            let _: () = self.redis.conn().srem(&k, key.member()).await?;
+        }
+        self.follows(user).await
+    }
+}
