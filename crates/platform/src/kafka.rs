@@ -446,6 +446,34 @@ pub async fn run_consumer<H: Handler>(
     Ok(())
 }
 
+/// Runs [`run_consumer`] as a drained worker of `shutdown`. If the loop fails (the consumer
+/// cannot be created or subscribed), the whole service shuts down rather than run half-deaf.
+pub fn spawn_consumer<H: Handler>(
+    platform: &PlatformConfig,
+    settings: ConsumerSettings,
+    handler: Arc<H>,
+    producer: &Producer,
+    metrics: &KafkaMetrics,
+    shutdown: &Shutdown,
+) {
+    let (platform, producer, metrics, shutdown) = (
+        platform.clone(),
+        producer.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
+    shutdown.clone().spawn(async move {
+        let group = settings.group_id.clone();
+        if let Err(e) =
+            run_consumer(&platform, settings, handler, producer, metrics, shutdown.clone())
+                .await
+        {
+            tracing::error!(error = %e, %group, "consumer failed; shutting down");
+            shutdown.trigger();
+        }
+    });
+}
+
 /// Handles one record with retries and dead-lettering. Returns false only when shutdown
 /// interrupted it before the record was done.
 async fn handle_one<H: Handler>(

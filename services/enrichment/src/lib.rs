@@ -95,21 +95,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     });
 
     let ready = Readiness::default();
-    let consumer = shutdown.spawn({
-        let platform = platform.clone();
-        let settings = ConsumerSettings::new(&platform, &[t::STORIES_RAW]);
-        let (producer, metrics, shutdown) =
-            (producer.clone(), kafka_metrics.clone(), shutdown.clone());
-        async move {
-            let result =
-                kafka::run_consumer(&platform, settings, handler, producer, metrics, shutdown.clone())
-                    .await;
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "stories.raw consumer failed; shutting down");
-                shutdown.trigger();
-            }
-        }
-    });
+    let settings = ConsumerSettings::new(platform, &[t::STORIES_RAW]);
+    kafka::spawn_consumer(platform, settings, handler, &producer, &kafka_metrics, &shutdown);
     ready.set(true);
 
     let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(api::EnrichmentApi::new(
@@ -128,7 +115,6 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     // The server stops when shutdown is triggered; the consumer finishes its record and commits.
     shutdown.trigger();
     shutdown.drain(platform.drain_timeout).await;
-    drop(consumer);
     producer.flush(platform.drain_timeout);
     served?;
     Ok(())

@@ -91,21 +91,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let handler = Arc::new(IndexHandler {
         store: store.clone(),
     });
-    let consumer = shutdown.spawn({
-        let platform = platform.clone();
-        let settings = ConsumerSettings::new(&platform, &[t::STORIES_ENRICHED]);
-        let (producer, metrics, shutdown) =
-            (producer.clone(), kafka_metrics.clone(), shutdown.clone());
-        async move {
-            let result =
-                kafka::run_consumer(&platform, settings, handler, producer, metrics, shutdown.clone())
-                    .await;
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "stories.enriched consumer failed; shutting down");
-                shutdown.trigger();
-            }
-        }
-    });
+    let settings = ConsumerSettings::new(platform, &[t::STORIES_ENRICHED]);
+    kafka::spawn_consumer(platform, settings, handler, &producer, &kafka_metrics, &shutdown);
     ready.set(true);
 
     let api = api::RecommendationApi::new(
@@ -127,7 +114,6 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     .await;
     shutdown.trigger();
     shutdown.drain(platform.drain_timeout).await;
-    drop(consumer);
     producer.flush(platform.drain_timeout);
     served?;
     Ok(())
