@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Starts and stops the four services (and the demo phone) on this machine, from target/debug.
+#
+#   deploy/services.sh start   start ingest, enrichment, recommendation, notification and a
+#                              webhook sink on 127.0.0.1:8099; wait until each is ready
+#   deploy/services.sh stop    SIGTERM each (they drain and commit), wait for them to exit
+#
+# Logs: .run/logs/<name>.log   pids: .run/pids/<name>.pid
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+LOGS="$ROOT/.run/logs"
+PIDS="$ROOT/.run/pids"
+SERVICES="ingest:50051 enrichment:50052 recommendation:50053 notification:50054"
+
+log() { printf '\033[1mservices:\033[0m %s\n' "$*" >&2; }
+
+ready() { curl -fsS -m 1 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
+
+start() {
+  mkdir -p "$LOGS" "$PIDS"
+  for entry in $SERVICES; do
+    name=${entry%%:*}; port=${entry##*:}
+    if [ -f "$PIDS/$name.pid" ] && kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null; then
+      log "$name already running"; continue
+    fi
+    [ -x "$BIN/newsroom-$name" ] || { log "$BIN/newsroom-$name is missing: run cargo build --workspace --bins"; exit 1; }
+    NEWSROOM_GRPC_ADDR="127.0.0.1:$port" nohup "$BIN/newsroom-$name" >"$LOGS/$name.log" 2>&1 &
+    echo $! >"$PIDS/$name.pid"
+    log "started $name on 127.0.0.1:$port (log: .run/logs/$name.log)"
+  done
+  if ! { [ -f "$PIDS/phone.pid" ] && kill -0 "$(cat "$PIDS/phone.pid")" 2>/dev/null; }; then
+    nohup "$BIN/newsroom" webhook-sink --addr 127.0.0.1:8099 >"$LOGS/phone.log" 2>&1 &
+    echo $! >"$PIDS/phone.pid"
+    log "started the demo phone (webhook sink) on http://127.0.0.1:8099/ (alerts: .run/logs/phone.log)"
+  fi
+  for entry in $SERVICES; do
+    name=${entry%%:*}; admin=$(( ${entry##*:} + 1000 ))
+    for _ in $(seq 1 60); do ready "$admin" && break; sleep 0.5; done
+    ready "$admin" || { log "$name is not ready; last log lines:"; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
+  done
+  log "all four services are ready"
+}
+
+stop() {
+  for name in phone notification recommendation enrichment ingest; do
+    f="$PIDS/$name.pid"
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && { log "$name did not stop, killing"; kill -KILL "$pid"; }
+      log "stopped $name"
+    fi
+    rm -f "$f"
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 64 ;;
+esac
