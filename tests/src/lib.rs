@@ -1,1 +1,305 @@
-//! placeholder
+//! The test kit: the whole pipeline, isolated, against the real Kafka and Redis.
+//!
+//! [`Pipeline::start`] runs the four services in this process, each on ephemeral ports, with a
+//! topic prefix, a Redis key prefix and consumer groups unique to the test, so tests run in
+//! parallel and again without seeing each other. The broker and Redis are the ones
+//! `deploy/stack.sh up` starts (`KAFKA_BROKERS` / `REDIS_URL` override); a test fails with a
+//! clear message when they are not there, it never skips.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use newsroom_platform::config::{self as cfg, Env};
+use newsroom_platform::server::Listeners;
+use newsroom_platform::shutdown::Shutdown;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The four services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Ingest,
+    Enrichment,
+    Recommendation,
+    Notification,
+}
+
+impl Service {
+    pub const ALL: [Service; 4] = [
+        Service::Ingest,
+        Service::Enrichment,
+        Service::Recommendation,
+        Service::Notification,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Ingest => "ingest",
+            Service::Enrichment => "enrichment",
+            Service::Recommendation => "recommendation",
+            Service::Notification => "notification",
+        }
+    }
+}
+
+/// Where the shared test data lives (`NEWSROOM_DATA`, else `../shared/data`).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("NEWSROOM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")))
+}
+
+/// Reads a test data file, failing with its name when it is missing.
+pub fn data_file(name: &str) -> String {
+    let path = data_dir().join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("test data {} is missing: {e}", path.display()))
+}
+
+/// A service binary built by `cargo build --workspace --bins` (which `just test` runs first).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> → target/debug/<name>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join(name))
+        .expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (`just test` does)",
+        path.display()
+    );
+    path
+}
+
+struct Running {
+    shutdown: Shutdown,
+    task: JoinHandle<()>,
+    grpc: SocketAddr,
+    admin: SocketAddr,
+}
+
+/// The pipeline of one test.
+pub struct Pipeline {
+    /// Unique to the test: `t<id>.` for topics, `test:<id>:` for Redis keys.
+    pub id: String,
+    running: HashMap<Service, Running>,
+}
+
+impl Pipeline {
+    /// All four services.
+    pub async fn start() -> Self {
+        Self::start_only(&Service::ALL).await
+    }
+
+    /// Only the given services (a test may run one as a separate process, see [`Pipeline::env`]).
+    pub async fn start_only(services: &[Service]) -> Self {
+        init_logging();
+        check_stack().await;
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let mut pipeline = Pipeline {
+            id,
+            running: HashMap::new(),
+        };
+        for s in services {
+            pipeline.start_service(*s).await;
+        }
+        for s in services {
+            pipeline.wait_ready(*s).await;
+        }
+        pipeline
+    }
+
+    /// The environment a service of this pipeline runs with (in process or as a binary).
+    pub fn env(&self, service: Service) -> HashMap<String, String> {
+        let mut env = HashMap::new();
+        for var in [cfg::KAFKA_BROKERS, cfg::REDIS_URL] {
+            if let Ok(v) = std::env::var(var) {
+                env.insert(var.to_owned(), v);
+            }
+        }
+        env.insert(cfg::NEWSROOM_TOPIC_PREFIX.into(), format!("t{}.", self.id));
+        env.insert(cfg::NEWSROOM_REDIS_PREFIX.into(), self.redis_prefix());
+        env.insert(
+            cfg::NEWSROOM_CONSUMER_GROUP.into(),
+            format!("t{}-{}", self.id, service.name()),
+        );
+        env.insert(cfg::NEWSROOM_TOPIC_PARTITIONS.into(), "3".into());
+        env.insert(cfg::NEWSROOM_DRAIN_TIMEOUT_MS.into(), "5000".into());
+        env
+    }
+
+    pub fn redis_prefix(&self) -> String {
+        format!("test:{}:", self.id)
+    }
+
+    /// The full name of a topic of this pipeline.
+    pub fn topic(&self, base: &str) -> String {
+        format!("t{}.{base}", self.id)
+    }
+
+    /// The platform config of a service of this pipeline.
+    pub fn platform_config(&self, service: Service) -> newsroom_platform::PlatformConfig {
+        let env = self.env(service);
+        newsroom_platform::PlatformConfig::from_env(
+            &Env::from_fn(|k| env.get(k).cloned()),
+            service.name(),
+            0,
+        )
+        .expect("test config is valid")
+    }
+
+    async fn start_service(&mut self, service: Service) {
+        let env = self.env(service);
+        let env = Env::from_fn(move |k| env.get(k).cloned());
+        let listeners = Listeners::ephemeral().await.expect("bind 127.0.0.1:0");
+        let (grpc, admin) = (listeners.grpc_addr(), listeners.admin_addr());
+        let shutdown = Shutdown::new();
+        let s = shutdown.clone();
+        let task = match service {
+            Service::Ingest => {
+                let c = newsroom_ingest::Config::from_env(&env).expect("ingest config");
+                tokio::spawn(async move { newsroom_ingest::run(c, listeners, s).await.expect("ingest runs") })
+            }
+            Service::Enrichment => {
+                let c = newsroom_enrichment::Config::from_env(&env).expect("enrichment config");
+                tokio::spawn(async move {
+                    newsroom_enrichment::run(c, listeners, s).await.expect("enrichment runs")
+                })
+            }
+            Service::Recommendation => {
+                let c = newsroom_recommendation::Config::from_env(&env).expect("recommendation config");
+                tokio::spawn(async move {
+                    newsroom_recommendation::run(c, listeners, s)
+                        .await
+                        .expect("recommendation runs")
+                })
+            }
+            Service::Notification => {
+                let c = newsroom_notification::Config::from_env(&env).expect("notification config");
+                tokio::spawn(async move {
+                    newsroom_notification::run(c, listeners, s)
+                        .await
+                        .expect("notification runs")
+                })
+            }
+        };
+        self.running.insert(
+            service,
+            Running {
+                shutdown,
+                task,
+                grpc,
+                admin,
+            },
+        );
+    }
+
+    async fn wait_ready(&self, service: Service) {
+        let admin = self.running[&service].admin;
+        let url = format!("http://{admin}/readyz");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready within 60 s",
+                service.name()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn grpc_addr(&self, service: Service) -> SocketAddr {
+        self.running[&service].grpc
+    }
+
+    pub fn admin_addr(&self, service: Service) -> SocketAddr {
+        self.running[&service].admin
+    }
+
+    /// A gRPC channel to a running service.
+    pub async fn channel(&self, service: Service) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr(service)))
+            .expect("valid uri")
+            .connect()
+            .await
+            .expect("connect to service")
+    }
+
+    /// A Redis connection with this pipeline's prefix (to synchronise on, not to fake state).
+    pub async fn redis(&self) -> newsroom_platform::redis::RedisStore {
+        let url = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        newsroom_platform::redis::RedisStore::connect(&url, &self.redis_prefix())
+            .await
+            .expect("redis")
+    }
+
+    /// Stops every service (as SIGTERM would) and waits for them to drain.
+    pub async fn stop(mut self) {
+        for (_, r) in self.running.drain() {
+            r.shutdown.trigger();
+            let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
+        }
+    }
+}
+
+/// Logs of the services under test, filtered by `RUST_LOG` (default: warnings).
+fn init_logging() {
+    static GUARD: std::sync::OnceLock<Option<newsroom_platform::telemetry::TelemetryGuard>> =
+        std::sync::OnceLock::new();
+    GUARD.get_or_init(|| {
+        let env: HashMap<String, String> = [(
+            cfg::RUST_LOG.to_owned(),
+            std::env::var(cfg::RUST_LOG).unwrap_or_else(|_| "warn".into()),
+        )]
+        .into();
+        let config = newsroom_platform::PlatformConfig::from_env(
+            &Env::from_fn(|k| env.get(k).cloned()),
+            "e2e",
+            0,
+        )
+        .expect("logging config");
+        newsroom_platform::telemetry::init(&config).ok()
+    });
+}
+
+/// Fails the test with a clear message when Kafka or Redis is not running.
+async fn check_stack() {
+    let kafka = std::env::var(cfg::KAFKA_BROKERS).unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let first = kafka.split(',').next().unwrap_or_default().to_owned();
+    let redis = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis_addr = redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    for (what, addr) in [("Kafka", first), ("Redis", redis_addr)] {
+        assert!(
+            tokio::net::TcpStream::connect(&addr).await.is_ok(),
+            "{what} is not answering on {addr}: start the stack with `deploy/stack.sh up` (`just test` does)"
+        );
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -130,10 +130,30 @@ pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<()
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
-                    tracing::error!(%topic, ?code, "could not create topic");
-                });
+                tracing::error!(%topic, ?code, "could not create topic");
+                return Err(KafkaError::AdminOp(code));
             }
+        }
+    }
+    // A new topic reaches the brokers' metadata a moment after the controller created it. A
+    // consumer that subscribes before that would only look again at the next metadata refresh
+    // (minutes), so wait here until every topic has its partitions.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (name, _) in &specs {
+        loop {
+            let known = admin
+                .inner()
+                .fetch_metadata(Some(name), Timeout::After(Duration::from_secs(5)))
+                .ok()
+                .and_then(|m| m.topics().first().map(|t| t.error().is_none() && !t.partitions().is_empty()))
+                .unwrap_or(false);
+            if known {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     Ok(())

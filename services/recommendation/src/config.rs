@@ -7,6 +7,9 @@ use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
 /// How long a story stays in the Redis cache and its indexes, in hours. Default 336 (14 days).
 pub const NEWSROOM_STORY_TTL_HOURS: &str = "NEWSROOM_STORY_TTL_HOURS";
 
+/// Stories kept per index (topic, section, author, entity, latest), newest first. Default 10000.
+pub const NEWSROOM_INDEX_MAX_STORIES: &str = "NEWSROOM_INDEX_MAX_STORIES";
+
 /// The default gRPC port of recommendation.
 pub const DEFAULT_PORT: u16 = 50053;
 
@@ -14,6 +17,7 @@ pub const DEFAULT_PORT: u16 = 50053;
 pub struct Config {
     pub platform: PlatformConfig,
     pub story_ttl: Duration,
+    pub index_max_stories: usize,
 }
 
 impl Config {
@@ -26,9 +30,18 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let index_max_stories: usize = env.parse(NEWSROOM_INDEX_MAX_STORIES, 10_000)?;
+        if index_max_stories == 0 {
+            return Err(ConfigError::invalid(
+                NEWSROOM_INDEX_MAX_STORIES,
+                "0",
+                "must be at least 1",
+            ));
+        }
         Ok(Config {
             platform: PlatformConfig::from_env(env, "recommendation", DEFAULT_PORT)?,
             story_ttl: Duration::from_secs(hours * 3600),
+            index_max_stories,
         })
     }
 }

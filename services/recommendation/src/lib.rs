@@ -85,7 +85,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     .await?;
     let producer = Producer::new(platform, kafka_metrics.clone())?;
     let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
-    let store = store::FeedStore::new(redis, config.story_ttl);
+    let store = store::FeedStore::new(redis, config.story_ttl, config.index_max_stories);
 
     let ready = Readiness::default();
     let handler = Arc::new(IndexHandler {

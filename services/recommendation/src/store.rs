@@ -2,7 +2,8 @@
 //!
 //! - `rec:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL;
 //! - `rec:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms), one per
-//!   topic, section, author and entity, plus `rec:idx:latest` for everything;
+//!   topic, section, author and entity, plus `rec:idx:latest` for everything; each keeps the
+//!   newest `NEWSROOM_INDEX_MAX_STORIES`;
 //! - `rec:follows:<user>` — the set of a user's follow targets (`topic:medtop:…`).
 //!
 //! Writing a story is idempotent on (id, version): an older or equal version never replaces a
@@ -125,11 +126,16 @@ pub enum Applied {
 pub struct FeedStore {
     redis: RedisStore,
     story_ttl: Duration,
+    index_max: usize,
 }
 
 impl FeedStore {
-    pub fn new(redis: RedisStore, story_ttl: Duration) -> Self {
-        FeedStore { redis, story_ttl }
+    pub fn new(redis: RedisStore, story_ttl: Duration, index_max: usize) -> Self {
+        FeedStore {
+            redis,
+            story_ttl,
+            index_max,
+        }
     }
 
     fn story_key(&self, id: &str) -> String {
@@ -206,8 +212,9 @@ impl FeedStore {
         }
         for k in new_indexes.iter().map(|k| self.index_key(k)).chain([self.latest_key()]) {
             pipe.zadd(&k, &s.id, ms);
-            // Indexes hold only what the cache still holds: trim entries older than the TTL.
-            pipe.zrembyscore(&k, "-inf", ms - self.story_ttl.as_millis() as i64);
+            // Bounded by count, not by age: an archive story published years ago is still shown
+            // to its followers while cached. Ids whose cache entry expired are skipped on read.
+            pipe.zremrangebyrank(&k, 0, -(self.index_max as isize) - 1);
         }
         pipe.query_async::<()>(&mut self.redis.conn()).await?;
         Ok(Applied::Stored)

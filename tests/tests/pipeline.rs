@@ -1,0 +1,338 @@
+//! End to end, against the real broker and Redis: a story travels from ingest into a reader's
+//! feed, and a flash story onto the reader's phone, exactly once.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use newsroom_e2e::{Pipeline, Service, data_file, eventually};
+use newsroom_platform::redis::redis::AsyncCommands as _;
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use newsroom_proto::v1::{
+    Channel as DeviceChannel, Device, FollowRequest, FollowTarget, GetAlertRequest,
+    GetFeedRequest, Outcome, RegisterDeviceRequest, Story, SubmitStoryRequest, TargetKind,
+};
+
+const TECH: &str = "medtop:13000000";
+
+fn flash_story() -> Story {
+    Story {
+        source: "wire".into(),
+        guid: "flash-1".into(),
+        headline: "FLASH: Global internet outage knocks out cloud and mobile networks".into(),
+        body_html: "<p>A failure at a major cloud computing provider took down websites, apps \
+                    and mobile data networks in several countries, engineers said.</p>"
+            .into(),
+        urgency: 1,
+        ..Default::default()
+    }
+}
+
+async fn submit(
+    ingest: &mut IngestServiceClient<tonic::transport::Channel>,
+    story: Story,
+) -> newsroom_proto::v1::SubmitStoryResponse {
+    ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(story),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+}
+
+async fn feed_ids(
+    rec: &mut RecommendationServiceClient<tonic::transport::Channel>,
+    user: &str,
+) -> Vec<String> {
+    rec.get_feed(GetFeedRequest {
+        user_id: user.into(),
+        limit: 50,
+        cursor: String::new(),
+    })
+    .await
+    .expect("GetFeed")
+    .into_inner()
+    .items
+    .into_iter()
+    .filter_map(|i| i.story.map(|s| s.id))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
+    let pipeline = Pipeline::start().await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let mut notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+
+    // A phone-like endpoint for the reader.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+
+    let user = "reader-1";
+    rec.follow(FollowRequest {
+        user_id: user.into(),
+        target: Some(FollowTarget {
+            kind: TargetKind::Topic as i32,
+            value: TECH.into(),
+        }),
+    })
+    .await
+    .expect("Follow");
+    notif
+        .register_device(RegisterDeviceRequest {
+            device: Some(Device {
+                device_id: "phone-1".into(),
+                user_id: user.into(),
+                channel: DeviceChannel::Webhook as i32,
+                address: format!("http://{phone}/alerts"),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("RegisterDevice");
+    // Notification learns the follow from the `profiles` topic; wait for it so the flash story
+    // cannot overtake it.
+    let redis = pipeline.redis().await;
+    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
+    eventually(Duration::from_secs(30), "notification to read the profile", || {
+        let (mut conn, audience) = (redis.conn(), audience.clone());
+        async move {
+            let member: bool = conn.sismember(&audience, user).await.ok()?;
+            member.then_some(())
+        }
+    })
+    .await;
+
+    let seed = newsroom_cli::ninjs::to_story(&data_file("seed-story.ninjs.json"), "scmp")
+        .expect("seed story is valid NINJS");
+    let started = Instant::now();
+    let seed = submit(&mut ingest, seed).await;
+    assert_eq!(seed.outcome(), Outcome::Accepted);
+    let flash = submit(&mut ingest, flash_story()).await;
+    assert_eq!(flash.outcome(), Outcome::Accepted);
+    assert_eq!(flash.version, 1);
+
+    eventually(Duration::from_secs(30), "both stories in the feed", || {
+        let mut rec = rec.clone();
+        let want = [seed.story_id.clone(), flash.story_id.clone()];
+        async move {
+            let ids = feed_ids(&mut rec, user).await;
+            want.iter().all(|w| ids.contains(w)).then_some(())
+        }
+    })
+    .await;
+    eprintln!("submit → feed: {:?}", started.elapsed());
+
+    // The same flash again is a duplicate; a corrected version is an update — neither alerts.
+    let again = submit(&mut ingest, flash_story()).await;
+    assert_eq!(again.outcome(), Outcome::Duplicate);
+    let mut corrected = flash_story();
+    corrected.body_html.push_str("<p>Service is being restored.</p>");
+    let v2 = submit(&mut ingest, corrected).await;
+    assert_eq!((v2.outcome(), v2.version), (Outcome::Updated, 2));
+
+    eventually(Duration::from_secs(30), "the flash alert on the phone", || {
+        let n = received.all().len();
+        async move { (n > 0).then_some(()) }
+    })
+    .await;
+    eprintln!("submit → alert: {:?}", started.elapsed());
+    // Let version 2 travel the pipeline too before counting.
+    eventually(Duration::from_secs(30), "version 2 in the feed store", || {
+        let mut rec = rec.clone();
+        let id = flash.story_id.clone();
+        async move {
+            let s = rec
+                .get_story(newsroom_proto::v1::GetStoryRequest { story_id: id })
+                .await
+                .ok()?
+                .into_inner();
+            (s.story?.version == 2).then_some(())
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let alerts = received.all();
+    assert_eq!(alerts.len(), 1, "exactly one alert, got {alerts:?}");
+    assert_eq!(alerts[0]["story_id"], flash.story_id.as_str());
+    assert_eq!(alerts[0]["device_id"], "phone-1");
+
+    let status = notif
+        .get_alert(GetAlertRequest {
+            story_id: flash.story_id.clone(),
+        })
+        .await
+        .expect("GetAlert")
+        .into_inner();
+    assert_eq!((status.targeted, status.sent, status.delivered, status.failed), (1, 1, 1, 0));
+    let seed_alert = notif
+        .get_alert(GetAlertRequest {
+            story_id: seed.story_id.clone(),
+        })
+        .await;
+    assert_eq!(
+        seed_alert.expect_err("the seed story (urgency 3) never alerts").code(),
+        tonic::Code::NotFound
+    );
+
+    // Operators see the traffic on /metrics.
+    let metrics = reqwest::get(format!("http://{}/metrics", pipeline.admin_addr(Service::Ingest)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"newsroom_ingest_stories_total{source="scmp",outcome="accepted"} 1"#,
+        r#"newsroom_ingest_stories_total{source="wire",outcome="duplicate"} 1"#,
+        r#"newsroom_ingest_stories_total{source="wire",outcome="updated"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+
+    // The feed tells the reader why.
+    let feed = rec
+        .get_feed(GetFeedRequest {
+            user_id: user.into(),
+            limit: 10,
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        feed.items
+            .iter()
+            .all(|i| i.reasons.contains(&"You follow Science and technology".to_owned())),
+        "{:?}",
+        feed.items.iter().map(|i| &i.reasons).collect::<Vec<_>>()
+    );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_without_headline_is_invalid_argument_naming_the_field() {
+    let pipeline = Pipeline::start_only(&[Service::Ingest]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let mut story = flash_story();
+    story.headline.clear();
+    let err = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(story),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect_err("a story without headline is refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("story.headline"), "{}", err.message());
+
+    // The idempotency key: the same key answers the first answer, without a second write.
+    let req = SubmitStoryRequest {
+        story: Some(flash_story()),
+        idempotency_key: "k-1".into(),
+    };
+    let first = ingest.submit_story(req.clone()).await.unwrap().into_inner();
+    let second = ingest.submit_story(req).await.unwrap().into_inner();
+    assert_eq!(first, second);
+    assert_eq!(second.outcome(), Outcome::Accepted);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_health_and_admin_endpoints_answer() {
+    use tokio_stream::StreamExt as _;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let pipeline = Pipeline::start().await;
+    for (service, full) in [
+        (Service::Ingest, "newsroom.v1.IngestService"),
+        (Service::Enrichment, "newsroom.v1.EnrichmentService"),
+        (Service::Recommendation, "newsroom.v1.RecommendationService"),
+        (Service::Notification, "newsroom.v1.NotificationService"),
+    ] {
+        let channel = pipeline.channel(service).await;
+        let health = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: full.into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(health.status(), ServingStatus::Serving, "{full}");
+
+        let mut responses = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::iter([ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            }]))
+            .await
+            .expect("reflection")
+            .into_inner();
+        let Some(Ok(resp)) = responses.next().await else {
+            panic!("no reflection answer from {full}");
+        };
+        let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+            panic!("unexpected reflection answer");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(names.contains(&full.to_owned()), "{names:?}");
+
+        let admin = pipeline.admin_addr(service);
+        for path in ["healthz", "readyz", "metrics"] {
+            let r = reqwest::get(format!("http://{admin}/{path}")).await.unwrap();
+            assert!(r.status().is_success(), "{full} /{path}: {}", r.status());
+        }
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_value_exits_64_naming_the_variable() {
+    let out = tokio::process::Command::new(newsroom_e2e::binary("newsroom-ingest"))
+        .env("KAFKA_BROKERS", "no-port-here")
+        .env("NEWSROOM_GRPC_ADDR", "127.0.0.1:0")
+        .output()
+        .await
+        .expect("run newsroom-ingest");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("KAFKA_BROKERS"), "{stderr}");
+}
+
+/// All distinct story ids of a user's feed, page by page; panics on a duplicate.
+pub async fn whole_feed(
+    rec: &mut RecommendationServiceClient<tonic::transport::Channel>,
+    user: &str,
+) -> HashSet<String> {
+    let mut seen = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = rec
+            .get_feed(GetFeedRequest {
+                user_id: user.into(),
+                limit: 100,
+                cursor: cursor.clone(),
+            })
+            .await
+            .expect("GetFeed")
+            .into_inner();
+        for item in page.items {
+            let id = item.story.expect("story").id;
+            assert!(seen.insert(id.clone()), "story {id} twice in the feed");
+        }
+        if page.next_cursor.is_empty() {
+            return seen;
+        }
+        cursor = page.next_cursor;
+    }
+}
