@@ -1,7 +1,6 @@
 //! End to end, against the real broker and Redis: a story travels from ingest into a reader's
 //! feed, and a flash story onto the reader's phone, exactly once.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
@@ -307,32 +306,4 @@ async fn a_bad_config_value_exits_64_naming_the_variable() {
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("KAFKA_BROKERS"), "{stderr}");
-}
-
-/// All distinct story ids of a user's feed, page by page; panics on a duplicate.
-pub async fn whole_feed(
-    rec: &mut RecommendationServiceClient<tonic::transport::Channel>,
-    user: &str,
-) -> HashSet<String> {
-    let mut seen = HashSet::new();
-    let mut cursor = String::new();
-    loop {
-        let page = rec
-            .get_feed(GetFeedRequest {
-                user_id: user.into(),
-                limit: 100,
-                cursor: cursor.clone(),
-            })
-            .await
-            .expect("GetFeed")
-            .into_inner();
-        for item in page.items {
-            let id = item.story.expect("story").id;
-            assert!(seen.insert(id.clone()), "story {id} twice in the feed");
-        }
-        if page.next_cursor.is_empty() {
-            return seen;
-        }
-        cursor = page.next_cursor;
-    }
 }

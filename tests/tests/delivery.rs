@@ -1,0 +1,199 @@
+//! Delivery guarantees against the real broker: poison records go to the dead-letter topic and
+//! the consumer carries on; enrichment stopped with SIGTERM mid-stream and restarted loses no
+//! story and duplicates none in the feed.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use newsroom_e2e::{Pipeline, Service, data_file, eventually};
+use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
+use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
+use newsroom_platform::kafka::{Producer, dlq_headers, topics};
+use newsroom_platform::metrics::{KafkaMetrics, Registry};
+use newsroom_platform::redis::redis::AsyncCommands as _;
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use newsroom_proto::v1::{GetFeedRequest, GetStoryRequest, Outcome, Story, SubmitStoryRequest};
+use tokio::process::{Child, Command};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
+    let pipeline = Pipeline::start_only(&[
+        Service::Ingest,
+        Service::Enrichment,
+        Service::Recommendation,
+    ])
+    .await;
+    let config = pipeline.platform_config(Service::Ingest);
+    let producer = Producer::new(&config, KafkaMetrics::register(&mut Registry::default())).unwrap();
+
+    // Garbage keyed like the story that follows, so it sits before it in the same partition.
+    let story = Story {
+        source: "wire".into(),
+        guid: "after-poison".into(),
+        headline: "Markets steady after central bank decision".into(),
+        body_html: "<p>Shares and bonds were little changed.</p>".into(),
+        ..Default::default()
+    };
+    let id = newsroom_ingest::identity::story_id("wire", "after-poison");
+    let raw = pipeline.topic(topics::STORIES_RAW);
+    let garbage = b"\xff\xfe this is not a protobuf StoryEvent \x00\x01".to_vec();
+    producer.send(&raw, &id, &garbage).await.expect("write garbage");
+
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let answer = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(story),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.story_id, id);
+
+    // The story behind the poison record is enriched and indexed.
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    eventually(Duration::from_secs(30), "the story after the poison record", || {
+        let mut rec = rec.clone();
+        let id = id.clone();
+        async move {
+            rec.get_story(GetStoryRequest { story_id: id })
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+
+    // The poison record is in the DLQ, bytes intact, with the reason and its origin.
+    let dlq: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", format!("t{}-dlq-reader", pipeline.id))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    dlq.subscribe(&[&pipeline.topic(topics::STORIES_RAW_DLQ)]).unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
+        .await
+        .expect("a record in stories.raw.dlq within 30 s")
+        .unwrap();
+    assert_eq!(msg.payload(), Some(garbage.as_slice()));
+    assert_eq!(msg.key(), Some(id.as_bytes()));
+    let header = |name: &str| {
+        msg.headers()
+            .and_then(|h| h.iter().find(|x| x.key == name))
+            .and_then(|x| x.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(dlq_headers::TOPIC), raw);
+    assert!(header(dlq_headers::ERROR).contains("not a newsroom.v1.StoryEvent"), "{}", header(dlq_headers::ERROR));
+    assert!(header(dlq_headers::OFFSET).parse::<i64>().is_ok());
+    pipeline.stop().await;
+}
+
+fn spawn_enrichment(pipeline: &Pipeline) -> Child {
+    Command::new(newsroom_e2e::binary("newsroom-enrichment"))
+        .envs(pipeline.env(Service::Enrichment))
+        .env("NEWSROOM_GRPC_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start newsroom-enrichment")
+}
+
+async fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("running").to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(kill.success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("enrichment exits within 20 s of SIGTERM")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothing() {
+    const STORIES: usize = 800;
+    let pipeline = Pipeline::start_only(&[Service::Ingest, Service::Recommendation]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+
+    // A backlog on stories.raw, every one acknowledged.
+    let articles: Vec<SubmitStoryRequest> = data_file("bbc-news.jsonl")
+        .lines()
+        .take(STORIES)
+        .map(|l| {
+            let a: newsroom_cli::bbc::BbcArticle = serde_json::from_str(l).unwrap();
+            SubmitStoryRequest {
+                story: Some(a.to_story()),
+                idempotency_key: String::new(),
+            }
+        })
+        .collect();
+    let mut answers = ingest
+        .submit_stories(tokio_stream::iter(articles))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut ids = HashSet::new();
+    while let Some(a) = answers.message().await.unwrap() {
+        assert_eq!(a.outcome(), Outcome::Accepted);
+        ids.insert(a.story_id);
+    }
+    assert_eq!(ids.len(), STORIES);
+
+    let redis = pipeline.redis().await;
+    let latest = redis.key("rec:idx:latest");
+    let indexed = || {
+        let (mut conn, latest) = (redis.conn(), latest.clone());
+        async move { conn.zcard::<_, usize>(&latest).await.unwrap() }
+    };
+
+    let mut first = spawn_enrichment(&pipeline);
+    eventually(Duration::from_secs(60), "enrichment to get going", || async {
+        (indexed().await >= 50).then_some(())
+    })
+    .await;
+    let status = sigterm_and_wait(&mut first).await;
+    assert!(status.success(), "graceful exit on SIGTERM, got {status}");
+    let at_stop = indexed().await;
+    eprintln!("stopped with SIGTERM after {at_stop} of {STORIES} stories");
+    assert!(at_stop < STORIES, "the stop must come mid-stream");
+
+    let mut second = spawn_enrichment(&pipeline);
+    eventually(Duration::from_secs(120), "every story in the feed store", || async {
+        (indexed().await == STORIES).then_some(())
+    })
+    .await;
+
+    // A reader with no follows gets everything, newest first: page through it all.
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let mut seen = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = rec
+            .get_feed(GetFeedRequest {
+                user_id: "cold-start-reader".into(),
+                limit: 100,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        for item in page.items {
+            let id = item.story.unwrap().id;
+            assert!(seen.insert(id.clone()), "story {id} twice in the feed");
+        }
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen, ids, "every acknowledged story, once");
+
+    assert!(sigterm_and_wait(&mut second).await.success());
+    pipeline.stop().await;
+}
