@@ -162,16 +162,23 @@ impl Pipeline {
         let task = match service {
             Service::Ingest => {
                 let c = newsroom_ingest::Config::from_env(&env).expect("ingest config");
-                tokio::spawn(async move { newsroom_ingest::run(c, listeners, s).await.expect("ingest runs") })
+                tokio::spawn(async move {
+                    newsroom_ingest::run(c, listeners, s)
+                        .await
+                        .expect("ingest runs")
+                })
             }
             Service::Enrichment => {
                 let c = newsroom_enrichment::Config::from_env(&env).expect("enrichment config");
                 tokio::spawn(async move {
-                    newsroom_enrichment::run(c, listeners, s).await.expect("enrichment runs")
+                    newsroom_enrichment::run(c, listeners, s)
+                        .await
+                        .expect("enrichment runs")
                 })
             }
             Service::Recommendation => {
-                let c = newsroom_recommendation::Config::from_env(&env).expect("recommendation config");
+                let c =
+                    newsroom_recommendation::Config::from_env(&env).expect("recommendation config");
                 tokio::spawn(async move {
                     newsroom_recommendation::run(c, listeners, s)
                         .await
@@ -299,7 +306,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -27,7 +27,8 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
     ])
     .await;
     let config = pipeline.platform_config(Service::Ingest);
-    let producer = Producer::new(&config, KafkaMetrics::register(&mut Registry::default())).unwrap();
+    let producer =
+        Producer::new(&config, KafkaMetrics::register(&mut Registry::default())).unwrap();
 
     // Garbage keyed like the story that follows, so it sits before it in the same partition.
     let story = Story {
@@ -40,7 +41,10 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
     let id = newsroom_ingest::identity::story_id("wire", "after-poison");
     let raw = pipeline.topic(topics::STORIES_RAW);
     let garbage = b"\xff\xfe this is not a protobuf StoryEvent \x00\x01".to_vec();
-    producer.send(&raw, &id, &garbage).await.expect("write garbage");
+    producer
+        .send(&raw, &id, &garbage)
+        .await
+        .expect("write garbage");
 
     let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
     let answer = ingest
@@ -54,17 +58,21 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
     assert_eq!(answer.story_id, id);
 
     // The story behind the poison record is enriched and indexed.
-    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
-    eventually(Duration::from_secs(30), "the story after the poison record", || {
-        let mut rec = rec.clone();
-        let id = id.clone();
-        async move {
-            rec.get_story(GetStoryRequest { story_id: id })
-                .await
-                .ok()
-                .map(|_| ())
-        }
-    })
+    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    eventually(
+        Duration::from_secs(30),
+        "the story after the poison record",
+        || {
+            let mut rec = rec.clone();
+            let id = id.clone();
+            async move {
+                rec.get_story(GetStoryRequest { story_id: id })
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        },
+    )
     .await;
 
     // The poison record is in the DLQ, bytes intact, with the reason and its origin.
@@ -74,7 +82,8 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap();
-    dlq.subscribe(&[&pipeline.topic(topics::STORIES_RAW_DLQ)]).unwrap();
+    dlq.subscribe(&[&pipeline.topic(topics::STORIES_RAW_DLQ)])
+        .unwrap();
     let msg = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
         .await
         .expect("a record in stories.raw.dlq within 30 s")
@@ -89,7 +98,11 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
             .unwrap_or_default()
     };
     assert_eq!(header(dlq_headers::TOPIC), raw);
-    assert!(header(dlq_headers::ERROR).contains("not a newsroom.v1.StoryEvent"), "{}", header(dlq_headers::ERROR));
+    assert!(
+        header(dlq_headers::ERROR).contains("not a newsroom.v1.StoryEvent"),
+        "{}",
+        header(dlq_headers::ERROR)
+    );
     assert!(header(dlq_headers::OFFSET).parse::<i64>().is_ok());
     pipeline.stop().await;
 }
@@ -107,7 +120,11 @@ fn spawn_enrichment(pipeline: &Pipeline) -> Child {
 
 async fn sigterm_and_wait(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().expect("running").to_string();
-    let kill = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
     assert!(kill.success());
     tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
@@ -153,9 +170,11 @@ async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothin
     };
 
     let mut first = spawn_enrichment(&pipeline);
-    eventually(Duration::from_secs(60), "enrichment to get going", || async {
-        (indexed().await >= 50).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "enrichment to get going",
+        || async { (indexed().await >= 50).then_some(()) },
+    )
     .await;
     let status = sigterm_and_wait(&mut first).await;
     assert!(status.success(), "graceful exit on SIGTERM, got {status}");
@@ -164,9 +183,11 @@ async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothin
     assert!(at_stop < STORIES, "the stop must come mid-stream");
 
     let mut second = spawn_enrichment(&pipeline);
-    eventually(Duration::from_secs(120), "every story in the feed store", || async {
-        (indexed().await == STORIES).then_some(())
-    })
+    eventually(
+        Duration::from_secs(120),
+        "every story in the feed store",
+        || async { (indexed().await == STORIES).then_some(()) },
+    )
     .await;
 
     // A reader with no follows gets everything, newest first: page through it all.

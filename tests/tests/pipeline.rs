@@ -9,8 +9,8 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{
-    Channel as DeviceChannel, Device, FollowRequest, FollowTarget, GetAlertRequest,
-    GetFeedRequest, Outcome, RegisterDeviceRequest, Story, SubmitStoryRequest, TargetKind,
+    Channel as DeviceChannel, Device, FollowRequest, FollowTarget, GetAlertRequest, GetFeedRequest,
+    Outcome, RegisterDeviceRequest, Story, SubmitStoryRequest, TargetKind,
 };
 
 const TECH: &str = "medtop:13000000";
@@ -97,13 +97,17 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
     // cannot overtake it.
     let redis = pipeline.redis().await;
     let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    eventually(Duration::from_secs(30), "notification to read the profile", || {
-        let (mut conn, audience) = (redis.conn(), audience.clone());
-        async move {
-            let member: bool = conn.sismember(&audience, user).await.ok()?;
-            member.then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "notification to read the profile",
+        || {
+            let (mut conn, audience) = (redis.conn(), audience.clone());
+            async move {
+                let member: bool = conn.sismember(&audience, user).await.ok()?;
+                member.then_some(())
+            }
+        },
+    )
     .await;
 
     let seed = newsroom_cli::ninjs::to_story(&data_file("seed-story.ninjs.json"), "scmp")
@@ -130,29 +134,39 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
     let again = submit(&mut ingest, flash_story()).await;
     assert_eq!(again.outcome(), Outcome::Duplicate);
     let mut corrected = flash_story();
-    corrected.body_html.push_str("<p>Service is being restored.</p>");
+    corrected
+        .body_html
+        .push_str("<p>Service is being restored.</p>");
     let v2 = submit(&mut ingest, corrected).await;
     assert_eq!((v2.outcome(), v2.version), (Outcome::Updated, 2));
 
-    eventually(Duration::from_secs(30), "the flash alert on the phone", || {
-        let n = received.all().len();
-        async move { (n > 0).then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the flash alert on the phone",
+        || {
+            let n = received.all().len();
+            async move { (n > 0).then_some(()) }
+        },
+    )
     .await;
     eprintln!("submit → alert: {:?}", started.elapsed());
     // Let version 2 travel the pipeline too before counting.
-    eventually(Duration::from_secs(30), "version 2 in the feed store", || {
-        let mut rec = rec.clone();
-        let id = flash.story_id.clone();
-        async move {
-            let s = rec
-                .get_story(newsroom_proto::v1::GetStoryRequest { story_id: id })
-                .await
-                .ok()?
-                .into_inner();
-            (s.story?.version == 2).then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "version 2 in the feed store",
+        || {
+            let mut rec = rec.clone();
+            let id = flash.story_id.clone();
+            async move {
+                let s = rec
+                    .get_story(newsroom_proto::v1::GetStoryRequest { story_id: id })
+                    .await
+                    .ok()?
+                    .into_inner();
+                (s.story?.version == 2).then_some(())
+            }
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -168,24 +182,37 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
         .await
         .expect("GetAlert")
         .into_inner();
-    assert_eq!((status.targeted, status.sent, status.delivered, status.failed), (1, 1, 1, 0));
+    assert_eq!(
+        (
+            status.targeted,
+            status.sent,
+            status.delivered,
+            status.failed
+        ),
+        (1, 1, 1, 0)
+    );
     let seed_alert = notif
         .get_alert(GetAlertRequest {
             story_id: seed.story_id.clone(),
         })
         .await;
     assert_eq!(
-        seed_alert.expect_err("the seed story (urgency 3) never alerts").code(),
+        seed_alert
+            .expect_err("the seed story (urgency 3) never alerts")
+            .code(),
         tonic::Code::NotFound
     );
 
     // Operators see the traffic on /metrics.
-    let metrics = reqwest::get(format!("http://{}/metrics", pipeline.admin_addr(Service::Ingest)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = reqwest::get(format!(
+        "http://{}/metrics",
+        pipeline.admin_addr(Service::Ingest)
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     for line in [
         r#"newsroom_ingest_stories_total{source="scmp",outcome="accepted"} 1"#,
         r#"newsroom_ingest_stories_total{source="wire",outcome="duplicate"} 1"#,
@@ -205,9 +232,9 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
         .unwrap()
         .into_inner();
     assert!(
-        feed.items
-            .iter()
-            .all(|i| i.reasons.contains(&"You follow Science and technology".to_owned())),
+        feed.items.iter().all(|i| i
+            .reasons
+            .contains(&"You follow Science and technology".to_owned())),
         "{:?}",
         feed.items.iter().map(|i| &i.reasons).collect::<Vec<_>>()
     );
@@ -228,7 +255,11 @@ async fn a_story_without_headline_is_invalid_argument_naming_the_field() {
         .await
         .expect_err("a story without headline is refused");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().contains("story.headline"), "{}", err.message());
+    assert!(
+        err.message().contains("story.headline"),
+        "{}",
+        err.message()
+    );
 
     // The idempotency key: the same key answers the first answer, without a second write.
     let req = SubmitStoryRequest {
@@ -247,10 +278,10 @@ async fn reflection_health_and_admin_endpoints_answer() {
     use tokio_stream::StreamExt as _;
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let pipeline = Pipeline::start().await;
     for (service, full) in [
@@ -288,7 +319,9 @@ async fn reflection_health_and_admin_endpoints_answer() {
 
         let admin = pipeline.admin_addr(service);
         for path in ["healthz", "readyz", "metrics"] {
-            let r = reqwest::get(format!("http://{admin}/{path}")).await.unwrap();
+            let r = reqwest::get(format!("http://{admin}/{path}"))
+                .await
+                .unwrap();
             assert!(r.status().is_success(), "{full} /{path}: {}", r.status());
         }
     }

@@ -19,16 +19,35 @@ use newsroom_proto::v1::{
 use tonic::transport::Endpoint;
 
 #[derive(Parser)]
-#[command(name = "newsroom", version, about = "Editors' and operators' command line for Newsroom")]
+#[command(
+    name = "newsroom",
+    version,
+    about = "Editors' and operators' command line for Newsroom"
+)]
 struct Cli {
     /// Ingest's gRPC address.
-    #[arg(long, env = "NEWSROOM_INGEST_URL", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "NEWSROOM_INGEST_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     ingest: String,
     /// Recommendation's gRPC address.
-    #[arg(long, env = "NEWSROOM_RECOMMENDATION_URL", default_value = "http://127.0.0.1:50053", global = true)]
+    #[arg(
+        long,
+        env = "NEWSROOM_RECOMMENDATION_URL",
+        default_value = "http://127.0.0.1:50053",
+        global = true
+    )]
     recommendation: String,
     /// Notification's gRPC address.
-    #[arg(long, env = "NEWSROOM_NOTIFICATION_URL", default_value = "http://127.0.0.1:50054", global = true)]
+    #[arg(
+        long,
+        env = "NEWSROOM_NOTIFICATION_URL",
+        default_value = "http://127.0.0.1:50054",
+        global = true
+    )]
     notification: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text", global = true)]
@@ -108,10 +127,17 @@ async fn main() {
         Err(e) => {
             eprintln!("newsroom: {e:#}");
             if let Some(status) = e.downcast_ref::<tonic::Status>() {
-                if status.code() == tonic::Code::Unavailable { 69 } else { 1 }
+                if status.code() == tonic::Code::Unavailable {
+                    69
+                } else {
+                    1
+                }
             } else if e.downcast_ref::<tonic::transport::Error>().is_some() {
                 69
-            } else if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) {
+            } else if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+            {
                 66
             } else {
                 1
@@ -145,7 +171,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut ingest = IngestServiceClient::new(channel(&cli.ingest).await?);
             let r = submit(&mut ingest, story).await?;
             if json {
-                print_json(&serde_json::json!({"story_id": r.story_id, "version": r.version, "outcome": outcome_name(&r)}));
+                print_json(
+                    &serde_json::json!({"story_id": r.story_id, "version": r.version, "outcome": outcome_name(&r)}),
+                );
             } else {
                 println!("{} v{} {}", r.story_id, r.version, outcome_name(&r));
             }
@@ -163,7 +191,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Feed { user, limit } => {
             let mut rec = RecommendationServiceClient::new(channel(&cli.recommendation).await?);
             let feed = rec
-                .get_feed(GetFeedRequest { user_id: user, limit, cursor: String::new() })
+                .get_feed(GetFeedRequest {
+                    user_id: user,
+                    limit,
+                    cursor: String::new(),
+                })
                 .await?
                 .into_inner();
             for item in &feed.items {
@@ -175,7 +207,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         "topics": item.topics.iter().map(|t| &t.code).collect::<Vec<_>>(),
                     }));
                 } else {
-                    println!("{:.2}  {}  [{}]", item.score, s.headline, item.reasons.join("; "));
+                    println!(
+                        "{:.2}  {}  [{}]",
+                        item.score,
+                        s.headline,
+                        item.reasons.join("; ")
+                    );
                 }
             }
         }
@@ -186,7 +223,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Alert { story_id } => {
             let mut notif = NotificationServiceClient::new(channel(&cli.notification).await?);
-            let a = notif.get_alert(GetAlertRequest { story_id }).await?.into_inner();
+            let a = notif
+                .get_alert(GetAlertRequest { story_id })
+                .await?
+                .into_inner();
             if json {
                 print_json(&serde_json::json!({
                     "story_id": a.story_id, "targeted": a.targeted, "sent": a.sent,
@@ -199,8 +239,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Demo { data, count, user, webhook } => {
-            demo(&cli.ingest, &cli.recommendation, &cli.notification, &data, count, &user, &webhook).await?;
+        Command::Demo {
+            data,
+            count,
+            user,
+            webhook,
+        } => {
+            demo(
+                &cli.ingest,
+                &cli.recommendation,
+                &cli.notification,
+                &data,
+                count,
+                &user,
+                &webhook,
+            )
+            .await?;
         }
         Command::WebhookSink { addr } => {
             let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -217,7 +271,10 @@ async fn submit(
     story: Story,
 ) -> anyhow::Result<SubmitStoryResponse> {
     Ok(ingest
-        .submit_story(SubmitStoryRequest { story: Some(story), idempotency_key: String::new() })
+        .submit_story(SubmitStoryRequest {
+            story: Some(story),
+            idempotency_key: String::new(),
+        })
         .await?
         .into_inner())
 }
@@ -230,7 +287,10 @@ async fn follow(
     Ok(rec
         .follow(FollowRequest {
             user_id: user.to_owned(),
-            target: Some(FollowTarget { kind: TargetKind::Topic as i32, value: topic.to_owned() }),
+            target: Some(FollowTarget {
+                kind: TargetKind::Topic as i32,
+                value: topic.to_owned(),
+            }),
         })
         .await?
         .into_inner())
@@ -283,7 +343,12 @@ async fn demo(
     let seed = std::fs::read_to_string(&seed_path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", seed_path.display()))?;
     let r = submit(&mut ingest, newsroom_cli::ninjs::to_story(&seed, "scmp")?).await?;
-    eprintln!("seed story {} v{} {}", r.story_id, r.version, outcome_name(&r));
+    eprintln!(
+        "seed story {} v{} {}",
+        r.story_id,
+        r.version,
+        outcome_name(&r)
+    );
 
     let articles = newsroom_cli::bbc::read(&data.join("bbc-news.jsonl"), usize::MAX)?;
     // Every fifth article, so all five BBC categories are in the demo.
@@ -291,7 +356,10 @@ async fn demo(
         .iter()
         .step_by(5)
         .take(count)
-        .map(|a| SubmitStoryRequest { story: Some(a.to_story()), idempotency_key: String::new() })
+        .map(|a| SubmitStoryRequest {
+            story: Some(a.to_story()),
+            idempotency_key: String::new(),
+        })
         .collect();
     let n = stories.len();
     let mut responses = ingest
@@ -309,7 +377,8 @@ async fn demo(
     let flash = Story {
         source: "newsroom-demo".to_owned(),
         guid: "demo-flash-1".to_owned(),
-        headline: "FLASH: Major internet outage takes down cloud services and mobile networks".to_owned(),
+        headline: "FLASH: Major internet outage takes down cloud services and mobile networks"
+            .to_owned(),
         body_html: "<p>A major outage at a cloud computing provider has taken down websites, \
                     apps and mobile data networks across several countries, engineers said.</p>"
             .to_owned(),
@@ -318,6 +387,11 @@ async fn demo(
         ..Default::default()
     };
     let r = submit(&mut ingest, flash).await?;
-    eprintln!("flash story {} v{} {}", r.story_id, r.version, outcome_name(&r));
+    eprintln!(
+        "flash story {} v{} {}",
+        r.story_id,
+        r.version,
+        outcome_name(&r)
+    );
     Ok(())
 }

@@ -19,7 +19,12 @@ pub enum NinjsError {
 /// Maps a NINJS document onto a `Story` from `source`.
 pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
     let v: Value = serde_json::from_str(document)?;
-    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     // NINJS 2.0 nests headlines and bodies in arrays of {value, role}; 1.x has plain strings.
     let first_value = |k: &str| {
         v.get(k)
@@ -51,12 +56,14 @@ pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
     let time = |field: &'static str| -> Result<Option<prost_types::Timestamp>, NinjsError> {
         match v.get(field).and_then(Value::as_str) {
             None | Some("") => Ok(None),
-            Some(t) => prost_types::Timestamp::from_str(t)
-                .map(Some)
-                .map_err(|e| NinjsError::Invalid {
-                    field,
-                    reason: e.to_string(),
-                }),
+            Some(t) => {
+                prost_types::Timestamp::from_str(t)
+                    .map(Some)
+                    .map_err(|e| NinjsError::Invalid {
+                        field,
+                        reason: e.to_string(),
+                    })
+            }
         }
     };
     let pubstatus = match text("pubstatus").as_str() {
@@ -91,14 +98,21 @@ pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
         headline,
         standfirst: {
             let d = text("description_text");
-            if d.is_empty() { text("description_html") } else { d }
+            if d.is_empty() {
+                text("description_html")
+            } else {
+                d
+            }
         },
         body_html,
         authors,
         url: v
             .get("links")
             .and_then(Value::as_array)
-            .and_then(|l| l.iter().find(|x| x.get("rel").and_then(Value::as_str) == Some("canonical")))
+            .and_then(|l| {
+                l.iter()
+                    .find(|x| x.get("rel").and_then(Value::as_str) == Some("canonical"))
+            })
             .and_then(|x| x.get("href").and_then(Value::as_str))
             .unwrap_or_default()
             .to_owned(),
@@ -119,7 +133,9 @@ pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -128,12 +144,21 @@ mod tests {
 
     #[test]
     fn the_seed_story_maps_onto_a_story() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/seed-story.ninjs.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/seed-story.ninjs.json"
+        );
         let doc = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("test data {path} is missing: {e}"));
         let s = to_story(&doc, "scmp").unwrap();
-        assert!(s.headline.starts_with("Xi Jinping urges global tech cooperation"));
-        assert_eq!(s.guid, "urn:newsml:scmp.com:20221109:wic-xi-tech-cooperation");
+        assert!(
+            s.headline
+                .starts_with("Xi Jinping urges global tech cooperation")
+        );
+        assert_eq!(
+            s.guid,
+            "urn:newsml:scmp.com:20221109:wic-xi-tech-cooperation"
+        );
         assert_eq!(s.urgency, 3);
         assert_eq!(s.language, "en");
         assert_eq!(s.located, "Wuzhen");

@@ -20,9 +20,14 @@ impl Received {
 
 /// Serves the sink on `listener` (POST any path) until the task is dropped. `print` writes each
 /// alert to stdout as one JSON line.
-pub async fn serve(listener: TcpListener, print: bool) -> (SocketAddr, Received, tokio::task::JoinHandle<()>) {
+pub async fn serve(
+    listener: TcpListener,
+    print: bool,
+) -> (SocketAddr, Received, tokio::task::JoinHandle<()>) {
     let received = Received::default();
-    let addr = listener.local_addr().expect("bound listener has an address");
+    let addr = listener
+        .local_addr()
+        .expect("bound listener has an address");
     let app = axum::Router::new()
         .fallback(axum::routing::post(
             |State((received, print)): State<(Received, bool)>, Json(alert): Json<Value>| async move {

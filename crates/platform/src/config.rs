@@ -68,9 +68,12 @@ pub enum LogFormat {
     Json,
 }
 
+/// A function from variable name to value.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Reads variables through a lookup function (the process environment in production).
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl<'a> Env<'a> {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::propagation::{Extractor, Injector};
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -27,7 +28,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::ClientContext;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -108,7 +108,10 @@ pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<()
         .collect();
     let retention: Vec<Option<String>> = specs
         .iter()
-        .map(|(_, s)| s.retention_days.map(|d| (u64::from(d) * 86_400_000).to_string()))
+        .map(|(_, s)| {
+            s.retention_days
+                .map(|d| (u64::from(d) * 86_400_000).to_string())
+        })
         .collect();
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
@@ -124,7 +127,10 @@ pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<()
         })
         .collect();
     let results = admin
-        .create_topics(&new_topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))))
+        .create_topics(
+            &new_topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
+        )
         .await?;
     for r in results {
         match r {
@@ -145,13 +151,19 @@ pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<()
                 .inner()
                 .fetch_metadata(Some(name), Timeout::After(Duration::from_secs(5)))
                 .ok()
-                .and_then(|m| m.topics().first().map(|t| t.error().is_none() && !t.partitions().is_empty()))
+                .and_then(|m| {
+                    m.topics()
+                        .first()
+                        .map(|t| t.error().is_none() && !t.partitions().is_empty())
+                })
                 .unwrap_or(false);
             if known {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
+                return Err(KafkaError::MetadataFetch(
+                    RDKafkaErrorCode::UnknownTopicOrPartition,
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -444,7 +456,10 @@ pub async fn run_consumer<H: Handler>(
             }
         };
 
-        let handled = handle_one(&record, &settings, &*handler, &producer, &metrics, &shutdown).await;
+        let handled = handle_one(
+            &record, &settings, &*handler, &producer, &metrics, &shutdown,
+        )
+        .await;
         if handled {
             // Only now is the record done: store its offset for the next commit.
             if let Err(e) = consumer.store_offset(&record.topic, record.partition, record.offset) {
@@ -484,9 +499,15 @@ pub fn spawn_consumer<H: Handler>(
     );
     shutdown.clone().spawn(async move {
         let group = settings.group_id.clone();
-        if let Err(e) =
-            run_consumer(&platform, settings, handler, producer, metrics, shutdown.clone())
-                .await
+        if let Err(e) = run_consumer(
+            &platform,
+            settings,
+            handler,
+            producer,
+            metrics,
+            shutdown.clone(),
+        )
+        .await
         {
             tracing::error!(error = %e, %group, "consumer failed; shutting down");
             shutdown.trigger();

@@ -1,15 +1,15 @@
 //! The Newsroom platform: everything the four services share, so that none re-implements it.
 //!
-//! - [`config`]: typed configuration from the environment, with errors that name the variable
+//! - [`config`] — typed configuration from the environment, with errors that name the variable
 //!   (a service exits with code 64 on one, before binding any port);
-//! - [`telemetry`]: `tracing` + OpenTelemetry (W3C propagation, OTLP export when configured);
-//! - [`shutdown`]: SIGTERM/SIGINT handling and a bounded drain;
-//! - [`server`]: the gRPC server bootstrap (health, reflection, trace-context extraction) and the
+//! - [`telemetry`] — `tracing` + OpenTelemetry (W3C propagation, OTLP export when configured);
+//! - [`shutdown`] — SIGTERM/SIGINT handling and a bounded drain;
+//! - [`server`] — the gRPC server bootstrap (health, reflection, trace-context extraction) and the
 //!   HTTP admin port (`/healthz`, `/readyz`, `/metrics`);
-//! - [`kafka`]: topic names and specs, the idempotent producer, the at-least-once consumer loop
+//! - [`kafka`] — topic names and specs, the idempotent producer, the at-least-once consumer loop
 //!   with its dead-letter queue;
-//! - [`redis`]: the Redis connection with a key prefix;
-//! - [`metrics`]: the Prometheus registry and the metrics every service exposes.
+//! - [`redis`] — the Redis connection with a key prefix;
+//! - [`metrics`] — the Prometheus registry and the metrics every service exposes.
 
 pub mod config;
 pub mod kafka;

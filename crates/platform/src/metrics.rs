@@ -4,11 +4,11 @@
 //! shared families here ([`KafkaMetrics`]) and its own, then serves it on `/metrics` of the admin
 //! port. Names follow Prometheus conventions (`_total` counters, `_seconds` histograms).
 
+pub use prometheus_client;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-pub use prometheus_client;
 pub use prometheus_client::registry::Registry;
 
 /// Label set naming a Kafka topic.

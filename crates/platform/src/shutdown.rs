@@ -49,7 +49,9 @@ impl Shutdown {
     /// Waits for every spawned worker to finish, at most `timeout`. Returns false on timeout.
     pub async fn drain(&self, timeout: Duration) -> bool {
         self.tasks.close();
-        let done = tokio::time::timeout(timeout, self.tasks.wait()).await.is_ok();
+        let done = tokio::time::timeout(timeout, self.tasks.wait())
+            .await
+            .is_ok();
         if !done {
             tracing::warn!(
                 remaining = self.tasks.len(),

@@ -7,7 +7,10 @@
 pub const TOP_LEVEL: &[(&str, &str)] = &[
     ("medtop:01000000", "arts, culture, entertainment and media"),
     ("medtop:02000000", "crime, law and justice"),
-    ("medtop:03000000", "disaster, accident and emergency incident"),
+    (
+        "medtop:03000000",
+        "disaster, accident and emergency incident",
+    ),
     ("medtop:04000000", "economy, business and finance"),
     ("medtop:05000000", "education"),
     ("medtop:06000000", "environment"),

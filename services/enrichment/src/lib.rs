@@ -5,12 +5,12 @@
 //! The consumer is at-least-once (platform): the same version enriched twice yields the same
 //! record, which downstream services treat idempotently. Components:
 //!
-//! - [`config`]: the service's environment variables;
-//! - [`text`]: plain text and words out of HTML;
-//! - [`topics`]: the first IPTC Media Topic classifier;
-//! - [`pipeline`]: the enrichment of one story;
-//! - [`api`]: `newsroom.v1.EnrichmentService` (`EnrichPreview`, `ListStages`);
-//! - [`run`]: wiring, the consumer loop, serving and draining.
+//! - [`config`] — the service's environment variables;
+//! - [`text`] — plain text and words out of HTML;
+//! - [`topics`] — the first IPTC Media Topic classifier;
+//! - [`pipeline`] — the enrichment of one story;
+//! - [`api`] — `newsroom.v1.EnrichmentService` (`EnrichPreview`, `ListStages`);
+//! - [`run`] — wiring, the consumer loop, serving and draining.
 
 pub mod api;
 pub mod config;
@@ -96,12 +96,19 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
 
     let ready = Readiness::default();
     let settings = ConsumerSettings::new(platform, &[t::STORIES_RAW]);
-    kafka::spawn_consumer(platform, settings, handler, &producer, &kafka_metrics, &shutdown);
+    kafka::spawn_consumer(
+        platform,
+        settings,
+        handler,
+        &producer,
+        &kafka_metrics,
+        &shutdown,
+    );
     ready.set(true);
 
-    let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(api::EnrichmentApi::new(
-        pipeline,
-    )));
+    let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(
+        api::EnrichmentApi::new(pipeline),
+    ));
     tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "enrichment serving");
     let served = server::serve(
         "newsroom.v1.EnrichmentService",

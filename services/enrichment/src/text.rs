@@ -29,7 +29,10 @@ pub fn html_to_text(html: &str) -> String {
             break;
         };
         let tag = after[1..end].trim_start_matches('/').to_ascii_lowercase();
-        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
         rest = &after[end + 1..];
         if (name == "script" || name == "style") && !after[1..].starts_with('/') {
             let close = format!("</{name}");
@@ -68,7 +71,9 @@ fn decode_entities(s: &str) -> String {
             "rsquo" | "lsquo" => Some('\''),
             "rdquo" | "ldquo" => Some('"'),
             num if num.starts_with("#x") || num.starts_with("#X") => {
-                u32::from_str_radix(&num[2..], 16).ok().and_then(char::from_u32)
+                u32::from_str_radix(&num[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32)
             }
             num if num.starts_with('#') => num[1..].parse().ok().and_then(char::from_u32),
             _ => None,
@@ -102,9 +107,8 @@ mod tests {
 
     #[test]
     fn markup_is_dropped_and_entities_decoded() {
-        let t = html_to_text(
-            "<p>Tom &amp; Jerry</p><script>alert(1)</script><p>caf&#233; &lt;3</p>",
-        );
+        let t =
+            html_to_text("<p>Tom &amp; Jerry</p><script>alert(1)</script><p>caf&#233; &lt;3</p>");
         assert_eq!(t, "Tom & Jerry café <3");
     }
 

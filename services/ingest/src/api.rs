@@ -6,17 +6,17 @@
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use newsroom_platform::kafka::{Producer, ProduceError};
+use newsroom_platform::kafka::{ProduceError, Producer};
+use newsroom_platform::metrics::Registry;
 use newsroom_platform::metrics::prometheus_client::encoding::EncodeLabelSet;
 use newsroom_platform::metrics::prometheus_client::metrics::counter::Counter;
 use newsroom_platform::metrics::prometheus_client::metrics::family::Family;
-use newsroom_platform::metrics::Registry;
+use newsroom_proto::Message as _;
 use newsroom_proto::v1::ingest_service_server::IngestService;
 use newsroom_proto::v1::{
     ImportFeedRequest, ImportFeedResponse, Outcome, StoryEvent, StoryIndexEntry,
     SubmitStoryRequest, SubmitStoryResponse,
 };
-use newsroom_proto::Message as _;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -239,7 +239,10 @@ impl IngestService for IngestApi {
                 let result = match item {
                     Ok(req) => api.submit(req).await.map_err(|e| {
                         let status = Status::from(e);
-                        Status::new(status.code(), format!("stories[{index}].{}", status.message()))
+                        Status::new(
+                            status.code(),
+                            format!("stories[{index}].{}", status.message()),
+                        )
                     }),
                     Err(status) => Err(status),
                 };

@@ -129,7 +129,11 @@ impl Identity {
     ) -> Result<(), redis::RedisError> {
         self.redis
             .conn()
-            .set_ex(self.idempotency_key(source, key), answer, IDEMPOTENCY_TTL_SECS)
+            .set_ex(
+                self.idempotency_key(source, key),
+                answer,
+                IDEMPOTENCY_TTL_SECS,
+            )
             .await
     }
 }

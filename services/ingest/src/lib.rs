@@ -5,11 +5,11 @@
 //! `stories.raw` and answers only after Kafka acknowledged the write. An identical resubmission
 //! answers `DUPLICATE` and writes nothing. Components:
 //!
-//! - [`config`]: the service's environment variables;
-//! - [`story`]: validation and the content fingerprint;
-//! - [`identity`]: story ids, versions and idempotency keys in Redis;
-//! - [`api`]: the `newsroom.v1.IngestService` implementation;
-//! - [`run`]: wiring, serving and draining.
+//! - [`config`] — the service's environment variables;
+//! - [`story`] — validation and the content fingerprint;
+//! - [`identity`] — story ids, versions and idempotency keys in Redis;
+//! - [`api`] — the `newsroom.v1.IngestService` implementation;
+//! - [`run`] — wiring, serving and draining.
 
 pub mod api;
 pub mod config;

@@ -78,7 +78,10 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
     if story.urgency > 8 {
         return Err(FieldError::new(
             "story.urgency",
-            format!("{} is outside IPTC urgency 1..8 (0 = not given)", story.urgency),
+            format!(
+                "{} is outside IPTC urgency 1..8 (0 = not given)",
+                story.urgency
+            ),
         ));
     }
     if PubStatus::try_from(story.pubstatus).is_err() {
@@ -87,8 +90,10 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
             format!("unknown value {}", story.pubstatus),
         ));
     }
-    if !story.url.is_empty() && !(story.url.starts_with("https://") || story.url.starts_with("http://"))
-    {
+    let url_ok = story.url.is_empty()
+        || story.url.starts_with("https://")
+        || story.url.starts_with("http://");
+    if !url_ok {
         return Err(FieldError::new("story.url", "must be an http(s) URL"));
     }
     let size = story_size(&story);
@@ -110,7 +115,10 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
     } else if !story.url.is_empty() {
         story.url.clone()
     } else {
-        format!("headline:{}", hex::encode(&Sha256::digest(story.headline.as_bytes())[..12]))
+        format!(
+            "headline:{}",
+            hex::encode(&Sha256::digest(story.headline.as_bytes())[..12])
+        )
     };
     Ok(ValidStory { story, guid })
 }
@@ -127,7 +135,12 @@ fn story_size(s: &Story) -> usize {
         + s.standfirst.len()
         + s.body_html.len()
         + s.url.len()
-        + s.authors.iter().chain(&s.tags).chain(&s.subjects).map(String::len).sum::<usize>()
+        + s.authors
+            .iter()
+            .chain(&s.tags)
+            .chain(&s.subjects)
+            .map(String::len)
+            .sum::<usize>()
 }
 
 /// Hex SHA-256 over the editorial content: what, if changed, makes a new version.

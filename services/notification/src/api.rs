@@ -43,7 +43,9 @@ fn validate_device(device: Option<Device>) -> Result<Device, Status> {
     d.user_id = d.user_id.trim().to_owned();
     d.address = d.address.trim().to_owned();
     if d.device_id.is_empty() || d.device_id.len() > 128 {
-        return Err(Status::invalid_argument("device.device_id: required, at most 128 bytes"));
+        return Err(Status::invalid_argument(
+            "device.device_id: required, at most 128 bytes",
+        ));
     }
     if d.user_id.is_empty() {
         return Err(Status::invalid_argument("device.user_id: required"));
@@ -85,10 +87,18 @@ impl NotificationService for NotificationApi {
         let device = validate_device(request.into_inner().device)?;
         // Kafka first: the compacted `devices` topic is the record of truth.
         self.producer
-            .send(&self.devices_topic, &device.device_id, &device.encode_to_vec())
+            .send(
+                &self.devices_topic,
+                &device.device_id,
+                &device.encode_to_vec(),
+            )
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.fanout.store.put_device(&device).await.map_err(unavailable)?;
+        self.fanout
+            .store
+            .put_device(&device)
+            .await
+            .map_err(unavailable)?;
         tracing::info!(device.id = %device.device_id, user.id = %device.user_id, "device registered");
         Ok(Response::new(device))
     }
@@ -105,7 +115,13 @@ impl NotificationService for NotificationApi {
             .send_tombstone(&self.devices_topic, &id)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        match self.fanout.store.remove_device(&id).await.map_err(unavailable)? {
+        match self
+            .fanout
+            .store
+            .remove_device(&id)
+            .await
+            .map_err(unavailable)?
+        {
             Some(_) => Ok(Response::new(UnregisterDeviceResponse {})),
             None => Err(Status::not_found(format!("device {id} is not registered"))),
         }
@@ -135,11 +151,10 @@ impl NotificationService for NotificationApi {
                 "story {id} was killed; it is never alerted"
             )));
         }
-        let alert = store
-            .story(id)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| Status::not_found(format!("story {id} has not been enriched yet")))?;
+        let alert =
+            store.story(id).await.map_err(unavailable)?.ok_or_else(|| {
+                Status::not_found(format!("story {id} has not been enriched yet"))
+            })?;
         let devices = match req.audience.and_then(|a| a.target) {
             Some(Target::Everyone(true)) => store.all_devices().await,
             Some(Target::Followers(true)) | None => {
@@ -158,7 +173,10 @@ impl NotificationService for NotificationApi {
             }
         }
         .map_err(unavailable)?;
-        self.fanout.send(&alert, devices).await.map_err(unavailable)?;
+        self.fanout
+            .send(&alert, devices)
+            .await
+            .map_err(unavailable)?;
         let status = store.status(id).await.map_err(unavailable)?;
         Ok(Response::new(status.unwrap_or(AlertStatus {
             story_id: id.to_owned(),
@@ -174,7 +192,13 @@ impl NotificationService for NotificationApi {
         if id.trim().is_empty() {
             return Err(Status::invalid_argument("story_id: required"));
         }
-        match self.fanout.store.status(id.trim()).await.map_err(unavailable)? {
+        match self
+            .fanout
+            .store
+            .status(id.trim())
+            .await
+            .map_err(unavailable)?
+        {
             Some(s) => Ok(Response::new(s)),
             None => Err(Status::not_found(format!("story {id} has not alerted"))),
         }
@@ -186,6 +210,8 @@ impl NotificationService for NotificationApi {
         &self,
         _request: Request<StreamAlertsRequest>,
     ) -> Result<Response<Self::StreamAlertsStream>, Status> {
-        Err(Status::unimplemented("in-app alert streams are not built yet"))
+        Err(Status::unimplemented(
+            "in-app alert streams are not built yet",
+        ))
     }
 }

@@ -105,13 +105,17 @@ impl Fanout {
         }
         self.store.count(story, "targeted", 1).await?;
         let Some(device) = self.store.device(device_id).await? else {
-            self.store.count(story, "suppressed:unregistered", 1).await?;
+            self.store
+                .count(story, "suppressed:unregistered", 1)
+                .await?;
             return Ok(());
         };
         let outcome = match ChannelKind::try_from(device.channel) {
             Ok(ChannelKind::Webhook) => self.webhook.send(&device, alert).await,
             _ => {
-                self.store.count(story, "suppressed:unsupported_channel", 1).await?;
+                self.store
+                    .count(story, "suppressed:unsupported_channel", 1)
+                    .await?;
                 return Ok(());
             }
         };
@@ -146,7 +150,13 @@ impl Fanout {
         }
     }
 
-    async fn receipt(&self, device: &Device, alert: &Alert, outcome: DeliveryOutcome, detail: String) {
+    async fn receipt(
+        &self,
+        device: &Device,
+        alert: &Alert,
+        outcome: DeliveryOutcome,
+        detail: String,
+    ) {
         let receipt = DeliveryReceipt {
             story_id: alert.story_id.clone(),
             device_id: device.device_id.clone(),
@@ -157,7 +167,11 @@ impl Fanout {
         };
         if let Err(e) = self
             .producer
-            .send(&self.receipts_topic, &device.device_id, &receipt.encode_to_vec())
+            .send(
+                &self.receipts_topic,
+                &device.device_id,
+                &receipt.encode_to_vec(),
+            )
             .await
         {
             tracing::warn!(error = %e, "could not publish the delivery receipt");

@@ -6,12 +6,12 @@
 //! to every device of every follower of the story's topics, at most once per (story, device).
 //! Components:
 //!
-//! - [`config`]: the service's environment variables;
-//! - [`store`]: the Redis layout, the sent ledger and alert counts;
-//! - [`channel`]: delivery channels (webhook);
-//! - [`fanout`]: the alert decision and the bounded, de-duplicated fan-out;
-//! - [`api`]: `newsroom.v1.NotificationService`;
-//! - [`run`]: wiring, the two consumer loops, serving and draining.
+//! - [`config`] — the service's environment variables;
+//! - [`store`] — the Redis layout, the sent ledger and alert counts;
+//! - [`channel`] — delivery channels (webhook);
+//! - [`fanout`] — the alert decision and the bounded, de-duplicated fan-out;
+//! - [`api`] — `newsroom.v1.NotificationService`;
+//! - [`run`] — wiring, the two consumer loops, serving and draining.
 
 pub mod api;
 pub mod channel;
@@ -112,7 +112,10 @@ impl Handler for ProfileHandler {
         if user.is_empty() {
             return Err(HandlerError::Poison("profile without a user id".into()));
         }
-        self.store.set_user_topics(&user, &topics).await.map_err(retry)
+        self.store
+            .set_user_topics(&user, &topics)
+            .await
+            .map_err(retry)
     }
 }
 
@@ -158,8 +161,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     story_settings.group_id = format!("{}-stories", platform.consumer_group);
     let mut profile_settings = ConsumerSettings::new(platform, &[t::PROFILES]);
     profile_settings.group_id = format!("{}-profiles", platform.consumer_group);
-    kafka::spawn_consumer(platform, story_settings, stories, &producer, &kafka_metrics, &shutdown);
-    kafka::spawn_consumer(platform, profile_settings, profiles, &producer, &kafka_metrics, &shutdown);
+    kafka::spawn_consumer(
+        platform,
+        story_settings,
+        stories,
+        &producer,
+        &kafka_metrics,
+        &shutdown,
+    );
+    kafka::spawn_consumer(
+        platform,
+        profile_settings,
+        profiles,
+        &producer,
+        &kafka_metrics,
+        &shutdown,
+    );
 
     let ready = Readiness::default();
     ready.set(true);

@@ -37,7 +37,10 @@ impl AlertStore {
     pub async fn put_device(&self, device: &Device) -> Result<(), redis::RedisError> {
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .set(self.k(format!("device:{}", device.device_id)), device.encode_to_vec())
+            .set(
+                self.k(format!("device:{}", device.device_id)),
+                device.encode_to_vec(),
+            )
             .sadd(self.k("devices"), &device.device_id)
             .sadd(
                 self.k(format!("user-devices:{}", device.user_id)),
@@ -47,7 +50,11 @@ impl AlertStore {
     }
 
     pub async fn device(&self, id: &str) -> Result<Option<Device>, redis::RedisError> {
-        let bytes: Option<Vec<u8>> = self.redis.conn().get(self.k(format!("device:{id}"))).await?;
+        let bytes: Option<Vec<u8>> = self
+            .redis
+            .conn()
+            .get(self.k(format!("device:{id}")))
+            .await?;
         Ok(bytes.and_then(|b| Device::decode(b.as_slice()).ok()))
     }
 
@@ -136,13 +143,19 @@ impl AlertStore {
 
     pub async fn forget_story(&self, id: &str) -> Result<(), redis::RedisError> {
         let mut pipe = redis::pipe();
-        pipe.del(self.k(format!("story:{id}")))
-            .set_ex(self.k(format!("killed:{id}")), 1, LEDGER_TTL_SECS);
+        pipe.del(self.k(format!("story:{id}"))).set_ex(
+            self.k(format!("killed:{id}")),
+            1,
+            LEDGER_TTL_SECS,
+        );
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 
     pub async fn is_killed(&self, id: &str) -> Result<bool, redis::RedisError> {
-        self.redis.conn().exists(self.k(format!("killed:{id}"))).await
+        self.redis
+            .conn()
+            .exists(self.k(format!("killed:{id}")))
+            .await
     }
 
     /// Marks (story, device) as sent; true only for the first caller, ever.
@@ -162,14 +175,18 @@ impl AlertStore {
     pub async fn count(&self, story: &str, field: &str, n: u64) -> Result<(), redis::RedisError> {
         let key = self.k(format!("alert:{story}"));
         let mut pipe = redis::pipe();
-        pipe.hincr(&key, field, n).expire(&key, LEDGER_TTL_SECS as i64);
+        pipe.hincr(&key, field, n)
+            .expire(&key, LEDGER_TTL_SECS as i64);
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 
     /// The alert's counts, `None` when the story never alerted.
     pub async fn status(&self, story: &str) -> Result<Option<AlertStatus>, redis::RedisError> {
-        let fields: HashMap<String, u64> =
-            self.redis.conn().hgetall(self.k(format!("alert:{story}"))).await?;
+        let fields: HashMap<String, u64> = self
+            .redis
+            .conn()
+            .hgetall(self.k(format!("alert:{story}")))
+            .await?;
         if fields.is_empty() {
             return Ok(None);
         }

@@ -148,7 +148,9 @@ impl RecommendationService for RecommendationApi {
         }
         match self.store.story(id.trim()).await.map_err(unavailable)? {
             Some(story) => Ok(Response::new(story)),
-            None => Err(Status::not_found(format!("story {id} is not in the feed store"))),
+            None => Err(Status::not_found(format!(
+                "story {id} is not in the feed store"
+            ))),
         }
     }
 

@@ -4,11 +4,11 @@
 //! indexes ([`store`]), and answers `GetFeed` from the indexes of what a reader follows
 //! ([`feed`]). Follows are durable in the compacted `profiles` topic. Components:
 //!
-//! - [`config`]: the service's environment variables;
-//! - [`store`]: the Redis layout and idempotent story writes;
-//! - [`feed`]: candidates, ordering, reasons and cursor pagination;
-//! - [`api`]: `newsroom.v1.RecommendationService`;
-//! - [`run`]: wiring, the consumer loop, serving and draining.
+//! - [`config`] — the service's environment variables;
+//! - [`store`] — the Redis layout and idempotent story writes;
+//! - [`feed`] — candidates, ordering, reasons and cursor pagination;
+//! - [`api`] — `newsroom.v1.RecommendationService`;
+//! - [`run`] — wiring, the consumer loop, serving and draining.
 
 pub mod api;
 pub mod config;
@@ -55,7 +55,9 @@ impl Handler for IndexHandler {
         let story = EnrichedStory::decode(payload)
             .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.EnrichedStory: {e}")))?;
         if story.story.as_ref().is_none_or(|s| s.id.is_empty()) {
-            return Err(HandlerError::Poison("EnrichedStory without a story id".into()));
+            return Err(HandlerError::Poison(
+                "EnrichedStory without a story id".into(),
+            ));
         }
         let applied = self
             .store
@@ -92,7 +94,14 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         store: store.clone(),
     });
     let settings = ConsumerSettings::new(platform, &[t::STORIES_ENRICHED]);
-    kafka::spawn_consumer(platform, settings, handler, &producer, &kafka_metrics, &shutdown);
+    kafka::spawn_consumer(
+        platform,
+        settings,
+        handler,
+        &producer,
+        &kafka_metrics,
+        &shutdown,
+    );
     ready.set(true);
 
     let api = api::RecommendationApi::new(

@@ -79,14 +79,26 @@ fn normalise(kind: TargetKind, value: &str) -> String {
 pub fn indexes_of(story: &EnrichedStory) -> Vec<IndexKey> {
     let mut keys = Vec::new();
     if let Some(e) = &story.enrichment {
-        keys.extend(e.topics.iter().map(|t| IndexKey::new(TargetKind::Topic, &t.code)));
-        keys.extend(e.entities.iter().map(|t| IndexKey::new(TargetKind::Entity, &t.name)));
+        keys.extend(
+            e.topics
+                .iter()
+                .map(|t| IndexKey::new(TargetKind::Topic, &t.code)),
+        );
+        keys.extend(
+            e.entities
+                .iter()
+                .map(|t| IndexKey::new(TargetKind::Entity, &t.name)),
+        );
     }
     if let Some(s) = &story.story {
         if !s.section.trim().is_empty() {
             keys.push(IndexKey::new(TargetKind::Section, &s.section));
         }
-        keys.extend(s.authors.iter().map(|a| IndexKey::new(TargetKind::Author, a)));
+        keys.extend(
+            s.authors
+                .iter()
+                .map(|a| IndexKey::new(TargetKind::Author, a)),
+        );
     }
     keys.sort();
     keys.dedup();
@@ -210,7 +222,11 @@ impl FeedStore {
         for k in old_indexes.iter().filter(|k| !new_indexes.contains(k)) {
             pipe.zrem(self.index_key(k), &s.id);
         }
-        for k in new_indexes.iter().map(|k| self.index_key(k)).chain([self.latest_key()]) {
+        for k in new_indexes
+            .iter()
+            .map(|k| self.index_key(k))
+            .chain([self.latest_key()])
+        {
             pipe.zadd(&k, &s.id, ms);
             // Bounded by count, not by age: an archive story published years ago is still shown
             // to its followers while cached. Ids whose cache entry expired are skipped on read.

@@ -1,7 +1,7 @@
 //! Delivery channels. A channel is one file implementing [`Channel`]; the fan-out picks the
 //! channel by the device's `Channel` value.
 //!
-//! - [`webhook`]: a JSON POST to the device's URL.
+//! - [`webhook`] — a JSON POST to the device's URL.
 
 pub mod webhook;
 
