@@ -110,10 +110,18 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
     )
     .await;
 
-    let seed = newsroom_cli::ninjs::to_story(&data_file("seed-story.ninjs.json"), "scmp")
-        .expect("seed story is valid NINJS");
     let started = Instant::now();
-    let seed = submit(&mut ingest, seed).await;
+    let imported = ingest
+        .import_feed(ImportFeedRequest {
+            document: data_file("seed-story.ninjs.json").into_bytes(),
+            format: String::new(),
+            source: "scmp".into(),
+        })
+        .await
+        .expect("ImportFeed")
+        .into_inner();
+    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    let seed = imported.results[0].clone();
     assert_eq!(seed.outcome(), Outcome::Accepted);
     let flash = submit(&mut ingest, flash_story()).await;
     assert_eq!(flash.outcome(), Outcome::Accepted);

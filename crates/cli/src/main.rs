@@ -64,9 +64,12 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Submit a NINJS story file.
+    /// Import a story or feed file (RSS, Atom, JSON Feed, NINJS, NewsML-G2; detected).
     Submit {
         file: PathBuf,
+        /// Format hint: rss, atom, jsonfeed, ninjs, newsml-g2 (default: detect).
+        #[arg(long, default_value = "")]
+        format: String,
         /// The source the story is submitted for.
         #[arg(long, default_value = "cms")]
         source: String,
@@ -274,6 +277,22 @@ async fn submit(
         .submit_story(SubmitStoryRequest {
             story: Some(story),
             idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner())
+}
+
+async fn import(
+    ingest: &mut IngestServiceClient<tonic::transport::Channel>,
+    document: Vec<u8>,
+    format: &str,
+    source: &str,
+) -> anyhow::Result<newsroom_proto::v1::ImportFeedResponse> {
+    Ok(ingest
+        .import_feed(newsroom_proto::v1::ImportFeedRequest {
+            document,
+            format: format.to_owned(),
+            source: source.to_owned(),
         })
         .await?
         .into_inner())

@@ -6,6 +6,7 @@
 use std::pin::Pin;
 use std::time::SystemTime;
 
+use futures::StreamExt as _;
 use newsroom_platform::kafka::{ProduceError, Producer};
 use newsroom_platform::metrics::Registry;
 use newsroom_platform::metrics::prometheus_client::encoding::EncodeLabelSet;
@@ -14,14 +15,15 @@ use newsroom_platform::metrics::prometheus_client::metrics::family::Family;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::ingest_service_server::IngestService;
 use newsroom_proto::v1::{
-    ImportFeedRequest, ImportFeedResponse, Outcome, StoryEvent, StoryIndexEntry,
+    ImportError, ImportFeedRequest, ImportFeedResponse, Outcome, StoryEvent, StoryIndexEntry,
     SubmitStoryRequest, SubmitStoryResponse,
 };
-use tokio_stream::{Stream, StreamExt as _};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::config::Limits;
+use crate::formats;
 use crate::identity::{self, Identity, Reservation};
 use crate::story::{self, FieldError};
 
@@ -225,54 +227,109 @@ impl IngestService for IngestApi {
 
     type SubmitStoriesStream = ResponseStream;
 
-    /// Bulk load: answers each story in order. A bad story ends the stream with its error,
-    /// naming its position (`stories[3].story.headline`); earlier stories stay accepted.
+    /// Bulk load: answers each story in order, with up to [`BULK_IN_FLIGHT`] stories in flight
+    /// at once so that Kafka batches them. A bad story ends the stream with its error, naming
+    /// its position (`stories[3].story.headline`); the stories before it stay accepted.
     async fn submit_stories(
         &self,
         request: Request<Streaming<SubmitStoryRequest>>,
     ) -> Result<Response<Self::SubmitStoriesStream>, Status> {
-        let mut incoming = request.into_inner();
         let api = self.clone();
-        let out = async_stream_like(move |tx| async move {
-            let mut index = 0usize;
-            while let Some(item) = incoming.next().await {
-                let result = match item {
-                    Ok(req) => api.submit(req).await.map_err(|e| {
+        let answers = request
+            .into_inner()
+            .enumerate()
+            .map(move |(index, item)| {
+                let api = api.clone();
+                async move {
+                    let req = item?;
+                    api.submit(req).await.map_err(|e| {
                         let status = Status::from(e);
                         Status::new(
                             status.code(),
                             format!("stories[{index}].{}", status.message()),
                         )
-                    }),
-                    Err(status) => Err(status),
-                };
-                let stop = result.is_err();
-                if tx.send(result).await.is_err() || stop {
-                    break;
+                    })
                 }
-                index += 1;
-            }
-        });
-        Ok(Response::new(out))
+            })
+            .buffered(BULK_IN_FLIGHT)
+            // Stop after the first error: the client sees it as the end of the stream.
+            .scan(false, |failed, answer| {
+                let done = *failed;
+                *failed |= answer.is_err();
+                futures::future::ready((!done).then_some(answer))
+            });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn import_feed(
         &self,
-        _request: Request<ImportFeedRequest>,
+        request: Request<ImportFeedRequest>,
     ) -> Result<Response<ImportFeedResponse>, Status> {
-        Err(Status::unimplemented(
-            "ImportFeed is not available yet: submit stories with SubmitStory",
-        ))
+        let req = request.into_inner();
+        let source = req.source.trim().to_owned();
+        if source.is_empty() {
+            return Err(invalid(
+                "source",
+                "required (the feed or wire the document comes from)",
+            ));
+        }
+        if req.document.len() > self.limits.max_document_bytes {
+            return Err(invalid(
+                "document",
+                &format!(
+                    "{} bytes, at most {} allowed",
+                    req.document.len(),
+                    self.limits.max_document_bytes
+                ),
+            ));
+        }
+        let items = formats::parse(&req.document, &req.format, &source)
+            .map_err(|e| Status::from(SubmitError::Invalid(FieldError::from(e))))?;
+        let mut response = ImportFeedResponse::default();
+        for (index, item) in items.into_iter().enumerate() {
+            let outcome = match item {
+                Err(e) => Err(ImportError {
+                    index: index as u32,
+                    guid: e.guid,
+                    field: format!("items[{index}].{}", e.field),
+                    reason: e.reason,
+                }),
+                Ok(story) => {
+                    let guid = story.guid.clone();
+                    match self
+                        .submit(SubmitStoryRequest {
+                            story: Some(story),
+                            idempotency_key: String::new(),
+                        })
+                        .await
+                    {
+                        Ok(answer) => Ok(answer),
+                        Err(SubmitError::Invalid(f)) => Err(ImportError {
+                            index: index as u32,
+                            guid,
+                            field: format!("items[{index}].{}", f.field),
+                            reason: f.reason,
+                        }),
+                        // A dependency is down: stop and say so; what was written stays written.
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            };
+            match outcome {
+                Ok(answer) => response.results.push(answer),
+                Err(error) => response.errors.push(error),
+            }
+        }
+        Ok(Response::new(response))
     }
 }
 
-/// Runs `producer` on a task feeding a channel, and returns the channel as a response stream.
-fn async_stream_like<F, Fut>(producer: F) -> ResponseStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<SubmitStoryResponse, Status>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(producer(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+/// Stories of one `SubmitStories` stream in flight at once.
+pub const BULK_IN_FLIGHT: usize = 256;
+
+fn invalid(field: &str, reason: &str) -> Status {
+    Status::from(SubmitError::Invalid(FieldError {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }))
 }

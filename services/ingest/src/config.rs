@@ -7,6 +7,9 @@ pub const NEWSROOM_MAX_STORY_BYTES: &str = "NEWSROOM_MAX_STORY_BYTES";
 /// Longest accepted headline, in characters. Default 300.
 pub const NEWSROOM_MAX_HEADLINE_CHARS: &str = "NEWSROOM_MAX_HEADLINE_CHARS";
 
+/// Largest accepted `ImportFeed` document, in bytes. Default 10 MiB.
+pub const NEWSROOM_MAX_DOCUMENT_BYTES: &str = "NEWSROOM_MAX_DOCUMENT_BYTES";
+
 /// The default gRPC port of ingest.
 pub const DEFAULT_PORT: u16 = 50051;
 
@@ -21,6 +24,7 @@ pub struct Config {
 pub struct Limits {
     pub max_story_bytes: usize,
     pub max_headline_chars: usize,
+    pub max_document_bytes: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +32,7 @@ impl Default for Limits {
         Limits {
             max_story_bytes: 1024 * 1024,
             max_headline_chars: 300,
+            max_document_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -48,6 +53,7 @@ impl Config {
             limits: Limits {
                 max_story_bytes,
                 max_headline_chars: env.parse(NEWSROOM_MAX_HEADLINE_CHARS, d.max_headline_chars)?,
+                max_document_bytes: env.parse(NEWSROOM_MAX_DOCUMENT_BYTES, d.max_document_bytes)?,
             },
         })
     }

@@ -6,6 +6,8 @@
 //! answers `DUPLICATE` and writes nothing. Components:
 //!
 //! - [`config`] — the service's environment variables;
+//! - [`formats`] — RSS, Atom, JSON Feed, NINJS and NewsML-G2 documents → stories;
+//! - [`normalise`] — sanitised HTML, canonical URLs, BCP 47 tags, collapsed whitespace;
 //! - [`story`] — validation and the content fingerprint;
 //! - [`identity`] — story ids, versions and idempotency keys in Redis;
 //! - [`api`] — the `newsroom.v1.IngestService` implementation;
@@ -13,7 +15,9 @@
 
 pub mod api;
 pub mod config;
+pub mod formats;
 pub mod identity;
+pub mod normalise;
 pub mod story;
 
 use std::sync::Arc;
@@ -58,7 +62,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         metrics,
     );
     let routes = tonic::service::Routes::new(
-        IngestServiceServer::new(api).max_decoding_message_size(config.limits.max_story_bytes * 4),
+        IngestServiceServer::new(api)
+            .max_decoding_message_size(config.limits.max_document_bytes + 64 * 1024),
     );
     let ready = Readiness::default();
     ready.set(true);

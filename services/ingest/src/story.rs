@@ -17,6 +17,14 @@ pub struct FieldError {
     pub reason: String,
 }
 
+impl From<crate::formats::FormatError> for FieldError {
+    fn from(e: crate::formats::FormatError) -> Self {
+        let text = e.to_string();
+        let (field, reason) = text.split_once(": ").unwrap_or(("document", &text));
+        FieldError::new(field, reason)
+    }
+}
+
 impl FieldError {
     fn new(field: &str, reason: impl Into<String>) -> Self {
         FieldError {
@@ -101,6 +109,13 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
         return Err(FieldError::new(
             "story",
             format!("{size} bytes, at most {} allowed", limits.max_story_bytes),
+        ));
+    }
+    crate::normalise::story(&mut story);
+    if story.body_html.is_empty() {
+        return Err(FieldError::new(
+            "story.body_html",
+            "nothing left after sanitising (scripts and styles are removed)",
         ));
     }
     if story.pubstatus == PubStatus::Unspecified as i32 {

@@ -1,19 +1,43 @@
 //! NINJS (IPTC's News in JSON, 1.x and 2.0) → `Story`.
-
-use std::str::FromStr as _;
+//!
+//! 1.x has plain `headline` / `body_html` / `body_text`; 2.0 nests them in `headlines` and
+//! `bodies` arrays of `{value, role, contenttype}`. Both carry `uri` (the guid), `urgency`,
+//! `pubstatus`, `embargoed`, `by` / `byline`, `located`, `subject` and `service`.
 
 use newsroom_proto::v1::{PubStatus, Story};
 use serde_json::Value;
 
+use super::{Item, ItemError};
+
 /// Why a document is not a usable NINJS story.
 #[derive(Debug, thiserror::Error)]
 pub enum NinjsError {
-    #[error("not JSON: {0}")]
+    #[error("document: not JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("{0}: required")]
     Missing(&'static str),
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+}
+
+/// Parses a NINJS document into one item.
+pub fn parse(document: &str, source: &str) -> Item {
+    to_story(document, source).map_err(|e| {
+        let guid = serde_json::from_str::<Value>(document)
+            .ok()
+            .and_then(|v| v.get("uri").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let (field, reason) = match &e {
+            NinjsError::Json(j) => ("document".to_owned(), format!("not JSON: {j}")),
+            NinjsError::Missing(f) => ((*f).to_owned(), "required".to_owned()),
+            NinjsError::Invalid { field, reason } => ((*field).to_owned(), reason.clone()),
+        };
+        ItemError {
+            guid,
+            field,
+            reason,
+        }
+    })
 }
 
 /// Maps a NINJS document onto a `Story` from `source`.
@@ -56,14 +80,12 @@ pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
     let time = |field: &'static str| -> Result<Option<prost_types::Timestamp>, NinjsError> {
         match v.get(field).and_then(Value::as_str) {
             None | Some("") => Ok(None),
-            Some(t) => {
-                prost_types::Timestamp::from_str(t)
-                    .map(Some)
-                    .map_err(|e| NinjsError::Invalid {
-                        field,
-                        reason: e.to_string(),
-                    })
-            }
+            Some(t) => super::timestamp(t)
+                .map(Some)
+                .ok_or_else(|| NinjsError::Invalid {
+                    field,
+                    reason: format!("{t:?} is not an RFC 3339 date-time"),
+                }),
         }
     };
     let pubstatus = match text("pubstatus").as_str() {
@@ -119,6 +141,20 @@ pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
         language: text("language"),
         section: names("service").into_iter().next().unwrap_or_default(),
         tags: names("subject"),
+        subjects: v
+            .get("subject")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| {
+                        x.get("code")
+                            .or_else(|| x.get("uri"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         urgency: v
             .get("urgency")
             .and_then(Value::as_u64)
@@ -127,7 +163,15 @@ pub fn to_story(document: &str, source: &str) -> Result<Story, NinjsError> {
         published_at: time("firstcreated")?,
         updated_at: time("versioncreated")?,
         embargo_until: time("embargoed")?,
-        located: text("located"),
+        located: match v.get("located") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(o)) => o
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            _ => String::new(),
+        },
         ..Default::default()
     })
 }
