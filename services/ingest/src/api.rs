@@ -4,6 +4,7 @@
 //! mistake is `INVALID_ARGUMENT` with the field, a dependency that is down is `UNAVAILABLE`.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::StreamExt as _;
@@ -22,10 +23,11 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
+use crate::access::{ApiKeys, Principal, RateLimits};
 use crate::config::Limits;
-use crate::formats;
 use crate::identity::{self, Identity, Reservation};
 use crate::story::{self, FieldError};
+use crate::{embargo, formats};
 
 /// Labels of the ingest counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,7 +49,7 @@ impl IngestMetrics {
         };
         registry.register(
             "newsroom_ingest_stories",
-            "Story submissions by source and outcome (accepted, updated, duplicate, invalid, unavailable)",
+            "Story submissions by source and outcome (accepted, updated, held, duplicate, invalid, unavailable)",
             m.stories.clone(),
         );
         m
@@ -72,6 +74,9 @@ pub enum SubmitError {
     Redis(#[from] newsroom_platform::redis::redis::RedisError),
     #[error(transparent)]
     Kafka(#[from] ProduceError),
+    /// Not allowed (PERMISSION_DENIED) or not now (RESOURCE_EXHAUSTED): the status says which.
+    #[error("{}", .0.message())]
+    Refused(Status),
 }
 
 impl From<SubmitError> for Status {
@@ -84,6 +89,7 @@ impl From<SubmitError> for Status {
             ),
             SubmitError::Redis(e) => Status::unavailable(format!("story state unavailable: {e}")),
             SubmitError::Kafka(e) => Status::unavailable(e.to_string()),
+            SubmitError::Refused(status) => status,
         }
     }
 }
@@ -95,26 +101,34 @@ pub struct IngestApi {
     identity: Identity,
     raw_topic: String,
     index_topic: String,
+    held_topic: String,
     limits: Limits,
     metrics: IngestMetrics,
+    keys: ApiKeys,
+    rates: Arc<RateLimits>,
 }
 
 impl IngestApi {
     pub fn new(
         producer: Producer,
         identity: Identity,
-        raw_topic: String,
-        index_topic: String,
+        topics: [String; 3],
         limits: Limits,
         metrics: IngestMetrics,
+        keys: ApiKeys,
+        rates: RateLimits,
     ) -> Self {
+        let [raw_topic, index_topic, held_topic] = topics;
         IngestApi {
             producer,
             identity,
             raw_topic,
             index_topic,
+            held_topic,
             limits,
             metrics,
+            keys,
+            rates: Arc::new(rates),
         }
     }
 
@@ -122,6 +136,7 @@ impl IngestApi {
     #[tracing::instrument(skip_all, fields(story.source, story.id, story.version))]
     pub async fn submit(
         &self,
+        principal: &Principal,
         req: SubmitStoryRequest,
     ) -> Result<SubmitStoryResponse, SubmitError> {
         let source_hint = req
@@ -139,6 +154,13 @@ impl IngestApi {
         let mut story = valid.story;
         let span = tracing::Span::current();
         span.record("story.source", story.source.as_str());
+        principal
+            .may_submit(&story.source)
+            .map_err(SubmitError::Refused)?;
+        if let Err(status) = self.rates.check(&story.source) {
+            self.metrics.count(&story.source, "rate_limited");
+            return Err(SubmitError::Refused(status));
+        }
 
         let idem = req.idempotency_key.trim();
         if !idem.is_empty()
@@ -173,13 +195,22 @@ impl IngestApi {
                     fingerprint: fingerprint.clone(),
                     accepted_at: Some(SystemTime::now().into()),
                 };
-                let published = self
-                    .producer
-                    .send(&self.raw_topic, &id, &event.encode_to_vec())
-                    .await;
+                // An embargoed version waits on `stories.held`; anything else goes straight on.
+                let held = embargo::embargo_ms(&event).is_some();
+                let topic = if held {
+                    &self.held_topic
+                } else {
+                    &self.raw_topic
+                };
+                let published = self.producer.send(topic, &id, &event.encode_to_vec()).await;
                 if let Err(e) = published {
                     self.metrics.count(&source, "unavailable");
                     return Err(e.into());
+                }
+                if !held && version > 1 {
+                    // A version that is not embargoed supersedes any held one (an update or a
+                    // kill during the embargo): the release task drops it.
+                    self.producer.send_tombstone(&self.held_topic, &id).await?;
                 }
                 let entry = StoryIndexEntry {
                     story_id: id.clone(),
@@ -195,8 +226,14 @@ impl IngestApi {
                 } else {
                     Outcome::Updated
                 };
-                self.metrics
-                    .count(&source, if version == 1 { "accepted" } else { "updated" });
+                self.metrics.count(
+                    &source,
+                    match (held, version) {
+                        (true, _) => "held",
+                        (false, 1) => "accepted",
+                        (false, _) => "updated",
+                    },
+                );
                 tracing::info!(story.id = %id, version, "story accepted");
                 SubmitStoryResponse {
                     story_id: id,
@@ -222,7 +259,10 @@ impl IngestService for IngestApi {
         &self,
         request: Request<SubmitStoryRequest>,
     ) -> Result<Response<SubmitStoryResponse>, Status> {
-        Ok(Response::new(self.submit(request.into_inner()).await?))
+        let principal = self.keys.authenticate(request.metadata())?;
+        Ok(Response::new(
+            self.submit(&principal, request.into_inner()).await?,
+        ))
     }
 
     type SubmitStoriesStream = ResponseStream;
@@ -234,15 +274,16 @@ impl IngestService for IngestApi {
         &self,
         request: Request<Streaming<SubmitStoryRequest>>,
     ) -> Result<Response<Self::SubmitStoriesStream>, Status> {
+        let principal = Arc::new(self.keys.authenticate(request.metadata())?);
         let api = self.clone();
         let answers = request
             .into_inner()
             .enumerate()
             .map(move |(index, item)| {
-                let api = api.clone();
+                let (api, principal) = (api.clone(), principal.clone());
                 async move {
                     let req = item?;
-                    api.submit(req).await.map_err(|e| {
+                    api.submit(&principal, req).await.map_err(|e| {
                         let status = Status::from(e);
                         Status::new(
                             status.code(),
@@ -265,6 +306,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<ImportFeedRequest>,
     ) -> Result<Response<ImportFeedResponse>, Status> {
+        let principal = self.keys.authenticate(request.metadata())?;
         let req = request.into_inner();
         let source = req.source.trim().to_owned();
         if source.is_empty() {
@@ -273,6 +315,7 @@ impl IngestService for IngestApi {
                 "required (the feed or wire the document comes from)",
             ));
         }
+        principal.may_submit(&source)?;
         if req.document.len() > self.limits.max_document_bytes {
             return Err(invalid(
                 "document",
@@ -297,10 +340,13 @@ impl IngestService for IngestApi {
                 Ok(story) => {
                     let guid = story.guid.clone();
                     match self
-                        .submit(SubmitStoryRequest {
-                            story: Some(story),
-                            idempotency_key: String::new(),
-                        })
+                        .submit(
+                            &principal,
+                            SubmitStoryRequest {
+                                story: Some(story),
+                                idempotency_key: String::new(),
+                            },
+                        )
                         .await
                     {
                         Ok(answer) => Ok(answer),

@@ -17,6 +17,8 @@ pub const DEFAULT_PORT: u16 = 50051;
 pub struct Config {
     pub platform: PlatformConfig,
     pub limits: Limits,
+    pub api_keys: crate::access::ApiKeys,
+    pub rate_per_source: std::num::NonZeroU32,
 }
 
 /// Bounds on one story.
@@ -48,7 +50,20 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        let api_keys = crate::access::ApiKeys::parse(
+            &env.string(crate::access::NEWSROOM_INGEST_API_KEYS, ""),
+        )?;
+        let rate: u32 = env.parse(crate::access::NEWSROOM_INGEST_RATE_PER_SOURCE, 2000)?;
+        let rate_per_source = std::num::NonZeroU32::new(rate).ok_or_else(|| {
+            ConfigError::invalid(
+                crate::access::NEWSROOM_INGEST_RATE_PER_SOURCE,
+                "0",
+                "must be at least 1",
+            )
+        })?;
         Ok(Config {
+            api_keys,
+            rate_per_source,
             platform: PlatformConfig::from_env(env, "ingest", DEFAULT_PORT)?,
             limits: Limits {
                 max_story_bytes,

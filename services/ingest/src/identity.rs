@@ -104,6 +104,14 @@ impl Identity {
         Ok(())
     }
 
+    /// The latest version Kafka acknowledged for a story.
+    pub async fn acknowledged_version(
+        &self,
+        story_id: &str,
+    ) -> Result<Option<u32>, redis::RedisError> {
+        self.redis.conn().hget(self.key(story_id), "v").await
+    }
+
     fn idempotency_key(&self, source: &str, key: &str) -> String {
         self.redis.key(format!("ingest:idem:{source}:{key}"))
     }

@@ -6,15 +6,19 @@
 //! answers `DUPLICATE` and writes nothing. Components:
 //!
 //! - [`config`] — the service's environment variables;
+//! - [`access`] — API keys bound to sources, per-source rate limits;
 //! - [`formats`] — RSS, Atom, JSON Feed, NINJS and NewsML-G2 documents → stories;
 //! - [`normalise`] — sanitised HTML, canonical URLs, BCP 47 tags, collapsed whitespace;
 //! - [`story`] — validation and the content fingerprint;
+//! - [`embargo`] — holding embargoed stories and releasing them exactly once;
 //! - [`identity`] — story ids, versions and idempotency keys in Redis;
 //! - [`api`] — the `newsroom.v1.IngestService` implementation;
 //! - [`run`] — wiring, serving and draining.
 
+pub mod access;
 pub mod api;
 pub mod config;
+pub mod embargo;
 pub mod formats;
 pub mod identity;
 pub mod normalise;
@@ -49,18 +53,56 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let kafka_metrics = KafkaMetrics::register(&mut registry);
     let metrics = api::IngestMetrics::register(&mut registry);
 
-    kafka::ensure_topics(platform, &[topics::STORIES_RAW, topics::STORIES_INDEX]).await?;
+    kafka::ensure_topics(
+        platform,
+        &[
+            topics::STORIES_RAW,
+            topics::STORIES_INDEX,
+            topics::STORIES_HELD,
+        ],
+    )
+    .await?;
     let producer = Producer::new(platform, kafka_metrics)?;
     let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+    let identity = identity::Identity::new(redis.clone());
+
+    let release = embargo::Embargo {
+        config: platform.clone(),
+        producer: producer.clone(),
+        identity: identity.clone(),
+        redis,
+        held_topic: platform.topic(topics::STORIES_HELD),
+        raw_topic: platform.topic(topics::STORIES_RAW),
+    };
+    shutdown.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(e) = release.run(shutdown.clone()).await {
+                tracing::error!(error = %e, "embargo release task failed; shutting down");
+                shutdown.trigger();
+            }
+        }
+    });
 
     let api = api::IngestApi::new(
         producer.clone(),
-        identity::Identity::new(redis),
-        platform.topic(topics::STORIES_RAW),
-        platform.topic(topics::STORIES_INDEX),
+        identity,
+        [
+            platform.topic(topics::STORIES_RAW),
+            platform.topic(topics::STORIES_INDEX),
+            platform.topic(topics::STORIES_HELD),
+        ],
         config.limits.clone(),
         metrics,
+        config.api_keys.clone(),
+        access::RateLimits::per_second(config.rate_per_source),
     );
+    if config.api_keys.is_empty() {
+        tracing::warn!(
+            "no API keys configured ({}): ingest accepts submissions from anyone",
+            access::NEWSROOM_INGEST_API_KEYS
+        );
+    }
     let routes = tonic::service::Routes::new(
         IngestServiceServer::new(api)
             .max_decoding_message_size(config.limits.max_document_bytes + 64 * 1024),
@@ -78,8 +120,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     )
     .await;
     // In-flight calls finished with the server; make sure nothing acknowledged is left queued.
-    producer.flush(platform.drain_timeout);
+    shutdown.trigger();
     shutdown.drain(platform.drain_timeout).await;
+    producer.flush(platform.drain_timeout);
     served?;
     Ok(())
 }

@@ -51,7 +51,15 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
     trim(&mut story.url);
     trim(&mut story.standfirst);
 
-    if story.headline.is_empty() {
+    // A kill only has to say which story it kills: the source and the guid (or URL).
+    let kill = story.pubstatus == PubStatus::Canceled as i32;
+    if kill && story.guid.is_empty() && story.url.is_empty() {
+        return Err(FieldError::new(
+            "story.guid",
+            "a kill (pubstatus canceled) must name the story by guid or url",
+        ));
+    }
+    if story.headline.is_empty() && !kill {
         return Err(FieldError::new("story.headline", "required"));
     }
     let chars = story.headline.chars().count();
@@ -64,7 +72,7 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
             ),
         ));
     }
-    if story.body_html.trim().is_empty() {
+    if story.body_html.trim().is_empty() && !kill {
         return Err(FieldError::new("story.body_html", "required"));
     }
     if story.source.is_empty() {
@@ -112,7 +120,7 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
         ));
     }
     crate::normalise::story(&mut story);
-    if story.body_html.is_empty() {
+    if story.body_html.is_empty() && !kill {
         return Err(FieldError::new(
             "story.body_html",
             "nothing left after sanitising (scripts and styles are removed)",
@@ -226,6 +234,25 @@ mod tests {
         assert_eq!(
             validate(Some(s), &Limits::default()).unwrap_err().field,
             "story.urgency"
+        );
+    }
+
+    #[test]
+    fn a_kill_needs_only_its_identity() {
+        let kill = Story {
+            source: "reuters".into(),
+            guid: "urn:x:1".into(),
+            pubstatus: PubStatus::Canceled as i32,
+            ..Default::default()
+        };
+        assert!(validate(Some(kill.clone()), &Limits::default()).is_ok());
+        let mut anonymous = kill;
+        anonymous.guid.clear();
+        assert_eq!(
+            validate(Some(anonymous), &Limits::default())
+                .unwrap_err()
+                .field,
+            "story.guid"
         );
     }
 

@@ -1,0 +1,201 @@
+//! Embargoed stories: held until `embargo_until`, then released exactly once.
+//!
+//! An embargoed version is written to the compacted `stories.held` topic (keyed by story id)
+//! instead of `stories.raw`. Every ingest replica runs an [`Embargo`] task that reads
+//! `stories.held` from the beginning on start (so no embargo is forgotten across restarts),
+//! keeps the waiting stories in memory ordered by release time, and when one is due:
+//! 1. claims the release in Redis (`SET NX ingest:released:<id>:<version>`), so that of several
+//!    replicas only one releases it;
+//! 2. drops it if a newer version of the story was acknowledged meanwhile (an update or a kill
+//!    supersedes what was held);
+//! 3. writes it to `stories.raw`, then a tombstone for it on `stories.held`.
+//!
+//! A crash between 3's two writes leaves the held record; on restart the claim is found and
+//! only the tombstone is written. Downstream is idempotent on (id, version) in any case.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use newsroom_platform::PlatformConfig;
+use newsroom_platform::kafka::Producer;
+use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
+use newsroom_platform::kafka::rdkafka::message::Message as _;
+use newsroom_platform::redis::RedisStore;
+use newsroom_platform::redis::redis;
+use newsroom_platform::shutdown::Shutdown;
+use newsroom_proto::Message as _;
+use newsroom_proto::v1::StoryEvent;
+
+use crate::identity::Identity;
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The release time of an event in ms, if it is embargoed into the future.
+pub fn embargo_ms(event: &StoryEvent) -> Option<i64> {
+    let t = event.story.as_ref()?.embargo_until?;
+    let ms = t.seconds * 1000 + i64::from(t.nanos) / 1_000_000;
+    (ms > now_ms()).then_some(ms)
+}
+
+/// Stories waiting for release, by time and by id.
+#[derive(Default)]
+struct Waiting {
+    by_time: BTreeMap<(i64, String), StoryEvent>,
+    by_id: HashMap<String, i64>,
+}
+
+impl Waiting {
+    fn hold(&mut self, id: String, at: i64, event: StoryEvent) {
+        self.forget(&id);
+        self.by_id.insert(id.clone(), at);
+        self.by_time.insert((at, id), event);
+    }
+
+    fn forget(&mut self, id: &str) {
+        if let Some(at) = self.by_id.remove(id) {
+            self.by_time.remove(&(at, id.to_owned()));
+        }
+    }
+
+    fn next_due(&mut self, now: i64) -> Option<(String, StoryEvent)> {
+        let (&(at, ref id), _) = self.by_time.iter().next()?;
+        if at > now {
+            return None;
+        }
+        let id = id.clone();
+        let event = self.by_time.remove(&(at, id.clone()))?;
+        self.by_id.remove(&id);
+        Some((id, event))
+    }
+}
+
+/// The release task of one replica.
+pub struct Embargo {
+    pub config: PlatformConfig,
+    pub producer: Producer,
+    pub identity: Identity,
+    pub redis: RedisStore,
+    pub held_topic: String,
+    pub raw_topic: String,
+}
+
+impl Embargo {
+    /// Runs until shutdown.
+    pub async fn run(
+        self,
+        shutdown: Shutdown,
+    ) -> Result<(), newsroom_platform::kafka::rdkafka::error::KafkaError> {
+        // A group of its own per process, never committed: every start reads the whole topic.
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.kafka_brokers)
+            .set(
+                "group.id",
+                format!(
+                    "{}-held-{}",
+                    self.config.consumer_group,
+                    uuid::Uuid::new_v4().simple()
+                ),
+            )
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            .create()?;
+        consumer.subscribe(&[&self.held_topic])?;
+        let mut waiting = Waiting::default();
+        loop {
+            let sleep = match waiting.by_time.keys().next() {
+                Some((at, _)) => Duration::from_millis((*at - now_ms()).clamp(0, 1000) as u64),
+                None => Duration::from_secs(1),
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.requested() => break,
+                m = consumer.recv() => match m {
+                    Ok(m) => {
+                        let id = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                        match m.payload().map(StoryEvent::decode) {
+                            None => waiting.forget(&id),
+                            Some(Ok(event)) => {
+                                let at = event.story.as_ref().and_then(|s| s.embargo_until)
+                                    .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+                                waiting.hold(id, at, event);
+                            }
+                            Some(Err(e)) => tracing::error!(story.id = %id, error = %e, "undecodable record on stories.held, ignored"),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stories.held consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+                _ = tokio::time::sleep(sleep) => {}
+            }
+            while let Some((id, event)) = waiting.next_due(now_ms()) {
+                if let Err(e) = self.release(&id, &event).await {
+                    tracing::warn!(story.id = %id, error = %e, "release failed, retrying shortly");
+                    // Put it back a second later; nothing is lost.
+                    waiting.hold(id, now_ms() + 1000, event);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, id: &str, event: &StoryEvent) -> Result<(), String> {
+        let version = event.story.as_ref().map_or(0, |s| s.version);
+        let claim: Option<String> = redis::cmd("SET")
+            .arg(self.redis.key(format!("ingest:released:{id}:{version}")))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(30 * 24 * 3600)
+            .query_async(&mut self.redis.conn())
+            .await
+            .map_err(|e| e.to_string())?;
+        let superseded = self
+            .identity
+            .acknowledged_version(id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some_and(|latest| latest > version);
+        if claim.is_some() && !superseded {
+            self.producer
+                .send(&self.raw_topic, id, &event.encode_to_vec())
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(story.id = %id, version, "embargo lifted, story released");
+        }
+        self.producer
+            .send_tombstone(&self.held_topic, id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earliest_due_story_comes_first_and_a_newer_hold_replaces() {
+        let mut w = Waiting::default();
+        w.hold("a".into(), 200, StoryEvent::default());
+        w.hold("b".into(), 100, StoryEvent::default());
+        w.hold("a".into(), 300, StoryEvent::default());
+        assert!(w.next_due(50).is_none());
+        assert_eq!(w.next_due(250).unwrap().0, "b");
+        assert!(w.next_due(250).is_none());
+        assert_eq!(w.next_due(300).unwrap().0, "a");
+        w.hold("c".into(), 10, StoryEvent::default());
+        w.forget("c");
+        assert!(w.next_due(1000).is_none());
+    }
+}
