@@ -86,7 +86,9 @@ struct Running {
 pub struct Pipeline {
     /// Unique to the test: `t<id>.` for topics, `test:<id>:` for Redis keys.
     pub id: String,
-    running: HashMap<Service, Running>,
+    /// Extra environment for every service of this pipeline.
+    extra_env: HashMap<String, String>,
+    running: Vec<(Service, Running)>,
 }
 
 impl Pipeline {
@@ -97,12 +99,21 @@ impl Pipeline {
 
     /// Only the given services (a test may run one as a separate process, see [`Pipeline::env`]).
     pub async fn start_only(services: &[Service]) -> Self {
+        Self::start_with(services, &[]).await
+    }
+
+    /// Only the given services, with extra environment variables for all of them.
+    pub async fn start_with(services: &[Service], env: &[(&str, &str)]) -> Self {
         init_logging();
         check_stack().await;
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let mut pipeline = Pipeline {
             id,
-            running: HashMap::new(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            running: Vec::new(),
         };
         for s in services {
             pipeline.start_service(*s).await;
@@ -129,6 +140,7 @@ impl Pipeline {
         );
         env.insert(cfg::NEWSROOM_TOPIC_PARTITIONS.into(), "3".into());
         env.insert(cfg::NEWSROOM_DRAIN_TIMEOUT_MS.into(), "5000".into());
+        env.extend(self.extra_env.clone());
         env
     }
 
@@ -150,6 +162,26 @@ impl Pipeline {
             0,
         )
         .expect("test config is valid")
+    }
+
+    /// Starts one more instance of a service (a replica, or a restart after [`Self::stop_service`])
+    /// and waits until it is ready; returns its gRPC address.
+    pub async fn start_replica(&mut self, service: Service) -> SocketAddr {
+        self.start_service(service).await;
+        let (_, r) = self.running.last().expect("just started");
+        wait_ready(service, r.admin).await;
+        r.grpc
+    }
+
+    /// Stops every instance of a service (as SIGTERM would) and waits for them to drain.
+    pub async fn stop_service(&mut self, service: Service) {
+        let (stopping, keep): (Vec<_>, Vec<_>) =
+            self.running.drain(..).partition(|(s, _)| *s == service);
+        self.running = keep;
+        for (_, r) in stopping {
+            r.shutdown.trigger();
+            let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
+        }
     }
 
     async fn start_service(&mut self, service: Service) {
@@ -194,7 +226,7 @@ impl Pipeline {
                 })
             }
         };
-        self.running.insert(
+        self.running.push((
             service,
             Running {
                 shutdown,
@@ -202,43 +234,32 @@ impl Pipeline {
                 grpc,
                 admin,
             },
-        );
+        ));
+    }
+
+    fn first(&self, service: Service) -> &Running {
+        self.running
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| panic!("{} is not running", service.name()))
     }
 
     async fn wait_ready(&self, service: Service) {
-        let admin = self.running[&service].admin;
-        let url = format!("http://{admin}/readyz");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not become ready within 60 s",
-                service.name()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(service, self.first(service).admin).await;
     }
 
     pub fn grpc_addr(&self, service: Service) -> SocketAddr {
-        self.running[&service].grpc
+        self.first(service).grpc
     }
 
     pub fn admin_addr(&self, service: Service) -> SocketAddr {
-        self.running[&service].admin
+        self.first(service).admin
     }
 
-    /// A gRPC channel to a running service.
+    /// A gRPC channel to a running service (its first instance).
     pub async fn channel(&self, service: Service) -> Channel {
-        Channel::from_shared(format!("http://{}", self.grpc_addr(service)))
-            .expect("valid uri")
-            .connect()
-            .await
-            .expect("connect to service")
+        channel_to(self.grpc_addr(service)).await
     }
 
     /// A Redis connection with this pipeline's prefix (to synchronise on, not to fake state).
@@ -251,11 +272,39 @@ impl Pipeline {
 
     /// Stops every service (as SIGTERM would) and waits for them to drain.
     pub async fn stop(mut self) {
-        for (_, r) in self.running.drain() {
+        for (_, r) in self.running.drain(..) {
             r.shutdown.trigger();
             let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
         }
     }
+}
+
+/// Waits until a service's `/readyz` answers 200.
+async fn wait_ready(service: Service, admin: SocketAddr) {
+    let url = format!("http://{admin}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not become ready within 60 s",
+            service.name()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A gRPC channel to an address.
+pub async fn channel_to(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect()
+        .await
+        .expect("connect to service")
 }
 
 /// Logs of the services under test, filtered by `RUST_LOG` (default: warnings).

@@ -421,6 +421,8 @@ pub async fn run_consumer<H: Handler>(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "30000")
+        // Partitions added while running (a major event) are picked up within 10 s.
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .create_with_context(CommitOnRevoke)?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;

@@ -57,8 +57,10 @@ fn detect_language(story: &Story, text: &str) -> String {
     if !story.language.trim().is_empty() {
         return story.language.trim().to_owned();
     }
+    // whatlang's own "reliable" flag is strict on short copy; a confident guess on a headline
+    // and a lead is right far more often than "und" would be useful.
     match whatlang::detect(text) {
-        Some(info) if info.is_reliable() || text.len() > 200 => {
+        Some(info) if info.is_reliable() || info.confidence() >= 0.3 || text.len() > 200 => {
             bcp47(info.lang()).unwrap_or_else(|| info.lang().code().to_owned())
         }
         _ => "und".to_owned(),
@@ -153,6 +155,8 @@ mod tests {
             5,
         ));
         assert_eq!(en.language, "en");
+        let unsure = p.enrich(&story("Ok", "<p>x</p>", 5));
+        assert_eq!(unsure.language, "und");
         let de = p.enrich(&story(
             "Bundestag stimmt über den Haushalt ab",
             "<p>Die Regierung teilte am Dienstag mit, dass der neue Haushalt in der kommenden Woche vom Parlament beschlossen werden soll.</p>",

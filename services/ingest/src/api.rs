@@ -106,6 +106,8 @@ pub struct IngestApi {
     metrics: IngestMetrics,
     keys: ApiKeys,
     rates: Arc<RateLimits>,
+    platform: newsroom_platform::PlatformConfig,
+    rebuild: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl IngestApi {
@@ -117,6 +119,7 @@ impl IngestApi {
         metrics: IngestMetrics,
         keys: ApiKeys,
         rates: RateLimits,
+        platform: newsroom_platform::PlatformConfig,
     ) -> Self {
         let [raw_topic, index_topic, held_topic] = topics;
         IngestApi {
@@ -129,6 +132,8 @@ impl IngestApi {
             metrics,
             keys,
             rates: Arc::new(rates),
+            platform,
+            rebuild: Arc::default(),
         }
     }
 
@@ -173,7 +178,33 @@ impl IngestApi {
         let id = identity::story_id(&story.source, &valid.guid);
         span.record("story.id", id.as_str());
         let fingerprint = story::fingerprint(&story);
-        let answer = match self.identity.reserve(&id, &fingerprint).await? {
+        let mut reservation = self.identity.reserve(&id, &fingerprint).await?;
+        if reservation == Reservation::StateLost {
+            // Redis lost our state while running: rebuild it once (other calls wait on the
+            // lock), then reserve again.
+            let _one_at_a_time = self.rebuild.lock().await;
+            let restored =
+                identity::rebuild_if_lost(&self.platform, &self.identity, &self.index_topic)
+                    .await
+                    .map_err(|e| {
+                        SubmitError::Refused(Status::unavailable(format!(
+                            "rebuilding identity state: {e}"
+                        )))
+                    })?;
+            if restored > 0 {
+                tracing::warn!(
+                    stories = restored,
+                    "redis lost ingest's state; rebuilt from stories.index"
+                );
+            }
+            reservation = self.identity.reserve(&id, &fingerprint).await?;
+        }
+        let answer = match reservation {
+            Reservation::StateLost => {
+                return Err(SubmitError::Refused(Status::unavailable(
+                    "identity state is being rebuilt; retry",
+                )));
+            }
             Reservation::Duplicate(version) => {
                 self.metrics.count(&story.source, "duplicate");
                 SubmitStoryResponse {

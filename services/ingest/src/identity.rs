@@ -16,6 +16,9 @@ use newsroom_platform::redis::redis::{self, AsyncCommands as _, Script};
 /// Namespace of story ids (UUIDv5).
 const STORY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6e657773_726f_6f6d_8000_73746f727921);
 
+/// Present while Redis holds ingest's identity state (set after a rebuild).
+const LOADED_MARKER: &str = "ingest:index-loaded";
+
 /// How long an idempotency key remembers its answer.
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
@@ -31,6 +34,8 @@ pub enum Reservation {
     Duplicate(u32),
     /// Publish this new version.
     New(u32),
+    /// Redis has lost ingest's state (flushed, replaced): rebuild it before answering.
+    StateLost,
 }
 
 /// Ingest's identity state in Redis.
@@ -47,6 +52,7 @@ impl Identity {
             redis,
             reserve: Script::new(
                 r"
+                if redis.call('EXISTS', KEYS[2]) == 0 then return {2, 0} end
                 local h = redis.call('HMGET', KEYS[1], 'fp', 'v')
                 if h[1] == ARGV[1] then return {0, tonumber(h[2])} end
                 return {1, redis.call('HINCRBY', KEYS[1], 'next', 1)}
@@ -77,13 +83,14 @@ impl Identity {
         let (new, version): (u8, u32) = self
             .reserve
             .key(self.key(story_id))
+            .key(self.redis.key(LOADED_MARKER))
             .arg(fingerprint)
             .invoke_async(&mut self.redis.conn())
             .await?;
-        Ok(if new == 1 {
-            Reservation::New(version)
-        } else {
-            Reservation::Duplicate(version)
+        Ok(match new {
+            1 => Reservation::New(version),
+            0 => Reservation::Duplicate(version),
+            _ => Reservation::StateLost,
         })
     }
 
@@ -156,4 +163,119 @@ mod tests {
         assert_ne!(story_id("ap", "g1"), story_id("afp", "g1"));
         assert_ne!(story_id("ap", "g1"), story_id("ap", "g2"));
     }
+}
+
+/// Rebuilds ingest's identity state from the compacted `stories.index` topic when Redis has
+/// lost it (a flush, a new Redis), so a version number never goes backwards. Reads each
+/// partition from the beginning to its end as of the start, keeps the highest version per
+/// story, then marks Redis as loaded. Returns how many stories were restored.
+pub async fn rebuild_if_lost(
+    config: &newsroom_platform::PlatformConfig,
+    identity: &Identity,
+    index_topic: &str,
+) -> Result<usize, RebuildError> {
+    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+    use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use newsroom_platform::kafka::rdkafka::message::Message as _;
+    use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
+    use newsroom_proto::Message as _;
+    use std::time::Duration;
+
+    let marker = identity.redis.key(LOADED_MARKER);
+    let loaded: bool = identity.redis.conn().exists(&marker).await?;
+    if loaded {
+        return Ok(0);
+    }
+    let config = config.clone();
+    let topic = index_topic.to_owned();
+    // librdkafka's blocking consumer, on a blocking thread: a one-off read to the end.
+    let latest = tokio::task::spawn_blocking(
+        move || -> Result<std::collections::HashMap<String, (u32, String)>, RebuildError> {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &config.kafka_brokers)
+                .set(
+                    "group.id",
+                    format!("{}-index-rebuild", config.consumer_group),
+                )
+                .set("enable.auto.commit", "false")
+                .create()?;
+            let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .first()
+                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                .unwrap_or_default();
+            let mut ends = std::collections::HashMap::new();
+            let mut tpl = TopicPartitionList::new();
+            for p in &partitions {
+                let (low, high) = consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10))?;
+                if high > low {
+                    ends.insert(*p, high);
+                    tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+                }
+            }
+            let mut latest = std::collections::HashMap::new();
+            if ends.is_empty() {
+                return Ok(latest);
+            }
+            consumer.assign(&tpl)?;
+            while !ends.is_empty() {
+                let Some(m) = consumer.poll(Duration::from_secs(10)) else {
+                    return Err(RebuildError::Stalled);
+                };
+                let m = m?;
+                if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
+                    ends.remove(&m.partition());
+                }
+                let Some(entry) = m
+                    .payload()
+                    .and_then(|p| newsroom_proto::v1::StoryIndexEntry::decode(p).ok())
+                else {
+                    continue;
+                };
+                let slot = latest.entry(entry.story_id).or_insert((0, String::new()));
+                if entry.version > slot.0 {
+                    *slot = (entry.version, entry.fingerprint);
+                }
+            }
+            Ok(latest)
+        },
+    )
+    .await
+    .map_err(|_| RebuildError::Stalled)??;
+
+    let restored = latest.len();
+    for chunk in latest.into_iter().collect::<Vec<_>>().chunks(500) {
+        let mut pipe = redis::pipe();
+        for (id, (version, fp)) in chunk {
+            let key = identity.key(id);
+            // Never lower what a concurrent submission already raised.
+            pipe.cmd("EVAL")
+                .arg(
+                    "local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0') \
+                     if tonumber(ARGV[1]) > v then redis.call('HSET', KEYS[1], 'v', ARGV[1], 'fp', ARGV[2]) end \
+                     local n = tonumber(redis.call('HGET', KEYS[1], 'next') or '0') \
+                     if tonumber(ARGV[1]) > n then redis.call('HSET', KEYS[1], 'next', ARGV[1]) end return 1",
+                )
+                .arg(1)
+                .arg(key)
+                .arg(*version)
+                .arg(fp)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut identity.redis.conn()).await?;
+    }
+    let _: () = identity.redis.conn().set(&marker, 1).await?;
+    Ok(restored)
+}
+
+/// Why the identity state could not be rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("stories.index did not deliver its records within 10 s")]
+    Stalled,
 }

@@ -42,6 +42,8 @@ pub enum RunError {
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error("redis: {0}")]
     Redis(#[from] newsroom_platform::redis::redis::RedisError),
+    #[error("rebuilding identity state: {0}")]
+    Rebuild(#[from] identity::RebuildError),
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
@@ -65,6 +67,15 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let producer = Producer::new(platform, kafka_metrics)?;
     let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
     let identity = identity::Identity::new(redis.clone());
+    let restored =
+        identity::rebuild_if_lost(platform, &identity, &platform.topic(topics::STORIES_INDEX))
+            .await?;
+    if restored > 0 {
+        tracing::info!(
+            stories = restored,
+            "identity state rebuilt from stories.index"
+        );
+    }
 
     let release = embargo::Embargo {
         config: platform.clone(),
@@ -96,6 +107,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         metrics,
         config.api_keys.clone(),
         access::RateLimits::per_second(config.rate_per_source),
+        platform.clone(),
     );
     if config.api_keys.is_empty() {
         tracing::warn!(
