@@ -262,6 +262,16 @@ impl Pipeline {
         channel_to(self.grpc_addr(service)).await
     }
 
+    /// Every record now in one of this pipeline's topics (base name), in partition order:
+    /// (key, value; `None` for a tombstone).
+    pub async fn records(&self, base_topic: &str) -> Vec<(String, Option<Vec<u8>>)> {
+        let topic = self.topic(base_topic);
+        let brokers = self.platform_config(Service::Ingest).kafka_brokers;
+        tokio::task::spawn_blocking(move || read_all(&brokers, &topic))
+            .await
+            .expect("reader thread")
+    }
+
     /// A Redis connection with this pipeline's prefix (to synchronise on, not to fake state).
     pub async fn redis(&self) -> newsroom_platform::redis::RedisStore {
         let url = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
@@ -305,6 +315,56 @@ pub async fn channel_to(addr: SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect to service")
+}
+
+fn read_all(brokers: &str, topic: &str) -> Vec<(String, Option<Vec<u8>>)> {
+    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+    use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use newsroom_platform::kafka::rdkafka::message::Message as _;
+    use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "e2e-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut ends = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .expect("watermarks");
+        if high > low {
+            ends.insert(p.id(), high);
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("partition");
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return out;
+    }
+    consumer.assign(&tpl).expect("assign");
+    while !ends.is_empty() {
+        let m = consumer
+            .poll(Duration::from_secs(10))
+            .expect("records within 10 s")
+            .expect("a record");
+        if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
+            ends.remove(&m.partition());
+        }
+        out.push((
+            m.key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default(),
+            m.payload().map(<[u8]>::to_vec),
+        ));
+    }
+    out
 }
 
 /// Logs of the services under test, filtered by `RUST_LOG` (default: warnings).

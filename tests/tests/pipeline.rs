@@ -10,7 +10,7 @@ use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{
     Channel as DeviceChannel, Device, FollowRequest, FollowTarget, GetAlertRequest, GetFeedRequest,
-    Outcome, RegisterDeviceRequest, Story, SubmitStoryRequest, TargetKind,
+    ImportFeedRequest, Outcome, RegisterDeviceRequest, Story, SubmitStoryRequest, TargetKind,
 };
 
 const TECH: &str = "medtop:13000000";
