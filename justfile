@@ -48,3 +48,30 @@ lint:
 
 fmt:
     cargo fmt --all
+
+# Deploy: render every k8s/ overlay and validate it (kubeconform, KEDA and Strimzi CRDs, invariants).
+k8s-validate:
+    deploy/k8s-validate.sh
+
+# Deploy: validate deploy/compose.yaml without a Docker engine (compose-go, invariants).
+compose-validate:
+    deploy/compose-validate.sh
+
+# Deploy: lint deploy/Dockerfile (hadolint) and check its build steps against the README.
+dockerfile-lint:
+    deploy/dockerfile-lint.sh
+
+# Deploy: prove the validators fail on broken copies of the manifests.
+deploy-test:
+    tests/deploy/run.sh
+
+# Deploy: the whole stack in containers (needs a Docker engine with compose).
+compose-up:
+    docker compose -f deploy/compose.yaml up --build -d
+
+compose-down:
+    docker compose -f deploy/compose.yaml down
+
+# Bulk ingest of 100,000 story versions through SubmitStories, beside a raw Kafka producer.
+bench-ingest: stack-up
+    NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-ingest

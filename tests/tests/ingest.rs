@@ -421,3 +421,89 @@ async fn two_replicas_share_identity_and_new_partitions_are_picked_up() {
     .await;
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_feed_is_polled_with_conditional_get() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A feed server that honours If-None-Match, counting full and 304 answers.
+    let feed = std::fs::read(data_dir().join("feeds/rss_2.0_nbcny.xml"))
+        .expect("test data feeds/rss_2.0_nbcny.xml");
+    let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let app = {
+        let counts = counts.clone();
+        axum::Router::new().route(
+            "/rss",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let (feed, counts) = (feed.clone(), counts.clone());
+                async move {
+                    use axum::response::IntoResponse as _;
+                    if headers.get("if-none-match").is_some_and(|v| v == "\"v1\"") {
+                        counts.1.fetch_add(1, Ordering::SeqCst);
+                        return axum::http::StatusCode::NOT_MODIFIED.into_response();
+                    }
+                    counts.0.fetch_add(1, Ordering::SeqCst);
+                    (
+                        [("etag", "\"v1\""), ("content-type", "application/rss+xml")],
+                        feed,
+                    )
+                        .into_response()
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let path = std::env::temp_dir().join(format!("feeds-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        format!("[[feed]]\nsource = \"nbcny\"\nurl = \"http://{addr}/rss\"\ninterval_secs = 1\n"),
+    )
+    .unwrap();
+    let pipeline = Pipeline::start_with(
+        &[Service::Ingest],
+        &[
+            ("NEWSROOM_FEEDS_FILE", path.to_str().unwrap()),
+            ("NEWSROOM_FEEDS_ALLOW_PRIVATE", "true"),
+        ],
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "the feed polled, imported and re-polled with 304",
+        || {
+            let (p, counts) = (&pipeline, counts.clone());
+            async move {
+                let raw = p.records(topics::STORIES_RAW).await.len();
+                (raw >= 1 && counts.1.load(Ordering::SeqCst) >= 1).then_some(raw)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        counts.0.load(Ordering::SeqCst),
+        1,
+        "one full download, then only 304s"
+    );
+    let raw = pipeline.records(topics::STORIES_RAW).await;
+    let event = newsroom_proto::v1::StoryEvent::decode(raw[0].1.as_deref().unwrap()).unwrap();
+    assert_eq!(event.story.unwrap().source, "nbcny");
+    let metrics = reqwest::get(format!(
+        "http://{}/metrics",
+        pipeline.admin_addr(Service::Ingest)
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        metrics.contains(r#"newsroom_feed_polls_total{source="nbcny",result="not_modified"}"#),
+        "{metrics}"
+    );
+    pipeline.stop().await;
+    let _ = std::fs::remove_file(path);
+}

@@ -114,20 +114,19 @@ impl IngestApi {
     pub fn new(
         producer: Producer,
         identity: Identity,
-        topics: [String; 3],
         limits: Limits,
         metrics: IngestMetrics,
         keys: ApiKeys,
         rates: RateLimits,
         platform: newsroom_platform::PlatformConfig,
     ) -> Self {
-        let [raw_topic, index_topic, held_topic] = topics;
+        use newsroom_platform::kafka::topics;
         IngestApi {
             producer,
             identity,
-            raw_topic,
-            index_topic,
-            held_topic,
+            raw_topic: platform.topic(topics::STORIES_RAW),
+            index_topic: platform.topic(topics::STORIES_INDEX),
+            held_topic: platform.topic(topics::STORIES_HELD),
             limits,
             metrics,
             keys,
@@ -213,7 +212,10 @@ impl IngestApi {
                     outcome: Outcome::Duplicate as i32,
                 }
             }
-            Reservation::New(version) => {
+            Reservation::New {
+                version,
+                held: earlier_held,
+            } => {
                 span.record("story.version", version);
                 story.id = id.clone();
                 story.version = version;
@@ -233,25 +235,34 @@ impl IngestApi {
                 } else {
                     &self.raw_topic
                 };
-                let published = self.producer.send(topic, &id, &event.encode_to_vec()).await;
-                if let Err(e) = published {
-                    self.metrics.count(&source, "unavailable");
-                    return Err(e.into());
-                }
-                if !held && version > 1 {
-                    // A version that is not embargoed supersedes any held one (an update or a
-                    // kill during the embargo): the release task drops it.
-                    self.producer.send_tombstone(&self.held_topic, &id).await?;
-                }
                 let entry = StoryIndexEntry {
                     story_id: id.clone(),
                     version,
                     fingerprint: fingerprint.clone(),
                 };
-                self.producer
-                    .send(&self.index_topic, &id, &entry.encode_to_vec())
+                let (event, entry) = (event.encode_to_vec(), entry.encode_to_vec());
+                // The story and its identity entry are written together; the answer waits for
+                // both acknowledgements.
+                let written = futures::future::try_join3(
+                    self.producer.send(topic, &id, &event),
+                    self.producer.send(&self.index_topic, &id, &entry),
+                    async {
+                        if earlier_held && !held {
+                            // This version supersedes a held one (an update or a kill during
+                            // the embargo): tombstone it, the release task drops it.
+                            self.producer.send_tombstone(&self.held_topic, &id).await?;
+                        }
+                        Ok(())
+                    },
+                )
+                .await;
+                if let Err(e) = written {
+                    self.metrics.count(&source, "unavailable");
+                    return Err(e.into());
+                }
+                self.identity
+                    .commit(&id, version, &fingerprint, held)
                     .await?;
-                self.identity.commit(&id, version, &fingerprint).await?;
                 let outcome = if version == 1 {
                     Outcome::Accepted
                 } else {
@@ -265,7 +276,7 @@ impl IngestApi {
                         (false, _) => "updated",
                     },
                 );
-                tracing::info!(story.id = %id, version, "story accepted");
+                tracing::debug!(story.id = %id, version, "story accepted");
                 SubmitStoryResponse {
                     story_id: id,
                     version,
@@ -279,6 +290,68 @@ impl IngestApi {
                 .await?;
         }
         Ok(answer)
+    }
+}
+
+impl IngestApi {
+    /// Imports a document (any supported format) for `source`: one answer per item that
+    /// became a story version, one error per item that could not. A document that cannot be
+    /// read at all is `INVALID_ARGUMENT`; a dependency down is `UNAVAILABLE` (what was written
+    /// before stays written).
+    pub async fn import_document(
+        &self,
+        principal: &Principal,
+        document: &[u8],
+        format: &str,
+        source: &str,
+    ) -> Result<(Vec<SubmitStoryResponse>, Vec<ImportError>), Status> {
+        let source = source.trim();
+        if source.is_empty() {
+            return Err(invalid(
+                "source",
+                "required (the feed or wire the document comes from)",
+            ));
+        }
+        principal.may_submit(source)?;
+        if document.len() > self.limits.max_document_bytes {
+            return Err(invalid(
+                "document",
+                &format!(
+                    "{} bytes, at most {} allowed",
+                    document.len(),
+                    self.limits.max_document_bytes
+                ),
+            ));
+        }
+        let items = formats::parse(document, format, source)
+            .map_err(|e| Status::from(SubmitError::Invalid(FieldError::from(e))))?;
+        let (mut results, mut errors) = (Vec::new(), Vec::new());
+        for (index, item) in items.into_iter().enumerate() {
+            let error = |guid: String, field: &str, reason: String| ImportError {
+                index: index as u32,
+                guid,
+                field: format!("items[{index}].{field}"),
+                reason,
+            };
+            match item {
+                Err(e) => errors.push(error(e.guid, &e.field, e.reason)),
+                Ok(story) => {
+                    let guid = story.guid.clone();
+                    let request = SubmitStoryRequest {
+                        story: Some(story),
+                        idempotency_key: String::new(),
+                    };
+                    match self.submit(principal, request).await {
+                        Ok(answer) => results.push(answer),
+                        Err(SubmitError::Invalid(f)) => {
+                            errors.push(error(guid, &f.field, f.reason))
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            }
+        }
+        Ok((results, errors))
     }
 }
 
@@ -339,65 +412,10 @@ impl IngestService for IngestApi {
     ) -> Result<Response<ImportFeedResponse>, Status> {
         let principal = self.keys.authenticate(request.metadata())?;
         let req = request.into_inner();
-        let source = req.source.trim().to_owned();
-        if source.is_empty() {
-            return Err(invalid(
-                "source",
-                "required (the feed or wire the document comes from)",
-            ));
-        }
-        principal.may_submit(&source)?;
-        if req.document.len() > self.limits.max_document_bytes {
-            return Err(invalid(
-                "document",
-                &format!(
-                    "{} bytes, at most {} allowed",
-                    req.document.len(),
-                    self.limits.max_document_bytes
-                ),
-            ));
-        }
-        let items = formats::parse(&req.document, &req.format, &source)
-            .map_err(|e| Status::from(SubmitError::Invalid(FieldError::from(e))))?;
-        let mut response = ImportFeedResponse::default();
-        for (index, item) in items.into_iter().enumerate() {
-            let outcome = match item {
-                Err(e) => Err(ImportError {
-                    index: index as u32,
-                    guid: e.guid,
-                    field: format!("items[{index}].{}", e.field),
-                    reason: e.reason,
-                }),
-                Ok(story) => {
-                    let guid = story.guid.clone();
-                    match self
-                        .submit(
-                            &principal,
-                            SubmitStoryRequest {
-                                story: Some(story),
-                                idempotency_key: String::new(),
-                            },
-                        )
-                        .await
-                    {
-                        Ok(answer) => Ok(answer),
-                        Err(SubmitError::Invalid(f)) => Err(ImportError {
-                            index: index as u32,
-                            guid,
-                            field: format!("items[{index}].{}", f.field),
-                            reason: f.reason,
-                        }),
-                        // A dependency is down: stop and say so; what was written stays written.
-                        Err(other) => return Err(other.into()),
-                    }
-                }
-            };
-            match outcome {
-                Ok(answer) => response.results.push(answer),
-                Err(error) => response.errors.push(error),
-            }
-        }
-        Ok(Response::new(response))
+        let (results, errors) = self
+            .import_document(&principal, &req.document, &req.format, &req.source)
+            .await?;
+        Ok(Response::new(ImportFeedResponse { results, errors }))
     }
 }
 

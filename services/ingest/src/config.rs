@@ -19,6 +19,9 @@ pub struct Config {
     pub limits: Limits,
     pub api_keys: crate::access::ApiKeys,
     pub rate_per_source: std::num::NonZeroU32,
+    /// Feeds to poll (`NEWSROOM_FEEDS_FILE`), and whether they may be internal addresses.
+    pub feeds: Vec<crate::poller::FeedSource>,
+    pub feeds_allow_private: bool,
 }
 
 /// Bounds on one story.
@@ -61,7 +64,13 @@ impl Config {
                 "must be at least 1",
             )
         })?;
+        let feeds = match env.raw(crate::poller::NEWSROOM_FEEDS_FILE) {
+            Some(path) => crate::poller::load(&path)?,
+            None => Vec::new(),
+        };
         Ok(Config {
+            feeds,
+            feeds_allow_private: env.parse(crate::poller::NEWSROOM_FEEDS_ALLOW_PRIVATE, false)?,
             api_keys,
             rate_per_source,
             platform: PlatformConfig::from_env(env, "ingest", DEFAULT_PORT)?,

@@ -32,8 +32,8 @@ pub fn story_id(source: &str, guid: &str) -> String {
 pub enum Reservation {
     /// Same content as the acknowledged version `0`: write nothing.
     Duplicate(u32),
-    /// Publish this new version.
-    New(u32),
+    /// Publish this new version; `held` when an earlier version is waiting on `stories.held`.
+    New { version: u32, held: bool },
     /// Redis has lost ingest's state (flushed, replaced): rebuild it before answering.
     StateLost,
 }
@@ -52,10 +52,12 @@ impl Identity {
             redis,
             reserve: Script::new(
                 r"
-                if redis.call('EXISTS', KEYS[2]) == 0 then return {2, 0} end
-                local h = redis.call('HMGET', KEYS[1], 'fp', 'v')
-                if h[1] == ARGV[1] then return {0, tonumber(h[2])} end
-                return {1, redis.call('HINCRBY', KEYS[1], 'next', 1)}
+                if redis.call('EXISTS', KEYS[2]) == 0 then return {2, 0, 0} end
+                local h = redis.call('HMGET', KEYS[1], 'fp', 'v', 'held')
+                if h[1] == ARGV[1] then return {0, tonumber(h[2]), 0} end
+                local held = 0
+                if h[3] then held = 1 end
+                return {1, redis.call('HINCRBY', KEYS[1], 'next', 1), held}
                 ",
             ),
             commit: Script::new(
@@ -63,6 +65,11 @@ impl Identity {
                 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
                 if tonumber(ARGV[1]) > v then
                   redis.call('HSET', KEYS[1], 'v', ARGV[1], 'fp', ARGV[2])
+                  if ARGV[3] == '1' then
+                    redis.call('HSET', KEYS[1], 'held', ARGV[1])
+                  else
+                    redis.call('HDEL', KEYS[1], 'held')
+                  end
                 end
                 return 1
                 ",
@@ -80,7 +87,7 @@ impl Identity {
         story_id: &str,
         fingerprint: &str,
     ) -> Result<Reservation, redis::RedisError> {
-        let (new, version): (u8, u32) = self
+        let (new, version, held): (u8, u32, u8) = self
             .reserve
             .key(self.key(story_id))
             .key(self.redis.key(LOADED_MARKER))
@@ -88,24 +95,30 @@ impl Identity {
             .invoke_async(&mut self.redis.conn())
             .await?;
         Ok(match new {
-            1 => Reservation::New(version),
+            1 => Reservation::New {
+                version,
+                held: held == 1,
+            },
             0 => Reservation::Duplicate(version),
             _ => Reservation::StateLost,
         })
     }
 
-    /// Records that Kafka acknowledged `version` with `fingerprint`.
+    /// Records that Kafka acknowledged `version` with `fingerprint` (`held`: on
+    /// `stories.held`, waiting for its embargo).
     pub async fn commit(
         &self,
         story_id: &str,
         version: u32,
         fingerprint: &str,
+        held: bool,
     ) -> Result<(), redis::RedisError> {
         let _: i32 = self
             .commit
             .key(self.key(story_id))
             .arg(version)
             .arg(fingerprint)
+            .arg(if held { "1" } else { "0" })
             .invoke_async(&mut self.redis.conn())
             .await?;
         Ok(())

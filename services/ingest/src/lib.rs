@@ -9,6 +9,7 @@
 //! - [`access`] — API keys bound to sources, per-source rate limits;
 //! - [`formats`] — RSS, Atom, JSON Feed, NINJS and NewsML-G2 documents → stories;
 //! - [`normalise`] — sanitised HTML, canonical URLs, BCP 47 tags, collapsed whitespace;
+//! - [`poller`] — configured feed sources polled with conditional GET, behind an SSRF guard;
 //! - [`story`] — validation and the content fingerprint;
 //! - [`embargo`] — holding embargoed stories and releasing them exactly once;
 //! - [`identity`] — story ids, versions and idempotency keys in Redis;
@@ -22,6 +23,7 @@ pub mod embargo;
 pub mod formats;
 pub mod identity;
 pub mod normalise;
+pub mod poller;
 pub mod story;
 
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub enum RunError {
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error("redis: {0}")]
     Redis(#[from] newsroom_platform::redis::redis::RedisError),
+    #[error("feed poller: {0}")]
+    Poller(#[from] reqwest::Error),
     #[error("rebuilding identity state: {0}")]
     Rebuild(#[from] identity::RebuildError),
     #[error(transparent)]
@@ -54,6 +58,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let mut registry = Registry::default();
     let kafka_metrics = KafkaMetrics::register(&mut registry);
     let metrics = api::IngestMetrics::register(&mut registry);
+    let poller_metrics = poller::PollerMetrics::register(&mut registry);
 
     kafka::ensure_topics(
         platform,
@@ -98,11 +103,6 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let api = api::IngestApi::new(
         producer.clone(),
         identity,
-        [
-            platform.topic(topics::STORIES_RAW),
-            platform.topic(topics::STORIES_INDEX),
-            platform.topic(topics::STORIES_HELD),
-        ],
         config.limits.clone(),
         metrics,
         config.api_keys.clone(),
@@ -114,6 +114,16 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
             "no API keys configured ({}): ingest accepts submissions from anyone",
             access::NEWSROOM_INGEST_API_KEYS
         );
+    }
+    if !config.feeds.is_empty() {
+        tracing::info!(feeds = config.feeds.len(), "polling feed sources");
+        poller::spawn_all(
+            config.feeds.clone(),
+            config.feeds_allow_private,
+            api.clone(),
+            poller_metrics,
+            &shutdown,
+        )?;
     }
     let routes = tonic::service::Routes::new(
         IngestServiceServer::new(api)

@@ -1,0 +1,445 @@
+//! Feed sources: a configured list of feeds, polled politely and safely.
+//!
+//! Each source (URL, poll interval, source name, format hint, how long it may stay quiet) gets
+//! a task that fetches the feed with a conditional GET (`If-None-Match` / `If-Modified-Since`
+//! from the last answer), imports the items through the same path as `ImportFeed`, and on an
+//! error backs off exponentially up to ten intervals. When a source brings no new story for
+//! longer than `quiet_after_secs`, it logs a warning once and the gauge
+//! `newsroom_feed_quiet_seconds{source}` shows for how long.
+//!
+//! Server-side request forgery guard: the HTTP client resolves names through [`GuardedResolver`]
+//! and refuses loopback, private, link-local, shared, unspecified, multicast and documentation
+//! addresses (and literal IPs of those kinds, also on redirects) unless
+//! `NEWSROOM_FEEDS_ALLOW_PRIVATE=true` (tests, intranet feeds).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::{Duration, Instant};
+
+use newsroom_platform::config::ConfigError;
+use newsroom_platform::metrics::Registry;
+use newsroom_platform::shutdown::Shutdown;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::access::Principal;
+use crate::api::IngestApi;
+
+/// Path of the TOML file listing the feeds to poll (`[[feed]]` tables). Unset: no polling.
+pub const NEWSROOM_FEEDS_FILE: &str = "NEWSROOM_FEEDS_FILE";
+/// `true` lets feeds live on loopback and private addresses. Default `false`.
+pub const NEWSROOM_FEEDS_ALLOW_PRIVATE: &str = "NEWSROOM_FEEDS_ALLOW_PRIVATE";
+
+/// One feed source.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSource {
+    /// The source name its stories carry (`spiegel-rss`).
+    pub source: String,
+    /// http(s) URL of the feed.
+    pub url: String,
+    /// Seconds between polls. Default 60.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    /// Format hint (`rss`, `atom`, `jsonfeed`, `ninjs`, `newsml-g2`); empty = detect.
+    #[serde(default)]
+    pub format: String,
+    /// Seconds without a new story after which the source counts as quiet. Default 3600.
+    #[serde(default = "default_quiet")]
+    pub quiet_after_secs: u64,
+}
+
+fn default_interval() -> u64 {
+    60
+}
+
+fn default_quiet() -> u64 {
+    3600
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedsFile {
+    #[serde(default)]
+    feed: Vec<FeedSource>,
+}
+
+/// Reads and checks the feeds file.
+pub fn load(path: &str) -> Result<Vec<FeedSource>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::invalid(NEWSROOM_FEEDS_FILE, path, e.to_string()))?;
+    let file: FeedsFile = toml::from_str(&text)
+        .map_err(|e| ConfigError::invalid(NEWSROOM_FEEDS_FILE, path, e.to_string()))?;
+    for (i, f) in file.feed.iter().enumerate() {
+        let bad = |why: String| {
+            ConfigError::invalid(NEWSROOM_FEEDS_FILE, path, format!("feed {i}: {why}"))
+        };
+        let url = url::Url::parse(&f.url).map_err(|e| bad(format!("url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("url: only http and https".into()));
+        }
+        if f.source.trim().is_empty() {
+            return Err(bad("source: required".into()));
+        }
+        if f.interval_secs == 0 {
+            return Err(bad("interval_secs: at least 1".into()));
+        }
+        crate::formats::from_hint(&f.format).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(file.feed)
+}
+
+/// Whether an address is one a public feed may not live on.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+/// A DNS resolver that drops internal addresses (the SSRF guard).
+#[derive(Clone)]
+pub struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || !is_internal(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves only to internal addresses (refused)").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Refuses URLs whose host is a literal internal IP (the resolver never sees those).
+pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        _ => None,
+    };
+    match literal {
+        Some(ip) if !allow_private && is_internal(ip) => {
+            Err(format!("{url}: internal address {ip} refused"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The HTTP client of the poller, with the guard on names, literal IPs and redirects.
+pub fn client(allow_private: bool) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("too many redirects")
+            } else if let Err(e) = check_url(attempt.url(), allow_private) {
+                attempt.error(e)
+            } else {
+                attempt.follow()
+            }
+        }))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!(
+            "newsroom-ingest/",
+            env!("CARGO_PKG_VERSION"),
+            " (feed poller)"
+        ))
+        .build()
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    pub source: String,
+    /// new, not_modified, error
+    pub result: String,
+}
+
+/// The poller's metrics.
+#[derive(Clone)]
+pub struct PollerMetrics {
+    pub polls: Family<PollLabels, Counter>,
+    pub quiet_seconds: Family<SourceLabel, Gauge<i64, AtomicI64>>,
+}
+
+impl PollerMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = PollerMetrics {
+            polls: Family::default(),
+            quiet_seconds: Family::default(),
+        };
+        registry.register(
+            "newsroom_feed_polls",
+            "Feed polls by source and result (new, not_modified, error)",
+            m.polls.clone(),
+        );
+        registry.register(
+            "newsroom_feed_quiet_seconds",
+            "Seconds since a feed source last brought a new story",
+            m.quiet_seconds.clone(),
+        );
+        m
+    }
+}
+
+/// Polls every configured source until shutdown.
+pub fn spawn_all(
+    sources: Vec<FeedSource>,
+    allow_private: bool,
+    api: IngestApi,
+    metrics: PollerMetrics,
+    shutdown: &Shutdown,
+) -> Result<(), reqwest::Error> {
+    let client = client(allow_private)?;
+    for source in sources {
+        let (client, api, metrics, stop) = (
+            client.clone(),
+            api.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        shutdown.spawn(async move {
+            poll_forever(source, client, allow_private, api, metrics, stop).await
+        });
+    }
+    Ok(())
+}
+
+async fn poll_forever(
+    feed: FeedSource,
+    client: reqwest::Client,
+    allow_private: bool,
+    api: IngestApi,
+    metrics: PollerMetrics,
+    shutdown: Shutdown,
+) {
+    let interval = Duration::from_secs(feed.interval_secs);
+    let label = SourceLabel {
+        source: feed.source.clone(),
+    };
+    let mut validators: HashMap<&'static str, String> = HashMap::new();
+    let mut last_new = Instant::now();
+    let mut warned_quiet = false;
+    let mut failures = 0u32;
+    loop {
+        let result = poll_once(&feed, &client, allow_private, &api, &mut validators).await;
+        let outcome = match &result {
+            Ok(0) => "not_modified",
+            Ok(_) => "new",
+            Err(_) => "error",
+        };
+        metrics
+            .polls
+            .get_or_create(&PollLabels {
+                source: feed.source.clone(),
+                result: outcome.to_owned(),
+            })
+            .inc();
+        let wait = match result {
+            Ok(new) => {
+                failures = 0;
+                if new > 0 {
+                    last_new = Instant::now();
+                    warned_quiet = false;
+                    tracing::info!(source = %feed.source, new, "feed polled");
+                }
+                interval
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(source = %feed.source, url = %feed.url, error = %e, failures, "feed poll failed");
+                interval * 2u32.saturating_pow(failures.min(10)).min(10)
+            }
+        };
+        let quiet = last_new.elapsed();
+        metrics
+            .quiet_seconds
+            .get_or_create(&label)
+            .set(quiet.as_secs() as i64);
+        if quiet.as_secs() >= feed.quiet_after_secs && !warned_quiet {
+            warned_quiet = true;
+            tracing::warn!(source = %feed.source, quiet_secs = quiet.as_secs(), "feed source has gone quiet");
+        }
+        tokio::select! {
+            _ = shutdown.requested() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One conditional GET and import; returns how many new story versions it brought.
+async fn poll_once(
+    feed: &FeedSource,
+    client: &reqwest::Client,
+    allow_private: bool,
+    api: &IngestApi,
+    validators: &mut HashMap<&'static str, String>,
+) -> Result<usize, String> {
+    let url = url::Url::parse(&feed.url).map_err(|e| e.to_string())?;
+    check_url(&url, allow_private)?;
+    let mut request = client.get(url);
+    if let Some(etag) = validators.get("etag") {
+        request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+    }
+    if let Some(modified) = validators.get("last-modified") {
+        request = request.header(reqwest::header::IF_MODIFIED_SINCE, modified);
+    }
+    let response = request.send().await.map_err(|e| {
+        // reqwest wraps the resolver's refusal; show the whole chain.
+        let mut msg = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        msg
+    })?;
+    if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(0);
+    }
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    for (name, header) in [
+        ("etag", reqwest::header::ETAG),
+        ("last-modified", reqwest::header::LAST_MODIFIED),
+    ] {
+        match response.headers().get(header).and_then(|v| v.to_str().ok()) {
+            Some(v) => validators.insert(name, v.to_owned()),
+            None => validators.remove(name),
+        };
+    }
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let (answers, errors) = api
+        .import_document(&Principal::AnySource, &body, &feed.format, &feed.source)
+        .await
+        .map_err(|s| s.message().to_owned())?;
+    for e in &errors {
+        tracing::warn!(source = %feed.source, item = e.index, guid = %e.guid, field = %e.field, reason = %e.reason, "feed item refused");
+    }
+    Ok(answers
+        .iter()
+        .filter(|a| a.outcome() != newsroom_proto::v1::Outcome::Duplicate)
+        .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn literal_internal_urls_are_refused_unless_allowed() {
+        let metadata = url::Url::parse("http://169.254.169.254/latest/meta-data").unwrap();
+        assert!(check_url(&metadata, false).is_err());
+        assert!(check_url(&metadata, true).is_ok());
+        assert!(check_url(&url::Url::parse("https://example.com/feed").unwrap(), false).is_ok());
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_loopback_are_refused() {
+        let client = client(false).unwrap();
+        let err = client
+            .get("http://localhost:9/feed")
+            .send()
+            .await
+            .unwrap_err();
+        let mut chain = err.to_string();
+        let mut s = std::error::Error::source(&err);
+        while let Some(e) = s {
+            chain.push_str(&e.to_string());
+            s = e.source();
+        }
+        assert!(chain.contains("internal addresses"), "{chain}");
+    }
+
+    #[test]
+    fn the_feeds_file_is_checked() {
+        let dir = std::env::temp_dir().join(format!("feeds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "[[feed]]\nsource = \"s\"\nurl = \"https://example.com/rss\"\n",
+        )
+        .unwrap();
+        let feeds = load(good.to_str().unwrap()).unwrap();
+        assert_eq!(
+            (feeds[0].interval_secs, feeds[0].quiet_after_secs),
+            (60, 3600)
+        );
+        let bad = dir.join("bad.toml");
+        std::fs::write(
+            &bad,
+            "[[feed]]\nsource = \"s\"\nurl = \"file:///etc/passwd\"\n",
+        )
+        .unwrap();
+        let err = load(bad.to_str().unwrap()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(NEWSROOM_FEEDS_FILE) && err.contains("http"),
+            "{err}"
+        );
+    }
+}
