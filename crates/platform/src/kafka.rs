@@ -51,6 +51,9 @@ pub mod topics {
     pub const DEVICES: &str = "devices";
     pub const DEVICES_DLQ: &str = "devices.dlq";
     pub const NOTIFICATIONS_RECEIPTS: &str = "notifications.receipts";
+    /// Editor alert requests (`AlertRequest`), keyed by story id: notification's own queue.
+    pub const NOTIFICATIONS_ALERTS: &str = "notifications.alerts";
+    pub const NOTIFICATIONS_ALERTS_DLQ: &str = "notifications.alerts.dlq";
 }
 
 /// How a topic is created: partitions, retention, compaction (ARCHITECTURE.md).
@@ -84,6 +87,8 @@ pub const TOPICS: &[TopicSpec] = &[
     spec(topics::DEVICES, 6, None),
     spec(topics::DEVICES_DLQ, 1, Some(14)),
     spec(topics::NOTIFICATIONS_RECEIPTS, 6, Some(7)),
+    spec(topics::NOTIFICATIONS_ALERTS, 6, Some(7)),
+    spec(topics::NOTIFICATIONS_ALERTS_DLQ, 1, Some(14)),
 ];
 
 /// Header names on dead-lettered records.
@@ -154,7 +159,15 @@ pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<()
                 .and_then(|m| {
                     m.topics()
                         .first()
-                        .map(|t| t.error().is_none() && !t.partitions().is_empty())
+                        // Every partition present and led: a fresh topic answers
+                        // NotLeaderForPartition for a moment after creation.
+                        .map(|t| {
+                            t.error().is_none()
+                                && !t.partitions().is_empty()
+                                && t.partitions()
+                                    .iter()
+                                    .all(|p| p.leader() >= 0 && p.error().is_none())
+                        })
                 })
                 .unwrap_or(false);
             if known {

@@ -1,79 +1,236 @@
-//! `newsroom.v1.NotificationService`.
+//! `newsroom.v1.NotificationService`: the edge. Every request is authorised (see [`auth`]) and
+//! validated into typed values here; errors cross into gRPC statuses in one place.
+//!
+//! - `RegisterDevice` / `UnregisterDevice` / `UpdatePreferences` write the compacted `devices`
+//!   topic first (the record of truth) and then Redis, conditional on the Kafka offset;
+//! - `SendAlert` publishes an `AlertRequest` on `notifications.alerts` and answers at once with
+//!   the alert's current status: the fan-out runs in the consumer, so a crash mid-way resumes on
+//!   redelivery instead of dying with the request;
+//! - `GetAlert` reads the counts and times;
+//! - `StreamAlerts` streams a user's in-app alerts (Redis pub/sub), after replaying those sent
+//!   since `since`.
+//!
+//! [`auth`]: crate::auth
 
+use std::collections::{BTreeMap, HashSet};
 use std::pin::Pin;
+use std::time::SystemTime;
 
-use newsroom_platform::kafka::Producer;
+use futures::StreamExt as _;
+use newsroom_platform::kafka::{ProduceError, Producer};
+use newsroom_platform::redis::redis;
+use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::audience::Target;
 use newsroom_proto::v1::notification_service_server::NotificationService;
 use newsroom_proto::v1::{
-    Alert, AlertStatus, Channel, Device, GetAlertRequest, Preferences, RegisterDeviceRequest,
-    SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest, UnregisterDeviceResponse,
-    UpdatePreferencesRequest,
+    Alert, AlertRequest, AlertStatus, Channel as ChannelKind, Device, GetAlertRequest, Preferences,
+    RegisterDeviceRequest, SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest,
+    UnregisterDeviceResponse, UpdatePreferencesRequest,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
+use crate::audience::Segment;
+use crate::auth::{AuthConfig, Role};
+use crate::channel::in_app;
+use crate::decision;
 use crate::fanout::Fanout;
+use crate::preferences;
+use crate::store::RedisError;
+
+/// Why a call failed, before it becomes a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("alert store unavailable: {0}")]
+    Redis(#[from] RedisError),
+    #[error(transparent)]
+    Kafka(#[from] ProduceError),
+    #[error("{0}")]
+    Status(Status),
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid { field, reason } => Status::with_error_details(
+                tonic::Code::InvalidArgument,
+                format!("{field}: {reason}"),
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            ApiError::Redis(e) => Status::unavailable(format!("alert store unavailable: {e}")),
+            ApiError::Kafka(e) => Status::unavailable(e.to_string()),
+            ApiError::Status(s) => s,
+        }
+    }
+}
+
+/// An invalid field. A message of the form "field: reason" is split at the first ": ".
+fn invalid(message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    match message.split_once(": ") {
+        Some((field, reason)) if !field.contains(' ') => ApiError::Invalid {
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        },
+        _ => ApiError::Invalid {
+            field: String::new(),
+            reason: message,
+        },
+    }
+}
 
 pub struct NotificationApi {
     fanout: Fanout,
     producer: Producer,
     devices_topic: String,
+    alerts_topic: String,
+    auth: AuthConfig,
+    segments: BTreeMap<String, Segment>,
+    redis_client: redis::Client,
+    shutdown: Shutdown,
 }
 
 impl NotificationApi {
-    pub fn new(fanout: Fanout, producer: Producer, devices_topic: String) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        fanout: Fanout,
+        producer: Producer,
+        devices_topic: String,
+        alerts_topic: String,
+        auth: AuthConfig,
+        segments: BTreeMap<String, Segment>,
+        redis_client: redis::Client,
+        shutdown: Shutdown,
+    ) -> Self {
         NotificationApi {
             fanout,
             producer,
             devices_topic,
+            alerts_topic,
+            auth,
+            segments,
+            redis_client,
+            shutdown,
         }
     }
-}
 
-fn unavailable(e: newsroom_platform::redis::redis::RedisError) -> Status {
-    Status::unavailable(format!("alert store unavailable: {e}"))
-}
-
-/// Validates a device at the edge.
-fn validate_device(device: Option<Device>) -> Result<Device, Status> {
-    let mut d = device.ok_or_else(|| Status::invalid_argument("device: required"))?;
-    d.device_id = d.device_id.trim().to_owned();
-    d.user_id = d.user_id.trim().to_owned();
-    d.address = d.address.trim().to_owned();
-    if d.device_id.is_empty() || d.device_id.len() > 128 {
-        return Err(Status::invalid_argument(
-            "device.device_id: required, at most 128 bytes",
-        ));
-    }
-    if d.user_id.is_empty() {
-        return Err(Status::invalid_argument("device.user_id: required"));
-    }
-    match Channel::try_from(d.channel) {
-        Ok(Channel::Webhook) => {
-            let url = reqwest::Url::parse(&d.address).map_err(|e| {
-                Status::invalid_argument(format!("device.address: not a URL ({e})"))
-            })?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(Status::invalid_argument(
-                    "device.address: a webhook needs an http(s) URL",
-                ));
+    /// Validates a device at the edge into one the core can trust.
+    async fn validate_device(&self, device: Option<Device>) -> Result<Device, ApiError> {
+        let mut d = device.ok_or_else(|| invalid("device: required"))?;
+        d.device_id = d.device_id.trim().to_owned();
+        d.user_id = d.user_id.trim().to_owned();
+        d.address = d.address.trim().to_owned();
+        d.timezone = d.timezone.trim().to_owned();
+        d.language = d.language.trim().to_owned();
+        for (field, v) in [
+            ("device.device_id", &d.device_id),
+            ("device.user_id", &d.user_id),
+        ] {
+            if v.is_empty() || v.len() > 128 || v.contains('|') || v.chars().any(char::is_control) {
+                return Err(invalid(format!(
+                    "{field}: required, at most 128 bytes, no '|' or control characters"
+                )));
             }
         }
-        Ok(Channel::Unspecified) | Err(_) => {
-            return Err(Status::invalid_argument(
-                "device.channel: one of WEBHOOK, WEB_PUSH, APNS, FCM, IN_APP",
-            ));
-        }
-        Ok(other) => {
-            return Err(Status::unimplemented(format!(
-                "device.channel: {} is not supported yet; WEBHOOK is",
-                other.as_str_name()
+        let kind = match ChannelKind::try_from(d.channel) {
+            Ok(ChannelKind::Unspecified) | Err(_) => {
+                return Err(invalid(
+                    "device.channel: one of WEBHOOK, WEB_PUSH, APNS, FCM, IN_APP",
+                ));
+            }
+            Ok(k) => k,
+        };
+        let channel = self.fanout.channels.get(d.channel).ok_or_else(|| {
+            ApiError::Status(Status::failed_precondition(format!(
+                "device.channel: {} is not configured on this server (configured: {})",
+                kind.as_str_name(),
+                self.fanout.channels.names().join(", ")
+            )))
+        })?;
+        channel.check_device(&d).map_err(invalid)?;
+        if !d.timezone.is_empty() && !preferences::is_time_zone(&d.timezone) {
+            return Err(invalid(format!(
+                "device.timezone: {:?} is not an IANA time zone such as \"Europe/London\"",
+                d.timezone
             )));
         }
+        if !d.language.is_empty() {
+            preferences::validate(
+                Preferences {
+                    language: d.language.clone(),
+                    ..Default::default()
+                },
+                "device",
+            )
+            .map_err(invalid)?;
+        }
+        d.preferences = match d.preferences.take() {
+            Some(p) => Some(preferences::validate(p, "device.preferences").map_err(invalid)?),
+            // A new device of a reader who set preferences on another device gets them too.
+            None => self.preferences_of_user(&d.user_id, &d.device_id).await?,
+        };
+        Ok(d)
     }
-    Ok(d)
+
+    async fn preferences_of_user(
+        &self,
+        user: &str,
+        except: &str,
+    ) -> Result<Option<Preferences>, ApiError> {
+        let store = &self.fanout.store;
+        let ids: Vec<String> = store
+            .user_devices(user)
+            .await?
+            .into_iter()
+            .filter(|d| d != except)
+            .collect();
+        Ok(store
+            .devices(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .find_map(|d| d.preferences))
+    }
+
+    /// Kafka first (the record of truth), then Redis as of that record.
+    async fn write_device(&self, device: &Device) -> Result<(), ApiError> {
+        let at = self
+            .producer
+            .send(
+                &self.devices_topic,
+                &device.device_id,
+                &device.encode_to_vec(),
+            )
+            .await?;
+        self.fanout.store.put_device(device, at.offset).await?;
+        Ok(())
+    }
+
+    fn audience(&self, audience: Option<newsroom_proto::v1::Audience>) -> Result<(), ApiError> {
+        match audience.and_then(|a| a.target) {
+            None | Some(Target::Everyone(true)) | Some(Target::Followers(true)) => Ok(()),
+            Some(Target::Segment(name)) if self.segments.contains_key(&name) => Ok(()),
+            Some(Target::Segment(name)) => Err(invalid(format!(
+                "audience.segment: unknown segment {name:?}; configured: [{}]",
+                self.segments.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+            Some(_) => Err(invalid(
+                "audience: set everyone or followers to true, or name a segment",
+            )),
+        }
+    }
+
+    async fn status_or_empty(&self, story: &str, version: u32) -> Result<AlertStatus, ApiError> {
+        Ok(self.fanout.status(story).await?.unwrap_or(AlertStatus {
+            story_id: story.to_owned(),
+            version,
+            ..Default::default()
+        }))
+    }
 }
 
 type AlertStream = Pin<Box<dyn Stream<Item = Result<Alert, Status>> + Send>>;
@@ -84,22 +241,14 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<RegisterDeviceRequest>,
     ) -> Result<Response<Device>, Status> {
-        let device = validate_device(request.into_inner().device)?;
-        // Kafka first: the compacted `devices` topic is the record of truth.
-        self.producer
-            .send(
-                &self.devices_topic,
-                &device.device_id,
-                &device.encode_to_vec(),
-            )
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.fanout
-            .store
-            .put_device(&device)
-            .await
-            .map_err(unavailable)?;
-        tracing::info!(device.id = %device.device_id, user.id = %device.user_id, "device registered");
+        self.auth.authorize(request.metadata(), &[Role::Service])?;
+        let device = self.validate_device(request.into_inner().device).await?;
+        self.write_device(&device).await?;
+        tracing::info!(
+            device.id = %device.device_id, user.id = %device.user_id,
+            channel = crate::channel::name_of(ChannelKind::try_from(device.channel).unwrap_or_default()),
+            "device registered"
+        );
         Ok(Response::new(device))
     }
 
@@ -107,98 +256,138 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<UnregisterDeviceRequest>,
     ) -> Result<Response<UnregisterDeviceResponse>, Status> {
+        self.auth.authorize(request.metadata(), &[Role::Service])?;
         let id = request.into_inner().device_id.trim().to_owned();
         if id.is_empty() {
-            return Err(Status::invalid_argument("device_id: required"));
+            return Err(invalid("device_id: required").into());
         }
-        self.producer
+        let store = &self.fanout.store;
+        if store.device(&id).await.map_err(ApiError::from)?.is_none() {
+            return Err(Status::not_found(format!("device {id} is not registered")));
+        }
+        let at = self
+            .producer
             .send_tombstone(&self.devices_topic, &id)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        match self
-            .fanout
-            .store
-            .remove_device(&id)
+            .map_err(ApiError::from)?;
+        store
+            .remove_device(&id, at.offset)
             .await
-            .map_err(unavailable)?
-        {
-            Some(_) => Ok(Response::new(UnregisterDeviceResponse {})),
-            None => Err(Status::not_found(format!("device {id} is not registered"))),
-        }
+            .map_err(ApiError::from)?;
+        tracing::info!(device.id = %id, "device unregistered");
+        Ok(Response::new(UnregisterDeviceResponse {}))
     }
 
     async fn update_preferences(
         &self,
-        _request: Request<UpdatePreferencesRequest>,
+        request: Request<UpdatePreferencesRequest>,
     ) -> Result<Response<Preferences>, Status> {
-        Err(Status::unimplemented(
-            "UpdatePreferences (quiet hours, budgets, language) is not built yet",
-        ))
+        self.auth.authorize(request.metadata(), &[Role::Service])?;
+        let req = request.into_inner();
+        let user = req.user_id.trim();
+        if user.is_empty() {
+            return Err(invalid("user_id: required").into());
+        }
+        let update = req
+            .preferences
+            .ok_or_else(|| invalid("preferences: required"))?;
+        let store = &self.fanout.store;
+        let ids = match req.device_id.trim() {
+            "" => store.user_devices(user).await.map_err(ApiError::from)?,
+            one => vec![one.to_owned()],
+        };
+        let devices: Vec<Device> = store
+            .devices(&ids)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .flatten()
+            .filter(|d| d.user_id == user)
+            .collect();
+        if devices.is_empty() {
+            return Err(if req.device_id.trim().is_empty() {
+                Status::failed_precondition(format!(
+                    "user {user} has no registered device; preferences live with devices, register one first"
+                ))
+            } else {
+                Status::not_found(format!(
+                    "user {user} has no device {}",
+                    req.device_id.trim()
+                ))
+            });
+        }
+        let mut result = None;
+        for mut device in devices {
+            let merged = preferences::merge(
+                device.preferences.as_ref(),
+                &update,
+                req.update_mask.as_ref(),
+            )
+            .map_err(invalid)?;
+            let merged = preferences::validate(merged, "preferences").map_err(invalid)?;
+            device.preferences = Some(merged.clone());
+            self.write_device(&device).await?;
+            result.get_or_insert(merged);
+        }
+        tracing::info!(user.id = %user, "preferences updated");
+        Ok(Response::new(result.unwrap_or_default()))
     }
 
     async fn send_alert(
         &self,
         request: Request<SendAlertRequest>,
     ) -> Result<Response<AlertStatus>, Status> {
+        let caller = self.auth.authorize(request.metadata(), &[Role::Editor])?;
         let req = request.into_inner();
         let id = req.story_id.trim();
         if id.is_empty() {
-            return Err(Status::invalid_argument("story_id: required"));
+            return Err(invalid("story_id: required").into());
         }
+        self.audience(req.audience.clone())?;
         let store = &self.fanout.store;
-        if store.is_killed(id).await.map_err(unavailable)? {
+        if store.is_killed(id).await.map_err(ApiError::from)? {
             return Err(Status::failed_precondition(format!(
                 "story {id} was killed; it is never alerted"
             )));
         }
-        let alert =
-            store.story(id).await.map_err(unavailable)?.ok_or_else(|| {
-                Status::not_found(format!("story {id} has not been enriched yet"))
-            })?;
-        let devices = match req.audience.and_then(|a| a.target) {
-            Some(Target::Everyone(true)) => store.all_devices().await,
-            Some(Target::Followers(true)) | None => {
-                let users = store.followers(&alert.topics).await.map_err(unavailable)?;
-                store.devices_of(&users).await
-            }
-            Some(Target::Segment(s)) => {
-                return Err(Status::unimplemented(format!(
-                    "audience.segment: segments are not built yet ({s:?})"
-                )));
-            }
-            Some(_) => {
-                return Err(Status::invalid_argument(
-                    "audience: set everyone or followers to true, or name a segment",
-                ));
-            }
-        }
-        .map_err(unavailable)?;
-        self.fanout
-            .send(&alert, devices)
+        let story = store
+            .story(id)
             .await
-            .map_err(unavailable)?;
-        let status = store.status(id).await.map_err(unavailable)?;
-        Ok(Response::new(status.unwrap_or(AlertStatus {
+            .map_err(ApiError::from)?
+            .ok_or_else(|| Status::not_found(format!("story {id} has not been enriched yet")))?;
+        if !decision::is_usable(&story) {
+            return Err(Status::failed_precondition(format!(
+                "story {id} is withheld; it cannot alert"
+            )));
+        }
+        let record = AlertRequest {
             story_id: id.to_owned(),
-            ..Default::default()
-        })))
+            audience: req.audience,
+            critical: req.critical,
+            requested_by: caller.label().to_owned(),
+            requested_at: Some(SystemTime::now().into()),
+        };
+        self.producer
+            .send(&self.alerts_topic, id, &record.encode_to_vec())
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(story.id = %id, critical = req.critical, by = caller.label(), "editor alert requested");
+        let version = story.story.map_or(0, |s| s.version);
+        Ok(Response::new(self.status_or_empty(id, version).await?))
     }
 
     async fn get_alert(
         &self,
         request: Request<GetAlertRequest>,
     ) -> Result<Response<AlertStatus>, Status> {
+        self.auth
+            .authorize(request.metadata(), &[Role::Editor, Role::Service])?;
         let id = request.into_inner().story_id;
-        if id.trim().is_empty() {
-            return Err(Status::invalid_argument("story_id: required"));
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(invalid("story_id: required").into());
         }
-        match self
-            .fanout
-            .store
-            .status(id.trim())
-            .await
-            .map_err(unavailable)?
-        {
+        match self.fanout.status(id).await.map_err(ApiError::from)? {
             Some(s) => Ok(Response::new(s)),
             None => Err(Status::not_found(format!("story {id} has not alerted"))),
         }
@@ -208,10 +397,76 @@ impl NotificationService for NotificationApi {
 
     async fn stream_alerts(
         &self,
-        _request: Request<StreamAlertsRequest>,
+        request: Request<StreamAlertsRequest>,
     ) -> Result<Response<Self::StreamAlertsStream>, Status> {
-        Err(Status::unimplemented(
-            "in-app alert streams are not built yet",
-        ))
+        self.auth.authorize(request.metadata(), &[Role::Service])?;
+        let req = request.into_inner();
+        let user = req.user_id.trim().to_owned();
+        if user.is_empty() {
+            return Err(invalid("user_id: required").into());
+        }
+        let redis = self.fanout.store.redis().clone();
+        // Subscribe before reading the inbox, so nothing falls between the two.
+        let mut pubsub = self
+            .redis_client
+            .get_async_pubsub()
+            .await
+            .map_err(ApiError::from)?;
+        pubsub
+            .subscribe(in_app::channel_key(&redis, &user))
+            .await
+            .map_err(ApiError::from)?;
+        let mut replay = Vec::new();
+        if let Some(since) = req.since {
+            let raw: Vec<Vec<u8>> = redis::cmd("LRANGE")
+                .arg(in_app::inbox_key(&redis, &user))
+                .arg(0)
+                .arg(in_app::INBOX_LEN - 1)
+                .query_async(&mut redis.conn())
+                .await
+                .map_err(ApiError::from)?;
+            let since = (since.seconds, since.nanos);
+            replay = raw
+                .iter()
+                .filter_map(|b| Alert::decode(b.as_slice()).ok())
+                .filter(|a| a.sent_at.is_some_and(|t| (t.seconds, t.nanos) > since))
+                .collect();
+            replay.reverse(); // oldest first
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Alert, Status>>(64);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let key = |a: &Alert| (a.story_id.clone(), a.version, a.correction);
+            let mut seen: HashSet<(String, u32, bool)> = HashSet::new();
+            for alert in replay {
+                seen.insert(key(&alert));
+                if tx.send(Ok(alert)).await.is_err() {
+                    return;
+                }
+            }
+            let mut messages = pubsub.into_on_message();
+            loop {
+                let msg = tokio::select! {
+                    // A stream never outlives the server: shutdown ends it.
+                    _ = shutdown.requested() => break,
+                    _ = tx.closed() => break,
+                    m = messages.next() => m,
+                };
+                let Some(msg) = msg else { break };
+                let Ok(alert) = Alert::decode(msg.get_payload_bytes()) else {
+                    continue;
+                };
+                if seen.remove(&key(&alert)) {
+                    continue;
+                }
+                if tx.send(Ok(alert)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tracing::info!(user.id = %user, "in-app stream opened");
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }

@@ -1,152 +1,553 @@
-//! Deciding who gets an alert, and sending it at most once per (story, device).
+//! The fan-out: one alert to its whole audience, at most once per (story, device).
 //!
-//! The audience is streamed device by device with bounded concurrency. Before each send the
-//! (story, device) pair is claimed in Redis (`SET NX`): a redelivered story, a second replica or
-//! a new version of the story finds the claim and sends nothing. A crash between claim and send
-//! loses that one alert rather than risk a duplicate: for a push alert a duplicate is worse.
+//! How it runs:
+//!
+//! 1. A reader task walks the audience page by page ([`AudienceCursor`]) into a small channel,
+//!    so memory holds a few pages, never the audience.
+//! 2. Each page is read from Redis in one `MGET`, filtered per device ([`judge`]: opt-out,
+//!    language, quiet hours in the device's time zone) and claimed in the ledger in one atomic
+//!    script that also applies the daily budget and counts `targeted` and `suppressed`.
+//! 3. Claimed devices are sent through their channel, each channel bounded by its own
+//!    semaphore; several pages are in flight at once so the channels stay busy.
+//! 4. Answers go to a writer task that records them in the ledger in batches (`sent`,
+//!    `delivered`, `failed`, the timeline behind "time to 90% sent"), and every outcome —
+//!    suppressed ones too — is published to `notifications.receipts`.
+//!
+//! Crashes, redeliveries and replicas. The claim comes *before* the send, so a redelivered
+//! story, a second replica or an editor's alert for the same story finds the device claimed
+//! and sends nothing twice. The one gap is a crash between a claim and its answer: the device's
+//! entry stays "in flight" under the dead run. A fan-out heartbeats its run in Redis; when the
+//! story is redelivered after the crash, entries of a run whose heartbeat expired are claimed
+//! again and sent again *with the same idempotency key and collapse id* (webhook
+//! `Idempotency-Key`, APNs `apns-id` and `apns-collapse-id`, FCM `collapse_key`, Web Push
+//! `Topic`), so the reader still sees one alert, and no device is missed. Such repeats are
+//! counted (`AlertStatus.resent`); at most the in-flight sends of the dead run (bounded by the
+//! channels' concurrency) can be repeated.
+//!
+//! On shutdown the reader stops, the pages in flight finish and are recorded, and the fan-out
+//! returns [`FanoutError::Interrupted`], so the story's offset is not committed and the next
+//! owner of the partition resumes where this one stopped.
 
-use std::time::SystemTime;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt as _;
 use newsroom_platform::kafka::Producer;
+use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
-use newsroom_proto::v1::{
-    Alert, Channel as ChannelKind, DeliveryOutcome, DeliveryReceipt, Device, EnrichedStory,
-    PubStatus,
+use newsroom_proto::v1::{Alert, AlertStatus, DeliveryOutcome, DeliveryReceipt, Device};
+use tokio::sync::mpsc;
+
+use crate::audience::{Audience, AudienceCursor};
+use crate::channel::{self, Channels, Delivery, SendOutcome};
+use crate::metrics::{Metrics, Sent, Suppressed};
+use crate::preferences::{self, Reach, StoryFacts, Verdict};
+use crate::store::{
+    AlertFields, AlertStore, Answer, Claim, ClaimRequest, RedisError, TIMELINE_BUCKET_MS,
 };
 
-use crate::channel::webhook::Webhook;
-use crate::channel::{Channel as _, SendOutcome};
-use crate::store::AlertStore;
+/// The suppression reason of a device whose channel is not configured on this server.
+pub const CHANNEL_UNAVAILABLE: &str = "channel_unavailable";
 
-/// The alert a story would send.
-pub fn alert_of(enriched: &EnrichedStory) -> Option<Alert> {
-    let story = enriched.story.as_ref()?;
-    Some(Alert {
-        story_id: story.id.clone(),
-        version: story.version,
-        headline: story.headline.clone(),
-        url: story.url.clone(),
-        urgency: story.urgency,
-        topics: enriched
-            .enrichment
-            .as_ref()
-            .map(|e| e.topics.iter().map(|t| t.code.clone()).collect())
-            .unwrap_or_default(),
-        sent_at: None,
-    })
+/// One alert to send.
+#[derive(Debug, Clone)]
+pub struct AlertJob {
+    pub alert: Alert,
+    pub facts: StoryFacts,
+    pub audience: Audience,
+    /// When ingest accepted the story (the start of the latency a reader feels).
+    pub accepted_at: Option<SystemTime>,
 }
 
-/// Whether a story alerts by itself: usable and urgent enough (urgency 0 = not given).
-pub fn is_breaking(enriched: &EnrichedStory, max_urgency: u32) -> bool {
-    enriched.story.as_ref().is_some_and(|s| {
-        s.pubstatus != PubStatus::Canceled as i32
-            && s.pubstatus != PubStatus::Withheld as i32
-            && (1..=max_urgency).contains(&s.urgency)
-    })
+/// Why a fan-out did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum FanoutError {
+    #[error("alert store: {0}")]
+    Redis(#[from] RedisError),
+    #[error("interrupted by shutdown; the rest of the audience is alerted on redelivery")]
+    Interrupted,
 }
 
-/// Sends alerts to devices.
+/// How the fan-out runs.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutSettings {
+    /// Devices per page.
+    pub batch: usize,
+    /// Corrections replace alerts sent less than this long ago.
+    pub correction_window: Duration,
+}
+
+/// Sends alerts. Cheap to clone.
 #[derive(Clone)]
 pub struct Fanout {
     pub store: AlertStore,
-    webhook: Webhook,
+    pub channels: Channels,
     producer: Producer,
     receipts_topic: String,
     devices_topic: String,
-    concurrency: usize,
+    settings: FanoutSettings,
+    shutdown: Shutdown,
+    metrics: Metrics,
 }
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn ms_of(t: SystemTime) -> Option<i64> {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as i64)
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Completions = mpsc::Sender<(String, Answer, i64)>;
+
 impl Fanout {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: AlertStore,
-        webhook: Webhook,
+        channels: Channels,
         producer: Producer,
         receipts_topic: String,
         devices_topic: String,
-        concurrency: usize,
+        settings: FanoutSettings,
+        shutdown: Shutdown,
+        metrics: Metrics,
     ) -> Self {
         Fanout {
             store,
-            webhook,
+            channels,
             producer,
             receipts_topic,
             devices_topic,
-            concurrency,
+            settings,
+            shutdown,
+            metrics,
         }
     }
 
-    /// Sends `alert` to each of `device_ids` not already alerted for this story.
-    #[tracing::instrument(skip_all, fields(story.id = %alert.story_id, devices = device_ids.len()))]
-    pub async fn send(
-        &self,
-        alert: &Alert,
-        device_ids: Vec<String>,
-    ) -> Result<(), newsroom_platform::redis::redis::RedisError> {
-        let mut alert = alert.clone();
-        alert.sent_at = Some(SystemTime::now().into());
-        let alert = &alert;
-        let results: Vec<Result<(), _>> = futures::stream::iter(device_ids)
-            .map(|id| async move { self.send_one(alert, &id).await })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        results.into_iter().collect()
-    }
-
-    async fn send_one(
-        &self,
-        alert: &Alert,
-        device_id: &str,
-    ) -> Result<(), newsroom_platform::redis::redis::RedisError> {
-        let story = &alert.story_id;
-        if !self.store.claim(story, device_id).await? {
-            return Ok(());
-        }
-        self.store.count(story, "targeted", 1).await?;
-        let Some(device) = self.store.device(device_id).await? else {
-            self.store
-                .count(story, "suppressed:unregistered", 1)
-                .await?;
-            return Ok(());
-        };
-        let outcome = match ChannelKind::try_from(device.channel) {
-            Ok(ChannelKind::Webhook) => self.webhook.send(&device, alert).await,
-            _ => {
-                self.store
-                    .count(story, "suppressed:unsupported_channel", 1)
-                    .await?;
-                return Ok(());
+    /// Sends `job` to its audience; see the module documentation.
+    #[tracing::instrument(skip_all, fields(story.id = %job.alert.story_id, audience = %job.audience.label()))]
+    pub async fn alert(&self, job: &AlertJob) -> Result<(), FanoutError> {
+        let story = job.alert.story_id.clone();
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let mut job = job.clone();
+        job.alert.sent_at = Some(SystemTime::now().into());
+        let job = &job;
+        self.store
+            .begin_alert(
+                &story,
+                job.alert.version,
+                now_ms(),
+                job.accepted_at.and_then(ms_of),
+            )
+            .await?;
+        self.store.heartbeat(&run).await?;
+        let _heartbeat = AbortOnDrop(tokio::spawn({
+            let (store, run) = (self.store.clone(), run.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(crate::store::RUN_LEASE_MS / 3)).await;
+                    if let Err(e) = store.heartbeat(&run).await {
+                        tracing::warn!(error = %e, "fan-out heartbeat failed");
+                    }
+                }
             }
-        };
-        self.store.count(story, "sent", 1).await?;
-        let (field, receipt_outcome, detail) = match &outcome {
-            SendOutcome::Delivered => ("delivered", DeliveryOutcome::Delivered, String::new()),
-            SendOutcome::Failed(why) => ("failed", DeliveryOutcome::Failed, why.clone()),
-            SendOutcome::Gone(why) => ("failed", DeliveryOutcome::Gone, why.clone()),
-        };
-        self.store.count(story, field, 1).await?;
-        if let SendOutcome::Gone(why) = &outcome {
-            tracing::info!(device.id = %device_id, %why, "device gone, unregistering");
-            self.unregister(&device).await;
+        }));
+        let (completions, writer) = self.completion_writer(&story, job.alert.version, &run);
+
+        // The audience reader: pages into a small channel, stopping at shutdown.
+        let (pages_tx, pages_rx) = mpsc::channel::<Result<Vec<String>, RedisError>>(2);
+        let reader = AbortOnDrop(tokio::spawn({
+            let mut cursor = AudienceCursor::new(
+                self.store.clone(),
+                &job.audience,
+                &job.facts,
+                self.settings.batch,
+            );
+            let shutdown = self.shutdown.clone();
+            async move {
+                loop {
+                    let page = tokio::select! {
+                        // Shutdown first: no new page once asked to stop.
+                        biased;
+                        _ = shutdown.requested() => break,
+                        page = cursor.next_page() => page,
+                    };
+                    let stop = !matches!(page, Ok(Some(_)));
+                    let item = match page {
+                        Ok(Some(ids)) => Ok(ids),
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    if pages_tx.send(item).await.is_err() || stop {
+                        break;
+                    }
+                }
+            }
+        }));
+
+        let busy = Mutex::new(Vec::new());
+        let pages_in_flight = self.pages_in_flight();
+        let results: Vec<Result<(), RedisError>> =
+            tokio_stream::wrappers::ReceiverStream::new(pages_rx)
+                .map(|page| {
+                    let (completions, busy, run) = (&completions, &busy, &run);
+                    async move { self.send_page(job, run, page?, completions, busy).await }
+                })
+                .buffer_unordered(pages_in_flight)
+                .collect()
+                .await;
+        drop(reader);
+        let mut failed = results.into_iter().find_map(Result::err);
+
+        // Devices another fan-out held in flight: wait for that run to answer them, or for
+        // its lease to lapse (it crashed) and then send them ourselves.
+        let started = Instant::now();
+        while failed.is_none() && !self.shutdown.is_requested() {
+            let ids: Vec<String> =
+                std::mem::take(&mut *busy.lock().unwrap_or_else(|p| p.into_inner()));
+            if ids.is_empty() {
+                break;
+            }
+            if started.elapsed() > Duration::from_millis(crate::store::RUN_LEASE_MS * 4) {
+                tracing::warn!(
+                    devices = ids.len(),
+                    "devices still in flight elsewhere; leaving them to their run"
+                );
+                break;
+            }
+            tokio::select! {
+                _ = self.shutdown.requested() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            for chunk in ids.chunks(self.settings.batch) {
+                if let Err(e) = self
+                    .send_page(job, &run, chunk.to_vec(), &completions, &busy)
+                    .await
+                {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        if !matches!(outcome, SendOutcome::Delivered) {
-            tracing::warn!(device.id = %device_id, story.id = %story, %detail, "alert not delivered");
+
+        // Every answer recorded before the run ends.
+        drop(completions);
+        let _ = writer.await;
+        if let Err(e) = self.store.end_run(&run).await {
+            tracing::warn!(error = %e, "could not end the fan-out run");
         }
-        self.receipt(&device, alert, receipt_outcome, detail).await;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        if self.shutdown.is_requested() {
+            return Err(FanoutError::Interrupted);
+        }
+        tracing::info!("fan-out complete");
         Ok(())
     }
 
-    async fn unregister(&self, device: &Device) {
-        if let Err(e) = self
+    /// Pages in flight at once: enough to keep every channel's permits busy.
+    fn pages_in_flight(&self) -> usize {
+        let permits: usize = self.channels.total_permits();
+        (permits / self.settings.batch.max(1)).clamp(1, 64) + 1
+    }
+
+    /// Records answers in batches, off the send path.
+    fn completion_writer(
+        &self,
+        story: &str,
+        version: u32,
+        run: &str,
+    ) -> (Completions, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<(String, Answer, i64)>(8192);
+        let (store, story, run) = (self.store.clone(), story.to_owned(), run.to_owned());
+        let task = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 1024 {
+                    match rx.try_recv() {
+                        Ok(x) => batch.push(x),
+                        Err(_) => break,
+                    }
+                }
+                let mut backoff = Duration::from_millis(50);
+                for attempt in 1..=5 {
+                    match store.complete(&story, version, &run, &batch).await {
+                        Ok(_) => break,
+                        Err(e) if attempt == 5 => {
+                            // These devices stay "in flight": a redelivery resends them with
+                            // the same idempotency key.
+                            tracing::error!(error = %e, devices = batch.len(), "could not record answers");
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(backoff).await;
+                            backoff *= 2;
+                        }
+                    }
+                }
+            }
+        });
+        (tx, task)
+    }
+
+    /// Reads, filters, claims and sends one page of the audience.
+    async fn send_page(
+        &self,
+        job: &AlertJob,
+        run: &str,
+        ids: Vec<String>,
+        completions: &Completions,
+        busy: &Mutex<Vec<String>>,
+    ) -> Result<(), RedisError> {
+        self.metrics.audience_read(ids.len());
+        let devices = self.store.devices(&ids).await?;
+        let now = chrono::Utc::now();
+        let reach = match job.audience {
+            Audience::Followers => Reach::Followers,
+            _ => Reach::Chosen,
+        };
+        let mut requests = Vec::with_capacity(ids.len());
+        let mut kept = Vec::with_capacity(ids.len());
+        for (id, device) in ids.into_iter().zip(devices) {
+            // Unregistered since the audience was indexed: not part of it any more.
+            let Some(device) = device else { continue };
+            if let Audience::Segment(_, segment) = &job.audience
+                && !segment.contains(&device)
+            {
+                continue;
+            }
+            let (reason, budget) = if self.channels.get(device.channel).is_none() {
+                (CHANNEL_UNAVAILABLE, 0)
+            } else {
+                match preferences::judge(&device, &job.facts, reach, job.alert.critical, now) {
+                    Verdict::Outside => continue,
+                    Verdict::Suppress(reason) => (reason, 0),
+                    Verdict::Send { budget } => ("", budget),
+                }
+            };
+            requests.push(ClaimRequest {
+                device_id: id,
+                reason,
+                budget,
+                day: preferences::local_day(&device, now),
+            });
+            kept.push(device);
+        }
+        let claims = self
+            .store
+            .claim(
+                &job.alert.story_id,
+                job.alert.version,
+                run,
+                job.alert.critical,
+                &requests,
+            )
+            .await?;
+        let mut work = Vec::new();
+        for ((request, device), claim) in requests.iter().zip(kept).zip(claims) {
+            match claim {
+                Claim::Send | Claim::Resend => {
+                    work.push(futures::future::Either::Left(self.send_one(
+                        job,
+                        device,
+                        completions,
+                    )));
+                }
+                Claim::Suppressed => {
+                    let reason = if request.reason.is_empty() {
+                        preferences::BUDGET
+                    } else {
+                        request.reason
+                    };
+                    Suppressed {
+                        story_id: &job.alert.story_id,
+                        device_id: &device.device_id,
+                        reason,
+                    }
+                    .emit(&self.metrics);
+                    work.push(futures::future::Either::Right(async move {
+                        self.receipt(
+                            &device,
+                            &job.alert,
+                            DeliveryOutcome::Suppressed,
+                            reason.to_owned(),
+                        )
+                        .await;
+                    }));
+                }
+                Claim::Busy => busy
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(request.device_id.clone()),
+                Claim::Skip => {}
+            }
+        }
+        futures::future::join_all(work).await;
+        Ok(())
+    }
+
+    /// Sends to one claimed device and reports its answer.
+    async fn send_one(&self, job: &AlertJob, device: Device, completions: &Completions) {
+        let alert = &job.alert;
+        let key = format!("{}:{}", alert.story_id, device.device_id);
+        let started = Instant::now();
+        let outcome = self
+            .channels
+            .send(Delivery {
+                device: &device,
+                alert,
+                idempotency_key: &key,
+            })
+            .await
+            .unwrap_or_else(|| SendOutcome::Failed("channel not configured".into()));
+        Sent {
+            channel: channel_name(&device),
+            story_id: &alert.story_id,
+            device_id: &device.device_id,
+            outcome: &outcome,
+            took: started.elapsed(),
+            accepted_at: job.accepted_at,
+            correction: false,
+        }
+        .emit(&self.metrics);
+        let answer = match &outcome {
+            SendOutcome::Delivered => Answer::Delivered,
+            SendOutcome::Failed(_) => Answer::Failed,
+            SendOutcome::Gone(_) => Answer::Gone,
+        };
+        // If the writer is gone the run is ending anyway; the entry stays in flight.
+        let _ = completions
+            .send((device.device_id.clone(), answer, now_ms()))
+            .await;
+        self.after_send(&device, alert, outcome).await;
+    }
+
+    /// Unregisters gone devices and publishes the receipt.
+    async fn after_send(&self, device: &Device, alert: &Alert, outcome: SendOutcome) {
+        let (receipt, detail) = match outcome {
+            SendOutcome::Delivered => (DeliveryOutcome::Delivered, String::new()),
+            SendOutcome::Failed(why) => (DeliveryOutcome::Failed, why),
+            SendOutcome::Gone(why) => {
+                self.unregister(device).await;
+                (DeliveryOutcome::Gone, why)
+            }
+        };
+        self.receipt(device, alert, receipt, detail).await;
+    }
+
+    /// A correction: the new version replaces the alert on devices alerted within the window,
+    /// through the same collapse id. Claimed before sending, at most once per version.
+    #[tracing::instrument(skip_all, fields(story.id = %job.alert.story_id, version = job.alert.version))]
+    pub async fn correct(&self, job: &AlertJob) -> Result<(), FanoutError> {
+        let window = self.settings.correction_window;
+        if window.is_zero() {
+            return Ok(());
+        }
+        let mut job = job.clone();
+        job.alert.correction = true;
+        job.alert.sent_at = Some(SystemTime::now().into());
+        let alert = &job.alert;
+        let cutoff = now_ms() - window.as_millis() as i64;
+        let mut cursor = 0;
+        let mut corrected = 0usize;
+        loop {
+            if self.shutdown.is_requested() {
+                return Err(FanoutError::Interrupted);
+            }
+            let (next, entries) = self
+                .store
+                .scan_ledger(&alert.story_id, cursor, self.settings.batch)
+                .await?;
+            let candidates: Vec<String> = entries
+                .into_iter()
+                .filter(|(_, state)| {
+                    let mut parts = state.split('|');
+                    let (Some("d"), Some(v), Some("D"), Some(ms)) =
+                        (parts.next(), parts.next(), parts.next(), parts.next())
+                    else {
+                        return false;
+                    };
+                    v.parse::<u32>().is_ok_and(|v| v < alert.version)
+                        && ms.parse::<i64>().is_ok_and(|ms| ms >= cutoff)
+                })
+                .map(|(device, _)| device)
+                .collect();
+            let claimed = self
+                .store
+                .claim_corrections(&alert.story_id, alert.version, &candidates)
+                .await?;
+            let ids: Vec<String> = candidates
+                .into_iter()
+                .zip(claimed)
+                .filter_map(|(d, ok)| ok.then_some(d))
+                .collect();
+            let devices = self.store.devices(&ids).await?;
+            let sends = devices.into_iter().flatten().map(|device| async move {
+                let key = format!("{}:{}:v{}", alert.story_id, device.device_id, alert.version);
+                let started = Instant::now();
+                let outcome = self
+                    .channels
+                    .send(Delivery {
+                        device: &device,
+                        alert,
+                        idempotency_key: &key,
+                    })
+                    .await
+                    .unwrap_or_else(|| SendOutcome::Failed("channel not configured".into()));
+                Sent {
+                    channel: channel_name(&device),
+                    story_id: &alert.story_id,
+                    device_id: &device.device_id,
+                    outcome: &outcome,
+                    took: started.elapsed(),
+                    accepted_at: None,
+                    correction: true,
+                }
+                .emit(&self.metrics);
+                self.after_send(&device, alert, outcome).await;
+            });
+            let page: Vec<()> = futures::stream::iter(sends)
+                .buffer_unordered(self.pages_in_flight() * self.settings.batch)
+                .collect()
+                .await;
+            corrected += page.len();
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        tracing::info!(devices = corrected, "correction sent");
+        Ok(())
+    }
+
+    /// Unregisters a device a provider says is gone: a tombstone on `devices` (the record of
+    /// truth), then Redis.
+    pub async fn unregister(&self, device: &Device) {
+        match self
             .producer
             .send_tombstone(&self.devices_topic, &device.device_id)
             .await
         {
-            tracing::warn!(error = %e, "could not write the device tombstone");
-        }
-        if let Err(e) = self.store.remove_device(&device.device_id).await {
-            tracing::warn!(error = %e, "could not remove the device from redis");
+            Ok(at) => {
+                if let Err(e) = self.store.remove_device(&device.device_id, at.offset).await {
+                    tracing::warn!(error = %e, "could not remove the device from redis");
+                }
+            }
+            // Without the tombstone the device stays; its next alert finds it gone again.
+            Err(e) => tracing::warn!(error = %e, "could not write the device tombstone"),
         }
     }
 
@@ -176,5 +577,113 @@ impl Fanout {
         {
             tracing::warn!(error = %e, "could not publish the delivery receipt");
         }
+    }
+
+    /// The alert's status, `None` when the story never alerted.
+    pub async fn status(&self, story: &str) -> Result<Option<AlertStatus>, RedisError> {
+        let fields = self.store.alert_fields(story).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let timeline = self.store.timeline(story).await?;
+        Ok(Some(status_of(story, &fields, &timeline)))
+    }
+}
+
+fn channel_name(device: &Device) -> &'static str {
+    newsroom_proto::v1::Channel::try_from(device.channel).map_or("unspecified", channel::name_of)
+}
+
+fn duration(ms: i64) -> Option<prost_types::Duration> {
+    (ms >= 0).then(|| prost_types::Duration {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    })
+}
+
+/// Builds an `AlertStatus` from the alert's counts and its timeline.
+pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> AlertStatus {
+    let get = |f: &str| fields.get(f).copied().unwrap_or(0).max(0);
+    let suppressed: std::collections::HashMap<String, u64> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("suppressed:")?.to_owned(),
+                (*v).max(0) as u64,
+            ))
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    let targeted = get("targeted");
+    let to_send = targeted - suppressed.values().sum::<u64>() as i64;
+    let started = get("started_ms");
+    let first = get("first_sent_ms");
+    let accepted = get("accepted_ms");
+    let mut p90 = None;
+    if to_send > 0 {
+        let need = (to_send * 9 + 9) / 10;
+        let mut sum = 0;
+        for (bucket, n) in timeline {
+            sum += n;
+            if sum >= need {
+                p90 = duration(bucket + TIMELINE_BUCKET_MS);
+                break;
+            }
+        }
+    }
+    AlertStatus {
+        story_id: story.to_owned(),
+        targeted: targeted as u64,
+        sent: get("sent") as u64,
+        delivered: get("delivered") as u64,
+        failed: get("failed") as u64,
+        suppressed,
+        time_to_first_send: (first > 0 && started > 0)
+            .then(|| duration(first - started))
+            .flatten(),
+        time_to_90_percent_sent: p90,
+        accepted_to_first_send: (first > 0 && accepted > 0)
+            .then(|| duration(first - accepted))
+            .flatten(),
+        started_at: (started > 0).then(|| prost_types::Timestamp {
+            seconds: started / 1000,
+            nanos: ((started % 1000) * 1_000_000) as i32,
+        }),
+        resent: get("resent") as u64,
+        version: get("version") as u32,
+        corrected: get("corrected") as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ninety_percent_sent_is_read_from_the_timeline_of_the_devices_to_alert() {
+        let fields: AlertFields = [
+            ("targeted", 12),
+            ("suppressed:quiet_hours", 2),
+            ("sent", 10),
+            ("delivered", 9),
+            ("failed", 1),
+            ("started_ms", 1_000_000),
+            ("first_sent_ms", 1_000_040),
+            ("accepted_ms", 999_500),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        // 10 to send: 90% = 9, reached in the bucket starting at 300 ms.
+        let timeline = [(40, 3), (100, 4), (300, 2), (900, 1)];
+        let s = status_of("s", &fields, &timeline);
+        assert_eq!((s.targeted, s.sent, s.delivered, s.failed), (12, 10, 9, 1));
+        assert_eq!(s.suppressed["quiet_hours"], 2);
+        assert_eq!(s.time_to_first_send.unwrap().nanos, 40_000_000);
+        assert_eq!(s.accepted_to_first_send.unwrap().nanos, 540_000_000);
+        assert_eq!(s.time_to_90_percent_sent.unwrap().nanos, 310_000_000);
+        // Not yet 90%: no figure.
+        let s = status_of("s", &fields, &timeline[..2]);
+        assert!(s.time_to_90_percent_sent.is_none());
     }
 }

@@ -1,26 +1,40 @@
-//! Notification: breaking-news alerts to the right devices, never twice.
+//! Notification: breaking-news alerts to the right readers in seconds, never twice.
 //!
-//! It keeps devices (registered here, durable in the compacted `devices` topic) and audiences
-//! (who follows which topic, read from the `profiles` topic) in Redis. For each story on
-//! `stories.enriched` with urgency ≤ the configured maximum (2 by default) it sends one alert
-//! to every device of every follower of the story's topics, at most once per (story, device).
-//! Components:
+//! Devices (with their preferences) are registered here and kept in the compacted `devices`
+//! topic; who follows what comes from the compacted `profiles` topic; both are indexed in Redis.
+//! A story on `stories.enriched` that is urgent enough alerts the followers of its topics and
+//! entities; an editor's `SendAlert` goes through `notifications.alerts` and alerts everyone, the
+//! followers or a segment. Every device gets at most one alert per story, filtered by its
+//! preferences, through the channel it registered with. Components:
 //!
-//! - [`config`] — the service's environment variables;
-//! - [`store`] — the Redis layout, the sent ledger and alert counts;
-//! - [`channel`] — delivery channels (webhook);
-//! - [`fanout`] — the alert decision and the bounded, de-duplicated fan-out;
+//! - [`config`] — the environment variables;
+//! - [`secret`] — keys in configuration, never printed;
+//! - [`auth`] — bearer tokens and roles;
+//! - [`channel`] — the `Channel` trait and the channels (webhook, Web Push, APNs, FCM, in-app);
+//! - [`preferences`] — quiet hours, budgets, language, opt-out: the per-device filter;
+//! - [`decision`] — which stories alert, and the alert they send;
+//! - [`audience`] — who an alert is for, streamed page by page; segments;
+//! - [`store`] — the Redis layout, the at-most-once ledger, counts;
+//! - [`fanout`] — the bounded, crash-safe fan-out and corrections;
+//! - [`metrics`] — typed events behind `/metrics`;
 //! - [`api`] — `newsroom.v1.NotificationService`;
-//! - [`run`] — wiring, the two consumer loops, serving and draining.
+//! - [`run`] — wiring: three consumer loops, the gRPC server, the drain.
 
 pub mod api;
+pub mod audience;
+pub mod auth;
 pub mod channel;
 pub mod config;
+pub mod decision;
 pub mod fanout;
+pub mod metrics;
+pub mod preferences;
+pub mod secret;
 pub mod store;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use newsroom_platform::kafka::{
     self, ConsumerSettings, Handler, HandlerError, Producer, Record, topics as t,
@@ -30,10 +44,14 @@ use newsroom_platform::redis::RedisStore;
 use newsroom_platform::server::{self, Listeners, Readiness};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
+use newsroom_proto::v1::audience::Target;
 use newsroom_proto::v1::notification_service_server::NotificationServiceServer;
-use newsroom_proto::v1::{EnrichedStory, TargetKind, UserProfile};
+use newsroom_proto::v1::{AlertRequest, Device, EnrichedStory, TargetKind, UserProfile};
 
 pub use config::Config;
+
+use crate::audience::{Audience, Segment};
+use crate::fanout::{AlertJob, Fanout, FanoutError};
 
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -42,47 +60,134 @@ pub enum RunError {
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error("redis: {0}")]
     Redis(#[from] newsroom_platform::redis::redis::RedisError),
-    #[error("http client: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("channels: {0}")]
+    Channels(String),
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
 
-fn retry(e: newsroom_platform::redis::redis::RedisError) -> HandlerError {
-    HandlerError::Retryable(format!("redis: {e}"))
+fn retry(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Retryable(e.to_string())
 }
 
-/// Decides and sends alerts for `stories.enriched`.
-pub struct StoryHandler {
-    fanout: fanout::Fanout,
+impl From<FanoutError> for HandlerError {
+    fn from(e: FanoutError) -> Self {
+        // Either way the record must come back: an interrupted fan-out resumes on redelivery.
+        HandlerError::Retryable(e.to_string())
+    }
+}
+
+/// Decides and sends alerts: stories from `stories.enriched`, editor requests from
+/// `notifications.alerts`.
+pub struct AlertHandler {
+    fanout: Fanout,
+    alerts_topic: String,
     max_urgency: u32,
+    breaking_score: Option<f64>,
+    max_age: std::time::Duration,
+    segments: BTreeMap<String, Segment>,
 }
 
-impl Handler for StoryHandler {
-    async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
+impl AlertHandler {
+    async fn story(&self, record: &Record) -> Result<(), HandlerError> {
         let Some(payload) = record.payload.as_deref() else {
             return Ok(());
         };
         let enriched = EnrichedStory::decode(payload)
             .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.EnrichedStory: {e}")))?;
-        let alert = fanout::alert_of(&enriched)
-            .filter(|a| !a.story_id.is_empty())
+        let alert = decision::alert_of(&enriched)
             .ok_or_else(|| HandlerError::Poison("EnrichedStory without a story id".into()))?;
         let store = &self.fanout.store;
-        let status = enriched.story.as_ref().map_or(0, |s| s.pubstatus);
-        if status == newsroom_proto::v1::PubStatus::Canceled as i32 {
+        if decision::is_killed(&enriched) {
             // A killed story is never alerted, not even by an editor later.
-            store.forget_story(&alert.story_id).await.map_err(retry)?;
+            return store.kill_story(&alert.story_id).await.map_err(retry);
+        }
+        store.put_story(&enriched).await.map_err(retry)?;
+        let job = AlertJob {
+            facts: decision::facts_of(&enriched),
+            audience: Audience::Followers,
+            accepted_at: decision::accepted_at(&enriched),
+            alert,
+        };
+        let breaking = decision::is_breaking(&enriched, self.max_urgency, self.breaking_score)
+            && decision::is_fresh(&enriched, self.max_age, SystemTime::now());
+        let alerted = store
+            .alert_fields(&job.alert.story_id)
+            .await
+            .map_err(retry)?
+            .get("version")
+            .copied();
+        match alerted {
+            // Never alerted: alert if breaking.
+            None if breaking => {
+                tracing::info!(story.id = %job.alert.story_id, "breaking story: alerting followers");
+                self.fanout.alert(&job).await?;
+            }
+            None => {}
+            // This very version alerted: a redelivery, maybe after a crash mid fan-out. Run it
+            // again; the ledger lets through only the devices not yet answered.
+            Some(v) if v == i64::from(job.alert.version) && breaking => {
+                self.fanout.alert(&job).await?;
+            }
+            // A later version never alerts again; a correction replaces the alert.
+            Some(v) if i64::from(job.alert.version) > v && decision::is_correction(&enriched) => {
+                self.fanout.correct(&job).await?;
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn editor_alert(&self, record: &Record) -> Result<(), HandlerError> {
+        let Some(payload) = record.payload.as_deref() else {
+            return Ok(());
+        };
+        let request = AlertRequest::decode(payload)
+            .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.AlertRequest: {e}")))?;
+        let store = &self.fanout.store;
+        if store.is_killed(&request.story_id).await.map_err(retry)? {
+            tracing::info!(story.id = %request.story_id, "editor alert for a killed story dropped");
             return Ok(());
         }
-        store.put_story(&alert).await.map_err(retry)?;
-        if !fanout::is_breaking(&enriched, self.max_urgency) {
-            return Ok(());
+        let enriched = store
+            .story(&request.story_id)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| {
+                HandlerError::Poison(format!("story {} is unknown", request.story_id))
+            })?;
+        let mut alert = decision::alert_of(&enriched)
+            .ok_or_else(|| HandlerError::Poison("cached story without an id".into()))?;
+        alert.critical = request.critical;
+        let audience = match request.audience.and_then(|a| a.target) {
+            Some(Target::Everyone(true)) => Audience::Everyone,
+            Some(Target::Segment(name)) => {
+                let segment = self.segments.get(&name).cloned().ok_or_else(|| {
+                    HandlerError::Poison(format!("segment {name} is not configured"))
+                })?;
+                Audience::Segment(name, segment)
+            }
+            _ => Audience::Followers,
+        };
+        let job = AlertJob {
+            facts: decision::facts_of(&enriched),
+            accepted_at: decision::accepted_at(&enriched),
+            audience,
+            alert,
+        };
+        tracing::info!(story.id = %job.alert.story_id, audience = %job.audience.label(), critical = job.alert.critical, by = %request.requested_by, "editor alert");
+        self.fanout.alert(&job).await?;
+        Ok(())
+    }
+}
+
+impl Handler for AlertHandler {
+    async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
+        if record.topic == self.alerts_topic {
+            self.editor_alert(record).await
+        } else {
+            self.story(record).await
         }
-        let users = store.followers(&alert.topics).await.map_err(retry)?;
-        let devices = store.devices_of(&users).await.map_err(retry)?;
-        tracing::info!(story.id = %alert.story_id, users = users.len(), devices = devices.len(), "breaking story: alerting followers");
-        self.fanout.send(&alert, devices).await.map_err(retry)
     }
 }
 
@@ -93,37 +198,95 @@ pub struct ProfileHandler {
 
 impl Handler for ProfileHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        let (user, topics) = match record.payload.as_deref() {
+        let (user, topics, entities) = match record.payload.as_deref() {
             // A tombstone: the user is gone, and so are their follows.
-            None => (record.key_str(), BTreeSet::new()),
+            None => (record.key_str(), BTreeSet::new(), BTreeSet::new()),
             Some(bytes) => {
                 let profile = UserProfile::decode(bytes).map_err(|e| {
                     HandlerError::Poison(format!("not a newsroom.v1.UserProfile: {e}"))
                 })?;
-                let topics = profile
-                    .follows
-                    .iter()
-                    .filter(|f| f.kind == TargetKind::Topic as i32)
-                    .map(|f| f.value.clone())
-                    .collect();
-                (profile.user_id, topics)
+                let of = |kind: TargetKind| -> BTreeSet<String> {
+                    profile
+                        .follows
+                        .iter()
+                        .filter(|f| f.kind == kind as i32)
+                        .map(|f| f.value.clone())
+                        .collect()
+                };
+                (
+                    profile.user_id.clone(),
+                    of(TargetKind::Topic),
+                    of(TargetKind::Entity),
+                )
             }
         };
         if user.is_empty() {
             return Err(HandlerError::Poison("profile without a user id".into()));
         }
         self.store
-            .set_user_topics(&user, &topics)
+            .set_follows(&user, &topics, &entities)
             .await
             .map_err(retry)
     }
 }
 
+/// Rebuilds the device index from the compacted `devices` topic (after a lost Redis, or for
+/// devices another replica registered).
+pub struct DeviceHandler {
+    store: store::AlertStore,
+}
+
+impl Handler for DeviceHandler {
+    async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
+        match record.payload.as_deref() {
+            None => {
+                let id = record.key_str();
+                if id.is_empty() {
+                    return Err(HandlerError::Poison(
+                        "device tombstone without a key".into(),
+                    ));
+                }
+                self.store
+                    .remove_device(&id, record.offset)
+                    .await
+                    .map(|_| ())
+                    .map_err(retry)
+            }
+            Some(bytes) => {
+                let device = Device::decode(bytes)
+                    .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.Device: {e}")))?;
+                if device.device_id.is_empty() || device.user_id.is_empty() {
+                    return Err(HandlerError::Poison(
+                        "device without an id or a user".into(),
+                    ));
+                }
+                self.store
+                    .put_device(&device, record.offset)
+                    .await
+                    .map(|_| ())
+                    .map_err(retry)
+            }
+        }
+    }
+}
+
 /// Runs notification until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
+    run_with_channels(config, listeners, shutdown, |_| {}).await
+}
+
+/// [`run`], letting the caller adjust the channels after they were built from the config
+/// (benchmarks plug in a counting sink).
+pub async fn run_with_channels(
+    config: Config,
+    listeners: Listeners,
+    shutdown: Shutdown,
+    adjust: impl FnOnce(&mut channel::Channels),
+) -> Result<(), RunError> {
     let platform = &config.platform;
     let mut registry = Registry::default();
     let kafka_metrics = KafkaMetrics::register(&mut registry);
+    let metrics = metrics::Metrics::register(&mut registry);
 
     kafka::ensure_topics(
         platform,
@@ -133,38 +296,83 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
             t::PROFILES,
             t::PROFILES_DLQ,
             t::DEVICES,
+            t::DEVICES_DLQ,
             t::NOTIFICATIONS_RECEIPTS,
+            t::NOTIFICATIONS_ALERTS,
+            t::NOTIFICATIONS_ALERTS_DLQ,
         ],
     )
     .await?;
     let producer = Producer::new(platform, kafka_metrics.clone())?;
     let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
-    let store = store::AlertStore::new(redis);
-    let fanout = fanout::Fanout::new(
+    let redis_client = newsroom_platform::redis::redis::Client::open(platform.redis_url.as_str())?;
+    let store = store::AlertStore::new(redis.clone());
+    let mut channels = channel::Channels::build(
+        &config.channels,
+        &channel::ChannelContext {
+            default_concurrency: config.fanout_concurrency,
+            default_timeout: config.webhook_timeout,
+            redis: redis.clone(),
+        },
+    )
+    .map_err(RunError::Channels)?;
+    adjust(&mut channels);
+    for c in &config.channels {
+        if let channel::ChannelConfig::Webhook(w) = c
+            && !w.is_signed()
+        {
+            tracing::warn!(
+                "webhook alerts are unsigned: set a secret in NEWSROOM_CHANNELS or {}",
+                config::NEWSROOM_WEBHOOK_SECRET
+            );
+        }
+    }
+    if config.auth.mode == auth::AuthMode::Local {
+        tracing::warn!(
+            "auth mode is local: calls without a token act with every role ({} to change)",
+            auth::NEWSROOM_AUTH_MODE
+        );
+    }
+    tracing::info!(channels = ?channels.names(), "channels ready");
+    let fanout = Fanout::new(
         store.clone(),
-        channel::webhook::Webhook::new(config.webhook_timeout)?,
+        channels,
         producer.clone(),
         platform.topic(t::NOTIFICATIONS_RECEIPTS),
         platform.topic(t::DEVICES),
-        config.fanout_concurrency,
+        fanout::FanoutSettings {
+            batch: config.fanout_batch,
+            correction_window: config.correction_window,
+        },
+        shutdown.clone(),
+        metrics,
     );
 
-    // Two loops, two groups: a slow fan-out must not hold back audience updates.
-    let stories = Arc::new(StoryHandler {
+    // Three loops, three groups: a long fan-out must not hold back device or audience updates.
+    // The index loops' groups carry the Redis index epoch: when Redis was lost, the epoch is
+    // new, the groups are new, and both compacted topics are replayed from the start.
+    let epoch = store
+        .index_epoch(&uuid::Uuid::new_v4().simple().to_string()[..8])
+        .await?;
+    let alerts = Arc::new(AlertHandler {
         fanout: fanout.clone(),
+        alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
         max_urgency: config.alert_max_urgency,
+        breaking_score: config.alert_breaking_score,
+        max_age: config.alert_max_age,
+        segments: config.segments.clone(),
     });
-    let profiles = Arc::new(ProfileHandler {
-        store: store.clone(),
-    });
-    let mut story_settings = ConsumerSettings::new(platform, &[t::STORIES_ENRICHED]);
-    story_settings.group_id = format!("{}-stories", platform.consumer_group);
+    let mut alert_settings =
+        ConsumerSettings::new(platform, &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS]);
+    alert_settings.group_id = format!("{}-stories", platform.consumer_group);
     let mut profile_settings = ConsumerSettings::new(platform, &[t::PROFILES]);
-    profile_settings.group_id = format!("{}-profiles", platform.consumer_group);
+    profile_settings.group_id = format!("{}-profiles-{epoch}", platform.consumer_group);
+    let mut device_settings = ConsumerSettings::new(platform, &[t::DEVICES]);
+    device_settings.group_id = format!("{}-devices-{epoch}", platform.consumer_group);
     kafka::spawn_consumer(
         platform,
-        story_settings,
-        stories,
+        alert_settings,
+        alerts,
         &producer,
         &kafka_metrics,
         &shutdown,
@@ -172,7 +380,19 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     kafka::spawn_consumer(
         platform,
         profile_settings,
-        profiles,
+        Arc::new(ProfileHandler {
+            store: store.clone(),
+        }),
+        &producer,
+        &kafka_metrics,
+        &shutdown,
+    );
+    kafka::spawn_consumer(
+        platform,
+        device_settings,
+        Arc::new(DeviceHandler {
+            store: store.clone(),
+        }),
         &producer,
         &kafka_metrics,
         &shutdown,
@@ -180,7 +400,16 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
 
     let ready = Readiness::default();
     ready.set(true);
-    let api = api::NotificationApi::new(fanout, producer.clone(), platform.topic(t::DEVICES));
+    let api = api::NotificationApi::new(
+        fanout,
+        producer.clone(),
+        platform.topic(t::DEVICES),
+        platform.topic(t::NOTIFICATIONS_ALERTS),
+        config.auth.clone(),
+        config.segments.clone(),
+        redis_client,
+        shutdown.clone(),
+    );
     let routes = tonic::service::Routes::new(NotificationServiceServer::new(api));
     tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "notification serving");
     let served = server::serve(

@@ -1,13 +1,47 @@
-//! Delivery channels. A channel is one file implementing [`Channel`]; the fan-out picks the
-//! channel by the device's `Channel` value.
+//! Delivery channels: how an alert reaches a device.
 //!
-//! - [`webhook`] — a JSON POST to the device's URL.
+//! A channel is one file: a config struct (deserialised from `NEWSROOM_CHANNELS`, every field
+//! documented with its default) and an implementation of [`Channel`]. Adding one is that file,
+//! one variant of [`ChannelConfig`] and one parse test. Which channels run, and with which keys
+//! and endpoints, is configuration, not code:
+//!
+//! ```json
+//! [
+//!   {"type": "webhook", "secret": {"env": "NEWSROOM_WEBHOOK_SECRET"}},
+//!   {"type": "web_push", "vapid_private_key": {"file": "/secrets/vapid"}, "subject": "mailto:alerts@example.com"},
+//!   {"type": "apns", "team_id": "ABCDE12345", "key_id": "KEY1234567", "private_key": {"file": "/secrets/apns.p8"}, "topic": "com.example.news"},
+//!   {"type": "fcm", "project_id": "example-news", "service_account": {"file": "/secrets/fcm.json"}},
+//!   {"type": "in_app"}
+//! ]
+//! ```
+//!
+//! - [`webhook`] — a signed JSON POST;
+//! - [`web_push`] — RFC 8030 + RFC 8291 (`aes128gcm`) + VAPID (RFC 8292);
+//! - [`apns`] — Apple Push Notification service, HTTP/2 with an ES256 provider token;
+//! - [`fcm`] — Firebase Cloud Messaging HTTP v1 with an OAuth 2 service-account token;
+//! - [`in_app`] — alerts streamed to open apps (`StreamAlerts`) through Redis pub/sub;
+//! - [`http`] — what the HTTP channels share: retries with backoff honouring `Retry-After`.
+//!
+//! The registry ([`Channels`]) bounds the concurrent sends of each channel with a semaphore, so
+//! a slow provider holds back only its own devices.
 
+pub mod apns;
+pub mod fcm;
+pub mod http;
+pub mod in_app;
+pub mod web_push;
 pub mod webhook;
 
-use std::future::Future;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use newsroom_proto::v1::{Alert, Device};
+use futures::future::BoxFuture;
+use newsroom_platform::config::Env;
+use newsroom_platform::redis::RedisStore;
+use newsroom_proto::v1::{Alert, Channel as ChannelKind, Device};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 /// What happened to one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +50,237 @@ pub enum SendOutcome {
     Delivered,
     /// It did not, after the channel's retries.
     Failed(String),
-    /// The provider says the device no longer exists (HTTP 404/410): unregister it.
+    /// The provider says the device no longer exists (HTTP 404/410, APNs `Unregistered`, FCM
+    /// `UNREGISTERED`): the device is unregistered.
     Gone(String),
+}
+
+/// One alert for one device.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub device: &'a Device,
+    pub alert: &'a Alert,
+    /// The same for every attempt at this (story, device), across crashes and replicas, so a
+    /// receiver can recognise a repeat (webhook `Idempotency-Key`, APNs `apns-id`).
+    pub idempotency_key: &'a str,
 }
 
 /// A way to reach a device.
 pub trait Channel: Send + Sync + 'static {
-    fn send(&self, device: &Device, alert: &Alert) -> impl Future<Output = SendOutcome> + Send;
+    /// Which devices this channel serves.
+    fn kind(&self) -> ChannelKind;
+    /// Checks a device's address and keys at registration; the error names the field.
+    fn check_device(&self, device: &Device) -> Result<(), String>;
+    /// Sends one alert, with the channel's retries.
+    fn send<'a>(&'a self, delivery: Delivery<'a>) -> BoxFuture<'a, SendOutcome>;
+}
+
+/// One configured channel: `{"type": "<name>", ...}` in `NEWSROOM_CHANNELS`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChannelConfig {
+    Webhook(webhook::WebhookConfig),
+    WebPush(web_push::WebPushConfig),
+    Apns(apns::ApnsConfig),
+    Fcm(fcm::FcmConfig),
+    InApp(in_app::InAppConfig),
+}
+
+/// What every channel config has under `"limits"`: how many sends at once, how long one may
+/// take, how often it is tried.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Concurrent sends on this channel. Default: `NEWSROOM_FANOUT_CONCURRENCY` (64).
+    pub concurrency: Option<usize>,
+    /// Timeout of one request, in milliseconds. Default: `NEWSROOM_WEBHOOK_TIMEOUT_MS` (5000).
+    pub timeout_ms: Option<u64>,
+    /// Attempts per alert and device (429, 5xx and connection errors are retried). Default 3.
+    pub max_attempts: Option<u32>,
+}
+
+/// What channels are built with at run time.
+#[derive(Clone)]
+pub struct ChannelContext {
+    pub default_concurrency: usize,
+    pub default_timeout: Duration,
+    pub redis: RedisStore,
+}
+
+impl ChannelContext {
+    fn timeout(&self, limits: &Limits) -> Duration {
+        limits
+            .timeout_ms
+            .map_or(self.default_timeout, |ms| Duration::from_millis(ms.max(1)))
+    }
+
+    fn retry(&self, limits: &Limits) -> http::RetryPolicy {
+        http::RetryPolicy {
+            max_attempts: limits.max_attempts.unwrap_or(3).max(1),
+            ..http::RetryPolicy::default()
+        }
+    }
+}
+
+impl ChannelConfig {
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            ChannelConfig::Webhook(_) => ChannelKind::Webhook,
+            ChannelConfig::WebPush(_) => ChannelKind::WebPush,
+            ChannelConfig::Apns(_) => ChannelKind::Apns,
+            ChannelConfig::Fcm(_) => ChannelKind::Fcm,
+            ChannelConfig::InApp(_) => ChannelKind::InApp,
+        }
+    }
+
+    /// The `type` name, as written in the configuration.
+    pub fn name(&self) -> &'static str {
+        name_of(self.kind())
+    }
+
+    fn limits(&self) -> &Limits {
+        match self {
+            ChannelConfig::Webhook(c) => &c.limits,
+            ChannelConfig::WebPush(c) => &c.limits,
+            ChannelConfig::Apns(c) => &c.limits,
+            ChannelConfig::Fcm(c) => &c.limits,
+            ChannelConfig::InApp(c) => &c.limits,
+        }
+    }
+
+    /// Reads the channel's secrets and checks its keys, at start-up (a bad key is a
+    /// configuration error, exit 64, not a failed alert at 3 a.m.).
+    pub fn resolve(&mut self, env: &Env<'_>) -> Result<(), String> {
+        match self {
+            ChannelConfig::Webhook(c) => c.resolve(env),
+            ChannelConfig::WebPush(c) => c.resolve(env),
+            ChannelConfig::Apns(c) => c.resolve(env),
+            ChannelConfig::Fcm(c) => c.resolve(env),
+            ChannelConfig::InApp(_) => Ok(()),
+        }
+    }
+
+    fn build(&self, ctx: &ChannelContext) -> Result<Arc<dyn Channel>, String> {
+        let limits = self.limits();
+        let (timeout, retry) = (ctx.timeout(limits), ctx.retry(limits));
+        Ok(match self {
+            ChannelConfig::Webhook(c) => Arc::new(webhook::Webhook::new(c, timeout, retry)?),
+            ChannelConfig::WebPush(c) => Arc::new(web_push::WebPush::new(c, timeout, retry)?),
+            ChannelConfig::Apns(c) => Arc::new(apns::Apns::new(c, timeout, retry)?),
+            ChannelConfig::Fcm(c) => Arc::new(fcm::Fcm::new(c, timeout, retry)?),
+            ChannelConfig::InApp(_) => Arc::new(in_app::InApp::new(ctx.redis.clone())),
+        })
+    }
+}
+
+/// The configuration name of a channel kind.
+pub fn name_of(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Webhook => "webhook",
+        ChannelKind::WebPush => "web_push",
+        ChannelKind::Apns => "apns",
+        ChannelKind::Fcm => "fcm",
+        ChannelKind::InApp => "in_app",
+        ChannelKind::Unspecified => "unspecified",
+    }
+}
+
+/// The channels configured on this server, each with its concurrency bound.
+#[derive(Clone, Default)]
+pub struct Channels {
+    by_kind: HashMap<i32, (Arc<dyn Channel>, Arc<Semaphore>)>,
+    permits: usize,
+}
+
+impl Channels {
+    /// Builds every configured channel.
+    pub fn build(configs: &[ChannelConfig], ctx: &ChannelContext) -> Result<Self, String> {
+        let mut channels = Channels::default();
+        for config in configs {
+            let channel = config
+                .build(ctx)
+                .map_err(|e| format!("channel {}: {e}", config.name()))?;
+            let permits = config
+                .limits()
+                .concurrency
+                .unwrap_or(ctx.default_concurrency)
+                .max(1);
+            channels.insert(channel, permits);
+        }
+        Ok(channels)
+    }
+
+    /// Adds a channel (tests and benchmarks plug their own in).
+    pub fn insert(&mut self, channel: Arc<dyn Channel>, concurrency: usize) {
+        let concurrency = concurrency.max(1);
+        if let Some((_, old)) = self.by_kind.insert(
+            channel.kind() as i32,
+            (channel, Arc::new(Semaphore::new(concurrency))),
+        ) {
+            self.permits -= old.available_permits();
+        }
+        self.permits += concurrency;
+    }
+
+    /// Concurrent sends across every channel.
+    pub fn total_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// The channel serving `kind`, if configured.
+    pub fn get(&self, kind: i32) -> Option<&Arc<dyn Channel>> {
+        self.by_kind.get(&kind).map(|(c, _)| c)
+    }
+
+    /// Names of the configured channels, for messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self
+            .by_kind
+            .keys()
+            .filter_map(|k| ChannelKind::try_from(*k).ok())
+            .map(name_of)
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Sends through the device's channel, waiting for one of its permits first. `None` when
+    /// the channel is not configured here.
+    pub async fn send(&self, delivery: Delivery<'_>) -> Option<SendOutcome> {
+        let (channel, permits) = self.by_kind.get(&delivery.device.channel)?;
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = permits.acquire().await.ok()?;
+        Some(channel.send(delivery).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_channel_parses_from_its_type_name() {
+        let configs: Vec<ChannelConfig> = serde_json::from_str(
+            r#"[
+              {"type": "webhook", "secret": "s", "limits": {"concurrency": 8}},
+              {"type": "web_push", "vapid_private_key": "k", "subject": "mailto:a@example.com"},
+              {"type": "apns", "team_id": "T", "key_id": "K", "private_key": "p", "topic": "com.example"},
+              {"type": "fcm", "project_id": "p", "service_account": {"file": "/x.json"}},
+              {"type": "in_app"}
+            ]"#,
+        )
+        .unwrap();
+        let kinds: Vec<_> = configs.iter().map(ChannelConfig::name).collect();
+        assert_eq!(kinds, ["webhook", "web_push", "apns", "fcm", "in_app"]);
+        assert_eq!(configs[0].limits().concurrency, Some(8));
+    }
+
+    #[test]
+    fn an_unknown_type_or_field_is_refused() {
+        let err = serde_json::from_str::<ChannelConfig>(r#"{"type": "pigeon"}"#).unwrap_err();
+        assert!(err.to_string().contains("pigeon"), "{err}");
+        let err = serde_json::from_str::<ChannelConfig>(r#"{"type": "webhook", "secrte": "x"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("secrte"), "{err}");
+    }
 }

@@ -1,0 +1,173 @@
+//! Which stories alert, and what the alert says.
+//!
+//! A story alerts by itself when it is usable, fresh (accepted less than
+//! `NEWSROOM_ALERT_MAX_AGE_S` ago, so a consumer replaying `stories.enriched` never pushes old
+//! flashes) and either urgent (IPTC urgency 1..=`NEWSROOM_ALERT_MAX_URGENCY`) or, when
+//! `NEWSROOM_ALERT_BREAKING_SCORE` is set, scored at least that by enrichment. An editor can
+//! alert any usable story (`SendAlert`). A killed story never alerts.
+
+use std::time::{Duration, SystemTime};
+
+use newsroom_proto::v1::{Alert, EnrichedStory, PubStatus, Signal};
+
+use crate::preferences::StoryFacts;
+
+/// The alert a story sends. Its collapse id is the story id: every version and correction of
+/// a story replaces the same notification on the device.
+pub fn alert_of(enriched: &EnrichedStory) -> Option<Alert> {
+    let story = enriched.story.as_ref()?;
+    if story.id.is_empty() {
+        return None;
+    }
+    Some(Alert {
+        story_id: story.id.clone(),
+        version: story.version,
+        headline: story.headline.clone(),
+        url: story.url.clone(),
+        urgency: story.urgency,
+        topics: enriched
+            .enrichment
+            .as_ref()
+            .map(|e| e.topics.iter().map(|t| t.code.clone()).collect())
+            .unwrap_or_default(),
+        sent_at: None,
+        correction: false,
+        critical: false,
+        collapse_id: story.id.clone(),
+    })
+}
+
+/// What the per-device filters need to know about a story.
+pub fn facts_of(enriched: &EnrichedStory) -> StoryFacts {
+    let e = enriched.enrichment.clone().unwrap_or_default();
+    let story_lang = enriched
+        .story
+        .as_ref()
+        .map(|s| s.language.clone())
+        .unwrap_or_default();
+    let language = [e.language.clone(), story_lang]
+        .into_iter()
+        .find(|l| !l.is_empty());
+    StoryFacts {
+        topics: e.topics.iter().map(|t| t.code.clone()).collect(),
+        entities: e.entities.iter().map(|x| x.name.to_lowercase()).collect(),
+        language,
+    }
+}
+
+pub fn is_killed(enriched: &EnrichedStory) -> bool {
+    enriched
+        .story
+        .as_ref()
+        .is_some_and(|s| s.pubstatus == PubStatus::Canceled as i32)
+}
+
+pub fn is_correction(enriched: &EnrichedStory) -> bool {
+    enriched
+        .story
+        .as_ref()
+        .is_some_and(|s| s.signal == Signal::Correction as i32)
+}
+
+/// Whether a story is usable (not withheld or killed).
+pub fn is_usable(enriched: &EnrichedStory) -> bool {
+    enriched.story.as_ref().is_some_and(|s| {
+        s.pubstatus != PubStatus::Canceled as i32 && s.pubstatus != PubStatus::Withheld as i32
+    })
+}
+
+/// Whether a story alerts by itself (urgency 0 = not given).
+pub fn is_breaking(enriched: &EnrichedStory, max_urgency: u32, min_score: Option<f64>) -> bool {
+    let urgent = enriched
+        .story
+        .as_ref()
+        .is_some_and(|s| (1..=max_urgency).contains(&s.urgency));
+    let scored = min_score.is_some_and(|min| {
+        enriched
+            .enrichment
+            .as_ref()
+            .is_some_and(|e| e.breaking_score >= min)
+    });
+    is_usable(enriched) && (urgent || scored)
+}
+
+/// When ingest accepted the story (else when it was published or updated), if known.
+pub fn accepted_at(enriched: &EnrichedStory) -> Option<SystemTime> {
+    let story = enriched.story.as_ref();
+    [
+        enriched.accepted_at,
+        story.and_then(|s| s.updated_at),
+        story.and_then(|s| s.published_at),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|t| SystemTime::try_from(t).ok())
+}
+
+/// Whether a story is recent enough to alert by itself (unknown age counts as fresh).
+pub fn is_fresh(enriched: &EnrichedStory, max_age: Duration, now: SystemTime) -> bool {
+    accepted_at(enriched)
+        .and_then(|at| now.duration_since(at).ok())
+        .is_none_or(|age| age <= max_age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newsroom_proto::v1::{Enrichment, Story};
+
+    fn story(urgency: u32, score: f64) -> EnrichedStory {
+        EnrichedStory {
+            story: Some(Story {
+                id: "s1".into(),
+                urgency,
+                ..Default::default()
+            }),
+            enrichment: Some(Enrichment {
+                breaking_score: score,
+                ..Default::default()
+            }),
+            accepted_at: Some(SystemTime::now().into()),
+        }
+    }
+
+    #[test]
+    fn urgency_or_a_configured_score_makes_a_story_breaking() {
+        assert!(is_breaking(&story(1, 0.0), 2, None));
+        assert!(is_breaking(&story(2, 0.0), 2, None));
+        assert!(!is_breaking(&story(3, 0.9), 2, None));
+        assert!(is_breaking(&story(3, 0.9), 2, Some(0.8)));
+        assert!(!is_breaking(&story(0, 0.1), 2, Some(0.8)));
+        let mut killed = story(1, 1.0);
+        killed.story.as_mut().unwrap().pubstatus = PubStatus::Canceled as i32;
+        assert!(!is_breaking(&killed, 2, Some(0.5)));
+        assert!(is_killed(&killed));
+    }
+
+    #[test]
+    fn an_old_story_is_not_fresh() {
+        let s = story(1, 0.0);
+        let now = SystemTime::now();
+        assert!(is_fresh(&s, Duration::from_secs(60), now));
+        assert!(!is_fresh(
+            &s,
+            Duration::from_secs(60),
+            now + Duration::from_secs(120)
+        ));
+        let unknown = EnrichedStory {
+            accepted_at: None,
+            ..s
+        };
+        assert!(is_fresh(
+            &unknown,
+            Duration::from_secs(60),
+            now + Duration::from_secs(120)
+        ));
+    }
+
+    #[test]
+    fn the_collapse_id_is_the_story_id() {
+        let a = alert_of(&story(1, 0.0)).unwrap();
+        assert_eq!(a.collapse_id, "s1");
+    }
+}
