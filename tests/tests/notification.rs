@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, Version};
@@ -815,4 +815,546 @@ async fn a_sigkill_mid_fan_out_misses_no_device_and_repeats_only_in_flight_sends
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigterm_mid_fan_out_resumes_on_restart_without_sending_anything_twice() {
     crash_mid_fan_out(true).await;
+}
+// Test-only keys, generated for these tests with `openssl` (never used anywhere else).
+const APNS_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgg3ODbOK9F5Z7detq
+67579vtshu55n8KWbdwFAVu4lgihRANCAARgCvRpOTxuMo7kQ6T5j6D24PRMFAul
+T/CI1ck3ziH/piNdGDZAWTVziDkxGk0/FD8OXKraW7fdwBJwvFgYVdwE
+-----END PRIVATE KEY-----";
+const APNS_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYAr0aTk8bjKO5EOk+Y+g9uD0TBQL
+pU/wiNXJN84h/6YjXRg2QFk1c4g5MRpNPxQ/Dlyq2lu33cAScLxYGFXcBA==
+-----END PUBLIC KEY-----";
+const VAPID_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCic3dHpTID5Tt2Fe
+MFLNO8HxI8p5sg71Y+/R74EHYeahRANCAAQHSX7jl1PSE64CjsjntvUfLuXAuLlG
+HwNAdUlwOZA9f5C0SH4xwXHfx4BjSJDOLTjb+1Nux7hh8cJIJV7pQvYY
+-----END PRIVATE KEY-----";
+const VAPID_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEB0l+45dT0hOuAo7I57b1Hy7lwLi5
+Rh8DQHVJcDmQPX+QtEh+McFx38eAY0iQzi042/tTbse4YfHCSCVe6UL2GA==
+-----END PUBLIC KEY-----";
+const FCM_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDAFXlEN2fRdyrn
+WRDAkhgDRfJVxJXvyfA8NEJbDYtkvRvY2Q+oge/GmPYruCBfSKQVk2L1onDimW1o
+kf0irv5+ADbKnN6JZxBtzrBlFsVlH9Wsqixa/obF9qxM8ymDTFFvnQo8q2AQ0ILu
+cqbAgOwZBFNCTTAgRDD5px/QBfhE4D54gM1gsRDySXEEWkpRpNo0t7cU/9gUWglF
+E+TS3IroSY3Vy6Wrl/8SDSavAvdWNmue/BpXD2O3yv932v5WO6JK35tAu3gyQrEP
+JdPXSKouDH63bQpRZswqrDba5p6vRV/zMPKbtxBfXlWoQX9uoOFUOwF5Zz3zzaPL
+w9OH/DH7AgMBAAECggEAW2q85Jzz4Yp0Flfas7O0Dva+r1gYvd8fYR/EBt6q3T5t
+XuZrX9i7W4rX+hWu/notcYFMQzhUvluj6PU2AshDIYeLjCFdfgpZlNEePXY5avfc
+M0loQ8RIMzZDaXn+41iyl0qnoRk05ru93KsfNpYFB6D52R+wTGL35hFGgDQfJPO7
+AxfLI3FLW+oXqiWZYuq+bnfhKe48PdKFMgeTN4fblo6EruT9QYBfqi4j5T8zYiti
+Y8NVzj9wK2FcVSS3u+xziH+ySQBNr5sCT0Ou96nCWdkxGC3kaphvVhx0fmCRSqsp
+8TvfQ46uBZfSL3N01RSew5jHx8n4A5lIINcKo8GNkQKBgQDrc93W3eu7ypnN4/A/
+/KB9HkjxSq3qYul8b7YAQZ81CtVCdB6a7yTftK62d1obfi/Hvr80gOmZIYdP7+fR
+hyKFBimpCXn1K2Tk9NfYjtd9/9P0GhzMzCGYvZXUlg1ANkv3kR3/VoUbq2T10EPx
+fk8u4OigieTruuBX7CR+6PaZkQKBgQDQ2Lo0fSDub1KZWGNYxbLQWpLwPeFRhJZA
+cMjAAW7iRg0o2DWGfJjvBoRzi+oJ34/8cGpShW+YUy/z6bGyEipLEkwvN6hINz+u
+oH29Zx/a+0rMv58WCsCO16DVV1xj3fxi3lB8qqNFDKJa1sQvVltTbdKDVlgwXpTD
+UGPCf5OsywKBgBeRYYNAc3g4r2yMhF/jSa08etCsSPxNKlHqXK1p5CXLD823Edkw
+VuCNlW9uQva9isrTrQ/0V22cjY7S1MGEZVArbcAd0rdXwKGqYHCs26UhFnY4pulZ
+BYPkdjrxSiJDTRdaz0XfwzMh1NlGH4bsvcBTgvWO1/tAmXQzjvOlHgoBAoGBAIIV
+jJ4nFn0NoCBd2ruvoLqAwCeeE5uH/2KyHYjjG6MbSRUY3vYe4892esfR7Xwq4W+2
+wbMW5DS4FBVUiddF00whYIzEmTAqIaNu2gNAman3flbcQIYlOl1+1/Iq0SRvX8Zh
+fTa5vqrCvNniDh8CJi5oKIigHpw6PWUOzKSYfG5TAoGBANZiqoBwRCw53hL7MVZ1
+dp4UEFDAuL5yckW9xE8mYfkBzD0PXf/3N6DackkU5Cx3hI2G6jBU4uqyCnN+kmE4
+uhFiDZeze2k6G29yyGi90b1vcjjdJUITQ+KvKZtc3SNKQpCNcxtRbjNXucjmSaGe
+GpXDMR60UXvbaVq28N6WUlUa
+-----END PRIVATE KEY-----";
+const FCM_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwBV5RDdn0Xcq51kQwJIY
+A0XyVcSV78nwPDRCWw2LZL0b2NkPqIHvxpj2K7ggX0ikFZNi9aJw4pltaJH9Iq7+
+fgA2ypzeiWcQbc6wZRbFZR/VrKosWv6GxfasTPMpg0xRb50KPKtgENCC7nKmwIDs
+GQRTQk0wIEQw+acf0AX4ROA+eIDNYLEQ8klxBFpKUaTaNLe3FP/YFFoJRRPk0tyK
+6EmN1culq5f/Eg0mrwL3VjZrnvwaVw9jt8r/d9r+VjuiSt+bQLt4MkKxDyXT10iq
+Lgx+t20KUWbMKqw22uaer0Vf8zDym7cQX15VqEF/bqDhVDsBeWc9882jy8PTh/wx
++wIDAQAB
+-----END PUBLIC KEY-----";
+
+// ---------------------------------------------------------------------------------------------
+// Web Push, APNs and FCM against local endpoints that check what the real providers require.
+
+const APNS_TEAM: &str = "TEAMID1234";
+const APNS_KEY_ID: &str = "KEYID56789";
+const APNS_TOPIC: &str = "com.example.news";
+const FCM_PROJECT: &str = "newsroom-test";
+const FCM_EMAIL: &str = "alerts@newsroom-test.iam.gserviceaccount.com";
+const FCM_ACCESS: &str = "fcm-access-token-1";
+const VAPID_SUBJECT: &str = "mailto:alerts@newsroom.test";
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn b64url_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .unwrap()
+}
+
+/// The uncompressed P-256 point of a public key PEM (the last 65 bytes of its SPKI).
+fn ec_point(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    der[der.len() - 65..].to_vec()
+}
+
+fn jwt_claims(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    alg: jsonwebtoken::Algorithm,
+) -> (jsonwebtoken::Header, serde_json::Value) {
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
+        .unwrap_or_else(|e| panic!("the JWT verifies with the provider's public key: {e}"));
+    (data.header, data.claims)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A browser's push subscription: its keys, as the test (the "browser") keeps them.
+struct Subscription {
+    components: ece::EcKeyComponents,
+    auth: [u8; 16],
+    p256dh: String,
+}
+
+fn subscription() -> Subscription {
+    let (pair, auth) = ece::generate_keypair_and_auth_secret().unwrap();
+    Subscription {
+        components: pair.raw_components().unwrap(),
+        auth,
+        p256dh: b64url(&pair.pub_as_raw().unwrap()),
+    }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> (StatusCode, HeaderMap, String) {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", "application/json".parse().unwrap());
+    (status, h, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_push_apns_and_fcm_get_what_the_providers_require_collapse_corrections_and_drop_gone_devices()
+ {
+    let pipeline = Pipeline::start_only(&[]).await;
+
+    // Web Push: 201 for live subscriptions, 410 for an expired one.
+    let push = Endpoint::serve(
+        Duration::ZERO,
+        Arc::new(|hit: &Hit| {
+            if hit.path.ends_with("/gone") {
+                (StatusCode::GONE, HeaderMap::new(), String::new())
+            } else {
+                (StatusCode::CREATED, HeaderMap::new(), String::new())
+            }
+        }),
+    )
+    .await;
+    // APNs: 200, or 410 Unregistered for one token.
+    let apns_gone = "b".repeat(64);
+    let apns = Endpoint::serve(Duration::ZERO, {
+        let gone = apns_gone.clone();
+        Arc::new(move |hit: &Hit| {
+            if hit.path.ends_with(&gone) {
+                json_response(
+                    StatusCode::GONE,
+                    serde_json::json!({"reason": "Unregistered", "timestamp": 1}),
+                )
+            } else {
+                (StatusCode::OK, HeaderMap::new(), String::new())
+            }
+        })
+    })
+    .await;
+    // FCM: the OAuth token endpoint and messages:send; one token unregistered, one throttled
+    // once with Retry-After.
+    let throttled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fcm = Endpoint::serve(Duration::ZERO, {
+        let throttled = throttled.clone();
+        Arc::new(move |hit: &Hit| {
+            if hit.path == "/token" {
+                return json_response(StatusCode::OK, serde_json::json!({"access_token": FCM_ACCESS, "expires_in": 3600, "token_type": "Bearer"}));
+            }
+            match hit.json()["message"]["token"].as_str() {
+                Some("fcm-gone") => json_response(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": 404, "status": "NOT_FOUND", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]}})),
+                Some("fcm-busy") if throttled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+                    let (s, mut h, b) = json_response(StatusCode::TOO_MANY_REQUESTS, serde_json::json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "QUOTA_EXCEEDED"}]}}));
+                    h.insert("retry-after", "1".parse().unwrap());
+                    (s, h, b)
+                }
+                _ => json_response(StatusCode::OK, serde_json::json!({"name": format!("projects/{FCM_PROJECT}/messages/1")})),
+            }
+        })
+    })
+    .await;
+
+    let account = serde_json::json!({
+        "type": "service_account", "project_id": FCM_PROJECT, "private_key_id": "fcm-key-1",
+        "private_key": FCM_KEY, "client_email": FCM_EMAIL, "token_uri": fcm.url("/token"),
+    });
+    let channels = serde_json::json!([
+        {"type": "web_push", "vapid_private_key": VAPID_KEY, "subject": VAPID_SUBJECT, "allow_http": true},
+        {"type": "apns", "base_url": apns.url(""), "team_id": APNS_TEAM, "key_id": APNS_KEY_ID, "private_key": APNS_KEY, "topic": APNS_TOPIC},
+        {"type": "fcm", "base_url": fcm.url(""), "project_id": FCM_PROJECT, "service_account": account.to_string()},
+    ]);
+    let service =
+        Notification::start(&pipeline, &[("NEWSROOM_CHANNELS", channels.to_string())]).await;
+    let mut notif = service.client().await;
+    let newsroom = Newsroom::new(&pipeline);
+    newsroom.follow("reader", &[TECH]).await;
+
+    let browser = subscription();
+    let expired = subscription();
+    let apns_token = "a".repeat(64);
+    let mut devices = vec![
+        Device {
+            device_id: "browser".into(),
+            channel: DeviceChannel::WebPush as i32,
+            address: push.url("/push/browser"),
+            web_push: Some(newsroom_proto::v1::WebPushKeys {
+                p256dh: browser.p256dh.clone(),
+                auth: b64url(&browser.auth),
+            }),
+            ..Default::default()
+        },
+        Device {
+            device_id: "old-browser".into(),
+            channel: DeviceChannel::WebPush as i32,
+            address: push.url("/push/gone"),
+            web_push: Some(newsroom_proto::v1::WebPushKeys {
+                p256dh: expired.p256dh.clone(),
+                auth: b64url(&expired.auth),
+            }),
+            ..Default::default()
+        },
+        Device {
+            device_id: "iphone".into(),
+            channel: DeviceChannel::Apns as i32,
+            address: apns_token.clone(),
+            ..Default::default()
+        },
+        Device {
+            device_id: "old-iphone".into(),
+            channel: DeviceChannel::Apns as i32,
+            address: apns_gone.clone(),
+            ..Default::default()
+        },
+        Device {
+            device_id: "pixel".into(),
+            channel: DeviceChannel::Fcm as i32,
+            address: "fcm-good".into(),
+            ..Default::default()
+        },
+        Device {
+            device_id: "busy-pixel".into(),
+            channel: DeviceChannel::Fcm as i32,
+            address: "fcm-busy".into(),
+            ..Default::default()
+        },
+        Device {
+            device_id: "old-pixel".into(),
+            channel: DeviceChannel::Fcm as i32,
+            address: "fcm-gone".into(),
+            ..Default::default()
+        },
+    ];
+    for d in &mut devices {
+        d.user_id = "reader".into();
+        register(&mut notif, d.clone()).await;
+    }
+    // A subscription without its keys is refused, naming the field.
+    let err = notif
+        .register_device(RegisterDeviceRequest {
+            device: Some(Device {
+                web_push: None,
+                device_id: "keyless".into(),
+                ..devices[0].clone()
+            }),
+        })
+        .await
+        .expect_err("keys are required");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("device.web_push"),
+        "{}",
+        err.message()
+    );
+    wait_follower(&pipeline, TECH, "reader").await;
+
+    let started = Instant::now();
+    newsroom
+        .publish_story(&story("moon", 1, 1, &[TECH], "Astronauts land on the Moon"))
+        .await;
+    let status = wait_sent(&notif, "moon", 7, Duration::from_secs(30)).await;
+    assert_eq!(
+        (
+            status.targeted,
+            status.sent,
+            status.delivered,
+            status.failed
+        ),
+        (7, 7, 4, 3)
+    );
+
+    // Web Push: RFC 8030 headers, VAPID, and a payload only the subscription's key decrypts.
+    let pushes: Vec<Hit> = push
+        .hits()
+        .into_iter()
+        .filter(|h| h.path == "/push/browser")
+        .collect();
+    assert_eq!(pushes.len(), 1);
+    let p = &pushes[0];
+    assert_eq!(p.method, Method::POST);
+    assert_eq!(p.header("content-encoding"), "aes128gcm");
+    assert_eq!(p.header("ttl"), "3600");
+    assert_eq!(p.header("urgency"), "high");
+    let topic = p.header("topic").to_owned();
+    assert!(
+        topic.len() <= 32
+            && topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{topic}"
+    );
+    let vapid = p.header("authorization");
+    let (t, k) = vapid
+        .strip_prefix("vapid t=")
+        .and_then(|r| r.split_once(", k="))
+        .unwrap_or_else(|| panic!("VAPID authorization {vapid:?}"));
+    assert_eq!(
+        b64url_decode(k),
+        ec_point(VAPID_PUBLIC),
+        "k is the VAPID public key"
+    );
+    let (header, claims) = jwt_claims(
+        t,
+        &jsonwebtoken::DecodingKey::from_ec_pem(VAPID_PUBLIC.as_bytes()).unwrap(),
+        jsonwebtoken::Algorithm::ES256,
+    );
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(claims["aud"], format!("http://{}", push.addr));
+    assert_eq!(claims["sub"], VAPID_SUBJECT);
+    let exp = claims["exp"].as_i64().unwrap();
+    assert!(
+        exp > unix_now() && exp <= unix_now() + 24 * 3600,
+        "exp {exp}"
+    );
+    let plain = ece::decrypt(&browser.components, &browser.auth, &p.body)
+        .expect("the browser decrypts the alert");
+    let alert: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(
+        (
+            alert["story_id"].as_str(),
+            alert["headline"].as_str(),
+            alert["correction"].as_bool()
+        ),
+        (
+            Some("moon"),
+            Some("Astronauts land on the Moon"),
+            Some(false)
+        )
+    );
+    assert!(
+        ece::decrypt(&expired.components, &expired.auth, &p.body).is_err(),
+        "no other key decrypts it"
+    );
+
+    // APNs: HTTP/2 and the headers and body Apple requires, with a provider token it verifies.
+    let to_iphone: Vec<Hit> = apns
+        .hits()
+        .into_iter()
+        .filter(|h| h.path == format!("/3/device/{apns_token}"))
+        .collect();
+    assert_eq!(to_iphone.len(), 1);
+    let a = &to_iphone[0];
+    assert_eq!((&a.method, a.version), (&Method::POST, Version::HTTP_2));
+    let bearer = a
+        .header("authorization")
+        .strip_prefix("bearer ")
+        .expect("bearer provider token");
+    let (header, claims) = jwt_claims(
+        bearer,
+        &jsonwebtoken::DecodingKey::from_ec_pem(APNS_PUBLIC.as_bytes()).unwrap(),
+        jsonwebtoken::Algorithm::ES256,
+    );
+    assert_eq!(header.kid.as_deref(), Some(APNS_KEY_ID));
+    assert_eq!(claims["iss"], APNS_TEAM);
+    assert!((claims["iat"].as_i64().unwrap() - unix_now()).abs() < 120);
+    assert_eq!(a.header("apns-topic"), APNS_TOPIC);
+    assert_eq!(a.header("apns-push-type"), "alert");
+    assert_eq!(a.header("apns-priority"), "10");
+    assert_eq!(a.header("apns-collapse-id"), "moon");
+    assert!(a.header("apns-expiration").parse::<i64>().unwrap() > unix_now());
+    let apns_id = a.header("apns-id").to_owned();
+    assert!(
+        apns_id.len() == 36 && apns_id.matches('-').count() == 4,
+        "{apns_id}"
+    );
+    assert!(a.body.len() <= 4096);
+    let body = a.json();
+    assert_eq!(body["aps"]["alert"]["body"], "Astronauts land on the Moon");
+    assert_eq!(body["aps"]["sound"], "default");
+    assert_eq!(body["story_id"], "moon");
+
+    // FCM: an OAuth token from the service account, then HTTP v1 messages over HTTP/2.
+    let fcm_hits = fcm.hits();
+    let token_requests: Vec<&Hit> = fcm_hits.iter().filter(|h| h.path == "/token").collect();
+    assert_eq!(
+        token_requests.len(),
+        1,
+        "one access token for the whole fan-out"
+    );
+    let form = String::from_utf8_lossy(&token_requests[0].body).to_string();
+    let assertion = form
+        .strip_prefix("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=")
+        .unwrap_or_else(|| panic!("a jwt-bearer grant: {form}"));
+    let (header, claims) = jwt_claims(
+        assertion,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(FCM_PUBLIC.as_bytes()).unwrap(),
+        jsonwebtoken::Algorithm::RS256,
+    );
+    assert_eq!(header.kid.as_deref(), Some("fcm-key-1"));
+    assert_eq!(
+        (claims["iss"].as_str(), claims["aud"].as_str()),
+        (Some(FCM_EMAIL), Some(fcm.url("/token").as_str()))
+    );
+    assert_eq!(
+        claims["scope"],
+        "https://www.googleapis.com/auth/firebase.messaging"
+    );
+    let sends: Vec<&Hit> = fcm_hits
+        .iter()
+        .filter(|h| h.path == format!("/v1/projects/{FCM_PROJECT}/messages:send"))
+        .collect();
+    for s in &sends {
+        assert_eq!((&s.method, s.version), (&Method::POST, Version::HTTP_2));
+        assert_eq!(s.header("authorization"), format!("Bearer {FCM_ACCESS}"));
+        let m = &s.json()["message"];
+        assert_eq!(m["notification"]["body"], "Astronauts land on the Moon");
+        assert_eq!(m["data"]["story_id"], "moon");
+        assert_eq!(m["android"]["collapse_key"], "moon");
+        assert_eq!(m["android"]["priority"], "HIGH");
+        assert_eq!(m["apns"]["headers"]["apns-collapse-id"], "moon");
+        assert_eq!(m["webpush"]["headers"]["Topic"], topic.as_str());
+    }
+    let to = |token: &str| {
+        sends
+            .iter()
+            .filter(|s| s.json()["message"]["token"] == token)
+            .count()
+    };
+    assert_eq!(
+        (to("fcm-good"), to("fcm-busy"), to("fcm-gone")),
+        (1, 2, 1),
+        "the throttled send retried once"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+
+    // Gone devices are unregistered; the others are not.
+    for gone in ["old-browser", "old-iphone", "old-pixel"] {
+        let e = notif
+            .unregister_device(newsroom_proto::v1::UnregisterDeviceRequest {
+                device_id: gone.into(),
+            })
+            .await
+            .expect_err("a gone device was removed");
+        assert_eq!(e.code(), tonic::Code::NotFound, "{gone}");
+    }
+
+    // A correction replaces the alert through each provider's collapse id, quietly; a later
+    // plain update sends nothing.
+    let (n_push, n_apns, n_fcm) = (push.count(), apns.count(), fcm.count());
+    let mut corrected = story(
+        "moon",
+        2,
+        1,
+        &[TECH],
+        "Astronauts land on the Moon's south pole",
+    );
+    corrected.story.as_mut().unwrap().signal = newsroom_proto::v1::Signal::Correction as i32;
+    newsroom.publish_story(&corrected).await;
+    let fixed = eventually(Duration::from_secs(30), "the correction sent", || {
+        let mut notif = notif.clone();
+        async move {
+            alert_status(&mut notif, "moon")
+                .await
+                .filter(|s| s.corrected >= 4)
+        }
+    })
+    .await;
+    assert_eq!(fixed.corrected, 4);
+    newsroom
+        .publish_story(&story(
+            "moon",
+            3,
+            1,
+            &[TECH],
+            "Astronauts land on the Moon's south pole, NASA says",
+        ))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let p2: Vec<Hit> = push.hits()[n_push..].to_vec();
+    assert_eq!(p2.len(), 1);
+    assert_eq!(
+        p2[0].header("topic"),
+        topic,
+        "same Topic: the push service replaces the alert"
+    );
+    let again: serde_json::Value = serde_json::from_slice(
+        &ece::decrypt(&browser.components, &browser.auth, &p2[0].body).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            again["headline"].as_str(),
+            again["correction"].as_bool(),
+            again["tag"].as_str()
+        ),
+        (
+            Some("Astronauts land on the Moon's south pole"),
+            Some(true),
+            Some("moon")
+        )
+    );
+    let a2: Vec<Hit> = apns.hits()[n_apns..].to_vec();
+    assert_eq!(a2.len(), 1);
+    assert_eq!(a2[0].header("apns-collapse-id"), "moon");
+    assert_eq!(a2[0].header("apns-priority"), "5");
+    assert!(
+        a2[0].json()["aps"].get("sound").is_none(),
+        "a correction makes no sound"
+    );
+    let f2: Vec<Hit> = fcm.hits()[n_fcm..].to_vec();
+    assert_eq!(f2.len(), 2, "pixel and busy-pixel");
+    for f in &f2 {
+        let m = &f.json()["message"];
+        assert_eq!(
+            (
+                m["android"]["collapse_key"].as_str(),
+                m["data"]["correction"].as_str()
+            ),
+            (Some("moon"), Some("true"))
+        );
+    }
+    service.stop().await;
 }
