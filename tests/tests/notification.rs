@@ -1358,3 +1358,243 @@ async fn web_push_apns_and_fcm_get_what_the_providers_require_collapse_correctio
     }
     service.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// In-app alerts, and who may call what.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_app_alerts_reach_an_open_app_and_a_late_app_catches_up_since() {
+    let pipeline = Pipeline::start_only(&[]).await;
+    let service = Notification::start(&pipeline, &[]).await;
+    let mut notif = service.client().await;
+    let newsroom = Newsroom::new(&pipeline);
+    newsroom.follow("app-user", &[TECH]).await;
+    register(
+        &mut notif,
+        Device {
+            device_id: "app".into(),
+            user_id: "app-user".into(),
+            channel: DeviceChannel::InApp as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    wait_follower(&pipeline, TECH, "app-user").await;
+    let opened_at = SystemTime::now();
+    let mut open = notif
+        .stream_alerts(newsroom_proto::v1::StreamAlertsRequest {
+            user_id: "app-user".into(),
+            since: None,
+        })
+        .await
+        .expect("StreamAlerts")
+        .into_inner();
+
+    newsroom
+        .publish_story(&story("inapp-1", 1, 1, &[TECH], "Markets halt trading"))
+        .await;
+    let alert = tokio::time::timeout(Duration::from_secs(30), open.message())
+        .await
+        .expect("an alert within 30 s")
+        .expect("stream open")
+        .expect("an alert");
+    assert_eq!(
+        (alert.story_id.as_str(), alert.headline.as_str()),
+        ("inapp-1", "Markets halt trading")
+    );
+    assert!(alert.sent_at.is_some());
+    let status = wait_sent(&notif, "inapp-1", 1, Duration::from_secs(10)).await;
+    assert_eq!(status.delivered, 1);
+
+    // An app opened later asks for what it missed since it last looked.
+    let mut late = notif
+        .stream_alerts(newsroom_proto::v1::StreamAlertsRequest {
+            user_id: "app-user".into(),
+            since: Some((opened_at - Duration::from_secs(60)).into()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let missed = tokio::time::timeout(Duration::from_secs(5), late.message())
+        .await
+        .expect("the replay at once")
+        .unwrap()
+        .expect("the missed alert");
+    assert_eq!(missed.story_id, "inapp-1");
+    // Nothing else is pending for this user.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), late.message())
+            .await
+            .is_err()
+    );
+    service.stop().await;
+}
+
+fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    if let Some(t) = token {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn editors_send_alerts_services_manage_devices_and_no_credential_reaches_a_log() {
+    const EDITOR: &str = "editor-secret-token-7f3a9c";
+    const SERVICE: &str = "service-secret-token-41be2d";
+    const WEBHOOK_KEY: &str = "webhook-secret-key-93ad1e";
+    let pipeline = Pipeline::start_only(&[]).await;
+
+    // A bad auth or channel configuration exits 64 naming the variable, echoing no secret.
+    for (var, value, extra) in [
+        (
+            "NEWSROOM_AUTH_TOKENS",
+            "",
+            vec![("NEWSROOM_AUTH_MODE", "tokens")],
+        ),
+        (
+            "NEWSROOM_CHANNELS",
+            r#"[{"type": "apns", "team_id": "T", "key_id": "K", "private_key": "not-a-key-93ad1e", "topic": "x"}]"#,
+            vec![],
+        ),
+    ] {
+        let out = tokio::process::Command::new(newsroom_e2e::binary("newsroom-notification"))
+            .envs(pipeline.env(Service::Notification))
+            .envs(extra)
+            .env(var, value)
+            .env("NEWSROOM_GRPC_ADDR", "127.0.0.1:0")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+        assert!(!stderr.contains("93ad1e"), "a secret was echoed: {stderr}");
+    }
+
+    let log = std::env::temp_dir().join(format!("notification-auth-{}.log", pipeline.id));
+    let log_file = std::fs::File::create(&log).unwrap();
+    let grpc = free_addr();
+    let admin = free_addr();
+    let mut child = tokio::process::Command::new(newsroom_e2e::binary("newsroom-notification"))
+        .envs(pipeline.env(Service::Notification))
+        .env("NEWSROOM_AUTH_MODE", "tokens")
+        .env(
+            "NEWSROOM_AUTH_TOKENS",
+            format!("editor:{EDITOR},service:{SERVICE}"),
+        )
+        .env("NEWSROOM_WEBHOOK_SECRET", WEBHOOK_KEY)
+        .env("NEWSROOM_GRPC_ADDR", &grpc)
+        .env("NEWSROOM_ADMIN_ADDR", &admin)
+        // Everything, so that a leak would show.
+        .env(
+            "RUST_LOG",
+            "trace,h2=info,hyper=info,rdkafka=info,tower=info",
+        )
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_ready(admin.parse().unwrap()).await;
+    let mut notif = client(grpc.parse().unwrap()).await;
+    let phone = Endpoint::ok(Duration::ZERO).await;
+    let device = webhook("authz-phone", "authz-user", &phone.url("/p"));
+    let reg = |token: Option<&str>| {
+        with_token(
+            RegisterDeviceRequest {
+                device: Some(device.clone()),
+            },
+            token,
+        )
+    };
+    let code =
+        |r: Result<tonic::Response<Device>, tonic::Status>| r.map(|_| ()).map_err(|e| e.code());
+    assert_eq!(
+        code(notif.register_device(reg(None)).await),
+        Err(tonic::Code::Unauthenticated)
+    );
+    assert_eq!(
+        code(
+            notif
+                .register_device(reg(Some("made-up-token-123456")))
+                .await
+        ),
+        Err(tonic::Code::Unauthenticated)
+    );
+    assert_eq!(
+        code(notif.register_device(reg(Some(EDITOR))).await),
+        Err(tonic::Code::PermissionDenied)
+    );
+    assert_eq!(
+        code(notif.register_device(reg(Some(SERVICE))).await),
+        Ok(())
+    );
+
+    let alert = |token: Option<&str>| {
+        with_token(
+            SendAlertRequest {
+                story_id: "no-such-story".into(),
+                audience: None,
+                critical: true,
+            },
+            token,
+        )
+    };
+    let code = |r: Result<tonic::Response<newsroom_proto::v1::AlertStatus>, tonic::Status>| {
+        r.map(|_| ()).map_err(|e| e.code())
+    };
+    assert_eq!(
+        code(notif.send_alert(alert(None)).await),
+        Err(tonic::Code::Unauthenticated)
+    );
+    assert_eq!(
+        code(notif.send_alert(alert(Some(SERVICE))).await),
+        Err(tonic::Code::PermissionDenied)
+    );
+    // The editor is let through, to learn the story does not exist.
+    assert_eq!(
+        code(notif.send_alert(alert(Some(EDITOR))).await),
+        Err(tonic::Code::NotFound)
+    );
+    let get = |token: &str| {
+        with_token(
+            GetAlertRequest {
+                story_id: "no-such-story".into(),
+            },
+            Some(token),
+        )
+    };
+    assert_eq!(
+        code(notif.get_alert(get(SERVICE)).await),
+        Err(tonic::Code::NotFound)
+    );
+    assert_eq!(
+        code(notif.get_alert(get(EDITOR)).await),
+        Err(tonic::Code::NotFound)
+    );
+
+    // The signed webhook still goes out, and nothing secret was written to the log.
+    let newsroom = Newsroom::new(&pipeline);
+    newsroom.follow("authz-user", &[TECH]).await;
+    wait_follower(&pipeline, TECH, "authz-user").await;
+    newsroom
+        .publish_story(&story("authz-flash", 1, 1, &[TECH], "Flash"))
+        .await;
+    eventually(Duration::from_secs(30), "the alert", || {
+        let n = phone.count();
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    child.kill().await.unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("device registered"),
+        "the log is being written: {text:.2000}"
+    );
+    for secret in [EDITOR, SERVICE, WEBHOOK_KEY, "made-up-token-123456"] {
+        assert!(!text.contains(secret), "{secret} appears in the log");
+    }
+    let _ = std::fs::remove_file(log);
+}
