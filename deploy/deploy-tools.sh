@@ -6,6 +6,7 @@
 #   deploy/deploy-tools.sh kubeconform     ... of kubeconform
 #   deploy/deploy-tools.sh hadolint        ... of hadolint
 #   deploy/deploy-tools.sh compose-check   ... of tests/deploy/compose-check (compose-go)
+#   deploy/deploy-tools.sh otelcol-check   ... of tests/deploy/otelcol-check (an OTel collector)
 #   deploy/deploy-tools.sh k8s-schemas     print the folder of the Kubernetes JSON schemas
 #   deploy/deploy-tools.sh crd-schemas     print the folder of the KEDA and Strimzi CRD schemas
 #   deploy/deploy-tools.sh all             install everything, print a line each
@@ -23,6 +24,8 @@
 #   generates the CRDs it releases. Strimzi 1.x's generator needs Java 21 or newer.
 # - CRD YAML to JSON schema: kubeconform's own scripts/openapi2jsonschema.py, from the
 #   kubeconform module at the same tag as the binary.
+# - compose-check and otelcol-check: our own small Go programs over compose-go and the
+#   OpenTelemetry collector's libraries (Go module proxy), built once per source hash.
 set -euo pipefail
 
 KUSTOMIZE_VERSION=v5.8.1          # v5.8.3 needs Go 1.27
@@ -85,17 +88,17 @@ PY
   echo "$dir/hadolint"
 }
 
-compose_check() {
-  local src="$ROOT/tests/deploy/compose-check"
-  local key; key=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha1sum | cut -c1-10)
-  local dir="$TOOLS/compose-check-$key"
-  if [ ! -x "$dir/compose-check" ]; then
+local_go_tool() { # name: a Go program of ours under tests/deploy/<name>, built once per source hash
+  local src="$ROOT/tests/deploy/$1"
+  local key; key=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha1sum | cut -c1-10)
+  local dir="$TOOLS/$1-$key"
+  if [ ! -x "$dir/$1" ]; then
     go_env
-    log "building compose-check (compose-go, $src)"
+    log "building $1 ($src)"
     mkdir -p "$dir"
-    (cd "$src" && go build -o "$dir/compose-check" .) >&2
+    (cd "$src" && go build -o "$dir/$1" .) >&2
   fi
-  echo "$dir/compose-check"
+  echo "$dir/$1"
 }
 
 k8s_schemas() {
@@ -197,13 +200,13 @@ case "${1:-}" in
   kustomize) go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" ;;
   kubeconform) go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION" ;;
   hadolint) hadolint ;;
-  compose-check) compose_check ;;
+  compose-check|otelcol-check) local_go_tool "$1" ;;
   k8s-schemas) k8s_schemas ;;
   crd-schemas) crd_schemas ;;
   all)
-    for t in kustomize kubeconform hadolint compose-check k8s-schemas crd-schemas; do
+    for t in kustomize kubeconform hadolint compose-check otelcol-check k8s-schemas crd-schemas; do
       printf '%-14s %s\n' "$t" "$("$0" "$t")"
     done
     ;;
-  *) echo "usage: $0 kustomize|kubeconform|hadolint|compose-check|k8s-schemas|crd-schemas|all" >&2; exit 64 ;;
+  *) echo "usage: $0 kustomize|kubeconform|hadolint|compose-check|otelcol-check|k8s-schemas|crd-schemas|all" >&2; exit 64 ;;
 esac

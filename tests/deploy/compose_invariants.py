@@ -3,7 +3,7 @@
 
     compose_invariants.py RESOLVED.yaml --topics-from crates/platform/src/kafka.rs \
         --compose-topics deploy/compose-topics.sh --stack deploy/stack.sh \
-        --collector deploy/otel-collector.yaml
+        --collector deploy/otel-collector.yaml --otelcol-gomod tests/deploy/otelcol-check/go.mod
 
 - Kafka (apache/kafka, KRaft), Redis, the OpenTelemetry collector and Jaeger are there;
 - each of the four services has a health check, a restart policy, KAFKA_BROKERS, REDIS_URL,
@@ -13,7 +13,8 @@
 - the topics that kafka-init creates (deploy/compose-topics.sh), and those of the local stack
   (deploy/stack.sh), are the code's (crates/platform/src/kafka.rs), with the same partitions and
   retention;
-- every receiver, processor, exporter and extension the collector's pipelines name is defined.
+- every receiver, processor, exporter and extension the collector's pipelines name is defined,
+  and the collector image is the version otelcol-check validated the config with.
 Exits 1 naming every broken rule.
 """
 
@@ -49,6 +50,7 @@ def main():
     ap.add_argument("--compose-topics", required=True)
     ap.add_argument("--stack", required=True)
     ap.add_argument("--collector", required=True)
+    ap.add_argument("--otelcol-gomod", required=True)
     args = ap.parse_args()
 
     problems = []
@@ -123,6 +125,13 @@ def main():
                     problems.append(f"{args.collector}: pipeline {pname} uses {section[:-1]} {component}, not defined")
         if not pipeline.get("receivers") or not pipeline.get("exporters"):
             problems.append(f"{args.collector}: pipeline {pname} needs receivers and exporters")
+
+    image = str(services.get("otel-collector", {}).get("image", ""))
+    gomod = open(args.otelcol_gomod, encoding="utf-8").read()
+    checked = re.search(r"go\.opentelemetry\.io/collector/otelcol v(\S+)", gomod)
+    if not checked or not image.endswith(":" + checked.group(1)):
+        problems.append(f"otel-collector image {image!r} is not the version otelcol-check validates "
+                        f"the config with ({checked.group(1) if checked else '?'}, {args.otelcol_gomod})")
 
     for p in problems:
         print(f"compose: {p}", file=sys.stderr)

@@ -145,8 +145,15 @@ case_ "compose: a stop grace period shorter than the drain (invariant)" fail "st
 fresh_compose; replace "$SCRATCH/c/deploy/compose-topics.sh" "stories.raw 12 7" "stories.raw 6 7"
 case_ "compose: kafka-init topics that disagree with the code's TOPICS (invariant)" fail "topic stories.raw: compose-topics.sh has partitions/retention \(6, '7'\)" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
 
+fresh_compose; replace "$SCRATCH/c/deploy/otel-collector.yaml" "    send_batch_size: 1024" "    send_batch_size: 1024
+    send_batch_max: 2048"
+case_ "compose: a collector setting the collector does not know" fail "has invalid keys: send_batch_max" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
+
+fresh_compose; replace "$SCRATCH/c/deploy/compose.yaml" "otel/opentelemetry-collector-contrib:0.128.0" "otel/opentelemetry-collector-contrib:0.140.0"
+case_ "compose: a collector image other than the version validated (invariant)" fail "is not the version otelcol-check validates" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
+
 fresh_compose; replace "$SCRATCH/c/deploy/otel-collector.yaml" "exporters: [otlp/jaeger, debug]" "exporters: [otlp/tempo, debug]"
-case_ "compose: a collector pipeline naming an undefined exporter (invariant)" fail "uses exporter otlp/tempo, not defined" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
+case_ "compose: a collector pipeline naming an undefined exporter" fail "otlp/tempo" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
 
 # --- Dockerfile -------------------------------------------------------------------------------
 fresh_docker

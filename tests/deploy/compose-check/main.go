@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	print := flag.Bool("print", false, "print the resolved project")
+	printProject := flag.Bool("print", false, "print the resolved project")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: compose-check [-print] FILE")
@@ -80,7 +80,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	if *print {
+	if *printProject {
 		out, err := project.MarshalYAML()
 		if err != nil {
 			fail(file, err)
