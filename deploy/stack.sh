@@ -6,6 +6,10 @@
 #   deploy/stack.sh down     stop both cleanly
 #   deploy/stack.sh status   say what runs
 #   deploy/stack.sh fetch    only fetch the Kafka jars into the cache
+#   deploy/stack.sh kafka-up | kafka-down   only the broker (tests start a second one this way)
+#
+# NEWSROOM_KAFKA_PORT (9092), NEWSROOM_KAFKA_CONTROLLER_PORT (9093) and NEWSROOM_RUN_DIR
+# (.run) move the broker, e.g. for a test that restarts its own broker.
 #
 # Kafka's jars come from Maven Central through deploy/kafka/pom.xml into
 # $NEWSROOM_CACHE (default ~/.cache/newsroom), so a second machine run costs nothing.
@@ -18,11 +22,11 @@ CACHE=${NEWSROOM_CACHE:-$HOME/.cache/newsroom}
 # The cache folder is keyed by the pom, so changing the jar list fetches again.
 POM_HASH=$(sha1sum "$ROOT/deploy/kafka/pom.xml" | cut -c1-10)
 LIBS="$CACHE/kafka-$KAFKA_VERSION-$POM_HASH/libs"
-RUN="$ROOT/.run"
+RUN="${NEWSROOM_RUN_DIR:-$ROOT/.run}"
 KAFKA_DIR="$RUN/kafka"
 REDIS_DIR="$RUN/redis"
-KAFKA_PORT=9092
-CONTROLLER_PORT=9093
+KAFKA_PORT=${NEWSROOM_KAFKA_PORT:-9092}
+CONTROLLER_PORT=${NEWSROOM_KAFKA_CONTROLLER_PORT:-9093}
 REDIS_PORT=6379
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 
@@ -192,6 +196,8 @@ case "${1:-up}" in
     create_topics
     ;;
   fetch) fetch_kafka ;;
+  kafka-up) start_kafka ;;
+  kafka-down) stop_pid Kafka "$KAFKA_DIR/pid" ;;
   down)
     stop_pid Kafka "$KAFKA_DIR/pid"
     if redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && [ -f "$REDIS_DIR/pid" ]; then
@@ -202,5 +208,5 @@ case "${1:-up}" in
     port_open $KAFKA_PORT && echo "kafka: up ($BOOTSTRAP)" || echo "kafka: down"
     port_open $REDIS_PORT && echo "redis: up (127.0.0.1:$REDIS_PORT)" || echo "redis: down"
     ;;
-  *) echo "usage: $0 up|down|status|fetch" >&2; exit 64 ;;
+  *) echo "usage: $0 up|down|status|fetch|kafka-up|kafka-down" >&2; exit 64 ;;
 esac

@@ -507,3 +507,114 @@ async fn a_configured_feed_is_polled_with_conditional_get() {
     pipeline.stop().await;
     let _ = std::fs::remove_file(path);
 }
+
+/// A broker of this test's own (it is restarted), on other ports, through `deploy/stack.sh`.
+struct OwnBroker {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl OwnBroker {
+    fn stack(&self, command: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/stack.sh");
+        let status = std::process::Command::new("bash")
+            .arg(script)
+            .arg(command)
+            .env("NEWSROOM_KAFKA_PORT", self.port.to_string())
+            .env(
+                "NEWSROOM_KAFKA_CONTROLLER_PORT",
+                (self.port + 1).to_string(),
+            )
+            .env("NEWSROOM_RUN_DIR", &self.dir)
+            .status()
+            .expect("run deploy/stack.sh");
+        assert!(status.success(), "deploy/stack.sh {command} failed");
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stack("kafka-down");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_restart_during_a_bulk_ingest_loses_no_acknowledged_story() {
+    let broker = OwnBroker {
+        dir: std::env::temp_dir()
+            .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
+        port: 19092,
+    };
+    tokio::task::block_in_place(|| broker.stack("kafka-up"));
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let pipeline =
+        Pipeline::start_with(&[Service::Ingest], &[("KAFKA_BROKERS", brokers.as_str())]).await;
+    let channel = pipeline.channel(Service::Ingest).await;
+
+    // Eight writers submit 250 stories each; every acknowledged id is remembered.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (mut client, acked, refused) = (
+            IngestServiceClient::new(channel.clone()),
+            acked.clone(),
+            refused.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0..250 {
+                match submit(
+                    &mut client,
+                    story(&format!("bulk-{w}-{i}"), "Counting continues."),
+                )
+                .await
+                {
+                    Ok(a) => acked.lock().unwrap().push(a.story_id),
+                    Err(s) => {
+                        assert_eq!(s.code(), tonic::Code::Unavailable, "{s}");
+                        refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    eventually(
+        Duration::from_secs(60),
+        "a few hundred stories acknowledged",
+        || {
+            let n = acked.lock().unwrap().len();
+            async move { (n >= 300).then_some(()) }
+        },
+    )
+    .await;
+    // Restart the broker in the middle of it.
+    tokio::task::block_in_place(|| {
+        broker.stack("kafka-down");
+        broker.stack("kafka-up");
+    });
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked: std::collections::HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    let refused = refused.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "acknowledged {} stories, {refused} refused with UNAVAILABLE during the restart",
+        acked.len()
+    );
+    assert!(acked.len() > 300);
+
+    let on_kafka: std::collections::HashSet<String> = pipeline
+        .records(topics::STORIES_RAW)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let lost: Vec<_> = acked.difference(&on_kafka).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged stories missing from stories.raw: {lost:?}",
+        lost.len()
+    );
+    pipeline.stop().await;
+}

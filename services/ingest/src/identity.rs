@@ -202,60 +202,80 @@ pub async fn rebuild_if_lost(
     let config = config.clone();
     let topic = index_topic.to_owned();
     // librdkafka's blocking consumer, on a blocking thread: a one-off read to the end.
-    let latest = tokio::task::spawn_blocking(
-        move || -> Result<std::collections::HashMap<String, (u32, String)>, RebuildError> {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &config.kafka_brokers)
-                .set(
-                    "group.id",
-                    format!("{}-index-rebuild", config.consumer_group),
-                )
-                .set("enable.auto.commit", "false")
-                .create()?;
-            let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .first()
-                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-                .unwrap_or_default();
-            let mut ends = std::collections::HashMap::new();
-            let mut tpl = TopicPartitionList::new();
-            for p in &partitions {
-                let (low, high) = consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10))?;
-                if high > low {
-                    ends.insert(*p, high);
-                    tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+    let latest =
+        tokio::task::spawn_blocking(
+            move || -> Result<std::collections::HashMap<String, (u32, String)>, RebuildError> {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &config.kafka_brokers)
+                    .set(
+                        "group.id",
+                        format!("{}-index-rebuild", config.consumer_group),
+                    )
+                    .set("enable.auto.commit", "false")
+                    .create()?;
+                // A broker just (re)started may not lead the partitions yet: retry for a while.
+                fn retry<T>(
+                    mut f: impl FnMut()
+                        -> Result<T, newsroom_platform::kafka::rdkafka::error::KafkaError>,
+                ) -> Result<T, RebuildError> {
+                    let mut attempt = 0;
+                    loop {
+                        match f() {
+                            Ok(v) => return Ok(v),
+                            Err(_) if attempt < 50 => {
+                                attempt += 1;
+                                std::thread::sleep(Duration::from_millis(200));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                 }
-            }
-            let mut latest = std::collections::HashMap::new();
-            if ends.is_empty() {
-                return Ok(latest);
-            }
-            consumer.assign(&tpl)?;
-            while !ends.is_empty() {
-                let Some(m) = consumer.poll(Duration::from_secs(10)) else {
-                    return Err(RebuildError::Stalled);
-                };
-                let m = m?;
-                if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
-                    ends.remove(&m.partition());
+                let metadata =
+                    retry(|| consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)))?;
+                let partitions: Vec<i32> = metadata
+                    .topics()
+                    .first()
+                    .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                    .unwrap_or_default();
+                let mut ends = std::collections::HashMap::new();
+                let mut tpl = TopicPartitionList::new();
+                for p in &partitions {
+                    let (low, high) =
+                        retry(|| consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10)))?;
+                    if high > low {
+                        ends.insert(*p, high);
+                        tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+                    }
                 }
-                let Some(entry) = m
-                    .payload()
-                    .and_then(|p| newsroom_proto::v1::StoryIndexEntry::decode(p).ok())
-                else {
-                    continue;
-                };
-                let slot = latest.entry(entry.story_id).or_insert((0, String::new()));
-                if entry.version > slot.0 {
-                    *slot = (entry.version, entry.fingerprint);
+                let mut latest = std::collections::HashMap::new();
+                if ends.is_empty() {
+                    return Ok(latest);
                 }
-            }
-            Ok(latest)
-        },
-    )
-    .await
-    .map_err(|_| RebuildError::Stalled)??;
+                consumer.assign(&tpl)?;
+                while !ends.is_empty() {
+                    let Some(m) = consumer.poll(Duration::from_secs(10)) else {
+                        return Err(RebuildError::Stalled);
+                    };
+                    let m = m?;
+                    if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
+                        ends.remove(&m.partition());
+                    }
+                    let Some(entry) = m
+                        .payload()
+                        .and_then(|p| newsroom_proto::v1::StoryIndexEntry::decode(p).ok())
+                    else {
+                        continue;
+                    };
+                    let slot = latest.entry(entry.story_id).or_insert((0, String::new()));
+                    if entry.version > slot.0 {
+                        *slot = (entry.version, entry.fingerprint);
+                    }
+                }
+                Ok(latest)
+            },
+        )
+        .await
+        .map_err(|_| RebuildError::Stalled)??;
 
     let restored = latest.len();
     for chunk in latest.into_iter().collect::<Vec<_>>().chunks(500) {
