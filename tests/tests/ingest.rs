@@ -588,11 +588,22 @@ async fn a_broker_restart_during_a_bulk_ingest_loses_no_acknowledged_story() {
         },
     )
     .await;
-    // Restart the broker in the middle of it.
-    tokio::task::block_in_place(|| {
-        broker.stack("kafka-down");
-        broker.stack("kafka-up");
-    });
+    // Restart the broker in the middle of it. While it is down, a caller hears UNAVAILABLE
+    // within the delivery timeout (5 s) instead of hanging.
+    tokio::task::block_in_place(|| broker.stack("kafka-down"));
+    let mut client = IngestServiceClient::new(channel.clone());
+    let asked = std::time::Instant::now();
+    let answer = submit(&mut client, story("while-down", "Nobody home.")).await;
+    let waited = asked.elapsed();
+    assert_eq!(
+        answer.map(|_| ()).map_err(|s| s.code()),
+        Err(tonic::Code::Unavailable)
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "UNAVAILABLE took {waited:?}"
+    );
+    tokio::task::block_in_place(|| broker.stack("kafka-up"));
     for w in writers {
         w.await.unwrap();
     }

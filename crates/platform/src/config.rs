@@ -27,6 +27,9 @@ pub const NEWSROOM_CONSUMER_GROUP: &str = "NEWSROOM_CONSUMER_GROUP";
 pub const NEWSROOM_TOPIC_PARTITIONS: &str = "NEWSROOM_TOPIC_PARTITIONS";
 /// Longest time the service takes to drain on shutdown, in milliseconds. Default 10000.
 pub const NEWSROOM_DRAIN_TIMEOUT_MS: &str = "NEWSROOM_DRAIN_TIMEOUT_MS";
+/// How long the producer tries to deliver a record before the write fails (and a gRPC caller
+/// gets UNAVAILABLE), in milliseconds. Default 5000.
+pub const NEWSROOM_KAFKA_DELIVERY_TIMEOUT_MS: &str = "NEWSROOM_KAFKA_DELIVERY_TIMEOUT_MS";
 /// Log format: `text` (default) or `json`.
 pub const NEWSROOM_LOG_FORMAT: &str = "NEWSROOM_LOG_FORMAT";
 /// Log filter in `RUST_LOG` syntax. Default `info`.
@@ -141,6 +144,7 @@ pub struct PlatformConfig {
     pub consumer_group: String,
     pub topic_partitions: Option<i32>,
     pub drain_timeout: Duration,
+    pub delivery_timeout: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub otlp_endpoint: Option<String>,
@@ -227,6 +231,14 @@ impl PlatformConfig {
         };
 
         let drain_ms: u64 = env.parse(NEWSROOM_DRAIN_TIMEOUT_MS, 10_000)?;
+        let delivery_ms: u64 = env.parse(NEWSROOM_KAFKA_DELIVERY_TIMEOUT_MS, 5_000)?;
+        if !(100..=300_000).contains(&delivery_ms) {
+            return Err(ConfigError::invalid(
+                NEWSROOM_KAFKA_DELIVERY_TIMEOUT_MS,
+                &delivery_ms.to_string(),
+                "expected 100..300000",
+            ));
+        }
 
         let log_format = match env.string(NEWSROOM_LOG_FORMAT, "text").as_str() {
             "text" => LogFormat::Text,
@@ -262,6 +274,7 @@ impl PlatformConfig {
             consumer_group: env.string(NEWSROOM_CONSUMER_GROUP, &format!("newsroom-{service}")),
             topic_partitions,
             drain_timeout: Duration::from_millis(drain_ms),
+            delivery_timeout: Duration::from_millis(delivery_ms),
             log_format,
             log_filter: env.string(RUST_LOG, "info"),
             otlp_endpoint,

@@ -205,6 +205,7 @@ pub struct Delivered {
 pub struct Producer {
     inner: FutureProducer,
     metrics: KafkaMetrics,
+    timeout: Duration,
 }
 
 impl Producer {
@@ -217,10 +218,18 @@ impl Producer {
             // Batching: a few ms of linger lets bursts share requests; lz4 is cheap on CPU.
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
-            // Fail a write after 10 s instead of hanging a caller while the broker is away.
-            .set("message.timeout.ms", "10000")
+            // Fail a write after the delivery timeout (5 s by default) instead of hanging a
+            // caller while the broker is away; retries inside it are librdkafka's.
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
             .create()?;
-        Ok(Producer { inner, metrics })
+        Ok(Producer {
+            inner,
+            metrics,
+            timeout: config.delivery_timeout,
+        })
     }
 
     /// Writes one record and waits for Kafka's acknowledgement.
@@ -271,7 +280,8 @@ impl Producer {
         };
         let result = self
             .inner
-            .send(record, Timeout::After(Duration::from_secs(10)))
+            // Waiting for queue space counts against the same budget.
+            .send(record, Timeout::After(self.timeout))
             .instrument(span.clone())
             .await;
         match result {
