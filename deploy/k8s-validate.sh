@@ -49,21 +49,20 @@ for overlay in "${overlays[@]}"; do
   fi
 done
 
+# One kubeconform run per Kubernetes version over every overlay: each schema is compiled once.
 for version in $K8S_VERSIONS; do
-  for file in "${rendered[@]}"; do
-    overlay=$(basename "$file" .yaml)
-    if "$KUBECONFORM" -strict -summary -output text \
+  [ ${#rendered[@]} -gt 0 ] || break
+  if (cd "$OUT" && "$KUBECONFORM" -strict -summary -output text \
          -kubernetes-version "$version" \
          -schema-location "$K8S_SCHEMAS/{{.NormalizedKubernetesVersion}}-local{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json" \
          -schema-location "$CRD_SCHEMAS/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json" \
-         "$file" > "$OUT/kc.txt" 2>&1; then
-      log "overlays/$overlay valid for Kubernetes $version: $(tail -n 1 "$OUT/kc.txt")"
-    else
-      log "overlays/$overlay INVALID for Kubernetes $version:"
-      sed "s|$OUT/||" "$OUT/kc.txt" >&2
-      status=1
-    fi
-  done
+         "${rendered[@]##*/}") > "$OUT/kc.txt" 2>&1; then
+    log "valid for Kubernetes $version: $(tail -n 1 "$OUT/kc.txt")"
+  else
+    log "INVALID for Kubernetes $version (file = overlay):"
+    cat "$OUT/kc.txt" >&2
+    status=1
+  fi
 done
 
 if [ ${#rendered[@]} -gt 0 ]; then
