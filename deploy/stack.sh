@@ -44,6 +44,8 @@ profiles.dlq 1 14
 devices 6 compact
 devices.dlq 1 14
 notifications.receipts 6 7
+notifications.alerts 6 7
+notifications.alerts.dlq 1 14
 "
 
 log() { printf '\033[1mstack:\033[0m %s\n' "$*" >&2; }
