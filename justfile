@@ -75,3 +75,10 @@ compose-down:
 # Bulk ingest of 100,000 story versions through SubmitStories, beside a raw Kafka producer.
 bench-ingest: stack-up
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-ingest
+
+# Notification: one flash story to 1,000,000 devices (mixed channels, 10% in quiet hours)
+# through a local sink playing every provider; prints audience and delivery rates, time to 90%
+# sent and story-accepted-to-first-alert latency (BENCH_DEVICES, BENCH_LATENCY_SAMPLES).
+bench-alerts: stack-up
+    cargo build --release -p newsroom-ingest -p newsroom-enrichment --bins
+    cargo bench -p newsroom-notification --bench alerts
