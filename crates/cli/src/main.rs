@@ -168,17 +168,34 @@ fn outcome_name(r: &SubmitStoryResponse) -> &'static str {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.output == Output::Json;
     match cli.command {
-        Command::Submit { file, source } => {
-            let doc = std::fs::read_to_string(&file)?;
-            let story = newsroom_cli::ninjs::to_story(&doc, &source)?;
+        Command::Submit {
+            file,
+            format,
+            source,
+        } => {
+            let document = std::fs::read(&file)?;
             let mut ingest = IngestServiceClient::new(channel(&cli.ingest).await?);
-            let r = submit(&mut ingest, story).await?;
-            if json {
-                print_json(
-                    &serde_json::json!({"story_id": r.story_id, "version": r.version, "outcome": outcome_name(&r)}),
-                );
-            } else {
-                println!("{} v{} {}", r.story_id, r.version, outcome_name(&r));
+            let imported = import(&mut ingest, document, &format, &source).await?;
+            for r in &imported.results {
+                if json {
+                    print_json(&serde_json::json!({
+                        "story_id": r.story_id, "version": r.version, "outcome": outcome_name(r),
+                    }));
+                } else {
+                    println!("{} v{} {}", r.story_id, r.version, outcome_name(r));
+                }
+            }
+            for e in &imported.errors {
+                if json {
+                    print_json(&serde_json::json!({
+                        "index": e.index, "guid": e.guid, "field": e.field, "error": e.reason,
+                    }));
+                } else {
+                    eprintln!("item {} ({}): {}: {}", e.index, e.guid, e.field, e.reason);
+                }
+            }
+            if imported.results.is_empty() && !imported.errors.is_empty() {
+                anyhow::bail!("nothing imported");
             }
         }
         Command::Follow { user, topic } => {
@@ -359,14 +376,18 @@ async fn demo(
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let seed_path = data.join("seed-story.ninjs.json");
-    let seed = std::fs::read_to_string(&seed_path)
+    let seed = std::fs::read(&seed_path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", seed_path.display()))?;
-    let r = submit(&mut ingest, newsroom_cli::ninjs::to_story(&seed, "scmp")?).await?;
+    let imported = import(&mut ingest, seed, "ninjs", "scmp").await?;
+    let r = imported
+        .results
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the seed story was refused: {:?}", imported.errors))?;
     eprintln!(
         "seed story {} v{} {}",
         r.story_id,
         r.version,
-        outcome_name(&r)
+        outcome_name(r)
     );
 
     let articles = newsroom_cli::bbc::read(&data.join("bbc-news.jsonl"), usize::MAX)?;
