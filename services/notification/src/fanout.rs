@@ -34,7 +34,6 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::StreamExt as _;
 use newsroom_platform::kafka::Producer;
 use newsroom_platform::shutdown::Shutdown;
-use newsroom_proto::Message as _;
 use newsroom_proto::v1::{Alert, AlertStatus, DeliveryOutcome, DeliveryReceipt, Device};
 use tokio::sync::mpsc;
 
@@ -42,6 +41,7 @@ use crate::audience::{Audience, AudienceCursor};
 use crate::channel::{self, Channels, Delivery, SendOutcome};
 use crate::metrics::{Metrics, Sent, Suppressed};
 use crate::preferences::{self, Reach, StoryFacts, Verdict};
+use crate::receipts::Receipts;
 use crate::store::{
     AlertFields, AlertStore, Answer, Claim, ClaimRequest, RedisError, TIMELINE_BUCKET_MS,
 };
@@ -83,7 +83,7 @@ pub struct Fanout {
     pub store: AlertStore,
     pub channels: Channels,
     producer: Producer,
-    receipts_topic: String,
+    receipts: Receipts,
     devices_topic: String,
     settings: FanoutSettings,
     shutdown: Shutdown,
@@ -119,7 +119,7 @@ impl Fanout {
         store: AlertStore,
         channels: Channels,
         producer: Producer,
-        receipts_topic: String,
+        receipts: Receipts,
         devices_topic: String,
         settings: FanoutSettings,
         shutdown: Shutdown,
@@ -129,7 +129,7 @@ impl Fanout {
             store,
             channels,
             producer,
-            receipts_topic,
+            receipts,
             devices_topic,
             settings,
             shutdown,
@@ -261,8 +261,10 @@ impl Fanout {
 
     /// Pages in flight at once: enough to keep every channel's permits busy.
     fn pages_in_flight(&self) -> usize {
+        // Twice the pages the permits need, plus two: a page is done only when its slowest
+        // device answered, and the next pages should already be claimed and waiting.
         let permits: usize = self.channels.total_permits();
-        (permits / self.settings.batch.max(1)).clamp(1, 64) + 1
+        (permits / self.settings.batch.max(1)).clamp(1, 32) * 2 + 2
     }
 
     /// Records answers in batches, off the send path.
@@ -566,17 +568,7 @@ impl Fanout {
             detail,
             at: Some(SystemTime::now().into()),
         };
-        if let Err(e) = self
-            .producer
-            .send(
-                &self.receipts_topic,
-                &device.device_id,
-                &receipt.encode_to_vec(),
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "could not publish the delivery receipt");
-        }
+        self.receipts.publish(&receipt).await;
     }
 
     /// The alert's status, `None` when the story never alerted.

@@ -16,6 +16,7 @@
 //! - [`audience`] — who an alert is for, streamed page by page; segments;
 //! - [`store`] — the Redis layout, the at-most-once ledger, counts;
 //! - [`fanout`] — the bounded, crash-safe fan-out and corrections;
+//! - [`receipts`] — one `DeliveryReceipt` per device and alert, published in the background;
 //! - [`metrics`] — typed events behind `/metrics`;
 //! - [`api`] — `newsroom.v1.NotificationService`;
 //! - [`run`] — wiring: three consumer loops, the gRPC server, the drain.
@@ -29,6 +30,7 @@ pub mod decision;
 pub mod fanout;
 pub mod metrics;
 pub mod preferences;
+pub mod receipts;
 pub mod secret;
 pub mod store;
 
@@ -307,6 +309,7 @@ pub async fn run_with_channels(
     let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
     let redis_client = newsroom_platform::redis::redis::Client::open(platform.redis_url.as_str())?;
     let store = store::AlertStore::new(redis.clone());
+    let receipts = receipts::Receipts::new(platform, platform.topic(t::NOTIFICATIONS_RECEIPTS))?;
     let mut channels = channel::Channels::build(
         &config.channels,
         &channel::ChannelContext {
@@ -338,7 +341,7 @@ pub async fn run_with_channels(
         store.clone(),
         channels,
         producer.clone(),
-        platform.topic(t::NOTIFICATIONS_RECEIPTS),
+        receipts.clone(),
         platform.topic(t::DEVICES),
         fanout::FanoutSettings {
             batch: config.fanout_batch,
@@ -424,6 +427,7 @@ pub async fn run_with_channels(
     shutdown.trigger();
     shutdown.drain(platform.drain_timeout).await;
     producer.flush(platform.drain_timeout);
+    receipts.flush(platform.drain_timeout);
     served?;
     Ok(())
 }
