@@ -1,4 +1,10 @@
 //! `newsroom.v1.EnrichmentService`: preview the pipeline on a story, list its stages.
+//!
+//! Both answer from the running pipeline (after any reload). `EnrichPreview` runs it in
+//! [`Mode::Preview`]: stateful stages read (a preview sees the cluster a story would join) but
+//! remember nothing, and nothing is published.
+
+use std::time::SystemTime;
 
 use newsroom_proto::v1::enrichment_service_server::EnrichmentService;
 use newsroom_proto::v1::{
@@ -6,15 +12,25 @@ use newsroom_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::pipeline::{Pipeline, STAGES};
+use crate::pipeline::{PipelineError, SharedPipeline};
+use crate::stage::{Mode, StageError};
 
 pub struct EnrichmentApi {
-    pipeline: Pipeline,
+    pipeline: SharedPipeline,
 }
 
 impl EnrichmentApi {
-    pub fn new(pipeline: Pipeline) -> Self {
+    pub fn new(pipeline: SharedPipeline) -> Self {
         EnrichmentApi { pipeline }
+    }
+}
+
+impl From<PipelineError> for Status {
+    fn from(e: PipelineError) -> Self {
+        match e.error {
+            StageError::Invalid(_) => Status::invalid_argument(e.to_string()),
+            _ => Status::unavailable(e.to_string()),
+        }
     }
 }
 
@@ -24,7 +40,7 @@ impl EnrichmentService for EnrichmentApi {
         &self,
         request: Request<EnrichPreviewRequest>,
     ) -> Result<Response<EnrichedStory>, Status> {
-        let story = request
+        let mut story = request
             .into_inner()
             .story
             .ok_or_else(|| Status::invalid_argument("story: required"))?;
@@ -33,7 +49,13 @@ impl EnrichmentService for EnrichmentApi {
                 "story.headline: a headline or a body is required",
             ));
         }
-        let enrichment = self.pipeline.enrich(&story);
+        if story.id.is_empty() {
+            story.id = "preview".into();
+        }
+        let pipeline = self.pipeline.load_full();
+        let enrichment = pipeline
+            .enrich(&story, Mode::Preview, SystemTime::now())
+            .await?;
         Ok(Response::new(EnrichedStory {
             story: Some(story),
             enrichment: Some(enrichment),
@@ -45,16 +67,24 @@ impl EnrichmentService for EnrichmentApi {
         &self,
         _request: Request<ListStagesRequest>,
     ) -> Result<Response<ListStagesResponse>, Status> {
+        let pipeline = self.pipeline.load_full();
         Ok(Response::new(ListStagesResponse {
-            stages: STAGES
+            stages: pipeline
+                .stages
                 .iter()
-                .map(|name| StageInfo {
-                    name: (*name).to_owned(),
-                    kind: "builtin".to_owned(),
-                    timeout_ms: 0,
-                    on_error: "dead-letter".to_owned(),
+                .map(|s| StageInfo {
+                    name: s.spec.name.clone(),
+                    kind: s.spec.kind.clone(),
+                    timeout_ms: u32::try_from(s.spec.timeout_ms).unwrap_or(u32::MAX),
+                    on_error: s.spec.on_error.as_str().to_owned(),
+                    after: s.after.clone(),
+                    wave: s.wave as u32,
+                    attempts: s.spec.attempts,
+                    endpoint: s.spec.config.endpoint().unwrap_or_default().to_owned(),
                 })
                 .collect(),
+            pipeline_id: pipeline.id.clone(),
+            source: pipeline.source.clone(),
         }))
     }
 }

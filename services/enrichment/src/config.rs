@@ -1,9 +1,23 @@
-//! Enrichment's configuration: the platform's variables plus reading speed.
+//! Enrichment's configuration: the platform's variables, the pipeline file, reading speed and
+//! the embedding model.
+//!
+//! The pipeline file is parsed and validated here, so a broken file at start-up is a
+//! configuration error naming `NEWSROOM_PIPELINE_FILE` (exit 64) before any port is bound. (At
+//! run time a broken file is only rejected and the running pipeline stays, see `reload`.)
+
+use std::path::PathBuf;
 
 use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
 
-/// Reading speed used for `reading_time_seconds`, in words per minute. Default 230.
+/// Reading speed used for `reading_time_seconds` when the `counts` stage sets none, in words
+/// per minute. Default 230.
 pub const NEWSROOM_WORDS_PER_MINUTE: &str = "NEWSROOM_WORDS_PER_MINUTE";
+/// The pipeline file (TOML: stages in order, see the README). Default: the built-in pipeline
+/// (`services/enrichment/pipeline.default.toml`). Reloaded on SIGHUP and on change.
+pub const NEWSROOM_PIPELINE_FILE: &str = "NEWSROOM_PIPELINE_FILE";
+/// Folder of the all-MiniLM-L6-v2 model for the `embedding` stage when its `model_dir` param
+/// is not set. Default unset: the stage is skipped (one log line).
+pub const NEWSROOM_EMBEDDING_MODEL_DIR: &str = "NEWSROOM_EMBEDDING_MODEL_DIR";
 
 /// The default gRPC port of enrichment.
 pub const DEFAULT_PORT: u16 = 50052;
@@ -12,6 +26,9 @@ pub const DEFAULT_PORT: u16 = 50052;
 pub struct Config {
     pub platform: PlatformConfig,
     pub words_per_minute: u32,
+    /// `None`: the built-in pipeline.
+    pub pipeline_file: Option<PathBuf>,
+    pub embedding_model_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -24,9 +41,65 @@ impl Config {
                 "expected 50..2000",
             ));
         }
+        let pipeline_file = env.raw(NEWSROOM_PIPELINE_FILE).map(PathBuf::from);
+        if let Some(path) = &pipeline_file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::invalid(NEWSROOM_PIPELINE_FILE, &shown, e.to_string()))?;
+            crate::spec::parse(&text)
+                .map_err(|e| ConfigError::invalid(NEWSROOM_PIPELINE_FILE, &shown, e.to_string()))?;
+        }
+        let embedding_model_dir = env.raw(NEWSROOM_EMBEDDING_MODEL_DIR).map(PathBuf::from);
+        if let Some(dir) = &embedding_model_dir
+            && !dir.is_dir()
+        {
+            return Err(ConfigError::invalid(
+                NEWSROOM_EMBEDDING_MODEL_DIR,
+                &dir.display().to_string(),
+                "not a folder (fetch the model with `just enrichment-model`)",
+            ));
+        }
         Ok(Config {
             platform: PlatformConfig::from_env(env, "enrichment", DEFAULT_PORT)?,
             words_per_minute,
+            pipeline_file,
+            embedding_model_dir,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_env(&Env::from_fn(|k| map.get(k).cloned()))
+    }
+
+    #[test]
+    fn defaults_run_the_built_in_pipeline() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.words_per_minute, 230);
+        assert!(c.pipeline_file.is_none() && c.embedding_model_dir.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let bad = std::env::temp_dir().join(format!("newsroom-bad-{}.toml", std::process::id()));
+        std::fs::write(&bad, "[[stage]]\nname = \"a\"\ntype = \"nope\"\n").unwrap();
+        let bad = bad.display().to_string();
+        for (var, value) in [
+            (NEWSROOM_WORDS_PER_MINUTE, "10"),
+            (NEWSROOM_PIPELINE_FILE, "/no/such/pipeline.toml"),
+            (NEWSROOM_PIPELINE_FILE, bad.as_str()),
+            (NEWSROOM_EMBEDDING_MODEL_DIR, "/no/such/model"),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}: {err}");
+        }
     }
 }

@@ -1,29 +1,52 @@
-//! Enrichment: turns `stories.raw` into `stories.enriched`.
+//! Enrichment: turns `stories.raw` into `stories.enriched` through a pipeline of stages.
 //!
-//! For every story version it detects the language, counts words and reading time, assigns
-//! IPTC Media Topics and a breaking score, and publishes an `EnrichedStory` keyed by story id.
-//! The consumer is at-least-once (platform): the same version enriched twice yields the same
+//! A pipeline file lists stages in order (language, entities, IPTC topics, keywords, summary,
+//! counts, breaking score, near-duplicate clusters, embeddings, and remote stages over gRPC),
+//! each with params, a timeout and what to do when it fails. Stages that do not depend on each
+//! other run concurrently; the file reloads on SIGHUP and on change, swapped atomically. The
+//! consumer is at-least-once (platform): the same version enriched twice yields the same
 //! record, which downstream services treat idempotently. Components:
 //!
 //! - [`config`] — the service's environment variables;
-//! - [`text`] — plain text and words out of HTML;
-//! - [`topics`] — the first IPTC Media Topic classifier;
-//! - [`pipeline`] — the enrichment of one story;
+//! - [`text`] — plain text, paragraphs, sentences and words out of HTML;
+//! - [`stage`] — the `Stage` trait, what a stage sees and returns, how findings merge;
+//! - [`spec`] — the pipeline file: parsing and validation;
+//! - [`stages`] — the built-in stages and the remote (`grpc`) stage, one file each;
+//! - [`pipeline`] — building a pipeline (waves of concurrent stages) and running a story;
+//! - [`reload`] — hot reload on SIGHUP and file change, atomic swap;
+//! - [`topic_model`], [`topics`] — the trained IPTC classifier and the lexicon beside it;
+//! - [`entities`] — named entities by capitalisation, cues and a gazetteer;
+//! - [`metrics`] — stage latency and failures, reloads;
 //! - [`api`] — `newsroom.v1.EnrichmentService` (`EnrichPreview`, `ListStages`);
+//! - [`remote`] — the example remote stage (`newsroom-example-stage`);
+//! - [`replay`] — re-running the current pipeline over history;
 //! - [`run`] — wiring, the consumer loop, serving and draining.
 
 pub mod api;
 pub mod config;
+#[cfg(feature = "embedding")]
+pub mod embed;
+pub mod entities;
+pub mod metrics;
 pub mod pipeline;
+pub mod reload;
+pub mod remote;
+pub mod replay;
+pub mod spec;
+pub mod stage;
+pub mod stages;
 pub mod text;
+pub mod topic_model;
 pub mod topics;
 
 use std::sync::Arc;
 
+use newsroom_platform::kafka::rdkafka::message::{Header, OwnedHeaders};
 use newsroom_platform::kafka::{
-    self, ConsumerSettings, Handler, HandlerError, Producer, Record, topics as t,
+    self, ConsumerSettings, Handler, HandlerError, Producer, Record, dlq_headers, topics as t,
 };
-use newsroom_platform::metrics::{KafkaMetrics, Registry};
+use newsroom_platform::metrics::{KafkaMetrics, Registry, TopicLabel};
+use newsroom_platform::redis::RedisStore;
 use newsroom_platform::server::{self, Listeners, Readiness};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
@@ -33,19 +56,33 @@ use newsroom_proto::v1::enrichment_service_server::EnrichmentServiceServer;
 pub use config::Config;
 pub use pipeline::Pipeline;
 
+use crate::metrics::StageMetrics;
+use crate::pipeline::{PipelineError, SharedPipeline};
+use crate::reload::Reloader;
+use crate::stage::Mode;
+use crate::stages::BuildContext;
+
+/// Header naming the stage that failed, on a story dead-lettered by the pipeline.
+pub const DLQ_STAGE_HEADER: &str = "dlq.stage";
+
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("kafka: {0}")]
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
+    #[error("redis: {0}")]
+    Redis(#[from] newsroom_platform::redis::redis::RedisError),
+    #[error(transparent)]
+    Pipeline(#[from] reload::ReloadError),
     #[error(transparent)]
     Serve(#[from] server::ServeError),
 }
 
 /// Enriches each `stories.raw` record and publishes it to `stories.enriched`.
 pub struct EnrichHandler {
-    pipeline: Pipeline,
+    pipeline: SharedPipeline,
     producer: Producer,
+    kafka_metrics: KafkaMetrics,
     enriched_topic: String,
 }
 
@@ -64,15 +101,89 @@ impl Handler for EnrichHandler {
         if story.id.is_empty() {
             return Err(HandlerError::Poison("story without an id".into()));
         }
-        let enriched = self.pipeline.enrich_event(event.clone());
-        let id = &story.id;
+        let id = story.id.clone();
+        // One pipeline for the whole story, whatever a reload does meanwhile.
+        let pipeline = self.pipeline.load_full();
+        match pipeline.enrich_event(event, Mode::Live).await {
+            Ok(enriched) => {
+                self.producer
+                    .send(&self.enriched_topic, &id, &enriched.encode_to_vec())
+                    .await
+                    .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+                tracing::debug!(story.id = %id, pipeline = %pipeline.id, "story enriched");
+                Ok(())
+            }
+            Err(e) => self.dead_letter(record, &id, &e).await,
+        }
+    }
+}
+
+impl EnrichHandler {
+    /// Writes the original record to `<topic>.dlq` with the platform's headers plus the stage
+    /// that failed; the record then counts as handled and the consumer moves on.
+    async fn dead_letter(
+        &self,
+        record: &Record,
+        id: &str,
+        error: &PipelineError,
+    ) -> Result<(), HandlerError> {
+        let dlq = format!("{}.dlq", record.topic);
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &record.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let (partition, offset, attempts) = (
+            record.partition.to_string(),
+            record.offset.to_string(),
+            error.attempts.to_string(),
+        );
+        let message = error.to_string();
+        for (k, v) in [
+            (dlq_headers::TOPIC, record.topic.as_str()),
+            (dlq_headers::PARTITION, &partition),
+            (dlq_headers::OFFSET, &offset),
+            (dlq_headers::ERROR, &message),
+            (dlq_headers::ATTEMPTS, &attempts),
+            (DLQ_STAGE_HEADER, &error.stage),
+        ] {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        tracing::error!(story.id = %id, stage = %error.stage, error = %error.error, %dlq, "story dead-lettered by its pipeline");
         self.producer
-            .send(&self.enriched_topic, id, &enriched.encode_to_vec())
+            .send_with_headers(&dlq, &record.key_str(), record.payload.as_deref(), headers)
             .await
-            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
-        tracing::debug!(story.id = %id, "story enriched");
+            // The DLQ write failed: let the consumer retry the record.
+            .map_err(|e| HandlerError::Retryable(format!("dead-letter write: {e}")))?;
+        self.kafka_metrics
+            .dead_lettered
+            .get_or_create(&TopicLabel {
+                topic: record.topic.clone(),
+            })
+            .inc();
         Ok(())
     }
+}
+
+/// Connects what stages need and builds the first pipeline.
+pub async fn start_pipeline(
+    config: &Config,
+    metrics: StageMetrics,
+) -> Result<Arc<Reloader>, RunError> {
+    let platform = &config.platform;
+    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+    let cx = BuildContext {
+        redis: Some(redis),
+        words_per_minute: config.words_per_minute,
+        embedding_model_dir: config.embedding_model_dir.clone(),
+        base_dir: std::path::PathBuf::from("."),
+    };
+    Ok(Reloader::start(config.pipeline_file.clone(), cx, metrics)?)
 }
 
 /// Runs enrichment until `shutdown` is triggered, then drains.
@@ -80,17 +191,21 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let platform = &config.platform;
     let mut registry = Registry::default();
     let kafka_metrics = KafkaMetrics::register(&mut registry);
+    let stage_metrics = StageMetrics::register(&mut registry);
 
     kafka::ensure_topics(
         platform,
         &[t::STORIES_RAW, t::STORIES_ENRICHED, t::STORIES_RAW_DLQ],
     )
     .await?;
+    let reloader = start_pipeline(&config, stage_metrics).await?;
+    reloader.watch(&shutdown);
+    let pipeline = reloader.shared();
     let producer = Producer::new(platform, kafka_metrics.clone())?;
-    let pipeline = Pipeline::new(config.words_per_minute);
     let handler = Arc::new(EnrichHandler {
         pipeline: pipeline.clone(),
         producer: producer.clone(),
+        kafka_metrics: kafka_metrics.clone(),
         enriched_topic: platform.topic(t::STORIES_ENRICHED),
     });
 

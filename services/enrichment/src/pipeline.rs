@@ -1,175 +1,481 @@
-//! The enrichment of one story: language, counts, topics, breaking score.
+//! The pipeline: built stages in order, grouped into waves that run concurrently.
+//!
+//! [`Pipeline::build`] turns a validated pipeline file into stages and works out the order:
+//! a stage runs after every earlier stage that writes a field it reads or writes (and after
+//! the stages in its `after`). Its wave is one more than the latest wave it depends on; the
+//! stages of one wave run concurrently on the same snapshot of the enrichment, and their
+//! findings are merged in file order, so the result is the same as running the file top to
+//! bottom.
+//!
+//! Each stage attempt has the stage's `timeout_ms`; a failure (error, timeout, open circuit)
+//! follows `on_error`: `skip` records the stage as skipped and goes on, `retry` tries again
+//! with backoff and, when every attempt failed, fails the story, as `dead-letter` does at once.
+//! A failed story is a [`PipelineError`] naming the stage; the consumer dead-letters it with
+//! that name in the headers.
+//!
+//! A `Pipeline` is immutable; hot reload builds a new one and swaps it in ([`crate::reload`]).
 
-use newsroom_proto::v1::{EnrichedStory, Enrichment, PubStatus, Story, StoryEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::{text, topics};
+use newsroom_proto::v1::{EnrichedStory, Enrichment, StageOutcome, StageRun, Story, StoryEvent};
+use sha2::Digest as _;
 
-/// The built-in enrichment steps, in order. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Pipeline {
-    words_per_minute: u32,
+use crate::metrics::StageMetrics;
+use crate::spec::{self, OnError, SpecError, StageSpec};
+use crate::stage::{self, DynStage, Mode, StageError, StageInput};
+use crate::stages::BuildContext;
+use crate::text::StoryText;
+
+/// The pipeline used when `NEWSROOM_PIPELINE_FILE` is not set.
+pub const DEFAULT_PIPELINE: &str = include_str!("../pipeline.default.toml");
+
+/// A stage with its place in the pipeline.
+pub struct PlannedStage {
+    pub spec: StageSpec,
+    pub stage: DynStage,
+    /// Names of the stages it runs after.
+    pub after: Vec<String>,
+    pub wave: usize,
 }
 
-/// Names of the steps, for `ListStages`.
-pub const STAGES: &[&str] = &["language", "counts", "topics", "urgency"];
+/// A pipeline that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("stage {name:?}: {reason}")]
+    Stage { name: String, reason: String },
+}
 
-/// Wording that marks a story as breaking news.
-const BREAKING_WORDS: &[&str] = &["breaking", "flash", "urgent", "just in", "alert"];
+/// A story the pipeline could not enrich: which stage, why, after how many attempts.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("stage {stage:?} failed after {attempts} attempt(s): {error}")]
+pub struct PipelineError {
+    pub stage: String,
+    pub error: StageError,
+    pub attempts: u32,
+}
+
+/// An immutable, built pipeline.
+pub struct Pipeline {
+    /// Short hash of the definition (`Enrichment.pipeline_id`).
+    pub id: String,
+    /// Where the definition came from (a path, or "built-in default").
+    pub source: String,
+    pub stages: Vec<PlannedStage>,
+    waves: Vec<Vec<usize>>,
+    metrics: StageMetrics,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .field(
+                "stages",
+                &self.stages.iter().map(|s| &s.spec.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
 
 impl Pipeline {
-    pub fn new(words_per_minute: u32) -> Self {
-        Pipeline { words_per_minute }
+    /// Parses, validates and builds a pipeline definition.
+    pub fn build(
+        text: &str,
+        source: &str,
+        cx: &BuildContext,
+        metrics: StageMetrics,
+    ) -> Result<Pipeline, BuildError> {
+        let specs = spec::parse(text)?;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        let id = hex::encode(&digest[..6]);
+        let mut stages: Vec<PlannedStage> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let stage = spec
+                .config
+                .build(&spec.name, cx)
+                .map_err(|e| BuildError::Stage {
+                    name: spec.name.clone(),
+                    reason: e.0,
+                })?;
+            let needs = stage.reads().union(stage.writes());
+            let mut after: Vec<String> = Vec::new();
+            for earlier in &stages {
+                if earlier.stage.writes().intersects(needs)
+                    || spec.after.contains(&earlier.spec.name)
+                {
+                    after.push(earlier.spec.name.clone());
+                }
+            }
+            let wave = stages
+                .iter()
+                .filter(|e| after.contains(&e.spec.name))
+                .map(|e| e.wave + 1)
+                .max()
+                .unwrap_or(0);
+            stages.push(PlannedStage {
+                spec,
+                stage,
+                after,
+                wave,
+            });
+        }
+        let n_waves = stages.iter().map(|s| s.wave + 1).max().unwrap_or(0);
+        let waves = (0..n_waves)
+            .map(|w| {
+                stages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.wave == w)
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        Ok(Pipeline {
+            id,
+            source: source.to_owned(),
+            stages,
+            waves,
+            metrics,
+        })
+    }
+
+    /// The default pipeline (tools and tests).
+    pub fn default_pipeline(cx: &BuildContext) -> Pipeline {
+        Pipeline::build(
+            DEFAULT_PIPELINE,
+            "built-in default",
+            cx,
+            StageMetrics::default(),
+        )
+        .expect("the built-in default pipeline builds")
     }
 
     /// Enriches a `stories.raw` event into a `stories.enriched` record.
-    pub fn enrich_event(&self, event: StoryEvent) -> EnrichedStory {
+    pub async fn enrich_event(
+        &self,
+        event: StoryEvent,
+        mode: Mode,
+    ) -> Result<EnrichedStory, PipelineError> {
         let story = event.story.unwrap_or_default();
-        EnrichedStory {
-            enrichment: Some(self.enrich(&story)),
+        let event_time = event
+            .accepted_at
+            .and_then(|t| SystemTime::try_from(t).ok())
+            .unwrap_or_else(SystemTime::now);
+        let enrichment = self.enrich(&story, mode, event_time).await?;
+        Ok(EnrichedStory {
+            enrichment: Some(enrichment),
             story: Some(story),
             accepted_at: event.accepted_at,
-        }
+        })
     }
 
     /// What the pipeline finds in one story.
-    pub fn enrich(&self, story: &Story) -> Enrichment {
-        let text = text::story_text(story);
-        let word_count = text::words(&text).count() as u32;
-        let reading_time_seconds = if word_count == 0 {
-            0
-        } else {
-            (u64::from(word_count) * 60).div_ceil(u64::from(self.words_per_minute)) as u32
+    pub async fn enrich(
+        &self,
+        story: &Story,
+        mode: Mode,
+        event_time: SystemTime,
+    ) -> Result<Enrichment, PipelineError> {
+        let text = StoryText::new(story);
+        let mut enrichment = Enrichment::default();
+        let mut runs: HashMap<usize, StageRun> = HashMap::new();
+        for wave in &self.waves {
+            let snapshot = enrichment.clone();
+            let results = futures::future::join_all(wave.iter().map(|&i| {
+                let planned = &self.stages[i];
+                let input_parts = (story, &text, &snapshot, mode, event_time);
+                async move { (i, self.run_stage(planned, input_parts).await) }
+            }))
+            .await;
+            // Merge in file order (join_all keeps the wave's order, which is file order).
+            for (i, result) in results {
+                match result {
+                    Ok((patch, run)) => {
+                        if let Some(p) = patch {
+                            stage::merge(&mut enrichment, p);
+                        }
+                        runs.insert(i, run);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        enrichment.stage_runs = (0..self.stages.len())
+            .filter_map(|i| runs.remove(&i))
+            .collect();
+        enrichment.pipeline_id = self.id.clone();
+        Ok(enrichment)
+    }
+
+    /// Runs one stage with its timeout, attempts and `on_error`.
+    async fn run_stage(
+        &self,
+        planned: &PlannedStage,
+        (story, text, snapshot, mode, event_time): (
+            &Story,
+            &StoryText,
+            &Enrichment,
+            Mode,
+            SystemTime,
+        ),
+    ) -> Result<(Option<Enrichment>, StageRun), PipelineError> {
+        let spec = &planned.spec;
+        let name = spec.name.clone();
+        let started = Instant::now();
+        if !planned.stage.enabled() {
+            return Ok((
+                None,
+                StageRun {
+                    name,
+                    outcome: StageOutcome::Disabled as i32,
+                    ..Default::default()
+                },
+            ));
+        }
+        let timeout = Duration::from_millis(spec.timeout_ms);
+        let mut backoff = Duration::from_millis(spec.retry_backoff_ms);
+        let mut attempt = 0;
+        let error = loop {
+            attempt += 1;
+            let attempt_started = Instant::now();
+            let input = StageInput {
+                story,
+                text,
+                enrichment: snapshot,
+                mode,
+                event_time,
+                deadline: attempt_started + timeout,
+            };
+            let result = match tokio::time::timeout(timeout, planned.stage.run(&input)).await {
+                // A stage that computes past its budget without yielding is late all the same.
+                Ok(Ok(_)) if attempt_started.elapsed() > timeout => {
+                    Err(StageError::Timeout(spec.timeout_ms))
+                }
+                Ok(r) => r,
+                Err(_) => Err(StageError::Timeout(spec.timeout_ms)),
+            };
+            self.metrics
+                .observe(&name, attempt_started.elapsed(), result.is_ok());
+            match result {
+                Ok(out) => {
+                    return Ok((
+                        Some(out.patch),
+                        StageRun {
+                            name,
+                            outcome: if out.reused {
+                                StageOutcome::Reused
+                            } else {
+                                StageOutcome::Ok
+                            } as i32,
+                            error: String::new(),
+                            duration_us: micros(started.elapsed()),
+                            attempts: attempt,
+                        },
+                    ));
+                }
+                Err(e) => {
+                    let last = attempt >= spec.attempts || matches!(e, StageError::Invalid(_));
+                    if last {
+                        break e;
+                    }
+                    tracing::warn!(stage = %name, attempt, error = %e, "stage failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+            }
         };
-        let body_text = text::html_to_text(&story.body_html);
-        Enrichment {
-            language: detect_language(story, &text),
-            topics: topics::classify(&story.headline, &body_text),
-            word_count,
-            reading_time_seconds,
-            breaking_score: breaking_score(story),
-            ..Default::default()
+        match spec.on_error {
+            OnError::Skip => {
+                self.metrics.failed(&name, "skipped");
+                tracing::warn!(stage = %name, story.id = %story.id, error = %error, "stage failed, skipped");
+                Ok((
+                    None,
+                    StageRun {
+                        name,
+                        outcome: StageOutcome::Skipped as i32,
+                        error: error.to_string(),
+                        duration_us: micros(started.elapsed()),
+                        attempts: attempt,
+                    },
+                ))
+            }
+            OnError::Retry | OnError::DeadLetter => {
+                self.metrics.failed(&name, "dead_lettered");
+                Err(PipelineError {
+                    stage: name,
+                    error,
+                    attempts: attempt,
+                })
+            }
         }
     }
 }
 
-/// The story's language as a BCP 47 tag: what the source said when it said so, else detected.
-fn detect_language(story: &Story, text: &str) -> String {
-    if !story.language.trim().is_empty() {
-        return story.language.trim().to_owned();
-    }
-    // whatlang's own "reliable" flag is strict on short copy; a confident guess on a headline
-    // and a lead is right far more often than "und" would be useful.
-    match whatlang::detect(text) {
-        Some(info) if info.is_reliable() || info.confidence() >= 0.3 || text.len() > 200 => {
-            bcp47(info.lang()).unwrap_or_else(|| info.lang().code().to_owned())
-        }
-        _ => "und".to_owned(),
-    }
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
-/// ISO 639-1 where it exists (BCP 47 prefers the shortest code), from whatlang's ISO 639-3.
-fn bcp47(lang: whatlang::Lang) -> Option<String> {
-    use whatlang::Lang::*;
-    let code = match lang {
-        Eng => "en",
-        Deu => "de",
-        Fra => "fr",
-        Spa => "es",
-        Ita => "it",
-        Por => "pt",
-        Nld => "nl",
-        Rus => "ru",
-        Ukr => "uk",
-        Pol => "pl",
-        Cmn => "zh",
-        Jpn => "ja",
-        Kor => "ko",
-        Ara => "ar",
-        Tur => "tr",
-        Swe => "sv",
-        Dan => "da",
-        Nob => "nb",
-        Fin => "fi",
-        Ces => "cs",
-        Ell => "el",
-        Heb => "he",
-        Hin => "hi",
-        Hun => "hu",
-        Ron => "ro",
-        Vie => "vi",
-        Ind => "id",
-        Tha => "th",
-        Cat => "ca",
-        _ => return None,
-    };
-    Some(code.to_owned())
-}
-
-/// 0..1 from the source's urgency (1 = flash → 1.0) and breaking wording in the headline.
-fn breaking_score(story: &Story) -> f64 {
-    if story.pubstatus == PubStatus::Canceled as i32 {
-        return 0.0;
-    }
-    let urgency = match story.urgency {
-        0 => 5,
-        u => u,
-    };
-    let from_urgency = f64::from(9 - urgency.min(8)) / 8.0;
-    let headline = story.headline.to_lowercase();
-    let wording = if BREAKING_WORDS.iter().any(|w| headline.contains(w)) {
-        0.2
-    } else {
-        0.0
-    };
-    (from_urgency + wording).min(1.0)
-}
+/// The running pipeline, shared by the consumer and the API and swapped by reload.
+pub type SharedPipeline = Arc<arc_swap::ArcSwap<Pipeline>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stage::{Fields, Stage, StageOutput};
+    use newsroom_proto::v1::EntityKind;
 
-    fn story(headline: &str, body: &str, urgency: u32) -> Story {
-        Story {
-            id: "s1".into(),
-            headline: headline.into(),
-            body_html: body.into(),
-            urgency,
+    fn cx() -> BuildContext {
+        BuildContext {
+            words_per_minute: 230,
             ..Default::default()
         }
     }
 
-    #[test]
-    fn counts_words_and_reading_time() {
-        let body = format!("<p>{}</p>", "word ".repeat(459));
-        let e = Pipeline::new(230).enrich(&story("One", &body, 5));
-        assert_eq!(e.word_count, 460);
-        assert_eq!(e.reading_time_seconds, 120);
+    fn build(text: &str) -> Pipeline {
+        Pipeline::build(text, "test", &cx(), StageMetrics::default()).unwrap()
+    }
+
+    fn story() -> Story {
+        Story {
+            id: "s1".into(),
+            source: "wire".into(),
+            headline: "Chancellor Olaf Scholz meets Siemens bosses in Berlin".into(),
+            body_html: "<p>German Chancellor Olaf Scholz met executives of Siemens AG in Berlin on Monday to discuss energy prices, the government said.</p>\
+                        <p>Scholz told reporters that industry needed cheaper electricity.</p>"
+                .into(),
+            urgency: 3,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_pipeline_fills_every_field_it_promises() {
+        let p = Pipeline::default_pipeline(&cx());
+        let e = p
+            .enrich(&story(), Mode::Preview, SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(e.language, "en");
+        assert!(e.word_count > 30);
+        assert!(e.reading_time_seconds > 0);
+        assert!(!e.topics.is_empty());
+        assert!(!e.keywords.is_empty());
+        assert!(e.summary.starts_with("German Chancellor"), "{}", e.summary);
+        assert!(e.breaking_score > 0.0);
+        assert_eq!(e.cluster_id, "c-s1");
+        let scholz = e.entities.iter().find(|x| x.name == "Olaf Scholz").unwrap();
+        assert_eq!(scholz.kind(), EntityKind::Person);
+        assert_eq!(e.pipeline_id, p.id);
+        assert_eq!(e.stage_runs.len(), p.stages.len());
+        let embedding = e.stage_runs.iter().find(|r| r.name == "embedding").unwrap();
+        assert_eq!(embedding.outcome(), StageOutcome::Disabled);
     }
 
     #[test]
-    fn detects_english_and_german() {
-        let p = Pipeline::new(230);
-        let en = p.enrich(&story(
-            "Parliament votes on the budget",
-            "<p>The government said on Tuesday that the new budget would be voted on next week by members of parliament.</p>",
-            5,
-        ));
-        assert_eq!(en.language, "en");
-        let unsure = p.enrich(&story("Ok", "<p>x</p>", 5));
-        assert_eq!(unsure.language, "und");
-        let de = p.enrich(&story(
-            "Bundestag stimmt über den Haushalt ab",
-            "<p>Die Regierung teilte am Dienstag mit, dass der neue Haushalt in der kommenden Woche vom Parlament beschlossen werden soll.</p>",
-            5,
-        ));
-        assert_eq!(de.language, "de");
+    fn independent_stages_share_a_wave_and_readers_wait_for_writers() {
+        let p = Pipeline::default_pipeline(&cx());
+        let wave = |n: &str| p.stages.iter().find(|s| s.spec.name == n).unwrap().wave;
+        assert_eq!(wave("language"), 0);
+        assert_eq!(wave("topics"), 0);
+        assert_eq!(wave("entities"), 0);
+        assert!(wave("urgency") > wave("dedup"), "urgency reads the cluster");
+        let urgency = p.stages.iter().find(|s| s.spec.name == "urgency").unwrap();
+        assert_eq!(urgency.after, ["dedup"]);
     }
 
-    #[test]
-    fn flash_urgency_scores_higher_than_routine() {
-        let p = Pipeline::new(230);
-        let flash = p.enrich(&story("Quake", "<p>x</p>", 1)).breaking_score;
-        let routine = p.enrich(&story("Quake", "<p>x</p>", 6)).breaking_score;
-        assert!(flash > 0.9 && routine < 0.5, "{flash} {routine}");
+    /// A stage that sleeps or fails, to exercise the executor.
+    struct Flaky {
+        sleep: Duration,
+        fail_times: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Stage for Flaky {
+        fn writes(&self) -> Fields {
+            Fields::ATTRIBUTES
+        }
+        async fn run(&self, _i: &StageInput<'_>) -> Result<StageOutput, StageError> {
+            tokio::time::sleep(self.sleep).await;
+            if self
+                .fail_times
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok()
+            {
+                return Err(StageError::Failed("boom".into()));
+            }
+            let mut e = Enrichment::default();
+            e.attributes.insert("flaky.ok".into(), "yes".into());
+            Ok(e.into())
+        }
+    }
+
+    fn with_flaky(on_error: &str, timeout_ms: u64, sleep_ms: u64, fails: u32) -> Pipeline {
+        let attempts = if on_error == "retry" {
+            "attempts = 3\n"
+        } else {
+            ""
+        };
+        let mut p = build(&format!(
+            "[[stage]]\nname = \"language\"\ntype = \"language\"\n\
+             [[stage]]\nname = \"flaky\"\ntype = \"keywords\"\ntimeout_ms = {timeout_ms}\non_error = \"{on_error}\"\n{attempts}retry_backoff_ms = 1\n"
+        ));
+        p.stages[1].stage = Arc::new(Flaky {
+            sleep: Duration::from_millis(sleep_ms),
+            fail_times: fails.into(),
+        });
+        p
+    }
+
+    #[tokio::test]
+    async fn a_slow_stage_times_out_and_is_skipped() {
+        let p = with_flaky("skip", 20, 200, 0);
+        let started = Instant::now();
+        let e = p
+            .enrich(&story(), Mode::Live, SystemTime::now())
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_millis(150));
+        assert_eq!(e.language, "en", "the other stages' findings are kept");
+        let run = &e.stage_runs[1];
+        assert_eq!(run.outcome(), StageOutcome::Skipped);
+        assert_eq!(run.error, "timed out after 20 ms");
+    }
+
+    #[tokio::test]
+    async fn retry_tries_again_and_then_dead_letters() {
+        let p = with_flaky("retry", 1000, 0, 2);
+        let e = p
+            .enrich(&story(), Mode::Live, SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(e.stage_runs[1].attempts, 3);
+        assert_eq!(e.attributes["flaky.ok"], "yes");
+
+        let p = with_flaky("retry", 1000, 0, 5);
+        let err = p
+            .enrich(&story(), Mode::Live, SystemTime::now())
+            .await
+            .unwrap_err();
+        assert_eq!((err.stage.as_str(), err.attempts), ("flaky", 3));
+        assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn dead_letter_fails_the_story_at_once() {
+        let p = with_flaky("dead-letter", 1000, 0, 1);
+        let err = p
+            .enrich(&story(), Mode::Live, SystemTime::now())
+            .await
+            .unwrap_err();
+        assert_eq!((err.stage.as_str(), err.attempts), ("flaky", 1));
     }
 }

@@ -1,6 +1,141 @@
-//! Plain text out of a story: tags dropped, entities decoded, whitespace collapsed, and words.
+//! Plain text out of a story: tags dropped, entities decoded, whitespace collapsed; paragraphs,
+//! sentences and words. [`StoryText`] is computed once per story and shared by every stage.
 
 use newsroom_proto::v1::Story;
+
+/// A story's text, ready for the stages.
+#[derive(Debug, Clone, Default)]
+pub struct StoryText {
+    pub headline: String,
+    /// The standfirst, else the first paragraph of the body.
+    pub lead: String,
+    /// Body paragraphs as plain text (the standfirst first, when there is one).
+    pub paragraphs: Vec<String>,
+    /// Headline, standfirst and body ([`story_text`]).
+    pub full: String,
+}
+
+impl StoryText {
+    pub fn new(story: &Story) -> Self {
+        let mut paragraphs = Vec::new();
+        let standfirst = html_to_text(&story.standfirst);
+        if !standfirst.is_empty() {
+            paragraphs.push(standfirst.clone());
+        }
+        paragraphs.extend(html_paragraphs(&story.body_html));
+        let lead = if standfirst.is_empty() {
+            paragraphs.first().cloned().unwrap_or_default()
+        } else {
+            standfirst
+        };
+        StoryText {
+            headline: html_to_text(&story.headline),
+            lead,
+            full: story_text(story),
+            paragraphs,
+        }
+    }
+
+    /// The body without the headline (paragraphs joined).
+    pub fn body(&self) -> String {
+        self.paragraphs.join("\n")
+    }
+}
+
+/// The body's paragraphs: split at `<p>`, `<br>`, `<div>`, headings and list items, or at blank
+/// lines in plain text; empty ones dropped.
+pub fn html_paragraphs(html: &str) -> Vec<String> {
+    let mut marked = String::with_capacity(html.len() + 16);
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        marked.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let Some(end) = after.find('>') else {
+            marked.push_str(after);
+            rest = "";
+            break;
+        };
+        let name: String = after[1..end]
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let block = matches!(
+            name.as_str(),
+            "p" | "br" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
+        );
+        marked.push_str(if block { "\n\n" } else { " " });
+        marked.push_str(&after[..end + 1].replace('\n', " "));
+        rest = &after[end + 1..];
+    }
+    marked.push_str(rest);
+    marked
+        .split("\n\n")
+        .map(html_to_text)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Sentences of a plain-text paragraph: split after `.`, `!` or `?` (and closing quotes) when a
+/// space and an upper-case letter, a digit or an opening quote follow. Abbreviations such as
+/// "Mr." and initials ("J. Smith") do not end a sentence.
+pub fn sentences(paragraph: &str) -> Vec<&str> {
+    const ABBREVIATIONS: &[&str] = &[
+        "mr", "mrs", "ms", "dr", "prof", "st", "mt", "jr", "sr", "co", "corp", "inc", "ltd", "no",
+        "vs", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt", "u.s", "u.k", "e.g", "i.e",
+    ];
+    let mut out = Vec::new();
+    let bytes = paragraph.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if matches!(c, b'.' | b'!' | b'?') {
+            let mut end = i + 1;
+            // Closing quotes and brackets belong to the sentence.
+            while end < paragraph.len() {
+                let rest = &paragraph[end..];
+                let Some(ch) = rest.chars().next() else { break };
+                if matches!(ch, '"' | '\'' | '’' | '”' | ')') {
+                    end += ch.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            let next = paragraph[end..].chars().next();
+            let after = paragraph[end..].trim_start().chars().next();
+            let boundary = next.is_some_and(char::is_whitespace)
+                && after.is_some_and(|a| {
+                    a.is_uppercase() || a.is_ascii_digit() || matches!(a, '"' | '“' | '‘' | '\'')
+                });
+            let word_before: String = paragraph[start..i]
+                .rsplit(|ch: char| ch.is_whitespace())
+                .next()
+                .unwrap_or_default()
+                .to_lowercase();
+            let abbreviation = c == b'.'
+                && (ABBREVIATIONS.contains(&word_before.as_str())
+                    || (word_before.chars().count() == 1
+                        && word_before.chars().all(char::is_alphabetic)));
+            if (boundary && !abbreviation) || next.is_none() {
+                let s = paragraph[start..end].trim();
+                if !s.is_empty() {
+                    out.push(s);
+                }
+                start = end;
+            }
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    let tail = paragraph[start..].trim();
+    if !tail.is_empty() {
+        out.push(tail);
+    }
+    out
+}
 
 /// The story's readable text: headline, standfirst and body, without markup.
 pub fn story_text(story: &Story) -> String {
@@ -110,6 +245,25 @@ mod tests {
         let t =
             html_to_text("<p>Tom &amp; Jerry</p><script>alert(1)</script><p>caf&#233; &lt;3</p>");
         assert_eq!(t, "Tom & Jerry café <3");
+    }
+
+    #[test]
+    fn paragraphs_and_sentences_split_where_a_reader_would() {
+        let p = html_paragraphs(
+            "<p>First one.</p><p>Mr. Smith met Dr. Jones in the U.S. on Monday. He said \"hello.\" Then 2 left!</p>",
+        );
+        assert_eq!(p.len(), 2);
+        let s = sentences(&p[1]);
+        assert_eq!(
+            s,
+            [
+                "Mr. Smith met Dr. Jones in the U.S. on Monday.",
+                "He said \"hello.\"",
+                "Then 2 left!"
+            ]
+        );
+        let plain = html_paragraphs("one para\n\nanother para");
+        assert_eq!(plain, ["one para", "another para"]);
     }
 
     #[test]
