@@ -21,6 +21,7 @@ stories.enriched.dlq 1 14
 interactions 12 30
 profiles 6 compact
 profiles.dlq 1 14
+interactions.dlq 1 14
 devices 6 compact
 devices.dlq 1 14
 notifications.receipts 6 7

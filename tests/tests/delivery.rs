@@ -190,14 +190,45 @@ async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothin
     )
     .await;
 
-    // A reader with no follows gets everything, newest first: page through it all.
+    // Every acknowledged story is in the feed store, exactly once, at version 1.
     let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    for id in &ids {
+        let story = rec
+            .get_story(GetStoryRequest {
+                story_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("story {id} lost: {e}"))
+            .into_inner();
+        assert_eq!(story.story.unwrap().version, 1);
+    }
+    assert_eq!(indexed().await, STORIES);
+
+    // A reader following the five BBC categories pages through a feed without duplicates.
+    let reader = "bbc-reader";
+    for topic in [
+        "medtop:04000000",
+        "medtop:01000000",
+        "medtop:11000000",
+        "medtop:15000000",
+        "medtop:13000000",
+    ] {
+        rec.follow(newsroom_proto::v1::FollowRequest {
+            user_id: reader.into(),
+            target: Some(newsroom_proto::v1::FollowTarget {
+                kind: newsroom_proto::v1::TargetKind::Topic as i32,
+                value: topic.into(),
+            }),
+        })
+        .await
+        .unwrap();
+    }
     let mut seen = HashSet::new();
     let mut cursor = String::new();
     loop {
         let page = rec
             .get_feed(GetFeedRequest {
-                user_id: "cold-start-reader".into(),
+                user_id: reader.into(),
                 limit: 100,
                 cursor: cursor.clone(),
             })
@@ -206,6 +237,7 @@ async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothin
             .into_inner();
         for item in page.items {
             let id = item.story.unwrap().id;
+            assert!(ids.contains(&id), "unknown story {id}");
             assert!(seen.insert(id.clone()), "story {id} twice in the feed");
         }
         if page.next_cursor.is_empty() {
@@ -213,7 +245,7 @@ async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothin
         }
         cursor = page.next_cursor;
     }
-    assert_eq!(seen, ids, "every acknowledged story, once");
+    assert!(seen.len() >= 300, "a full feed, got {}", seen.len());
 
     assert!(sigterm_and_wait(&mut second).await.success());
     pipeline.stop().await;

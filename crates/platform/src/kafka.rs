@@ -46,6 +46,7 @@ pub mod topics {
     pub const STORIES_RAW_DLQ: &str = "stories.raw.dlq";
     pub const STORIES_ENRICHED_DLQ: &str = "stories.enriched.dlq";
     pub const INTERACTIONS: &str = "interactions";
+    pub const INTERACTIONS_DLQ: &str = "interactions.dlq";
     pub const PROFILES: &str = "profiles";
     pub const PROFILES_DLQ: &str = "profiles.dlq";
     pub const DEVICES: &str = "devices";
@@ -82,6 +83,7 @@ pub const TOPICS: &[TopicSpec] = &[
     spec(topics::STORIES_RAW_DLQ, 1, Some(14)),
     spec(topics::STORIES_ENRICHED_DLQ, 1, Some(14)),
     spec(topics::INTERACTIONS, 12, Some(30)),
+    spec(topics::INTERACTIONS_DLQ, 1, Some(14)),
     spec(topics::PROFILES, 6, None),
     spec(topics::PROFILES_DLQ, 1, Some(14)),
     spec(topics::DEVICES, 6, None),
@@ -655,6 +657,112 @@ async fn handle_one<H: Handler>(
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
+        }
+    }
+}
+
+/// Reads every record now in `topic` (each partition from its beginning to its end as of the
+/// call) and hands it to `apply`, in partition order. Used to rebuild a Redis cache from a
+/// compacted topic; the consumer commits nothing. Returns how many records it read.
+pub async fn replay<F, Fut>(
+    config: &PlatformConfig,
+    topic: &str,
+    mut apply: F,
+) -> Result<usize, KafkaError>
+where
+    F: FnMut(Record) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", format!("{}-replay", config.consumer_group))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))?;
+    let mut ends = std::collections::HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions())
+        .unwrap_or_default()
+    {
+        let (low, high) =
+            consumer.fetch_watermarks(topic, p.id(), Timeout::After(Duration::from_secs(10)))?;
+        if high > low {
+            ends.insert(p.id(), high);
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        }
+    }
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    consumer.assign(&tpl)?;
+    let mut n = 0;
+    while !ends.is_empty() {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .map_err(|_| KafkaError::MessageConsumption(RDKafkaErrorCode::RequestTimedOut))??;
+        if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
+            ends.remove(&m.partition());
+        }
+        let record = Record {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers: Vec::new(),
+        };
+        drop(m);
+        apply(record).await;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The latest value for `key` in a compacted topic, found by reading the key's partition
+/// (librdkafka's default partitioner: CRC32 of the key modulo the partition count). The record
+/// of truth behind a cache miss: slow, and only for misses.
+pub async fn latest_for_key(
+    config: &PlatformConfig,
+    topic: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, KafkaError> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", format!("{}-lookup", config.consumer_group))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len()) as u32;
+    if partitions == 0 {
+        return Ok(None);
+    }
+    let partition = (crc32fast::hash(key.as_bytes()) % partitions) as i32;
+    let (low, high) =
+        consumer.fetch_watermarks(topic, partition, Timeout::After(Duration::from_secs(10)))?;
+    if high <= low {
+        return Ok(None);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let mut latest = None;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .map_err(|_| KafkaError::MessageConsumption(RDKafkaErrorCode::RequestTimedOut))??;
+        if m.key() == Some(key.as_bytes()) {
+            latest = m.payload().map(<[u8]>::to_vec);
+        }
+        if m.offset() + 1 >= high {
+            return Ok(latest);
         }
     }
 }

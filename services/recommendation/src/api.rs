@@ -18,7 +18,9 @@ use newsroom_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::feed::{self, Cursor};
+use crate::interests;
 use crate::store::{FeedStore, IndexKey};
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 
 /// Most items a page may ask for.
 pub const MAX_LIMIT: u32 = 100;
@@ -28,22 +30,26 @@ pub const DEFAULT_LIMIT: u32 = 20;
 pub struct RecommendationApi {
     store: FeedStore,
     producer: Producer,
+    platform: newsroom_platform::PlatformConfig,
     profiles_topic: String,
     interactions_topic: String,
+    enriched_topic: String,
 }
 
 impl RecommendationApi {
     pub fn new(
         store: FeedStore,
         producer: Producer,
-        profiles_topic: String,
-        interactions_topic: String,
+        platform: newsroom_platform::PlatformConfig,
     ) -> Self {
+        use newsroom_platform::kafka::topics;
         RecommendationApi {
             store,
             producer,
-            profiles_topic,
-            interactions_topic,
+            profiles_topic: platform.topic(topics::PROFILES),
+            interactions_topic: platform.topic(topics::INTERACTIONS),
+            enriched_topic: platform.topic(topics::STORIES_ENRICHED),
+            platform,
         }
     }
 
@@ -77,6 +83,14 @@ impl RecommendationApi {
             follows: follows.iter().map(IndexKey::target).collect(),
             updated_at: Some(SystemTime::now().into()),
         };
+        // The cached first page no longer says what the reader wants.
+        let _: () = self
+            .store
+            .redis()
+            .conn()
+            .del(feed::first_page_key(&self.store, user))
+            .await
+            .map_err(unavailable)?;
         self.producer
             .send(&self.profiles_topic, user, &profile.encode_to_vec())
             .await
@@ -125,17 +139,59 @@ impl RecommendationService for RecommendationApi {
         };
         let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref())
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| match e {
+                feed::PageError::Expired => Status::failed_precondition(e.to_string()),
+                feed::PageError::Redis(r) => unavailable(r),
+            })?;
         Ok(Response::new(GetFeedResponse { items, next_cursor }))
     }
 
     async fn get_trending(
         &self,
-        _request: Request<GetTrendingRequest>,
+        request: Request<GetTrendingRequest>,
     ) -> Result<Response<GetTrendingResponse>, Status> {
-        Err(Status::unimplemented(
-            "GetTrending needs interaction counting, which is not built yet",
-        ))
+        let req = request.into_inner();
+        let limit = match req.limit {
+            0 => DEFAULT_LIMIT,
+            n if n > MAX_LIMIT => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: at most {MAX_LIMIT}"
+                )));
+            }
+            n => n,
+        } as usize;
+        let topic = req.topic.trim();
+        let (scope, reason) = if topic.is_empty() {
+            ("global".to_owned(), "Trending now".to_owned())
+        } else if media_topics::is_code(topic) {
+            let label = media_topics::label(topic).unwrap_or(topic);
+            (format!("topic:{topic}"), format!("Trending in {label}"))
+        } else {
+            return Err(Status::invalid_argument(format!(
+                "topic: {topic:?} is not an IPTC Media Topic code"
+            )));
+        };
+        let hot = interests::trending(&self.store, &scope, limit)
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<String> = hot.iter().map(|(id, _)| id.clone()).collect();
+        let stories = self.store.stories(&ids).await.map_err(unavailable)?;
+        let items = hot
+            .into_iter()
+            .zip(stories)
+            .filter_map(|((_, score), s)| {
+                let enriched = s?;
+                let mut story = enriched.story?;
+                story.body_html.clear();
+                Some(newsroom_proto::v1::FeedItem {
+                    story: Some(story),
+                    score,
+                    reasons: vec![reason.clone()],
+                    topics: enriched.enrichment.map(|e| e.topics).unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(Response::new(GetTrendingResponse { items }))
     }
 
     async fn get_story(
@@ -146,10 +202,30 @@ impl RecommendationService for RecommendationApi {
         if id.trim().is_empty() {
             return Err(Status::invalid_argument("story_id: required"));
         }
-        match self.store.story(id.trim()).await.map_err(unavailable)? {
-            Some(story) => Ok(Response::new(story)),
+        let id = id.trim();
+        if let Some(story) = self.store.story(id).await.map_err(unavailable)? {
+            return Ok(Response::new(story));
+        }
+        // A cache miss: ask the record of truth, the compacted stories.enriched.
+        let found =
+            newsroom_platform::kafka::latest_for_key(&self.platform, &self.enriched_topic, id)
+                .await
+                .map_err(|e| Status::unavailable(format!("stories.enriched: {e}")))?
+                .and_then(|bytes| EnrichedStory::decode(bytes.as_slice()).ok())
+                .filter(|s| {
+                    s.story.as_ref().is_some_and(|s| {
+                        s.pubstatus != newsroom_proto::v1::PubStatus::Canceled as i32
+                            && s.pubstatus != newsroom_proto::v1::PubStatus::Withheld as i32
+                    })
+                });
+        match found {
+            Some(story) => {
+                // Warm the cache for the next reader.
+                let _ = self.store.apply(&story).await;
+                Ok(Response::new(story))
+            }
             None => Err(Status::not_found(format!(
-                "story {id} is not in the feed store"
+                "story {id} does not exist or was killed"
             ))),
         }
     }
@@ -212,6 +288,29 @@ impl RecommendationService for RecommendationApi {
             .send(&self.interactions_topic, user, &interaction.encode_to_vec())
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
+        // Read and hidden stories leave the reader's feed at once; the interactions consumer
+        // does the rest (trending, interests) and repeats this harmlessly.
+        let kind = InteractionKind::try_from(req.kind).unwrap_or(InteractionKind::Unspecified);
+        if matches!(
+            kind,
+            InteractionKind::Hide
+                | InteractionKind::Read
+                | InteractionKind::Click
+                | InteractionKind::Share
+        ) {
+            let keys = interests::Keys(&self.store);
+            let set = if kind == InteractionKind::Hide {
+                keys.hidden(user)
+            } else {
+                keys.read(user)
+            };
+            redis::pipe()
+                .sadd(&set, &interaction.story_id)
+                .del(feed::first_page_key(&self.store, user))
+                .query_async::<()>(&mut self.store.redis().conn())
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(Response::new(RecordInteractionResponse {}))
     }
 }

@@ -6,13 +6,17 @@
 //!
 //! - [`config`] — the service's environment variables;
 //! - [`store`] — the Redis layout and idempotent story writes;
-//! - [`feed`] — candidates, ordering, reasons and cursor pagination;
+//! - [`feed`] — candidates, scoring, diversity, reasons and snapshot pagination;
+//! - [`interests`] — interactions into trending, read history and implicit interests;
+//! - [`rebuild`] — the state rebuilt from Kafka when Redis lost it;
 //! - [`api`] — `newsroom.v1.RecommendationService`;
 //! - [`run`] — wiring, the consumer loop, serving and draining.
 
 pub mod api;
 pub mod config;
 pub mod feed;
+pub mod interests;
+pub mod rebuild;
 pub mod store;
 
 use std::sync::Arc;
@@ -82,6 +86,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
             t::STORIES_ENRICHED_DLQ,
             t::PROFILES,
             t::INTERACTIONS,
+            t::INTERACTIONS_DLQ,
         ],
     )
     .await?;
@@ -102,14 +107,26 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         &kafka_metrics,
         &shutdown,
     );
+    let mut settings = ConsumerSettings::new(platform, &[t::INTERACTIONS]);
+    settings.group_id = format!("{}-interactions", platform.consumer_group);
+    kafka::spawn_consumer(
+        platform,
+        settings,
+        Arc::new(interests::InteractionHandler {
+            store: store.clone(),
+        }),
+        &producer,
+        &kafka_metrics,
+        &shutdown,
+    );
+    shutdown.spawn(rebuild::keep_loaded(
+        store.clone(),
+        platform.clone(),
+        shutdown.clone(),
+    ));
     ready.set(true);
 
-    let api = api::RecommendationApi::new(
-        store,
-        producer.clone(),
-        platform.topic(t::PROFILES),
-        platform.topic(t::INTERACTIONS),
-    );
+    let api = api::RecommendationApi::new(store, producer.clone(), platform.clone());
     let routes = tonic::service::Routes::new(RecommendationServiceServer::new(api));
     tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "recommendation serving");
     let served = server::serve(

@@ -124,6 +124,73 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Stories at or above this breaking score go to the breaking index.
+pub const BREAKING_INDEX_MIN: f64 = 0.7;
+
+/// What ranking needs of a story, small enough to fetch hundreds per request:
+/// `ms|breaking|cluster|topic:score,topic:score`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    pub ms: i64,
+    pub breaking: f64,
+    pub cluster: String,
+    pub topics: Vec<(String, f64)>,
+}
+
+impl Card {
+    pub fn of(story: &EnrichedStory) -> Self {
+        let e = story.enrichment.clone().unwrap_or_default();
+        Card {
+            ms: published_ms(story),
+            breaking: e.breaking_score,
+            cluster: e.cluster_id,
+            topics: e.topics.iter().map(|t| (t.code.clone(), t.score)).collect(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let topics: Vec<String> = self
+            .topics
+            .iter()
+            .map(|(c, s)| format!("{c}={s:.3}"))
+            .collect();
+        format!(
+            "{}|{:.3}|{}|{}",
+            self.ms,
+            self.breaking,
+            self.cluster.replace('|', "/"),
+            topics.join(",")
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut parts = s.splitn(4, '|');
+        let ms = parts.next()?.parse().ok()?;
+        let breaking = parts.next()?.parse().ok()?;
+        let cluster = parts.next()?.to_owned();
+        let topics = parts
+            .next()?
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .filter_map(|t| {
+                let (c, s) = t.rsplit_once('=')?;
+                Some((c.to_owned(), s.parse().ok()?))
+            })
+            .collect();
+        Some(Card {
+            ms,
+            breaking,
+            cluster,
+            topics,
+        })
+    }
+
+    /// The story's main topic, if it has one.
+    pub fn primary_topic(&self) -> Option<&str> {
+        self.topics.first().map(|(c, _)| c.as_str())
+    }
+}
+
 /// What applying a story did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -160,6 +227,40 @@ impl FeedStore {
 
     pub fn latest_key(&self) -> String {
         self.redis.key("rec:idx:latest")
+    }
+
+    /// Recent stories with a high breaking score, newest first.
+    pub fn breaking_key(&self) -> String {
+        self.redis.key("rec:idx:breaking")
+    }
+
+    fn card_key(&self, id: &str) -> String {
+        self.redis.key(format!("rec:card:{id}"))
+    }
+
+    /// The cache lifetime of a story published at `ms`: the configured TTL less its age, at
+    /// least an hour — fresh news stays longest, archive copy passes through.
+    pub fn ttl_for(&self, ms: i64) -> u64 {
+        let age = ((now_ms() - ms).max(0) / 1000) as u64;
+        self.story_ttl.as_secs().saturating_sub(age).max(3600)
+    }
+
+    /// The cards of stories, in order; `None` where not cached.
+    pub async fn cards(&self, ids: &[String]) -> Result<Vec<Option<Card>>, redis::RedisError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.card_key(id)).collect();
+        let values: Vec<Option<String>> = self.redis.conn().mget(keys).await?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.and_then(|s| Card::decode(&s)))
+            .collect())
+    }
+
+    /// The underlying store (for the other components of this service).
+    pub fn redis(&self) -> &RedisStore {
+        &self.redis
     }
 
     fn follows_key(&self, user: &str) -> String {
@@ -209,16 +310,23 @@ impl FeedStore {
                 pipe.zrem(self.index_key(k), &s.id);
             }
             pipe.zrem(self.latest_key(), &s.id);
+            pipe.zrem(self.breaking_key(), &s.id);
             pipe.del(self.story_key(&s.id));
+            pipe.del(self.card_key(&s.id));
             pipe.query_async::<()>(&mut self.redis.conn()).await?;
             return Ok(Applied::Killed);
         }
         let ms = published_ms(story);
-        pipe.set_ex(
-            self.story_key(&s.id),
-            story.encode_to_vec(),
-            self.story_ttl.as_secs(),
-        );
+        let ttl = self.ttl_for(ms);
+        pipe.set_ex(self.story_key(&s.id), story.encode_to_vec(), ttl);
+        pipe.set_ex(self.card_key(&s.id), Card::of(story).encode(), ttl);
+        let breaking = story.enrichment.as_ref().map_or(0.0, |e| e.breaking_score);
+        if breaking >= BREAKING_INDEX_MIN {
+            pipe.zadd(self.breaking_key(), &s.id, ms);
+            pipe.zremrangebyrank(self.breaking_key(), 0, -201);
+        } else {
+            pipe.zrem(self.breaking_key(), &s.id);
+        }
         for k in old_indexes.iter().filter(|k| !new_indexes.contains(k)) {
             pipe.zrem(self.index_key(k), &s.id);
         }

@@ -1,0 +1,388 @@
+//! The reader's feed against the real broker and Redis: kills, read history, stable
+//! pagination, diversity, trending, cold start, the Kafka fallback and the Redis-loss rebuild.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use newsroom_e2e::{Pipeline, Service, eventually};
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use newsroom_proto::v1::{
+    FeedItem, FollowRequest, FollowTarget, GetFeedRequest, GetProfileRequest, GetStoryRequest,
+    GetTrendingRequest, InteractionKind, InteractionRequest, PubStatus, Story, SubmitStoryRequest,
+    TargetKind,
+};
+use tonic::transport::Channel;
+
+const SPORT: &str = "medtop:15000000";
+const TECH: &str = "medtop:13000000";
+
+type Rec = RecommendationServiceClient<Channel>;
+
+fn sport(n: usize) -> Story {
+    Story {
+        source: "wire".into(),
+        guid: format!("sport-{n}"),
+        headline: format!("Striker scores twice as the team wins cup match {n}"),
+        body_html: "<p>The coach praised the players after the league match and the goal.</p>"
+            .into(),
+        urgency: 5,
+        ..Default::default()
+    }
+}
+
+fn tech(n: usize) -> Story {
+    Story {
+        source: "wire".into(),
+        guid: format!("tech-{n}"),
+        headline: format!("Chip makers unveil smartphone software and apps {n}"),
+        body_html: "<p>The technology firms showed new computer chips, internet services and data tools.</p>".into(),
+        urgency: 5,
+        ..Default::default()
+    }
+}
+
+struct Setup {
+    pipeline: Pipeline,
+    ingest: IngestServiceClient<Channel>,
+    rec: Rec,
+}
+
+async fn setup() -> Setup {
+    let pipeline = Pipeline::start_only(&[
+        Service::Ingest,
+        Service::Enrichment,
+        Service::Recommendation,
+    ])
+    .await;
+    let ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    Setup {
+        pipeline,
+        ingest,
+        rec,
+    }
+}
+
+impl Setup {
+    async fn submit(&mut self, story: Story) -> String {
+        self.ingest
+            .submit_story(SubmitStoryRequest {
+                story: Some(story),
+                idempotency_key: String::new(),
+            })
+            .await
+            .expect("SubmitStory")
+            .into_inner()
+            .story_id
+    }
+
+    async fn follow(&mut self, user: &str, topic: &str) {
+        self.rec
+            .follow(FollowRequest {
+                user_id: user.into(),
+                target: Some(FollowTarget {
+                    kind: TargetKind::Topic as i32,
+                    value: topic.into(),
+                }),
+            })
+            .await
+            .expect("Follow");
+    }
+
+    /// Waits until every id is in the feed store.
+    async fn indexed(&self, ids: &[String]) {
+        eventually(Duration::from_secs(60), "stories indexed", || {
+            let (mut rec, ids) = (self.rec.clone(), ids.to_vec());
+            async move {
+                for id in ids {
+                    rec.get_story(GetStoryRequest { story_id: id }).await.ok()?;
+                }
+                Some(())
+            }
+        })
+        .await;
+    }
+}
+
+async fn feed(rec: &mut Rec, user: &str, limit: u32, cursor: &str) -> (Vec<FeedItem>, String) {
+    let r = rec
+        .get_feed(GetFeedRequest {
+            user_id: user.into(),
+            limit,
+            cursor: cursor.into(),
+        })
+        .await
+        .expect("GetFeed")
+        .into_inner();
+    (r.items, r.next_cursor)
+}
+
+fn ids(items: &[FeedItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i.story.as_ref().unwrap().id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_hidden_and_killed_stories_leave_the_feed() {
+    let mut s = setup().await;
+    s.follow("ann", SPORT).await;
+    let mut all = Vec::new();
+    for n in 0..4 {
+        all.push(s.submit(sport(n)).await);
+    }
+    s.indexed(&all).await;
+    let (items, _) = feed(&mut s.rec, "ann", 10, "").await;
+    assert_eq!(
+        ids(&items).into_iter().collect::<HashSet<_>>(),
+        all.iter().cloned().collect()
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i.reasons.contains(&"You follow Sport".to_owned()))
+    );
+
+    // Read one, hide one: gone from the next page at once.
+    for (story, kind) in [
+        (&all[0], InteractionKind::Read),
+        (&all[1], InteractionKind::Hide),
+    ] {
+        s.rec
+            .record_interaction(InteractionRequest {
+                user_id: "ann".into(),
+                story_id: story.clone(),
+                kind: kind as i32,
+                dwell_ms: 30_000,
+            })
+            .await
+            .unwrap();
+    }
+    let (items, _) = feed(&mut s.rec, "ann", 10, "").await;
+    let shown: HashSet<String> = ids(&items).into_iter().collect();
+    assert!(
+        !shown.contains(&all[0]) && !shown.contains(&all[1]),
+        "{shown:?}"
+    );
+    assert!(shown.contains(&all[2]));
+
+    // A kill removes the story from every feed and the store.
+    let mut kill = sport(2);
+    kill.pubstatus = PubStatus::Canceled as i32;
+    s.submit(kill).await;
+    let killed = all[2].clone();
+    eventually(Duration::from_secs(30), "the killed story gone", || {
+        let (mut rec, killed) = (s.rec.clone(), killed.clone());
+        async move {
+            // Follow changes drop the cached first page, so this sees the current state.
+            let (items, _) = feed(&mut rec, "ann", 10, "").await;
+            let gone_from_feed = !ids(&items).contains(&killed);
+            let gone_from_store = rec
+                .get_story(GetStoryRequest { story_id: killed })
+                .await
+                .is_err();
+            (gone_from_feed && gone_from_store).then_some(())
+        }
+    })
+    .await;
+    s.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_stay_stable_while_new_stories_arrive_and_one_topic_does_not_take_the_page() {
+    let mut s = setup().await;
+    s.follow("bob", SPORT).await;
+    s.follow("bob", TECH).await;
+    let mut first_batch = Vec::new();
+    for n in 0..16 {
+        first_batch.push(s.submit(sport(n)).await);
+    }
+    for n in 0..4 {
+        first_batch.push(s.submit(tech(n)).await);
+    }
+    s.indexed(&first_batch).await;
+
+    let (page1, cursor) = feed(&mut s.rec, "bob", 8, "").await;
+    assert_eq!(page1.len(), 8);
+    assert!(!cursor.is_empty());
+    // Diversity: 16 sport stories are newer or as new, yet tech is on the first page.
+    let tech_on_page = page1
+        .iter()
+        .filter(|i| i.topics.first().is_some_and(|t| t.code == TECH))
+        .count();
+    assert!(
+        tech_on_page >= 2,
+        "a wall of sport: {:?}",
+        page1
+            .iter()
+            .map(|i| &i.story.as_ref().unwrap().headline)
+            .collect::<Vec<_>>()
+    );
+
+    // New stories arrive; the following pages neither repeat nor skip.
+    let mut late = Vec::new();
+    for n in 100..105 {
+        late.push(s.submit(sport(n)).await);
+    }
+    s.indexed(&late).await;
+    let mut seen: Vec<String> = ids(&page1);
+    let mut cursor = cursor;
+    while !cursor.is_empty() {
+        let (page, next) = feed(&mut s.rec, "bob", 8, &cursor).await;
+        seen.extend(ids(&page));
+        cursor = next;
+    }
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a story repeated across pages");
+    assert_eq!(
+        unique.into_iter().cloned().collect::<HashSet<String>>(),
+        first_batch.iter().cloned().collect::<HashSet<String>>(),
+        "the pages are exactly the stories there when the first page was served"
+    );
+
+    // A bad cursor is the caller's mistake.
+    let err = s
+        .rec
+        .get_feed(GetFeedRequest {
+            user_id: "bob".into(),
+            limit: 8,
+            cursor: "nonsense".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    s.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trending_and_cold_start() {
+    let mut s = setup().await;
+    let mut all = Vec::new();
+    for n in 0..3 {
+        all.push(s.submit(sport(n)).await);
+        all.push(s.submit(tech(n)).await);
+    }
+    s.indexed(&all).await;
+    let hot = all[3].clone();
+    for reader in 0..5 {
+        s.rec
+            .record_interaction(InteractionRequest {
+                user_id: format!("r{reader}"),
+                story_id: hot.clone(),
+                kind: InteractionKind::Share as i32,
+                dwell_ms: 0,
+            })
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(30), "the shared story trending", || {
+        let (mut rec, hot) = (s.rec.clone(), hot.clone());
+        async move {
+            let t = rec
+                .get_trending(GetTrendingRequest {
+                    topic: String::new(),
+                    limit: 5,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (t.items.first()?.story.as_ref()?.id == hot).then_some(())
+        }
+    })
+    .await;
+
+    // Someone new: trending and top stories, never an empty page.
+    let (items, _) = feed(&mut s.rec, "newcomer", 10, "").await;
+    assert_eq!(items.len(), all.len());
+    assert_eq!(
+        items[0].story.as_ref().unwrap().id,
+        hot,
+        "the trending story leads"
+    );
+    assert!(items[0].reasons.contains(&"Trending now".to_owned()));
+    assert!(items.iter().all(|i| !i.reasons.is_empty()));
+    s.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_redis_degrades_the_feed_and_the_state_comes_back_from_kafka() {
+    let mut s = setup().await;
+    s.follow("cara", TECH).await;
+    let mut all = Vec::new();
+    for n in 0..5 {
+        all.push(s.submit(tech(n)).await);
+    }
+    s.indexed(&all).await;
+
+    // "FLUSHALL" for this pipeline: every key under its prefix.
+    let redis = s.pipeline.redis().await;
+    let mut conn = redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", redis.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = conn.del(keys).await.unwrap();
+
+    // Still answering, no error.
+    let (items, _) = feed(&mut s.rec, "cara", 10, "").await;
+    eprintln!("right after the flush: {} items", items.len());
+
+    eventually(
+        Duration::from_secs(60),
+        "follows and stories rebuilt from Kafka",
+        || {
+            let mut rec = s.rec.clone();
+            let all = all.clone();
+            async move {
+                let profile = rec
+                    .get_profile(GetProfileRequest {
+                        user_id: "cara".into(),
+                    })
+                    .await
+                    .ok()?
+                    .into_inner();
+                let follows_back = profile.follows.iter().any(|f| f.value == TECH);
+                let (items, _) = feed(&mut rec, "cara", 10, "").await;
+                let shown: HashSet<String> = ids(&items).into_iter().collect();
+                (follows_back && all.iter().all(|id| shown.contains(id))).then_some(())
+            }
+        },
+    )
+    .await;
+    s.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_miss_is_answered_from_kafka() {
+    let mut s = setup().await;
+    let id = s.submit(tech(1)).await;
+    s.indexed(std::slice::from_ref(&id)).await;
+    let redis = s.pipeline.redis().await;
+    let _: () = redis
+        .conn()
+        .del(redis.key(format!("rec:story:{id}")))
+        .await
+        .unwrap();
+    let story = s
+        .rec
+        .get_story(GetStoryRequest {
+            story_id: id.clone(),
+        })
+        .await
+        .expect("from Kafka")
+        .into_inner();
+    assert_eq!(story.story.unwrap().id, id);
+    let missing = s
+        .rec
+        .get_story(GetStoryRequest {
+            story_id: "no-such-story".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    s.pipeline.stop().await;
+}
