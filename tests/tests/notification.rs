@@ -355,6 +355,37 @@ async fn wait_sent(
     .await
 }
 
+/// The receipts on `notifications.receipts`, read from the start until `n` arrived.
+async fn receipts(pipeline: &Pipeline, n: usize) -> Vec<newsroom_proto::v1::DeliveryReceipt> {
+    use newsroom_platform::kafka::rdkafka::Message as _;
+    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+    use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            pipeline
+                .platform_config(Service::Notification)
+                .kafka_brokers,
+        )
+        .set("group.id", format!("t{}-receipts-reader", pipeline.id))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[&pipeline.topic(topics::NOTIFICATIONS_RECEIPTS)])
+        .unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < n && Instant::now() < deadline {
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+            && let Some(p) = m.payload()
+        {
+            out.push(newsroom_proto::v1::DeliveryReceipt::decode(p).expect("a DeliveryReceipt"));
+        }
+    }
+    out
+}
+
 fn verify_signature(hit: &Hit) {
     let header = hit.header("x-newsroom-signature");
     let (t, v1) = header
@@ -649,6 +680,28 @@ async fn preferences_filter_devices_and_a_critical_alert_overrides_quiet_hours_a
     assert_eq!(s2.suppressed.get("quiet_hours"), None);
     assert_eq!(s2.suppressed.get("language"), Some(&1));
     assert_eq!(s2.suppressed.get("opted_out"), Some(&1));
+
+    // Every outcome is on notifications.receipts: 5 for s1, 5 for s2, 2 for the critical alert.
+    let all = receipts(&pipeline, 12).await;
+    assert_eq!(all.len(), 12);
+    let mut s1: Vec<(String, i32, String)> = all
+        .iter()
+        .filter(|r| r.story_id == "s1")
+        .map(|r| (r.device_id.clone(), r.outcome, r.detail.clone()))
+        .collect();
+    s1.sort();
+    use newsroom_proto::v1::DeliveryOutcome as O;
+    let row = |d: &str, o: O, why: &str| (format!("{d}-phone"), o as i32, why.to_owned());
+    assert_eq!(
+        s1,
+        [
+            row("budget", O::Delivered, ""),
+            row("german", O::Suppressed, "language"),
+            row("off", O::Suppressed, "opted_out"),
+            row("plain", O::Delivered, ""),
+            row("quiet", O::Suppressed, "quiet_hours"),
+        ]
+    );
     service.stop().await;
 }
 
