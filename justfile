@@ -82,3 +82,7 @@ bench-ingest: stack-up
 bench-alerts: stack-up
     cargo build --release -p newsroom-ingest -p newsroom-enrichment --bins
     cargo bench -p newsroom-notification --bench alerts
+
+# GetFeed under load (100,000 stories, 100,000 readers) beside a raw Redis baseline.
+bench-feed: stack-up
+    NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-feed
