@@ -86,3 +86,7 @@ bench-alerts: stack-up
 # GetFeed under load (100,000 stories, 100,000 readers) beside a raw Redis baseline.
 bench-feed: stack-up
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-feed
+
+# Offline evaluation of the feed: precision@10 for simulated readers against recency only.
+eval-feed: stack-up
+    NEWSROOM_DATA="{{data}}" cargo run -p newsroom-e2e --bin eval-feed
