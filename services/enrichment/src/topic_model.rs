@@ -43,8 +43,10 @@ const ALPHA: f64 = 0.02;
 const MIN_DF: u32 = 3;
 /// Terms kept at most, the most class-discriminative first (chi-square).
 const MAX_TERMS: usize = 8000;
-/// Posterior temperature: NB log-likelihoods are over-confident; scale before the softmax.
-const TEMPERATURE: f64 = 0.25;
+/// Posterior temperatures tried by the calibration (see [`TopicModel::fit`]).
+const TEMPERATURES: &[f64] = &[
+    0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0,
+];
 
 /// One labelled article.
 #[derive(Debug, Clone)]
@@ -324,6 +326,8 @@ pub struct TopicModel {
     idf: Vec<f64>,
     /// `log_prob[term * classes + class]`.
     log_prob: Vec<f64>,
+    /// Softmax temperature of the posterior (calibrated by the fit).
+    temperature: f64,
 }
 
 /// The model's answer for one story: a probability per class, summing to 1.
@@ -345,7 +349,43 @@ impl Prediction {
 
 impl TopicModel {
     /// Fits the model on labelled articles.
+    ///
+    /// Naive Bayes is over-confident: its raw posteriors are 0 or 1, which would make every
+    /// story single-topic. The fit therefore calibrates a softmax temperature: it fits on 80%
+    /// of the training articles, picks the temperature with the lowest log-loss on the other
+    /// 20% (a split of the training data only; the held-out evaluation split is never seen),
+    /// and then fits on all training articles with that temperature.
     pub fn fit(articles: &[Article]) -> TopicModel {
+        let (calibration, rest): (Vec<Article>, Vec<Article>) = articles
+            .iter()
+            .cloned()
+            .partition(|a| fnv1a(format!("calibration:{}", a.id).as_bytes()).is_multiple_of(5));
+        let provisional = TopicModel::fit_with(&rest, 1.0);
+        let log_loss = |t: f64| {
+            let mut m = provisional.clone();
+            m.temperature = t;
+            calibration
+                .iter()
+                .map(|a| {
+                    let p = m.predict(&a.headline, &a.body);
+                    let own = p
+                        .scores
+                        .iter()
+                        .find(|(c, _)| *c == a.topic)
+                        .map_or(0.0, |x| x.1);
+                    -own.max(1e-12).ln()
+                })
+                .sum::<f64>()
+        };
+        let temperature = TEMPERATURES
+            .iter()
+            .copied()
+            .min_by(|a, b| log_loss(*a).total_cmp(&log_loss(*b)))
+            .unwrap_or(1.0);
+        TopicModel::fit_with(articles, temperature)
+    }
+
+    fn fit_with(articles: &[Article], temperature: f64) -> TopicModel {
         let mut classes: Vec<String> = articles.iter().map(|a| a.topic.clone()).collect();
         classes.sort();
         classes.dedup();
@@ -428,6 +468,7 @@ impl TopicModel {
             terms,
             idf,
             log_prob,
+            temperature,
         };
         TopicModel::parse(&fitted.to_artefact()).expect("own artefact parses")
     }
@@ -446,7 +487,7 @@ impl TopicModel {
         let max = score.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let exp: Vec<f64> = score
             .iter()
-            .map(|s| ((s - max) / TEMPERATURE).exp())
+            .map(|s| ((s - max) / self.temperature).exp())
             .collect();
         let sum: f64 = exp.iter().sum();
         Prediction {
@@ -472,9 +513,10 @@ impl TopicModel {
         out.push_str(
             "# written by `just fit-topics`; columns: term, idf, log P(term | class) per class\n",
         );
-        let _ = writeln!(out, "classes\t{}", self.classes.join("\t"));
+        let _ = writeln!(out, "@classes\t{}", self.classes.join("\t"));
         let priors: Vec<String> = self.log_prior.iter().map(|p| format!("{p:.5}")).collect();
-        let _ = writeln!(out, "prior\t{}", priors.join("\t"));
+        let _ = writeln!(out, "@prior\t{}", priors.join("\t"));
+        let _ = writeln!(out, "@temperature\t{}", self.temperature);
         let mut terms: Vec<(&String, &usize)> = self.terms.iter().collect();
         terms.sort();
         for (t, &i) in terms {
@@ -494,6 +536,7 @@ impl TopicModel {
         let mut terms = HashMap::new();
         let mut idf = Vec::new();
         let mut log_prob = Vec::new();
+        let mut temperature = 1.0;
         for (n, line) in text.lines().enumerate() {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
@@ -505,8 +548,9 @@ impl TopicModel {
                     .collect()
             };
             match head {
-                "classes" => classes = cols.map(str::to_owned).collect(),
-                "prior" => log_prior = nums(cols)?,
+                "@classes" => classes = cols.map(str::to_owned).collect(),
+                "@prior" => log_prior = nums(cols)?,
+                "@temperature" => temperature = nums(cols)?.first().copied().unwrap_or(1.0),
                 term => {
                     let v = nums(cols)?;
                     if classes.is_empty() || v.len() != classes.len() + 1 {
@@ -531,6 +575,7 @@ impl TopicModel {
             terms,
             idf,
             log_prob,
+            temperature,
         })
     }
 }
