@@ -252,8 +252,14 @@ impl Pipeline {
                 deadline: attempt_started + timeout,
             };
             let result = match tokio::time::timeout(timeout, planned.stage.run(&input)).await {
-                // A stage that computes past its budget without yielding is late all the same.
-                Ok(Ok(_)) if attempt_started.elapsed() > timeout => {
+                // A stage that computes past its budget without yielding is late all the same,
+                // and one that failed because its budget ran out (a remote's gRPC deadline) timed
+                // out.
+                Ok(r)
+                    if matches!(r, Err(StageError::Timeout(_)))
+                        || (attempt_started.elapsed() >= timeout
+                            && !matches!(r, Err(StageError::Invalid(_)))) =>
+                {
                     Err(StageError::Timeout(spec.timeout_ms))
                 }
                 Ok(r) => r,

@@ -170,6 +170,11 @@ impl Stage for Remote {
                     self.breaker.record(true);
                     return Err(StageError::Invalid(msg));
                 }
+                Err(CallError::Deadline) => {
+                    // The remote was too slow for the budget: a failure of its service level.
+                    self.breaker.record(false);
+                    return Err(StageError::Timeout(0));
+                }
                 Err(CallError::Transient(msg)) => {
                     self.breaker.record(false);
                     let retry_fits =
@@ -191,6 +196,7 @@ impl Stage for Remote {
 
 enum CallError {
     Invalid(String),
+    Deadline,
     Transient(String),
     Other(String),
 }
@@ -233,7 +239,10 @@ impl Remote {
             Err(status) => {
                 use tonic::Code::*;
                 let msg = format!("{:?}: {}", status.code(), status.message());
+                let expired = Instant::now() >= input.deadline - Duration::from_millis(5);
                 Err(match status.code() {
+                    DeadlineExceeded => CallError::Deadline,
+                    Cancelled if expired => CallError::Deadline,
                     InvalidArgument | FailedPrecondition | OutOfRange => CallError::Invalid(msg),
                     Unavailable | ResourceExhausted | Aborted | Unknown => {
                         CallError::Transient(msg)
