@@ -32,7 +32,7 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::PlatformConfig;
-use crate::metrics::{KafkaMetrics, TopicLabel};
+use crate::metrics::{KafkaMetrics, PartitionLabels, TopicLabel};
 use crate::shutdown::Shutdown;
 
 pub use rdkafka;
@@ -391,6 +391,8 @@ pub struct ConsumerSettings {
     pub max_attempts: u32,
     /// First retry delay; doubles each attempt.
     pub retry_backoff: Duration,
+    /// How often librdkafka reports statistics, from which the consumer-lag gauge is set.
+    pub statistics_interval: Duration,
 }
 
 impl ConsumerSettings {
@@ -400,17 +402,69 @@ impl ConsumerSettings {
             group_id: config.consumer_group.clone(),
             max_attempts: 5,
             retry_backoff: Duration::from_millis(200),
+            statistics_interval: Duration::from_secs(5),
         }
     }
 }
 
-/// Commits stored offsets when partitions are taken away, so the next owner starts exactly
-/// after the last handled record.
-struct CommitOnRevoke;
+/// The consumer's context: commits stored offsets when partitions are taken away, so the next
+/// owner starts exactly after the last handled record; and turns librdkafka's statistics into
+/// the consumer-lag gauge.
+struct GroupContext {
+    group: String,
+    metrics: KafkaMetrics,
+}
 
-impl ClientContext for CommitOnRevoke {}
+impl GroupContext {
+    fn labels(&self, topic: &str, partition: i32) -> PartitionLabels {
+        PartitionLabels {
+            topic: topic.to_owned(),
+            partition: partition.to_string(),
+            group: self.group.clone(),
+        }
+    }
+}
 
-impl ConsumerContext for CommitOnRevoke {
+impl ClientContext for GroupContext {
+    /// Called every `statistics.interval.ms`, from the loop's own `recv` (librdkafka serves
+    /// its events on the consumer queue): a loop stuck inside one record keeps its last value,
+    /// which `newsroom_kafka_handler_duration_seconds` then shows. `consumer_lag` is the
+    /// partition's end (high watermark) minus the group's committed offset; -1 when unknown
+    /// (not assigned here, or nothing committed yet), and then the series is dropped rather
+    /// than left stale.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (id, p) in &topic.partitions {
+                // -1 is librdkafka's internal "unassigned" partition.
+                if *id < 0 {
+                    continue;
+                }
+                let labels = self.labels(name, *id);
+                if p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .get_or_create(&labels)
+                        .set(p.consumer_lag);
+                } else {
+                    self.metrics.consumer_lag.remove(&labels);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // A partition another replica now owns is that replica's to report.
+        if let Rebalance::Revoke(tpl) = rebalance {
+            for e in tpl.elements() {
+                self.metrics
+                    .consumer_lag
+                    .remove(&self.labels(e.topic(), e.partition()));
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance
             && tpl.count() > 0
@@ -435,7 +489,7 @@ pub async fn run_consumer<H: Handler>(
     metrics: KafkaMetrics,
     shutdown: Shutdown,
 ) -> Result<(), KafkaError> {
-    let consumer: StreamConsumer<CommitOnRevoke> = ClientConfig::new()
+    let consumer: StreamConsumer<GroupContext> = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", &settings.group_id)
         .set("client.id", format!("newsroom-{}", config.service))
@@ -448,7 +502,14 @@ pub async fn run_consumer<H: Handler>(
         .set("session.timeout.ms", "30000")
         // Partitions added while running (a major event) are picked up within 10 s.
         .set("topic.metadata.refresh.interval.ms", "10000")
-        .create_with_context(CommitOnRevoke)?;
+        .set(
+            "statistics.interval.ms",
+            settings.statistics_interval.as_millis().to_string(),
+        )
+        .create_with_context(GroupContext {
+            group: settings.group_id.clone(),
+            metrics: metrics.clone(),
+        })?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(topics = ?settings.topics, group = %settings.group_id, "consumer started");

@@ -8,6 +8,7 @@ pub use prometheus_client;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 pub use prometheus_client::registry::Registry;
 
@@ -15,6 +16,14 @@ pub use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
     pub topic: String,
+}
+
+/// Label set naming one partition of a topic as seen by one consumer group.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: String,
+    pub group: String,
 }
 
 /// Metrics of the Kafka producer and consumer loop, shared by every service.
@@ -25,6 +34,9 @@ pub struct KafkaMetrics {
     pub produce_errors: Family<TopicLabel, Counter>,
     pub dead_lettered: Family<TopicLabel, Counter>,
     pub handler_seconds: Family<TopicLabel, Histogram>,
+    /// Records between the group's committed offset and the partition's end, per assigned
+    /// partition, from librdkafka's statistics (what KEDA scales on).
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
 }
 
 impl KafkaMetrics {
@@ -37,6 +49,7 @@ impl KafkaMetrics {
             handler_seconds: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
             }),
+            consumer_lag: Family::default(),
         };
         registry.register(
             "newsroom_kafka_consumed_records",
@@ -62,6 +75,11 @@ impl KafkaMetrics {
             "newsroom_kafka_handler_duration_seconds",
             "Time to handle one consumed record, by topic",
             m.handler_seconds.clone(),
+        );
+        registry.register(
+            "newsroom_kafka_consumer_lag",
+            "Records not yet committed by the consumer group, by topic and partition",
+            m.consumer_lag.clone(),
         );
         m
     }

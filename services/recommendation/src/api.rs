@@ -4,7 +4,7 @@
 //! being away is `UNAVAILABLE`. Follow changes are written to the compacted `profiles` topic
 //! (the record of truth, which notification also reads) before the call answers.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use newsroom_platform::kafka::Producer;
 use newsroom_proto::Message as _;
@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status};
 
 use crate::feed::{self, Cursor};
 use crate::interests;
+use crate::metrics::{CacheLookup, Metrics};
 use crate::store::{FeedStore, IndexKey};
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 
@@ -34,6 +35,7 @@ pub struct RecommendationApi {
     profiles_topic: String,
     interactions_topic: String,
     enriched_topic: String,
+    metrics: Metrics,
 }
 
 impl RecommendationApi {
@@ -41,6 +43,7 @@ impl RecommendationApi {
         store: FeedStore,
         producer: Producer,
         platform: newsroom_platform::PlatformConfig,
+        metrics: Metrics,
     ) -> Self {
         use newsroom_platform::kafka::topics;
         RecommendationApi {
@@ -50,7 +53,35 @@ impl RecommendationApi {
             interactions_topic: platform.topic(topics::INTERACTIONS),
             enriched_topic: platform.topic(topics::STORIES_ENRICHED),
             platform,
+            metrics,
         }
+    }
+
+    /// One page of a reader's feed (`GetFeed` minus its timing).
+    async fn feed_page(&self, req: GetFeedRequest) -> Result<GetFeedResponse, Status> {
+        let user = user_id(&req.user_id)?;
+        let limit = match req.limit {
+            0 => DEFAULT_LIMIT,
+            n if n > MAX_LIMIT => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: at most {MAX_LIMIT}"
+                )));
+            }
+            n => n,
+        } as usize;
+        let cursor = match req.cursor.trim() {
+            "" => None,
+            c => Some(Cursor::decode(c).ok_or_else(|| {
+                Status::invalid_argument("cursor: not a cursor returned by GetFeed")
+            })?),
+        };
+        let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref())
+            .await
+            .map_err(|e| match e {
+                feed::PageError::Expired => Status::failed_precondition(e.to_string()),
+                feed::PageError::Redis(r) => unavailable(r),
+            })?;
+        Ok(GetFeedResponse { items, next_cursor })
     }
 
     async fn change_follow(&self, req: FollowRequest, follow: bool) -> Result<UserProfile, Status> {
@@ -120,30 +151,10 @@ impl RecommendationService for RecommendationApi {
         &self,
         request: Request<GetFeedRequest>,
     ) -> Result<Response<GetFeedResponse>, Status> {
-        let req = request.into_inner();
-        let user = user_id(&req.user_id)?;
-        let limit = match req.limit {
-            0 => DEFAULT_LIMIT,
-            n if n > MAX_LIMIT => {
-                return Err(Status::invalid_argument(format!(
-                    "limit: at most {MAX_LIMIT}"
-                )));
-            }
-            n => n,
-        } as usize;
-        let cursor = match req.cursor.trim() {
-            "" => None,
-            c => Some(Cursor::decode(c).ok_or_else(|| {
-                Status::invalid_argument("cursor: not a cursor returned by GetFeed")
-            })?),
-        };
-        let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref())
-            .await
-            .map_err(|e| match e {
-                feed::PageError::Expired => Status::failed_precondition(e.to_string()),
-                feed::PageError::Redis(r) => unavailable(r),
-            })?;
-        Ok(Response::new(GetFeedResponse { items, next_cursor }))
+        let started = Instant::now();
+        let page = self.feed_page(request.into_inner()).await;
+        self.metrics.feed_answered(started.elapsed());
+        page.map(Response::new)
     }
 
     async fn get_trending(
@@ -204,8 +215,10 @@ impl RecommendationService for RecommendationApi {
         }
         let id = id.trim();
         if let Some(story) = self.store.story(id).await.map_err(unavailable)? {
+            self.metrics.story_lookup(CacheLookup::Hit);
             return Ok(Response::new(story));
         }
+        self.metrics.story_lookup(CacheLookup::Miss);
         // A cache miss: ask the record of truth, the compacted stories.enriched.
         let found =
             newsroom_platform::kafka::latest_for_key(&self.platform, &self.enriched_topic, id)

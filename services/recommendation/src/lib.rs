@@ -16,6 +16,7 @@ pub mod api;
 pub mod config;
 pub mod feed;
 pub mod interests;
+pub mod metrics;
 pub mod rebuild;
 pub mod store;
 
@@ -78,6 +79,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let platform = &config.platform;
     let mut registry = Registry::default();
     let kafka_metrics = KafkaMetrics::register(&mut registry);
+    let metrics = metrics::Metrics::register(&mut registry);
 
     kafka::ensure_topics(
         platform,
@@ -126,7 +128,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     ));
     ready.set(true);
 
-    let api = api::RecommendationApi::new(store, producer.clone(), platform.clone());
+    let api = api::RecommendationApi::new(store, producer.clone(), platform.clone(), metrics);
     let routes = tonic::service::Routes::new(RecommendationServiceServer::new(api));
     tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "recommendation serving");
     let served = server::serve(
