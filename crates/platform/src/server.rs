@@ -150,7 +150,19 @@ pub async fn serve(
                 .add_service(reflection_v1alpha),
         )
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc),
+            // Nagle's algorithm against the client's delayed ACKs costs ~40 ms per small
+            // response; tonic only disables it on listeners it binds itself.
+            tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc),
+                |conn| {
+                    if let Ok(c) = &conn
+                        && let Err(e) = c.set_nodelay(true)
+                    {
+                        tracing::debug!(error = %e, "TCP_NODELAY not set");
+                    }
+                    conn
+                },
+            ),
             async move { grpc_shutdown.requested().await },
         )
         .await;

@@ -42,7 +42,9 @@ impl Stats {
     fn pct(&self, p: f64) -> Duration {
         let mut l = self.latencies.clone();
         l.sort();
-        l.get(((l.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
+        l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
     }
     fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
@@ -94,16 +96,28 @@ where
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let (stories, users) = (env("BENCH_STORIES", 100_000), env("BENCH_USERS", 100_000));
     let secs = env("BENCH_SECONDS", 10) as u64;
     let pipeline = Pipeline::start_with(
         &[Service::Recommendation],
-        &[("RUST_LOG", "error"), ("NEWSROOM_INDEX_MAX_STORIES", "100000")],
+        &[
+            ("RUST_LOG", "error"),
+            ("NEWSROOM_INDEX_MAX_STORIES", "100000"),
+        ],
     )
     .await;
     let redis_store = pipeline.redis().await;
-    let store = FeedStore::new(redis_store.clone(), Duration::from_secs(14 * 86400), 100_000);
+    let store = FeedStore::new(
+        redis_store.clone(),
+        Duration::from_secs(14 * 86400),
+        100_000,
+    );
 
     // Stories, through the indexer's own write path.
     let articles: Vec<newsroom_cli::bbc::BbcArticle> = data_file("bbc-news.jsonl")
@@ -125,7 +139,11 @@ async fn main() -> anyhow::Result<()> {
             let enriched = EnrichedStory {
                 story: Some(story),
                 enrichment: Some(Enrichment {
-                    topics: vec![TopicScore { code: code.into(), label: String::new(), score: 0.9 }],
+                    topics: vec![TopicScore {
+                        code: code.into(),
+                        label: String::new(),
+                        score: 0.9,
+                    }],
                     breaking_score: if i % 97 == 0 { 0.9 } else { 0.4 },
                     ..Default::default()
                 }),
@@ -136,23 +154,54 @@ async fn main() -> anyhow::Result<()> {
         .buffer_unordered(64)
         .count()
         .await;
-    println!("loaded {stories} stories in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "loaded {stories} stories in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     // Readers, each following two or three topics.
-    let codes = ["medtop:04000000", "medtop:01000000", "medtop:11000000", "medtop:15000000", "medtop:13000000"];
+    let codes = [
+        "medtop:04000000",
+        "medtop:01000000",
+        "medtop:11000000",
+        "medtop:15000000",
+        "medtop:13000000",
+    ];
     let t = Instant::now();
     let mut conn = redis_store.conn();
     for chunk in (0..users).collect::<Vec<_>>().chunks(1000) {
         let mut pipe = redis::pipe();
         for u in chunk {
             let follows: Vec<String> = (0..2 + u % 2)
-                .map(|k| IndexKey::new(newsroom_proto::v1::TargetKind::Topic, codes[(u + k * 2) % 5]).member())
+                .map(|k| {
+                    IndexKey::new(
+                        newsroom_proto::v1::TargetKind::Topic,
+                        codes[(u + k * 2) % 5],
+                    )
+                    .member()
+                })
                 .collect();
-            pipe.sadd(redis_store.key(format!("rec:follows:user-{u}")), follows).ignore();
+            pipe.sadd(redis_store.key(format!("rec:follows:user-{u}")), follows)
+                .ignore();
         }
         pipe.query_async::<()>(&mut conn).await?;
     }
-    println!("loaded {users} readers in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "loaded {users} readers in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // The ranking alone, in process, without gRPC: where the time goes.
+    let t = Instant::now();
+    for u in 0..200 {
+        newsroom_recommendation::feed::page(&store, &format!("user-{u}"), 20, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    println!(
+        "in-process first page, one at a time: {:.2} ms each",
+        ms(t.elapsed()) / 200.0
+    );
 
     let channel = pipeline.channel(Service::Recommendation).await;
     let feed = {
@@ -163,7 +212,11 @@ async fn main() -> anyhow::Result<()> {
             let user = format!("user-{}", (i.wrapping_mul(2_654_435_761)) % users as u64);
             async move {
                 client
-                    .get_feed(GetFeedRequest { user_id: user, limit: 20, cursor: String::new() })
+                    .get_feed(GetFeedRequest {
+                        user_id: user,
+                        limit: 20,
+                        cursor: String::new(),
+                    })
                     .await
                     .expect("GetFeed");
             }
@@ -175,19 +228,34 @@ async fn main() -> anyhow::Result<()> {
             let mut conn = conn.clone();
             async move {
                 for _ in 0..ROUND_TRIPS {
-                    let _: String = redis::cmd("PING").query_async(&mut conn).await.expect("PING");
+                    let _: String = redis::cmd("PING")
+                        .query_async(&mut conn)
+                        .await
+                        .expect("PING");
                 }
             }
         }
     };
 
     println!();
-    println!("GetFeed (limit 20) vs a raw Redis client doing {ROUND_TRIPS} sequential round trips per request");
-    println!("{:<28} {:>10} {:>9} {:>9}   {:>10} {:>9} {:>9}   {:>6}", "load", "feed rps", "p50 ms", "p99 ms", "redis rps", "p50 ms", "p99 ms", "ratio");
+    println!(
+        "GetFeed (limit 20) vs a raw Redis client doing {ROUND_TRIPS} sequential round trips per request"
+    );
+    println!(
+        "{:<28} {:>10} {:>9} {:>9}   {:>10} {:>9} {:>9}   {:>6}",
+        "load", "feed rps", "p50 ms", "p99 ms", "redis rps", "p50 ms", "p99 ms", "ratio"
+    );
     let row = |name: &str, f: &Stats, r: &Stats| {
         println!(
             "{:<28} {:>10.0} {:>9.2} {:>9.2}   {:>10.0} {:>9.2} {:>9.2}   {:>6.2}",
-            name, f.rate(), ms(f.pct(0.5)), ms(f.pct(0.99)), r.rate(), ms(r.pct(0.5)), ms(r.pct(0.99)), f.rate() / r.rate()
+            name,
+            f.rate(),
+            ms(f.pct(0.5)),
+            ms(f.pct(0.99)),
+            r.rate(),
+            ms(r.pct(0.5)),
+            ms(r.pct(0.99)),
+            f.rate() / r.rate()
         );
     };
     let dur = Duration::from_secs(secs);
