@@ -8,8 +8,9 @@ use newsroom_e2e::{Pipeline, Service, eventually};
 use newsroom_platform::kafka::{self, ConsumerSettings, Handler, HandlerError, Producer, Record};
 use newsroom_platform::metrics::{self, KafkaMetrics, Registry};
 use newsroom_platform::shutdown::Shutdown;
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
-use newsroom_proto::v1::{GetFeedRequest, GetStoryRequest};
+use newsroom_proto::v1::{GetFeedRequest, GetStoryRequest, SubmitStoryRequest};
 
 /// The value of one sample (`name{labels} value`) in a Prometheus text page, if present.
 fn sample(page: &str, series: &str) -> Option<f64> {
@@ -208,4 +209,158 @@ async fn recommendation_times_the_feed_and_counts_story_cache_hits_and_misses() 
     assert_eq!(sample(&after, misses), Some(1.0), "{after}");
     assert_eq!(sample(&after, hits), Some(1.0), "{after}");
     pipeline.stop().await;
+}
+
+/// Every `newsroom_…` name in a text.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("newsroom_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The sample names a `/metrics` page can carry: each family by its `# TYPE` line, with the
+/// suffixes its type adds.
+fn exposed(page: &str, into: &mut std::collections::BTreeSet<String>) {
+    for line in page.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            _ => &[""],
+        };
+        into.insert(name.to_owned());
+        for s in suffixes {
+            into.insert(format!("{name}{s}"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_uses_only_metrics_the_services_expose() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/newsroom.json"
+    );
+    let text = std::fs::read_to_string(path).expect("deploy/grafana/newsroom.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter_map(|p| p["targets"].as_array())
+        .flatten()
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 10, "the dashboard graphs little: {exprs:?}");
+
+    // Used names, anywhere in the file (expressions, variables, descriptions).
+    let used: std::collections::BTreeSet<String> = metric_names(&text).into_iter().collect();
+
+    // A family shows on /metrics once it has a series, so move them the way production does:
+    // a story through the pipeline, a poison record, a feed and a story read.
+    let pipeline = Pipeline::start().await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let story_id = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(newsroom_proto::v1::Story {
+                source: "wire".into(),
+                guid: "dashboard-1".into(),
+                headline: "Chip makers race to build AI data centres".into(),
+                body_html: "<p>Semiconductor firms announced new investments.</p>".into(),
+                urgency: 5,
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+        .story_id;
+    let config = pipeline.platform_config(Service::Ingest);
+    let producer =
+        Producer::new(&config, KafkaMetrics::register(&mut Registry::default())).expect("producer");
+    producer
+        .send(
+            &pipeline.topic(kafka::topics::STORIES_RAW),
+            "poison",
+            b"\xff\xfe not a StoryEvent",
+        )
+        .await
+        .expect("acknowledged");
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    rec.get_feed(GetFeedRequest {
+        user_id: "reader-1".into(),
+        limit: 5,
+        cursor: String::new(),
+    })
+    .await
+    .expect("GetFeed");
+    eventually(Duration::from_secs(60), "the story readable", || {
+        let (mut rec, story_id) = (rec.clone(), story_id.clone());
+        async move { rec.get_story(GetStoryRequest { story_id }).await.ok() }
+    })
+    .await;
+
+    // Consumer lag appears with the first statistics after a commit (5 s).
+    let mut names = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        names.clear();
+        for service in Service::ALL {
+            exposed(&scrape(&pipeline, service).await, &mut names);
+        }
+        if used.is_subset(&names) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    pipeline.stop().await;
+
+    let missing: Vec<&String> = used.difference(&names).collect();
+    assert!(
+        missing.is_empty(),
+        "deploy/grafana/newsroom.json uses metrics no service exposes: {missing:?}\nexposed: {names:?}"
+    );
+    // The metrics an on-call engineer needs are on it (ARCHITECTURE.md).
+    for needed in [
+        "newsroom_ingest_stories_total",
+        "newsroom_kafka_consumer_lag",
+        "newsroom_enrichment_stage_duration_seconds_bucket",
+        "newsroom_dlq_records_total",
+        "newsroom_recommendation_story_cache_lookups_total",
+        "newsroom_recommendation_feed_duration_seconds_bucket",
+        "newsroom_notification_fanout_devices_total",
+        "newsroom_notification_delivery_latency_seconds_bucket",
+    ] {
+        assert!(
+            used.contains(needed),
+            "the dashboard does not show {needed}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_check_catches_an_unknown_metric() {
+    let mut names = std::collections::BTreeSet::new();
+    exposed(
+        "# TYPE newsroom_a counter\n# TYPE newsroom_b histogram\n",
+        &mut names,
+    );
+    let used = metric_names(r#"rate(newsroom_a_total[5m]) / newsroom_b_count + newsroom_c"#);
+    let missing: Vec<_> = used.iter().filter(|n| !names.contains(*n)).collect();
+    assert_eq!(missing, ["newsroom_c"]);
 }
