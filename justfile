@@ -29,12 +29,21 @@ up: stack-up
 # Stop the services and the stack.
 down:
     deploy/services.sh stop
+    deploy/jaeger.sh down
     deploy/stack.sh down
 
-# The whole test suite: unit tests and end-to-end tests against real Kafka and Redis.
-test: stack-up
+# The whole test suite: unit tests and end-to-end tests against real Kafka and Redis, and the
+# trace test against a real Jaeger (built once into ~/.cache/newsroom/go-bin, left running).
+test: stack-up jaeger-up
     cargo build --workspace --bins
     NEWSROOM_DATA="{{data}}" cargo test --workspace
+
+# Jaeger on 127.0.0.1 (OTLP/gRPC 4317, UI and API 16686) for the trace test and debugging.
+jaeger-up:
+    deploy/jaeger.sh up
+
+jaeger-down:
+    deploy/jaeger.sh down
 
 # Only the end-to-end tests.
 e2e: stack-up

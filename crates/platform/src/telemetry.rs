@@ -74,11 +74,17 @@ pub fn init(config: &PlatformConfig) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: a log file or a collector gets plain text.
     let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // `RUST_LOG` filters the log lines only. Spans go to the tracer at `info` and above
+    // whatever the log level, so `RUST_LOG=warn` in production keeps its traces (a global
+    // filter would disable the `info` spans and with them every trace).
     // `try_init` so that tests starting several services in one process do not panic.
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(log_layer(config.log_format, std::io::stdout, ansi))
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(log_layer(config.log_format, std::io::stdout, ansi).with_filter(filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
         .try_init();
     Ok(TelemetryGuard { provider })
 }
