@@ -1,7 +1,9 @@
 //! `newsroom`: the command line for editors and operators.
 //!
 //! Exit codes: 0 success, 1 the service answered with an error, 2 bad usage (clap),
-//! 69 a service could not be reached (EX_UNAVAILABLE), 66 an input file is missing (EX_NOINPUT).
+//! 3 `lag --max-lag` exceeded, 69 a service or Kafka could not be reached (EX_UNAVAILABLE),
+//! 66 an input file or topic is missing (EX_NOINPUT), 75 `--timeout-secs` passed before the
+//! command was done (EX_TEMPFAIL: try again).
 
 #![allow(clippy::print_stdout)]
 
@@ -9,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use newsroom_cli::ops::{self, OpsError};
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
@@ -22,7 +25,8 @@ use tonic::transport::Endpoint;
 #[command(
     name = "newsroom",
     version,
-    about = "Editors' and operators' command line for Newsroom"
+    about = "Editors' and operators' command line for Newsroom",
+    after_help = "Exit codes: 0 ok; 1 the service answered with an error; 2 bad usage; 3 lag above --max-lag; 66 missing file or topic; 69 service or Kafka unreachable; 75 timed out."
 )]
 struct Cli {
     /// Ingest's gRPC address.
@@ -49,6 +53,14 @@ struct Cli {
         global = true
     )]
     notification: String,
+    /// Kafka bootstrap servers (`tail`, `lag`).
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    brokers: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text", global = true)]
     output: Output,
@@ -98,8 +110,44 @@ enum Command {
         #[arg(long)]
         url: String,
     },
-    /// Show an alert's counts.
-    Alert { story_id: String },
+    /// Show an alert's counts; with --watch, print them each time they change until every
+    /// targeted device has an outcome.
+    Alert {
+        story_id: String,
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: give up (exit 75) after this long.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
+    /// Print a topic's records decoded to JSON, one per line (full topic name, prefix included).
+    Tail {
+        topic: String,
+        /// Start at the oldest retained record (default: only new records).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this long; with --count, fewer records than asked is exit 75.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
+    /// Show a consumer group's lag per partition (committed offset to partition end).
+    Lag {
+        /// The consumer group, e.g. newsroom-enrichment.
+        #[arg(long)]
+        group: String,
+        /// Full topic names (repeat); default: every topic of the system with --topic-prefix.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Prefix of the default topic names (NEWSROOM_TOPIC_PREFIX).
+        #[arg(long, env = "NEWSROOM_TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
+        /// Exit 3 when any partition's lag is above this.
+        #[arg(long)]
+        max_lag: Option<i64>,
+    },
     /// Load the demo: a reader who follows three topics, a webhook phone, the seed story, BBC
     /// stories and one flash story.
     Demo {
@@ -129,7 +177,15 @@ async fn main() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("newsroom: {e:#}");
-            if let Some(status) = e.downcast_ref::<tonic::Status>() {
+            if let Some(ops) = e.downcast_ref::<OpsError>() {
+                match ops {
+                    OpsError::Kafka(_) => 69,
+                    OpsError::UnknownTopic(_) => 66,
+                    OpsError::Timeout(_) => 75,
+                }
+            } else if e.downcast_ref::<LagAbove>().is_some() {
+                3
+            } else if let Some(status) = e.downcast_ref::<tonic::Status>() {
                 if status.code() == tonic::Code::Unavailable {
                     69
                 } else {
@@ -150,6 +206,16 @@ async fn main() {
     std::process::exit(code);
 }
 
+/// `lag --max-lag` was exceeded (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("lag {lag} on {topic}[{partition}] is above {max}")]
+struct LagAbove {
+    topic: String,
+    partition: i32,
+    lag: i64,
+    max: i64,
+}
+
 async fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(5))
@@ -159,6 +225,20 @@ async fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
 
 fn print_json(v: &serde_json::Value) {
     println!("{v}");
+}
+
+fn print_alert(a: &newsroom_proto::v1::AlertStatus, json: bool) {
+    if json {
+        print_json(&serde_json::json!({
+            "story_id": a.story_id, "targeted": a.targeted, "sent": a.sent,
+            "delivered": a.delivered, "failed": a.failed, "suppressed": a.suppressed,
+        }));
+    } else {
+        println!(
+            "{}: targeted {} sent {} delivered {} failed {} suppressed {:?}",
+            a.story_id, a.targeted, a.sent, a.delivered, a.failed, a.suppressed
+        );
+    }
 }
 
 fn outcome_name(r: &SubmitStoryResponse) -> &'static str {
@@ -241,22 +321,111 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             register(&mut notif, &user, &device, &url).await?;
             println!("registered {device} for {user} → {url}");
         }
-        Command::Alert { story_id } => {
+        Command::Alert {
+            story_id,
+            watch,
+            timeout_secs,
+        } => {
             let mut notif = NotificationServiceClient::new(channel(&cli.notification).await?);
-            let a = notif
-                .get_alert(GetAlertRequest { story_id })
-                .await?
-                .into_inner();
-            if json {
-                print_json(&serde_json::json!({
-                    "story_id": a.story_id, "targeted": a.targeted, "sent": a.sent,
-                    "delivered": a.delivered, "failed": a.failed, "suppressed": a.suppressed,
-                }));
+            let deadline =
+                timeout_secs.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+            let mut last = None;
+            loop {
+                let a = notif
+                    .get_alert(GetAlertRequest {
+                        story_id: story_id.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                if last.as_ref() != Some(&a) {
+                    print_alert(&a, json);
+                }
+                // Done once every targeted device has an outcome.
+                let suppressed: u64 = a.suppressed.values().sum();
+                let done = a.targeted > 0 && a.sent + a.failed + suppressed >= a.targeted;
+                if !watch || done {
+                    break;
+                }
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    return Err(OpsError::Timeout(format!(
+                        "alert {story_id} not complete within {}s",
+                        timeout_secs.unwrap_or_default()
+                    ))
+                    .into());
+                }
+                last = Some(a);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        Command::Tail {
+            topic,
+            from_beginning,
+            count,
+            timeout_secs,
+        } => {
+            let from = if from_beginning {
+                ops::From::Beginning
             } else {
+                ops::From::End
+            };
+            let brokers = cli.brokers.clone();
+            tokio::task::spawn_blocking(move || {
+                ops::tail(
+                    &brokers,
+                    &topic,
+                    from,
+                    count,
+                    timeout_secs.map(Duration::from_secs),
+                    |record| print_json(&record),
+                )
+            })
+            .await??;
+        }
+        Command::Lag {
+            group,
+            topics,
+            topic_prefix,
+            max_lag,
+        } => {
+            let topics = if topics.is_empty() {
+                newsroom_platform::kafka::TOPICS
+                    .iter()
+                    .map(|t| format!("{topic_prefix}{}", t.name))
+                    .collect()
+            } else {
+                topics
+            };
+            let brokers = cli.brokers.clone();
+            let lags =
+                tokio::task::spawn_blocking(move || ops::consumer_lag(&brokers, &group, &topics))
+                    .await??;
+            if !json {
                 println!(
-                    "{}: targeted {} sent {} delivered {} failed {} suppressed {:?}",
-                    a.story_id, a.targeted, a.sent, a.delivered, a.failed, a.suppressed
+                    "{:<32} {:<40} {:>9} {:>12} {:>12} {:>8}",
+                    "GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"
                 );
+            }
+            for l in &lags {
+                if json {
+                    print_json(&serde_json::to_value(l)?);
+                } else {
+                    let committed = l.committed.map_or("-".to_owned(), |c| c.to_string());
+                    println!(
+                        "{:<32} {:<40} {:>9} {:>12} {:>12} {:>8}",
+                        l.group, l.topic, l.partition, committed, l.end, l.lag
+                    );
+                }
+            }
+            if let Some(max) = max_lag
+                && let Some(l) = lags.iter().find(|l| l.lag > max)
+            {
+                return Err(LagAbove {
+                    topic: l.topic.clone(),
+                    partition: l.partition,
+                    lag: l.lag,
+                    max,
+                }
+                .into());
             }
         }
         Command::Demo {

@@ -1,0 +1,123 @@
+//! The operator commands of the `newsroom` binary against the running stack: `tail` decodes a
+//! topic to JSON, `lag` shows a group's lag per partition, and both exit with codes a script
+//! can act on (3 lag above --max-lag, 66 no such topic, 75 timed out).
+
+use std::time::Duration;
+
+use newsroom_e2e::{Pipeline, Service, eventually};
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::{Story, SubmitStoryRequest};
+use serde_json::Value;
+
+/// Runs `newsroom --output json <args>`: (exit code, stdout JSON lines).
+async fn newsroom(args: &[&str]) -> (i32, Vec<Value>) {
+    let out = tokio::process::Command::new(newsroom_e2e::binary("newsroom"))
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .await
+        .expect("run newsroom");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (out.status.code().unwrap_or(-1), lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_decodes_a_topic_to_json_and_lag_shows_the_group_per_partition() {
+    let pipeline = Pipeline::start_only(&[Service::Ingest, Service::Enrichment]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let headline = "Chip makers race to build AI data centres";
+    let story_id = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(Story {
+                source: "wire".into(),
+                guid: "cli-1".into(),
+                headline: headline.into(),
+                body_html: "<p>Semiconductor firms announced new investments.</p>".into(),
+                urgency: 5,
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+        .story_id;
+
+    // tail: the enriched story, decoded, with its key and trace context.
+    let enriched = pipeline.topic("stories.enriched");
+    let (code, records) = newsroom(&[
+        "tail",
+        &enriched,
+        "--from-beginning",
+        "--count",
+        "1",
+        "--timeout-secs",
+        "60",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r["key"], story_id.as_str());
+    assert_eq!(r["value"]["story"]["headline"], headline);
+    assert!(
+        r["value"]["enrichment"]["wordCount"].as_u64() > Some(0),
+        "{r}"
+    );
+    assert!(r["headers"]["traceparent"].as_str().is_some(), "{r}");
+
+    // tail: asked for more than there is, it gives up with 75 after printing what it found.
+    let (code, records) = newsroom(&[
+        "tail",
+        &enriched,
+        "--from-beginning",
+        "--count",
+        "2",
+        "--timeout-secs",
+        "3",
+    ])
+    .await;
+    assert_eq!((code, records.len()), (75, 1));
+    // No such topic: 66.
+    let (code, _) = newsroom(&["tail", &pipeline.topic("no.such.topic"), "--count", "1"]).await;
+    assert_eq!(code, 66);
+
+    // lag: enrichment's group has committed the story; every partition at 0.
+    let raw = pipeline.topic("stories.raw");
+    let group = format!("t{}-enrichment", pipeline.id);
+    let lags = eventually(Duration::from_secs(30), "enrichment committed", || {
+        let (raw, group) = (raw.clone(), group.clone());
+        async move {
+            let (code, lags) = newsroom(&["lag", "--group", &group, "--topic", &raw]).await;
+            (code == 0 && lags.iter().any(|l| l["committed"].as_i64() > Some(0))).then_some(lags)
+        }
+    })
+    .await;
+    assert_eq!(lags.len(), 3, "one line per partition: {lags:?}");
+    assert!(
+        lags.iter()
+            .all(|l| l["lag"] == 0 && l["group"] == group.as_str())
+    );
+
+    // A group that never read stories.raw is one record behind; --max-lag 0 makes that exit 3.
+    let (code, lags) = newsroom(&[
+        "lag",
+        "--group",
+        &format!("t{}-nobody", pipeline.id),
+        "--topic",
+        &raw,
+        "--max-lag",
+        "0",
+    ])
+    .await;
+    assert_eq!(code, 3);
+    assert_eq!(
+        lags.iter().map(|l| l["lag"].as_i64().unwrap()).sum::<i64>(),
+        1
+    );
+    assert!(lags.iter().all(|l| l["committed"].is_null()));
+    pipeline.stop().await;
+}
