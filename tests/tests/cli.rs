@@ -121,3 +121,97 @@ async fn tail_decodes_a_topic_to_json_and_lag_shows_the_group_per_partition() {
     assert!(lags.iter().all(|l| l["committed"].is_null()));
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_watch_prints_the_counts_until_the_flash_reached_every_device() {
+    use newsroom_platform::redis::redis::AsyncCommands as _;
+    use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+    use newsroom_proto::v1::{
+        Channel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest, TargetKind,
+    };
+    const TECH: &str = "medtop:13000000";
+
+    let pipeline = Pipeline::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, _received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let mut notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    rec.follow(FollowRequest {
+        user_id: "reader-1".into(),
+        target: Some(FollowTarget {
+            kind: TargetKind::Topic as i32,
+            value: TECH.into(),
+        }),
+    })
+    .await
+    .expect("Follow");
+    notif
+        .register_device(RegisterDeviceRequest {
+            device: Some(Device {
+                device_id: "phone-1".into(),
+                user_id: "reader-1".into(),
+                channel: Channel::Webhook as i32,
+                address: format!("http://{phone}/alerts"),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("RegisterDevice");
+    let redis = pipeline.redis().await;
+    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
+    eventually(
+        Duration::from_secs(30),
+        "the follow in the audience",
+        || {
+            let (mut conn, audience) = (redis.conn(), audience.clone());
+            async move {
+                let member: bool = conn.sismember(&audience, "reader-1").await.ok()?;
+                member.then_some(())
+            }
+        },
+    )
+    .await;
+
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let story_id = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(Story {
+                source: "wire".into(),
+                guid: "cli-flash-1".into(),
+                headline: "FLASH: Global internet outage knocks out cloud and mobile networks"
+                    .into(),
+                body_html: "<p>A failure at a major cloud computing provider took down \
+                            websites, apps and mobile data networks, engineers said.</p>"
+                    .into(),
+                urgency: 1,
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+        .story_id;
+
+    let url = format!("http://{}", pipeline.grpc_addr(Service::Notification));
+    let (code, counts) = newsroom(&[
+        "--notification",
+        &url,
+        "alert",
+        &story_id,
+        "--watch",
+        "--timeout-secs",
+        "60",
+    ])
+    .await;
+    assert_eq!(code, 0, "{counts:?}");
+    let last = counts.last().expect("at least one line of counts");
+    assert_eq!(last["story_id"], story_id.as_str());
+    assert_eq!(
+        (last["targeted"].as_u64(), last["sent"].as_u64()),
+        (Some(1), Some(1)),
+        "{counts:?}"
+    );
+    pipeline.stop().await;
+}

@@ -331,18 +331,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 timeout_secs.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
             let mut last = None;
             loop {
-                let a = notif
+                let answer = notif
                     .get_alert(GetAlertRequest {
                         story_id: story_id.clone(),
                     })
-                    .await?
-                    .into_inner();
-                if last.as_ref() != Some(&a) {
-                    print_alert(&a, json);
-                }
-                // Done once every targeted device has an outcome.
-                let suppressed: u64 = a.suppressed.values().sum();
-                let done = a.targeted > 0 && a.sent + a.failed + suppressed >= a.targeted;
+                    .await;
+                let done = match answer {
+                    Ok(a) => {
+                        let a = a.into_inner();
+                        if last.as_ref() != Some(&a) {
+                            print_alert(&a, json);
+                        }
+                        // Done once every targeted device has an outcome.
+                        let suppressed: u64 = a.suppressed.values().sum();
+                        let done = a.targeted > 0 && a.sent + a.failed + suppressed >= a.targeted;
+                        last = Some(a);
+                        done
+                    }
+                    // Watching a story that has not alerted yet: it may be on its way.
+                    Err(status) if watch && status.code() == tonic::Code::NotFound => false,
+                    Err(status) => return Err(status.into()),
+                };
                 if !watch || done {
                     break;
                 }
@@ -353,7 +362,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ))
                     .into());
                 }
-                last = Some(a);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
