@@ -20,27 +20,26 @@ const TECH: &str = "medtop:13000000";
 
 type Rec = RecommendationServiceClient<Channel>;
 
+/// The n-th BBC article of a category, as a distinct story (near-duplicates would rightly be
+/// collapsed into one cluster by the feed).
+fn bbc(category: &str, n: usize) -> Story {
+    let article = newsroom_e2e::data_file("bbc-news.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).expect("bbc line"))
+        .filter(|a| a.category == category)
+        .nth(n)
+        .unwrap_or_else(|| panic!("no {category} article {n}"));
+    let mut story = article.to_story();
+    story.source = "wire".into();
+    story
+}
+
 fn sport(n: usize) -> Story {
-    Story {
-        source: "wire".into(),
-        guid: format!("sport-{n}"),
-        headline: format!("Striker scores twice as the team wins cup match {n}"),
-        body_html: "<p>The coach praised the players after the league match and the goal.</p>"
-            .into(),
-        urgency: 5,
-        ..Default::default()
-    }
+    bbc("sport", n)
 }
 
 fn tech(n: usize) -> Story {
-    Story {
-        source: "wire".into(),
-        guid: format!("tech-{n}"),
-        headline: format!("Chip makers unveil smartphone software and apps {n}"),
-        body_html: "<p>The technology firms showed new computer chips, internet services and data tools.</p>".into(),
-        urgency: 5,
-        ..Default::default()
-    }
+    bbc("tech", n)
 }
 
 struct Setup {
