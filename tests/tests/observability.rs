@@ -364,3 +364,137 @@ fn the_dashboard_check_catches_an_unknown_metric() {
     let missing: Vec<_> = used.iter().filter(|n| !names.contains(*n)).collect();
     assert_eq!(missing, ["newsroom_c"]);
 }
+
+/// The sum of every sample of a family's series (`name{…} value` or `name value`).
+fn total(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_story_moves_ingest_rate_stage_latency_alert_fan_out_and_accepted_to_alert_latency()
+{
+    use newsroom_platform::redis::redis::AsyncCommands as _;
+    use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+    use newsroom_proto::v1::{
+        Channel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest, TargetKind,
+    };
+    const TECH: &str = "medtop:13000000";
+
+    let pipeline = Pipeline::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let mut notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    rec.follow(FollowRequest {
+        user_id: "reader-1".into(),
+        target: Some(FollowTarget {
+            kind: TargetKind::Topic as i32,
+            value: TECH.into(),
+        }),
+    })
+    .await
+    .expect("Follow");
+    notif
+        .register_device(RegisterDeviceRequest {
+            device: Some(Device {
+                device_id: "phone-1".into(),
+                user_id: "reader-1".into(),
+                channel: Channel::Webhook as i32,
+                address: format!("http://{phone}/alerts"),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("RegisterDevice");
+    let redis = pipeline.redis().await;
+    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
+    eventually(
+        Duration::from_secs(30),
+        "the follow in the audience",
+        || {
+            let (mut conn, audience) = (redis.conn(), audience.clone());
+            async move {
+                let member: bool = conn.sismember(&audience, "reader-1").await.ok()?;
+                member.then_some(())
+            }
+        },
+    )
+    .await;
+
+    let before = [
+        scrape(&pipeline, Service::Ingest).await,
+        scrape(&pipeline, Service::Enrichment).await,
+        scrape(&pipeline, Service::Notification).await,
+    ];
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(newsroom_proto::v1::Story {
+                source: "wire".into(),
+                guid: "obs-flash-1".into(),
+                headline: "FLASH: Global internet outage knocks out cloud and mobile networks"
+                    .into(),
+                body_html: "<p>A failure at a major cloud computing provider took down \
+                            websites, apps and mobile data networks, engineers said.</p>"
+                    .into(),
+                urgency: 1,
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory");
+    eventually(Duration::from_secs(30), "the alert on the phone", || {
+        let n = received.all().len();
+        async move { (n > 0).then_some(()) }
+    })
+    .await;
+    let after = [
+        scrape(&pipeline, Service::Ingest).await,
+        scrape(&pipeline, Service::Enrichment).await,
+        scrape(&pipeline, Service::Notification).await,
+    ];
+    pipeline.stop().await;
+
+    let moved = |i: usize, name: &str| total(&after[i], name) - total(&before[i], name);
+    // Ingest rate per source: one accepted story from "wire".
+    assert_eq!(
+        sample(
+            &after[0],
+            "newsroom_ingest_stories_total{source=\"wire\",outcome=\"accepted\"}"
+        ),
+        Some(1.0),
+        "{}",
+        after[0]
+    );
+    // Stage latency: every stage of the pipeline timed the story.
+    assert!(
+        moved(1, "newsroom_enrichment_stage_duration_seconds_count") >= 1.0,
+        "{}",
+        after[1]
+    );
+    // Alert fan-out rate and story accepted → alert sent.
+    assert_eq!(
+        moved(2, "newsroom_notification_fanout_devices_total"),
+        1.0,
+        "{}",
+        after[2]
+    );
+    assert_eq!(
+        moved(2, "newsroom_notification_delivery_latency_seconds_count"),
+        1.0,
+        "{}",
+        after[2]
+    );
+    assert!(
+        moved(2, "newsroom_notification_delivery_latency_seconds_sum") > 0.0,
+        "{}",
+        after[2]
+    );
+}
