@@ -4,8 +4,8 @@
 //! `service.name`, one OTLP exporter each), exporting to the Jaeger that `deploy/jaeger.sh up`
 //! starts on 127.0.0.1 (`just test` does). The test submits a story, then asks Jaeger's HTTP
 //! API for the trace and checks its shape: the four services in one trace id, the ingest server
-//! span at the root, and each Kafka hop a producer span whose child is the consumer span on the
-//! other side (`stories.raw` to enrichment, `stories.enriched` to recommendation and to
+//! span at the root, each enrichment stage a span under the record's consumer span, and each
+//! Kafka hop a producer span whose child is the consumer span on the other side (`stories.raw` to enrichment, `stories.enriched` to recommendation and to
 //! notification).
 //!
 //! `JAEGER_QUERY_URL` (http://127.0.0.1:16686) and `JAEGER_OTLP_ENDPOINT`
@@ -271,6 +271,38 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
     let consume_raw = one("enrichment", &process(&raw));
     assert_eq!(consume_raw.kind, "consumer");
     assert_eq!(parent_of(consume_raw).id, produce_raw.id);
+
+    // Enrichment: one span per stage, each under the consumer span of the record.
+    let descends_from = |span: &Span, ancestor: &Span| {
+        let mut at = span;
+        while let Some(parent) = at.parent.as_deref() {
+            if parent == ancestor.id {
+                return true;
+            }
+            match spans.iter().find(|s| s.id == parent) {
+                Some(p) => at = p,
+                None => return false,
+            }
+        }
+        false
+    };
+    let stages: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.service == "enrichment" && s.name.starts_with("stage "))
+        .collect();
+    assert!(
+        stages.len() >= 3,
+        "enrichment's stages are spans:\n{}",
+        dump()
+    );
+    for stage in &stages {
+        assert!(
+            descends_from(stage, consume_raw),
+            "{} is under the consumer span:\n{}",
+            stage.name,
+            dump()
+        );
+    }
 
     // Hop 2: enrichment produces to stories.enriched; recommendation and notification each
     // consume it as the producer span's child.

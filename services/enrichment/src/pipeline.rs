@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use newsroom_proto::v1::{EnrichedStory, Enrichment, StageOutcome, StageRun, Story, StoryEvent};
 use sha2::Digest as _;
+use tracing::Instrument as _;
 
 use crate::metrics::StageMetrics;
 use crate::spec::{self, OnError, SpecError, StageSpec};
@@ -251,7 +252,18 @@ impl Pipeline {
                 event_time,
                 deadline: attempt_started + timeout,
             };
-            let result = match tokio::time::timeout(timeout, planned.stage.run(&input)).await {
+            // One span per stage attempt, a child of the record's consumer span, so the trace
+            // shows where enrichment spent its time (a remote stage's client span nests in it).
+            let span = tracing::info_span!(
+                "stage",
+                otel.name = %format!("stage {name}"),
+                newsroom.stage = %name,
+                newsroom.stage.attempt = attempt,
+            );
+            let result = match tokio::time::timeout(timeout, planned.stage.run(&input))
+                .instrument(span)
+                .await
+            {
                 // A stage that computes past its budget without yielding is late all the same,
                 // and one that failed because its budget ran out (a remote's gRPC deadline) timed
                 // out.
