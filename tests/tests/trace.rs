@@ -5,8 +5,10 @@
 //! starts on 127.0.0.1 (`just test` does). The test submits a story, then asks Jaeger's HTTP
 //! API for the trace and checks its shape: the four services in one trace id, the ingest server
 //! span at the root, each enrichment stage a span under the record's consumer span, and each
-//! Kafka hop a producer span whose child is the consumer span on the other side (`stories.raw` to enrichment, `stories.enriched` to recommendation and to
-//! notification).
+//! Kafka hop a producer span whose child is the consumer span on the other side (`stories.raw`
+//! to enrichment, `stories.enriched` to recommendation and to notification), and notification's
+//! alert decision and fan-out under its consumer span (the story is a flash to a followed
+//! topic, with a webhook phone).
 //!
 //! `JAEGER_QUERY_URL` (http://127.0.0.1:16686) and `JAEGER_OTLP_ENDPOINT`
 //! (http://127.0.0.1:4317) point it elsewhere.
@@ -16,10 +18,18 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, channel_to, eventually};
+use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
-use newsroom_proto::v1::{Story, SubmitStoryRequest};
+use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use newsroom_proto::v1::{
+    Channel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest, Story, SubmitStoryRequest,
+    TargetKind,
+};
 use serde_json::Value;
 use tokio::process::{Child, Command};
+
+const TECH: &str = "medtop:13000000";
 
 fn query_url() -> String {
     std::env::var("JAEGER_QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:16686".into())
@@ -165,16 +175,65 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
     for service in Service::ALL {
         running.push((service, spawn(&pipeline, service).await));
     }
-    let ingest_addr = running[0].1.grpc;
+    // A reader who follows technology, with a webhook phone: the story below is a flash, so
+    // the trace goes on into notification's alert decision and fan-out.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    let addr = |service: Service| {
+        running
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, r)| r.grpc)
+            .expect("running")
+    };
+    let mut rec = RecommendationServiceClient::new(channel_to(addr(Service::Recommendation)).await);
+    rec.follow(FollowRequest {
+        user_id: "reader-1".into(),
+        target: Some(FollowTarget {
+            kind: TargetKind::Topic as i32,
+            value: TECH.into(),
+        }),
+    })
+    .await
+    .expect("Follow");
+    let mut notif = NotificationServiceClient::new(channel_to(addr(Service::Notification)).await);
+    notif
+        .register_device(RegisterDeviceRequest {
+            device: Some(Device {
+                device_id: "phone-1".into(),
+                user_id: "reader-1".into(),
+                channel: Channel::Webhook as i32,
+                address: format!("http://{phone}/alerts"),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("RegisterDevice");
+    let redis = pipeline.redis().await;
+    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
+    eventually(
+        Duration::from_secs(30),
+        "the follow in the audience",
+        || {
+            let (mut conn, audience) = (redis.conn(), audience.clone());
+            async move {
+                let member: bool = conn.sismember(&audience, "reader-1").await.ok()?;
+                member.then_some(())
+            }
+        },
+    )
+    .await;
+
+    let ingest_addr = addr(Service::Ingest);
     let mut ingest = IngestServiceClient::new(channel_to(ingest_addr).await);
     let story_id = ingest
         .submit_story(SubmitStoryRequest {
             story: Some(Story {
                 source: "wire".into(),
                 guid: format!("trace-{}", pipeline.id),
-                headline: "Chip makers race to build AI data centres".into(),
+                headline: "FLASH: Global internet outage knocks out cloud and mobile networks".into(),
                 body_html: "<p>Semiconductor firms and cloud computing companies announced new investments.</p>".into(),
-                urgency: 3,
+                urgency: 1,
                 ..Default::default()
             }),
             idempotency_key: String::new(),
@@ -205,12 +264,14 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
                     spans.iter().any(|s| s.service == service && s.name == name)
                 };
                 (has("recommendation", &format!("process {enriched}"))
-                    && has("notification", &format!("process {enriched}")))
+                    && has("notification", &format!("process {enriched}"))
+                    && has("notification", "alert"))
                 .then_some(spans)
             }
         },
     )
     .await;
+    assert!(!received.all().is_empty(), "the phone got the alert");
     for (_, r) in running {
         stop(r).await;
     }
@@ -317,6 +378,14 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
             "{service} continues enrichment's producer span"
         );
     }
+    // Notification: the alert decision and fan-out under its consumer span.
+    let consume_in_notification = one("notification", &process(&enriched));
+    let alert = one("notification", "alert");
+    assert!(
+        descends_from(alert, consume_in_notification),
+        "the fan-out is under notification's consumer span:\n{}",
+        dump()
+    );
     eprintln!(
         "trace of story {story_id}: {} spans\n{}",
         spans.len(),
