@@ -45,8 +45,8 @@ jaeger-up:
 jaeger-down:
     deploy/jaeger.sh down
 
-# Only the end-to-end tests.
-e2e: stack-up
+# Only the end-to-end tests (the trace test needs Jaeger).
+e2e: stack-up jaeger-up
     cargo build --workspace --bins
     NEWSROOM_DATA="{{data}}" cargo test -p newsroom-e2e -- --nocapture
 
