@@ -102,6 +102,21 @@ async fn tail_decodes_a_topic_to_json_and_lag_shows_the_group_per_partition() {
             .all(|l| l["lag"] == 0 && l["group"] == group.as_str())
     );
 
+    // Without --topic: the topics the group consumes (committed on), from the system's list.
+    let (code, lags) = newsroom(&[
+        "lag",
+        "--group",
+        &group,
+        "--topic-prefix",
+        &format!("t{}.", pipeline.id),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        !lags.is_empty() && lags.iter().all(|l| l["topic"] == raw.as_str()),
+        "{lags:?}"
+    );
+
     // A group that never read stories.raw is one record behind; --max-lag 0 makes that exit 3.
     let (code, lags) = newsroom(&[
         "lag",

@@ -138,7 +138,8 @@ enum Command {
         /// The consumer group, e.g. newsroom-enrichment.
         #[arg(long)]
         group: String,
-        /// Full topic names (repeat); default: every topic of the system with --topic-prefix.
+        /// Full topic names (repeat); default: the topics of the system (with --topic-prefix)
+        /// where the group has committed, i.e. the ones it consumes.
         #[arg(long = "topic")]
         topics: Vec<String>,
         /// Prefix of the default topic names (NEWSROOM_TOPIC_PREFIX).
@@ -395,18 +396,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             topic_prefix,
             max_lag,
         } => {
-            let topics = if topics.is_empty() {
-                newsroom_platform::kafka::TOPICS
+            let (topics, which) = if topics.is_empty() {
+                let all = newsroom_platform::kafka::TOPICS
                     .iter()
                     .map(|t| format!("{topic_prefix}{}", t.name))
-                    .collect()
+                    .collect();
+                (all, ops::Topics::Consumed)
             } else {
-                topics
+                (topics, ops::Topics::Named)
             };
             let brokers = cli.brokers.clone();
-            let lags =
-                tokio::task::spawn_blocking(move || ops::consumer_lag(&brokers, &group, &topics))
-                    .await??;
+            let lags = tokio::task::spawn_blocking(move || {
+                ops::consumer_lag(&brokers, &group, &topics, which)
+            })
+            .await??;
             if !json {
                 println!(
                     "{:<32} {:<40} {:>9} {:>12} {:>12} {:>8}",

@@ -224,11 +224,22 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
+/// Which topics `consumer_lag` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topics {
+    /// Every topic named; a missing one is an error.
+    Named,
+    /// Of the topics named, those that exist and where the group committed at least once: the
+    /// topics it consumes, when the caller did not say.
+    Consumed,
+}
+
 /// The group's lag on every partition of `topics` (full names).
 pub fn consumer_lag(
     brokers: &str,
     group: &str,
     topics: &[String],
+    which: Topics,
 ) -> Result<Vec<PartitionLag>, OpsError> {
     let timeout = Duration::from_secs(10);
     // Asking for committed offsets under the group's id does not join the group.
@@ -236,10 +247,22 @@ pub fn consumer_lag(
     let mut out = Vec::new();
     for topic in topics {
         let mut tpl = TopicPartitionList::new();
-        for p in partitions(&consumer, topic, timeout)? {
+        let ids = match partitions(&consumer, topic, timeout) {
+            Err(OpsError::UnknownTopic(_)) if which == Topics::Consumed => continue,
+            other => other?,
+        };
+        for p in ids {
             tpl.add_partition(topic, p);
         }
         let committed = consumer.committed_offsets(tpl, timeout)?;
+        if which == Topics::Consumed
+            && !committed
+                .elements()
+                .iter()
+                .any(|e| matches!(e.offset(), Offset::Offset(_)))
+        {
+            continue;
+        }
         for e in committed.elements() {
             let (low, end) = consumer.fetch_watermarks(topic, e.partition(), timeout)?;
             let committed = match e.offset() {
