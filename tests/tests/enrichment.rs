@@ -719,6 +719,114 @@ async fn the_same_event_from_two_sources_shares_a_cluster_and_raises_the_breakin
     pipeline.stop().await;
 }
 
+/// A remote stage that writes an embedding: one direction per event, whatever the wording.
+#[derive(Clone, Default)]
+struct Embedder;
+
+#[tonic::async_trait]
+impl EnrichmentStage for Embedder {
+    async fn enrich(
+        &self,
+        request: tonic::Request<EnrichRequest>,
+    ) -> Result<tonic::Response<EnrichResponse>, tonic::Status> {
+        let story = request.into_inner().story.unwrap_or_default();
+        let mut embedding = vec![0.0f32; 8];
+        let event = if story.headline.contains("quake") || story.headline.contains("tremor") {
+            0
+        } else {
+            1
+        };
+        embedding[event] = 1.0;
+        embedding[7] = 0.1;
+        Ok(tonic::Response::new(EnrichResponse {
+            enrichment: Some(Enrichment {
+                embedding,
+                ..Default::default()
+            }),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_in_other_words_joins_its_cluster_by_embedding() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let stop = newsroom_platform::Shutdown::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            newsroom_enrichment::remote::serve(
+                Embedder,
+                listener,
+                async move { stop.requested().await },
+            )
+            .await
+        }
+    });
+    let (pipeline, _path) = enrichment_with(&format!(
+        r#"
+        [[stage]]
+        name = "embedder"
+        type = "grpc"
+        timeout_ms = 2000
+        on_error = "retry"
+        params = {{ endpoint = "{endpoint}", reads = [], writes = ["embedding"] }}
+
+        [[stage]]
+        name = "dedup"
+        type = "dedup"
+        params = {{ min_cosine = 0.9 }}
+        "#
+    ))
+    .await;
+    publish(
+        &pipeline,
+        story(
+            "quake-a",
+            "wire-a",
+            "Strong quake shakes the capital",
+            "<p>A magnitude 6.1 earthquake struck near the capital on Monday morning, shaking buildings and sending people into the streets.</p>",
+        ),
+    )
+    .await;
+    let first = enriched(&pipeline, "quake-a").await.enrichment.unwrap();
+    publish(
+        &pipeline,
+        story(
+            "quake-b",
+            "wire-b",
+            "Powerful tremor rattles city",
+            "<p>Residents fled offices and homes after violent shaking hit the metropolitan area early in the day, seismologists reported.</p>",
+        ),
+    )
+    .await;
+    let second = enriched(&pipeline, "quake-b").await.enrichment.unwrap();
+    publish(
+        &pipeline,
+        story(
+            "rates",
+            "wire-a",
+            "Central bank holds rates",
+            "<p>The central bank left interest rates unchanged on Monday, citing steady inflation.</p>",
+        ),
+    )
+    .await;
+    let other = enriched(&pipeline, "rates").await.enrichment.unwrap();
+    assert_eq!(
+        first.embedding.len(),
+        8,
+        "the remote stage wrote the embedding"
+    );
+    assert_eq!(first.cluster_id, "c-quake-a");
+    assert_eq!(
+        second.cluster_id, first.cluster_id,
+        "different words, same event: one cluster by meaning"
+    );
+    assert_eq!(other.cluster_id, "c-rates");
+    stop.trigger();
+    pipeline.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrich_preview_shows_what_the_pipeline_finds_and_publishes_nothing() {
     let pipeline = Pipeline::start_only(&[Service::Enrichment]).await;

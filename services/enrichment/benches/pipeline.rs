@@ -163,22 +163,39 @@ fn embedding(rt: &tokio::runtime::Runtime, all: &[Story], rate_without: f64) {
         })
         .collect();
     let _ = model.embed(&texts[0]);
-    let mut flops = 0.0;
-    let mut tokens = 0usize;
-    let started = Instant::now();
-    for t in &texts {
-        let k = model.tokens(t).expect("tokens").len();
-        tokens += k;
-        flops += model.flops(k);
-        model.embed(t).expect("embedding");
-    }
-    let took = started.elapsed();
-    let rate = n as f64 / took.as_secs_f64();
-    let at128 = model.flops(128) / 1e9;
+    let measure = |texts: &[String]| {
+        let mut flops = 0.0;
+        let mut tokens = 0usize;
+        let started = Instant::now();
+        for t in texts {
+            let k = model.tokens(t).expect("tokens").len();
+            tokens += k;
+            flops += model.flops(k);
+            model.embed(t).expect("embedding");
+        }
+        let took = started.elapsed().as_secs_f64();
+        (
+            texts.len() as f64 / took,
+            tokens as f64 / texts.len() as f64,
+            flops / took / 1e9,
+        )
+    };
+    let (rate, mean, gflops) = measure(&texts);
     println!(
-        "embedding stage alone: {rate:.1} stories/s/core over {n} stories (mean {:.0} tokens, ≤ 128), {:.2} GFLOP/s achieved   (target ≥ 10/s; {at128:.2} GFLOP per 128-token story)",
-        tokens as f64 / n as f64,
-        flops / took.as_secs_f64() / 1e9,
+        "embedding stage alone (headline + lead): {rate:.1} stories/s/core over {n} stories, mean {mean:.0} tokens, {gflops:.2} GFLOP/s achieved"
+    );
+    // The yardstick: a full 128 tokens per story (headline and body, truncated).
+    let full: Vec<String> = all[..n]
+        .iter()
+        .map(|s| {
+            let t = StoryText::new(s);
+            format!("{}\n{}", t.headline, t.body())
+        })
+        .collect();
+    let (rate128, mean128, gflops128) = measure(&full);
+    println!(
+        "embedding at 128 tokens: {rate128:.1} stories/s/core (mean {mean128:.0} tokens), {gflops128:.2} GFLOP/s achieved   (target ≥ 10/s; {:.2} GFLOP per 128-token story)",
+        model.flops(128) / 1e9
     );
 
     let cx = BuildContext {

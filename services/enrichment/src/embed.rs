@@ -48,7 +48,14 @@ impl MiniLm {
                 file: "config.json".into(),
                 error: e.to_string(),
             })?;
-        let tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
+        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        // The shipped tokenizer pads every text to 128 tokens; padding would then be averaged
+        // into the embedding (and cost compute). One text at a time needs neither padding nor
+        // the tokenizer's truncation: `tokens` truncates to `max_tokens` itself.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
         let vb =
@@ -104,5 +111,59 @@ impl MiniLm {
         );
         let n = n as f64;
         2.0 * l * (4.0 * n * h * h + 2.0 * n * h * i + 2.0 * n * n * h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs the model (`just enrichment-model`); only built with `--features embedding`.
+    fn model() -> MiniLm {
+        let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| {
+                std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/newsroom/all-MiniLM-L6-v2")
+            });
+        MiniLm::load(&dir, 128)
+            .unwrap_or_else(|e| panic!("the model is missing ({e}): run `just enrichment-model`"))
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn similar_stories_are_close_and_unrelated_ones_are_not() {
+        let m = model();
+        let a = m
+            .embed("Floods force hundreds from their homes in northern England")
+            .unwrap();
+        let b = m
+            .embed("Hundreds evacuated as rivers burst their banks in the north of England")
+            .unwrap();
+        let c = m
+            .embed("Central bank leaves interest rates unchanged")
+            .unwrap();
+        assert_eq!(a.len(), 384);
+        assert!((cosine(&a, &a) - 1.0).abs() < 1e-4, "unit length");
+        assert!(
+            cosine(&a, &b) > cosine(&a, &c) + 0.2,
+            "{} {}",
+            cosine(&a, &b),
+            cosine(&a, &c)
+        );
+        let long = "word ".repeat(1000);
+        assert_eq!(
+            m.tokens(&long).unwrap().len(),
+            128,
+            "truncated to max_tokens"
+        );
+        assert!(
+            (m.flops(128) / 1e9 - 2.9).abs() < 0.3,
+            "{}",
+            m.flops(128) / 1e9
+        );
     }
 }

@@ -79,15 +79,78 @@ impl TopicClassifier {
 
 /// Lexicon points per topic (only topics with any).
 pub fn points(headline: &str, body_text: &str) -> Vec<(&'static str, f64)> {
-    let headline = normalise(headline);
-    let body = normalise(body_text);
+    let mut points = vec![0.0f64; TOPICS.len()];
+    let index = stem_index();
+    for (text, weight) in [(headline, 3.0), (body_text, 1.0)] {
+        let words: Vec<String> = crate::text::words(text).collect();
+        for i in 0..words.len() {
+            let w = words[i].as_str();
+            let key4: String = w.chars().take(4).collect();
+            let keys: &[&str] = if w.len() <= 3 { &[w] } else { &[key4.as_str()] };
+            for key in keys {
+                for stem in index.get(*key).into_iter().flatten() {
+                    if stem.matches(&words[i..]) {
+                        points[stem.topic] += weight;
+                    }
+                }
+            }
+        }
+    }
     TOPICS
         .iter()
-        .filter_map(|t| {
-            let p = 3.0 * hits(&headline, t.stems) as f64 + hits(&body, t.stems) as f64;
-            (p > 0.0).then_some((t.code, p))
-        })
+        .zip(points)
+        .filter(|(_, p)| *p > 0.0)
+        .map(|(t, p)| (t.code, p))
         .collect()
+}
+
+/// A stem ready for matching at a word: its words, and whether the last must be whole.
+struct IndexedStem {
+    topic: usize,
+    parts: Vec<&'static str>,
+    /// Stems of three letters or fewer match whole words only ("war" is not "warm").
+    whole: bool,
+}
+
+impl IndexedStem {
+    fn matches(&self, words: &[String]) -> bool {
+        let last = self.parts.len() - 1;
+        self.parts.len() <= words.len()
+            && self.parts.iter().enumerate().all(|(j, part)| {
+                if j < last || self.whole {
+                    words[j] == *part
+                } else {
+                    words[j].starts_with(part)
+                }
+            })
+    }
+}
+
+/// Stems by the first four characters of their first word (or the whole word when shorter),
+/// built once: a story is scanned word by word instead of once per stem.
+fn stem_index() -> &'static HashMap<String, Vec<IndexedStem>> {
+    static INDEX: std::sync::OnceLock<HashMap<String, Vec<IndexedStem>>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: HashMap<String, Vec<IndexedStem>> = HashMap::new();
+        for (topic, t) in TOPICS.iter().enumerate() {
+            for stem in t.stems {
+                let parts: Vec<&'static str> = stem.split(' ').collect();
+                let first = parts[0];
+                let key = if first.len() <= 3 {
+                    first.to_owned()
+                } else {
+                    first.chars().take(4).collect()
+                };
+                index.entry(key).or_default().push(IndexedStem {
+                    topic,
+                    whole: stem.len() <= 3,
+                    parts,
+                });
+            }
+        }
+        index
+    })
 }
 
 /// One top-level IPTC Media Topic and its indicative stems.
@@ -588,32 +651,6 @@ pub fn classify(headline: &str, body_text: &str) -> Vec<TopicScore> {
         });
     }
     scored
-}
-
-/// Lower-case words separated by single spaces, padded so " stem" matches a word start.
-fn normalise(text: &str) -> String {
-    let mut s = String::with_capacity(text.len() + 2);
-    s.push(' ');
-    for w in crate::text::words(text) {
-        s.push_str(&w);
-        s.push(' ');
-    }
-    s
-}
-
-/// Occurrences of stems at word starts. Stems of three letters or fewer must match whole words.
-fn hits(text: &str, stems: &[&str]) -> usize {
-    stems
-        .iter()
-        .map(|stem| {
-            let needle = if stem.len() <= 3 {
-                format!(" {stem} ")
-            } else {
-                format!(" {stem}")
-            };
-            text.matches(&needle).count()
-        })
-        .sum()
 }
 
 #[cfg(test)]

@@ -7,11 +7,17 @@
 //! event: the story takes its cluster id. Otherwise the story starts a cluster named after
 //! itself (`c-<story id>`). A new version of a story keeps its cluster.
 //!
+//! When the story has an embedding (the `embedding` stage, or a remote stage that writes one)
+//! and no copy is close enough by wording, the same event told in other words is looked for by
+//! meaning: the stage compares the embedding with those of the `max_recent` latest stories in
+//! the window and joins the cluster of the closest one at cosine ≥ `min_cosine`.
+//!
 //! State lives in Redis (a cache: losing it only means a story arriving afterwards may start
 //! its own cluster; the replay command rebuilds it): `enrich:lsh:<band>:<hash>` sorted sets of
-//! story ids scored by event time, and `enrich:sig:<story id>` with the cluster and signature,
-//! both expiring after the window. `EnrichPreview` reads without writing. Without Redis (tools,
-//! unit tests) every story is its own cluster.
+//! story ids scored by event time, `enrich:sig:<story id>` with the cluster and signature,
+//! `enrich:vec:<story id>` with the embedding and `enrich:recent` (story ids by event time), all
+//! expiring after the window. `EnrichPreview` reads without writing. Without Redis (tools, unit
+//! tests) every story is its own cluster.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -45,6 +51,21 @@ pub struct DedupConfig {
     /// How far apart (event time) two copies of one event may be, in hours (1..720). Default 48.
     #[serde(default = "default_window")]
     pub window_hours: u64,
+    /// Cosine similarity (0..1) of embeddings from which two stories are the same event when
+    /// their wording differs. Default 0.9.
+    #[serde(default = "default_cosine")]
+    pub min_cosine: f64,
+    /// Latest stories compared by embedding (0..2000; 0 = never by meaning). Default 200.
+    #[serde(default = "default_recent")]
+    pub max_recent: usize,
+}
+
+fn default_cosine() -> f64 {
+    0.9
+}
+
+fn default_recent() -> usize {
+    200
 }
 
 fn default_similarity() -> f64 {
@@ -58,7 +79,9 @@ fn default_window() -> u64 {
 impl DedupConfig {
     pub fn validate(&self) -> Result<(), String> {
         check_range("min_similarity", self.min_similarity, 0.05, 1.0)?;
-        check_range("window_hours", self.window_hours, 1, 720)
+        check_range("window_hours", self.window_hours, 1, 720)?;
+        check_range("min_cosine", self.min_cosine, 0.0, 1.0)?;
+        check_range("max_recent", self.max_recent, 0, 2000)
     }
 
     pub fn build(&self, cx: &BuildContext) -> DynStage {
@@ -66,6 +89,8 @@ impl DedupConfig {
             redis: cx.redis.clone(),
             min_similarity: self.min_similarity,
             window: Duration::from_secs(self.window_hours * 3600),
+            min_cosine: self.min_cosine,
+            max_recent: self.max_recent,
         })
     }
 }
@@ -74,6 +99,38 @@ struct Dedup {
     redis: Option<RedisStore>,
     min_similarity: f64,
     window: Duration,
+    min_cosine: f64,
+    max_recent: usize,
+}
+
+fn vector_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Cosine similarity (0 for vectors of different lengths or zero vectors).
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
 }
 
 /// A MinHash signature.
@@ -145,6 +202,10 @@ fn redis_error(e: redis::RedisError) -> StageError {
 
 #[async_trait::async_trait]
 impl Stage for Dedup {
+    fn reads(&self) -> Fields {
+        Fields::EMBEDDING
+    }
+
     fn writes(&self) -> Fields {
         Fields::CLUSTER
     }
@@ -199,7 +260,13 @@ impl Stage for Dedup {
                         }
                     }
                 }
-                best.map(|(_, c)| c).unwrap_or_else(|| own.clone())
+                match best {
+                    Some((_, c)) => c,
+                    None => self
+                        .by_meaning(redis, input, now_ms, window_ms)
+                        .await?
+                        .unwrap_or_else(|| own.clone()),
+                }
             }
         };
 
@@ -221,9 +288,76 @@ impl Stage for Dedup {
                     .ignore();
                 pipe.cmd("EXPIRE").arg(b).arg(ttl * 2).ignore();
             }
+            let embedding = &input.enrichment.embedding;
+            if !embedding.is_empty() && self.max_recent > 0 {
+                let recent = redis.key("enrich:recent");
+                pipe.cmd("SET")
+                    .arg(redis.key(format!("enrich:vec:{id}")))
+                    .arg(vector_bytes(embedding))
+                    .arg("EX")
+                    .arg(ttl)
+                    .ignore();
+                pipe.cmd("ZADD").arg(&recent).arg(now_ms).arg(id).ignore();
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(&recent)
+                    .arg(0)
+                    .arg(now_ms.saturating_sub(2 * window_ms))
+                    .ignore();
+                pipe.cmd("EXPIRE").arg(&recent).arg(ttl * 2).ignore();
+            }
             let () = pipe.query_async(&mut conn).await.map_err(redis_error)?;
         }
         Ok(cluster(found))
+    }
+}
+
+impl Dedup {
+    /// The cluster of the closest recent story by embedding, if close enough.
+    async fn by_meaning(
+        &self,
+        redis: &RedisStore,
+        input: &StageInput<'_>,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<Option<String>, StageError> {
+        let embedding = &input.enrichment.embedding;
+        if embedding.is_empty() || self.max_recent == 0 {
+            return Ok(None);
+        }
+        let mut conn = redis.conn();
+        let ids: Vec<String> = redis::cmd("ZREVRANGEBYSCORE")
+            .arg(redis.key("enrich:recent"))
+            .arg(now_ms + window_ms)
+            .arg(now_ms.saturating_sub(window_ms))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(self.max_recent)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        let ids: Vec<String> = ids.into_iter().filter(|c| *c != input.story.id).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let vec_keys: Vec<String> = ids
+            .iter()
+            .map(|c| redis.key(format!("enrich:vec:{c}")))
+            .collect();
+        let vectors: Vec<Option<Vec<u8>>> = conn.mget(&vec_keys).await.map_err(redis_error)?;
+        let best = ids
+            .iter()
+            .zip(vectors)
+            .filter_map(|(c, v)| Some((c, cosine(embedding, &vector(&v?)))))
+            .filter(|(_, s)| *s >= self.min_cosine)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((story, _)) = best else {
+            return Ok(None);
+        };
+        let value: Option<String> = conn
+            .get(redis.key(format!("enrich:sig:{story}")))
+            .await
+            .map_err(redis_error)?;
+        Ok(value.and_then(|v| decode(&v)).map(|(c, _)| c))
     }
 }
 
@@ -255,6 +389,14 @@ mod tests {
         // Near duplicates share at least one LSH band, so they meet as candidates.
         let (ka, kb) = (band_keys(&sa), band_keys(&sb));
         assert!(ka.iter().zip(&kb).any(|(x, y)| x == y));
+    }
+
+    #[test]
+    fn cosine_and_vector_encoding() {
+        let v = [0.6f32, 0.8, 0.0];
+        assert!((cosine(&v, &vector(&vector_bytes(&v))) - 1.0).abs() < 1e-9);
+        assert!(cosine(&v, &[0.0, 0.0, 1.0]).abs() < 1e-9);
+        assert_eq!(cosine(&v, &[1.0]), 0.0);
     }
 
     #[test]
