@@ -593,13 +593,15 @@ fn weights(
             Some((i, (1.0 + f64::from(tf).ln()) * idf[i]))
         })
         .collect();
+    // Sorted first: floating-point sums depend on their order, and the fit must be
+    // reproducible to the last digit whatever order the HashMap yields.
+    w.sort_by_key(|(i, _)| *i);
     let norm = w.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
     if norm > 0.0 {
         for (_, x) in &mut w {
             *x /= norm;
         }
     }
-    w.sort_by_key(|(i, _)| *i);
     w
 }
 
