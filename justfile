@@ -121,3 +121,8 @@ enrichment-gazetteer:
 # embedding stage, p50/p99 per stage, GFLOP/s of the embedding stage (one core: RAYON_NUM_THREADS=1).
 bench-enrichment: enrichment-model
     NEWSROOM_DATA="{{data}}" RAYON_NUM_THREADS=1 cargo bench -p newsroom-enrichment --features embedding --bench pipeline
+
+# Enrichment: the embedding feature's tests (MiniLM with candle; needs the model and Redis).
+# Not part of `just test`: candle takes minutes to compile on these machines.
+test-embedding: enrichment-model stack-up
+    cargo test -p newsroom-enrichment --features embedding

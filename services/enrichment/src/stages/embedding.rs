@@ -177,4 +177,80 @@ mod enabled {
             .into())
         }
     }
+
+    /// Needs the model (`just enrichment-model`) and Redis (`deploy/stack.sh up`); built only
+    /// with `--features embedding`.
+    #[cfg(test)]
+    mod tests {
+        use std::time::{Instant, SystemTime};
+
+        use newsroom_platform::redis::RedisStore;
+        use newsroom_proto::v1::Story;
+
+        use super::*;
+        use crate::stage::Mode;
+        use crate::text::StoryText;
+
+        #[tokio::test]
+        async fn a_new_version_with_the_same_headline_and_lead_reuses_the_embedding() {
+            let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|_| {
+                    std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                        .join(".cache/newsroom/all-MiniLM-L6-v2")
+                });
+            let model = MiniLm::load(&dir, 128)
+                .unwrap_or_else(|e| panic!("the model is missing ({e}): `just enrichment-model`"));
+            let prefix = format!("test:emb:{}:", std::process::id());
+            let redis = RedisStore::connect("redis://127.0.0.1:6379", &prefix)
+                .await
+                .expect("Redis on 127.0.0.1:6379: `deploy/stack.sh up`");
+            let stage = Embedding {
+                model: Arc::new(model),
+                redis: Some(redis),
+            };
+            let run = |story: Story| {
+                let stage = &stage;
+                async move {
+                    let text = StoryText::new(&story);
+                    let enrichment = Enrichment::default();
+                    let input = StageInput {
+                        story: &story,
+                        text: &text,
+                        enrichment: &enrichment,
+                        mode: Mode::Live,
+                        event_time: SystemTime::now(),
+                        deadline: Instant::now() + std::time::Duration::from_secs(10),
+                    };
+                    stage.run(&input).await.unwrap()
+                }
+            };
+            let v1 = Story {
+                id: "emb-1".into(),
+                version: 1,
+                headline: "Floods force hundreds from their homes".into(),
+                body_html: "<p>Rivers burst their banks overnight.</p><p>More rain is due.</p>"
+                    .into(),
+                ..Default::default()
+            };
+            let first = run(v1.clone()).await;
+            assert!(!first.reused);
+            assert_eq!(first.patch.embedding.len(), 384);
+            // Version 2 changes only a later paragraph: same headline and lead.
+            let mut v2 = v1.clone();
+            v2.version = 2;
+            v2.body_html =
+                "<p>Rivers burst their banks overnight.</p><p>The rain has stopped.</p>".into();
+            let second = run(v2).await;
+            assert!(second.reused, "headline and lead unchanged: reused");
+            assert_eq!(second.patch.embedding, first.patch.embedding);
+            // Version 3 changes the headline: computed again.
+            let mut v3 = v1.clone();
+            v3.version = 3;
+            v3.headline = "Hundreds return home as flood waters fall".into();
+            let third = run(v3).await;
+            assert!(!third.reused);
+            assert_ne!(third.patch.embedding, first.patch.embedding);
+        }
+    }
 }
