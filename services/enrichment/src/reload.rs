@@ -261,6 +261,64 @@ mod tests {
         assert_eq!(shared.load().stages.len(), 2, "the running pipeline stays");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_story_runs_whole_on_one_pipeline_while_reloads_swap_it() {
+        let path = temp_file(ONE);
+        let r = Reloader::start(
+            Some(path.clone()),
+            BuildContext::default(),
+            StageMetrics::default(),
+        )
+        .unwrap();
+        let shared = r.shared();
+        let story = newsroom_proto::v1::Story {
+            id: "s".into(),
+            headline: "Parliament votes on the budget".into(),
+            body_html: "<p>Members of parliament voted on the budget on Tuesday.</p>".into(),
+            ..Default::default()
+        };
+        let stories = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..300 {
+                // As the consumer does: load once, run the whole story on it.
+                let p = shared.load_full();
+                let e = p
+                    .enrich(
+                        &story,
+                        crate::stage::Mode::Preview,
+                        std::time::SystemTime::now(),
+                    )
+                    .await
+                    .unwrap();
+                seen.push((e.pipeline_id, e.stage_runs.len()));
+                tokio::task::yield_now().await;
+            }
+            seen
+        });
+        for i in 0..60 {
+            std::fs::write(&path, if i % 2 == 0 { TWO } else { ONE }).unwrap();
+            r.reload("test").unwrap();
+            tokio::task::yield_now().await;
+        }
+        let seen = stories.await.unwrap();
+        let ids: std::collections::HashMap<String, usize> = [ONE, TWO]
+            .iter()
+            .map(|t| {
+                let p = Pipeline::build(t, "t", &BuildContext::default(), StageMetrics::default())
+                    .unwrap();
+                (p.id.clone(), p.stages.len())
+            })
+            .collect();
+        for (id, runs) in &seen {
+            assert_eq!(
+                ids[id], *runs,
+                "a story ran on pipeline {id} with {runs} stages"
+            );
+        }
+        let distinct: std::collections::HashSet<&String> = seen.iter().map(|(id, _)| id).collect();
+        assert_eq!(distinct.len(), 2, "the swaps happened while stories ran");
+    }
+
     #[tokio::test]
     async fn a_change_on_disk_is_picked_up_without_a_signal() {
         let path = temp_file(ONE);
