@@ -828,6 +828,31 @@ async fn the_same_event_in_other_words_joins_its_cluster_by_embedding() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_stories_still_flow_each_its_own_cluster() {
+    // Nothing listens on port 1: Redis is "lost" for this enrichment.
+    let pipeline = Pipeline::start_with(
+        &[Service::Enrichment],
+        &[("REDIS_URL", "redis://127.0.0.1:1")],
+    )
+    .await;
+    publish(
+        &pipeline,
+        story(
+            "no-redis",
+            "wire",
+            "BREAKING: Explosion at chemical plant",
+            "<p>An explosion at a chemical plant in Ludwigshafen injured several workers on Monday, police said.</p>",
+        ),
+    )
+    .await;
+    let e = enriched(&pipeline, "no-redis").await.enrichment.unwrap();
+    assert_eq!(e.cluster_id, "c-no-redis");
+    assert!(e.breaking_score > 0.5, "{}", e.breaking_score);
+    assert!(!e.topics.is_empty() && !e.entities.is_empty());
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrich_preview_shows_what_the_pipeline_finds_and_publishes_nothing() {
     let pipeline = Pipeline::start_only(&[Service::Enrichment]).await;
     let doc: serde_json::Value = serde_json::from_str(&data_file("seed-story.ninjs.json")).unwrap();

@@ -70,8 +70,6 @@ pub const DLQ_STAGE_HEADER: &str = "dlq.stage";
 pub enum RunError {
     #[error("kafka: {0}")]
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
-    #[error("redis: {0}")]
-    Redis(#[from] newsroom_platform::redis::redis::RedisError),
     #[error(transparent)]
     Pipeline(#[from] reload::ReloadError),
     #[error(transparent)]
@@ -171,19 +169,41 @@ impl EnrichHandler {
 }
 
 /// Connects what stages need and builds the first pipeline.
+///
+/// Redis is a cache the service can lose: when it does not answer at start-up the pipeline
+/// runs without it (every story its own cluster, velocity one source, embeddings not reused),
+/// a background task keeps trying, and the pipeline is rebuilt with Redis once it answers.
 pub async fn start_pipeline(
     config: &Config,
     metrics: StageMetrics,
 ) -> Result<Arc<Reloader>, RunError> {
     let platform = &config.platform;
-    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await;
     let cx = BuildContext {
-        redis: Some(redis),
+        redis: redis.as_ref().ok().cloned(),
         words_per_minute: config.words_per_minute,
         embedding_model_dir: config.embedding_model_dir.clone(),
         base_dir: std::path::PathBuf::from("."),
     };
-    Ok(Reloader::start(config.pipeline_file.clone(), cx, metrics)?)
+    let reloader = Reloader::start(config.pipeline_file.clone(), cx, metrics)?;
+    if let Err(e) = redis {
+        tracing::warn!(error = %e, "Redis does not answer; enriching without it until it does");
+        let (url, prefix, reloader) = (
+            platform.redis_url.clone(),
+            platform.redis_prefix.clone(),
+            reloader.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                if let Ok(redis) = RedisStore::connect(&url, &prefix).await {
+                    reloader.set_redis(redis);
+                    break;
+                }
+            }
+        });
+    }
+    Ok(reloader)
 }
 
 /// Runs enrichment until `shutdown` is triggered, then drains.

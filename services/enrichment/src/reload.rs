@@ -35,7 +35,8 @@ pub enum ReloadError {
 /// Where the pipeline comes from, and the running one.
 pub struct Reloader {
     path: Option<PathBuf>,
-    cx: BuildContext,
+    /// Behind a lock only because Redis may arrive late ([`Reloader::set_redis`]).
+    cx: std::sync::Mutex<BuildContext>,
     metrics: StageMetrics,
     current: SharedPipeline,
 }
@@ -66,7 +67,7 @@ impl Reloader {
         );
         Ok(Arc::new(Reloader {
             path,
-            cx,
+            cx: std::sync::Mutex::new(cx),
             metrics,
             current: Arc::new(ArcSwap::from_pointee(pipeline)),
         }))
@@ -82,7 +83,7 @@ impl Reloader {
         let Some(path) = &self.path else {
             return Ok(Reloaded::Unchanged);
         };
-        let result = build(Some(path), &self.cx, &self.metrics);
+        let result = build(Some(path), &self.context(), &self.metrics);
         match result {
             Ok(p) if p.id == self.current.load().id => {
                 self.metrics.reloaded("unchanged", p.stages.len());
@@ -111,6 +112,25 @@ impl Reloader {
                     "pipeline reload rejected; the running pipeline stays"
                 );
                 Err(e)
+            }
+        }
+    }
+
+    fn context(&self) -> BuildContext {
+        self.cx.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Gives the stages Redis once it answers (it did not at start-up) and rebuilds the
+    /// running pipeline with it.
+    pub fn set_redis(&self, redis: newsroom_platform::redis::RedisStore) {
+        self.cx.lock().unwrap_or_else(|p| p.into_inner()).redis = Some(redis);
+        match build(self.path.as_ref(), &self.context(), &self.metrics) {
+            Ok(p) => {
+                tracing::info!(pipeline = %p.id, "Redis is back: stateful stages remember again");
+                self.current.store(Arc::new(p));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "rebuild with Redis failed; keeping the pipeline")
             }
         }
     }
