@@ -740,20 +740,28 @@ where
         .set("group.id", format!("{}-replay", config.consumer_group))
         .set("enable.auto.commit", "false")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))?;
+    // Partition ids only: librdkafka's metadata cannot be held across an await.
+    let partitions: Vec<i32> = retry_briefly(|| {
+        consumer
+            .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))
+            .map(|m| {
+                m.topics()
+                    .first()
+                    .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                    .unwrap_or_default()
+            })
+    })
+    .await?;
     let mut ends = std::collections::HashMap::new();
     let mut tpl = TopicPartitionList::new();
-    for p in metadata
-        .topics()
-        .first()
-        .map(|t| t.partitions())
-        .unwrap_or_default()
-    {
-        let (low, high) =
-            consumer.fetch_watermarks(topic, p.id(), Timeout::After(Duration::from_secs(10)))?;
+    for id in partitions {
+        let (low, high) = retry_briefly(|| {
+            consumer.fetch_watermarks(topic, id, Timeout::After(Duration::from_secs(10)))
+        })
+        .await?;
         if high > low {
-            ends.insert(p.id(), high);
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+            ends.insert(id, high);
+            tpl.add_partition_offset(topic, id, Offset::Beginning)?;
         }
     }
     if ends.is_empty() {
@@ -781,6 +789,24 @@ where
         n += 1;
     }
     Ok(n)
+}
+
+/// Retries a metadata call for up to ten seconds: a broker that just (re)started answers
+/// NotLeaderForPartition until its partitions have leaders.
+async fn retry_briefly<T>(
+    mut call: impl FnMut() -> Result<T, KafkaError>,
+) -> Result<T, KafkaError> {
+    let mut attempt = 0;
+    loop {
+        match call() {
+            Ok(v) => return Ok(v),
+            Err(_) if attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The latest value for `key` in a compacted topic, found by reading the key's partition

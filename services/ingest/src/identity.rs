@@ -187,95 +187,30 @@ pub async fn rebuild_if_lost(
     identity: &Identity,
     index_topic: &str,
 ) -> Result<usize, RebuildError> {
-    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
-    use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
-    use newsroom_platform::kafka::rdkafka::message::Message as _;
-    use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
     use newsroom_proto::Message as _;
-    use std::time::Duration;
 
     let marker = identity.redis.key(LOADED_MARKER);
     let loaded: bool = identity.redis.conn().exists(&marker).await?;
     if loaded {
         return Ok(0);
     }
-    let config = config.clone();
-    let topic = index_topic.to_owned();
-    // librdkafka's blocking consumer, on a blocking thread: a one-off read to the end.
-    let latest =
-        tokio::task::spawn_blocking(
-            move || -> Result<std::collections::HashMap<String, (u32, String)>, RebuildError> {
-                let consumer: BaseConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &config.kafka_brokers)
-                    .set(
-                        "group.id",
-                        format!("{}-index-rebuild", config.consumer_group),
-                    )
-                    .set("enable.auto.commit", "false")
-                    .create()?;
-                // A broker just (re)started may not lead the partitions yet: retry for a while.
-                fn retry<T>(
-                    mut f: impl FnMut()
-                        -> Result<T, newsroom_platform::kafka::rdkafka::error::KafkaError>,
-                ) -> Result<T, RebuildError> {
-                    let mut attempt = 0;
-                    loop {
-                        match f() {
-                            Ok(v) => return Ok(v),
-                            Err(_) if attempt < 50 => {
-                                attempt += 1;
-                                std::thread::sleep(Duration::from_millis(200));
-                            }
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                }
-                let metadata =
-                    retry(|| consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)))?;
-                let partitions: Vec<i32> = metadata
-                    .topics()
-                    .first()
-                    .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-                    .unwrap_or_default();
-                let mut ends = std::collections::HashMap::new();
-                let mut tpl = TopicPartitionList::new();
-                for p in &partitions {
-                    let (low, high) =
-                        retry(|| consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10)))?;
-                    if high > low {
-                        ends.insert(*p, high);
-                        tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
-                    }
-                }
-                let mut latest = std::collections::HashMap::new();
-                if ends.is_empty() {
-                    return Ok(latest);
-                }
-                consumer.assign(&tpl)?;
-                while !ends.is_empty() {
-                    let Some(m) = consumer.poll(Duration::from_secs(10)) else {
-                        return Err(RebuildError::Stalled);
-                    };
-                    let m = m?;
-                    if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
-                        ends.remove(&m.partition());
-                    }
-                    let Some(entry) = m
-                        .payload()
-                        .and_then(|p| newsroom_proto::v1::StoryIndexEntry::decode(p).ok())
-                    else {
-                        continue;
-                    };
-                    let slot = latest.entry(entry.story_id).or_insert((0, String::new()));
-                    if entry.version > slot.0 {
-                        *slot = (entry.version, entry.fingerprint);
-                    }
-                }
-                Ok(latest)
-            },
-        )
-        .await
-        .map_err(|_| RebuildError::Stalled)??;
+    // The whole compacted topic, to its end as of now: the highest version per story.
+    let mut latest: std::collections::HashMap<String, (u32, String)> =
+        std::collections::HashMap::new();
+    newsroom_platform::kafka::replay(config, index_topic, |record| {
+        if let Some(entry) = record
+            .payload
+            .as_deref()
+            .and_then(|p| newsroom_proto::v1::StoryIndexEntry::decode(p).ok())
+        {
+            let slot = latest.entry(entry.story_id).or_insert((0, String::new()));
+            if entry.version > slot.0 {
+                *slot = (entry.version, entry.fingerprint);
+            }
+        }
+        std::future::ready(())
+    })
+    .await?;
 
     let restored = latest.len();
     for chunk in latest.into_iter().collect::<Vec<_>>().chunks(500) {
@@ -309,6 +244,4 @@ pub enum RebuildError {
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("stories.index did not deliver its records within 10 s")]
-    Stalled,
 }
