@@ -32,7 +32,7 @@ use crate::store::{Card, FeedStore, IndexKey, now_ms};
 /// How long a ranking snapshot serves its cursors.
 pub const SNAPSHOT_TTL_SECS: u64 = 15 * 60;
 /// How long a reader's first page is reused.
-pub const FIRST_PAGE_TTL_SECS: u64 = 30;
+pub const FIRST_PAGE_TTL_SECS: u64 = 2;
 /// Stories ranked per snapshot at most.
 pub const SNAPSHOT_MAX: usize = 500;
 
