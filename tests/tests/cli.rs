@@ -230,3 +230,240 @@ async fn alert_watch_prints_the_counts_until_the_flash_reached_every_device() {
     );
     pipeline.stop().await;
 }
+
+/// Submits a story through ingest; its (id, version).
+async fn submit(pipeline: &Pipeline, guid: &str, headline: &str, body: &str) -> (String, u32) {
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let r = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(Story {
+                source: "wire".into(),
+                guid: guid.into(),
+                headline: headline.into(),
+                body_html: body.into(),
+                urgency: 5,
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner();
+    (r.story_id, r.version)
+}
+
+/// The versions of a story on `stories.enriched`, in the order they were written.
+async fn enriched_versions(pipeline: &Pipeline, id: &str) -> Vec<u32> {
+    use newsroom_proto::Message as _;
+    pipeline
+        .records("stories.enriched")
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == id)
+        .filter_map(|(_, v)| newsroom_proto::v1::EnrichedStory::decode(v?.as_slice()).ok())
+        .map(|e| e.story.unwrap_or_default().version)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_sends_dead_lettered_stories_back_through_enrichment_once_the_stage_is_back() {
+    use newsroom_proto::v1::ListStagesRequest;
+    use newsroom_proto::v1::enrichment_service_client::EnrichmentServiceClient;
+
+    // A remote fact-checking stage nobody answers: its stories are dead-lettered.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let language = "[[stage]]\nname = \"language\"\ntype = \"language\"\n";
+    let broken = format!(
+        "{language}\n[[stage]]\nname = \"factcheck\"\ntype = \"grpc\"\ntimeout_ms = 500\n\
+         on_error = \"dead-letter\"\nparams = {{ endpoint = \"http://127.0.0.1:{port}\", retries = 0 }}\n"
+    );
+    let path = std::env::temp_dir().join(format!(
+        "newsroom-e2e-cli-replay-{}.toml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, &broken).unwrap();
+    let pipeline = Pipeline::start_with(
+        &[Service::Ingest, Service::Enrichment],
+        &[("NEWSROOM_PIPELINE_FILE", path.to_str().unwrap())],
+    )
+    .await;
+    let (id, _) = submit(
+        &pipeline,
+        "cli-replay-dlq-1",
+        "Court blocks merger of two rail freight companies",
+        "<p>Judges ruled the deal would cut competition.</p>",
+    )
+    .await;
+    let dlq = pipeline.topic("stories.raw.dlq");
+    let (code, dead) = newsroom(&[
+        "tail",
+        &dlq,
+        "--from-beginning",
+        "--count",
+        "1",
+        "--timeout-secs",
+        "60",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(dead[0]["key"], id.as_str());
+    assert_eq!(dead[0]["headers"]["dlq.stage"], "factcheck", "{dead:?}");
+
+    // A dry run counts what it would send and writes nothing.
+    let (code, out) = newsroom(&["replay", &dlq, "--dry-run"]).await;
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(
+        (out[0]["replayed"].as_u64(), out[0]["dry_run"].as_bool()),
+        (Some(1), Some(true)),
+        "{out:?}"
+    );
+    assert_eq!(pipeline.records("stories.raw").await.len(), 1);
+
+    // The stage is fixed (here: taken out of the pipeline); the replay goes through and waits
+    // for enrichment to have handled it.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, language).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let api = EnrichmentServiceClient::new(pipeline.channel(Service::Enrichment).await);
+    eventually(Duration::from_secs(20), "the fixed pipeline", || {
+        let mut api = api.clone();
+        async move {
+            let stages = api.list_stages(ListStagesRequest {}).await.ok()?;
+            (stages.into_inner().stages.len() == 1).then_some(())
+        }
+    })
+    .await;
+    let group = format!("t{}-enrichment", pipeline.id);
+    let (code, out) = newsroom(&[
+        "replay",
+        &dlq,
+        "--wait",
+        "--group",
+        &group,
+        "--timeout-secs",
+        "60",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    let report = &out[0];
+    assert_eq!(
+        (
+            report["read"].as_u64(),
+            report["replayed"].as_u64(),
+            report["handled"].as_u64(),
+            report["new_in_dlq"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(0)),
+        "{report}"
+    );
+    assert_eq!(report["target"], pipeline.topic("stories.raw").as_str());
+    // Enriched now: --wait returned once enrichment had committed past it.
+    assert_eq!(enriched_versions(&pipeline, &id).await, [1]);
+    // The replayed record says where it came from and no longer carries the DLQ verdict.
+    let (_, raw) = newsroom(&[
+        "tail",
+        &pipeline.topic("stories.raw"),
+        "--from-beginning",
+        "--count",
+        "2",
+        "--timeout-secs",
+        "30",
+    ])
+    .await;
+    let replayed = &raw[1]["headers"];
+    assert_eq!(replayed["newsroom.replay"], "cli", "{raw:?}");
+    assert_eq!(
+        replayed["newsroom.replay.source"],
+        format!("{dlq}/{}/{}", dead[0]["partition"], dead[0]["offset"]).as_str()
+    );
+    assert!(replayed.get("dlq.error").is_none(), "{replayed}");
+
+    // A topic that does not carry stories cannot be replayed: bad usage, 2.
+    let (code, _) = newsroom(&["replay", &pipeline.topic("profiles")]).await;
+    assert_eq!(code, 2);
+    pipeline.stop().await;
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_stories_raw_range_writes_back_only_the_latest_version_of_each_story() {
+    let pipeline = Pipeline::start_only(&[Service::Ingest, Service::Enrichment]).await;
+    let (id, v1) = submit(
+        &pipeline,
+        "cli-replay-raw-1",
+        "Storm closes ports along the east coast",
+        "<p>Ferries were cancelled.</p>",
+    )
+    .await;
+    let (same, v2) = submit(
+        &pipeline,
+        "cli-replay-raw-1",
+        "Storm closes ports along the east coast",
+        "<p>Ferries were cancelled and two ports flooded.</p>",
+    )
+    .await;
+    assert_eq!((same.as_str(), v1, v2), (id.as_str(), 1, 2));
+    eventually(Duration::from_secs(30), "both versions enriched", || async {
+        (enriched_versions(&pipeline, &id).await.len() == 2).then_some(())
+    })
+    .await;
+
+    let raw = pipeline.topic("stories.raw");
+    let group = format!("t{}-enrichment", pipeline.id);
+    let (code, out) = newsroom(&[
+        "replay",
+        &raw,
+        "--from",
+        "beginning",
+        "--wait",
+        "--group",
+        &group,
+        "--timeout-secs",
+        "60",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    let report = &out[0];
+    assert_eq!(
+        (
+            report["read"].as_u64(),
+            report["replayed"].as_u64(),
+            report["superseded"].as_u64(),
+            report["handled"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(1)),
+        "{report}"
+    );
+    // Version 1 was not written back: the latest record of the compacted topic is still v2.
+    assert_eq!(enriched_versions(&pipeline, &id).await, [1, 2, 2]);
+
+    // A range that starts after the last record reads nothing.
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let (code, out) = newsroom(&["replay", &raw, "--from", &later]).await;
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(
+        (out[0]["read"].as_u64(), out[0]["replayed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // A range by time that covers the story, the replayed record included (dry run, --story).
+    let (code, out) = newsroom(&[
+        "replay",
+        &raw,
+        "--from",
+        "2000-01-01T00:00:00Z",
+        "--story",
+        &id,
+        "--dry-run",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(
+        (out[0]["replayed"].as_u64(), out[0]["superseded"].as_u64()),
+        (Some(2), Some(1)),
+        "{out:?}"
+    );
+    pipeline.stop().await;
+}

@@ -1,7 +1,7 @@
 //! `newsroom`: the command line for editors and operators.
 //!
-//! Exit codes: 0 success, 1 the service answered with an error, 2 bad usage (clap),
-//! 3 `lag --max-lag` exceeded, 69 a service or Kafka could not be reached (EX_UNAVAILABLE),
+//! Exit codes: 0 success, 1 the service answered with an error, 2 bad usage (clap, or a
+//! topic `replay` cannot read), 3 `lag --max-lag` exceeded, 69 a service or Kafka could not be reached (EX_UNAVAILABLE),
 //! 66 an input file or topic is missing (EX_NOINPUT), 75 `--timeout-secs` passed before the
 //! command was done (EX_TEMPFAIL: try again).
 
@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use newsroom_cli::ops::{self, OpsError};
+use newsroom_cli::progress;
+use newsroom_cli::replay::{Position, ReplayError, ReplayRequest};
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
@@ -26,7 +28,7 @@ use tonic::transport::Endpoint;
     name = "newsroom",
     version,
     about = "Editors' and operators' command line for Newsroom",
-    after_help = "Exit codes: 0 ok; 1 the service answered with an error; 2 bad usage; 3 lag above --max-lag; 66 missing file or topic; 69 service or Kafka unreachable; 75 timed out."
+    after_help = "Exit codes: 0 ok; 1 the service answered with an error; 2 bad usage (or a topic replay cannot read); 3 lag above --max-lag; 66 missing file or topic; 69 service or Kafka unreachable; 75 timed out."
 )]
 struct Cli {
     /// Ingest's gRPC address.
@@ -53,7 +55,7 @@ struct Cli {
         global = true
     )]
     notification: String,
-    /// Kafka bootstrap servers (`tail`, `lag`).
+    /// Kafka bootstrap servers (`tail`, `lag`, `replay`).
     #[arg(
         long,
         env = "KAFKA_BROKERS",
@@ -149,6 +151,39 @@ enum Command {
         #[arg(long)]
         max_lag: Option<i64>,
     },
+    /// Send a range of a story topic back through enrichment: each story is written to
+    /// stories.raw again (same key, version and accepted_at) and enriched by the pipeline
+    /// enrichment runs now. Reads stories.raw, stories.raw.dlq, stories.enriched or
+    /// stories.enriched.dlq (full name, prefix included); a version older than the story's
+    /// latest is not written back.
+    Replay {
+        topic: String,
+        /// Partition to read (repeat); default: every partition.
+        #[arg(long = "partition")]
+        partitions: Vec<i32>,
+        /// Start of the range: an offset, an RFC 3339 time or `beginning`.
+        #[arg(long, default_value = "beginning")]
+        from: Position,
+        /// End of the range, excluded: an offset, an RFC 3339 time or `end` (the end when the
+        /// replay starts).
+        #[arg(long, default_value = "end")]
+        to: Position,
+        /// Only this story's records.
+        #[arg(long)]
+        story: Option<String>,
+        /// Read and count; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Then wait until enrichment's consumer group has handled every record written.
+        #[arg(long)]
+        wait: bool,
+        /// Enrichment's consumer group (NEWSROOM_CONSUMER_GROUP of the enrichment service).
+        #[arg(long, default_value = "newsroom-enrichment")]
+        group: String,
+        /// With --wait: give up (exit 75) after this long.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
     /// Load the demo: a reader who follows three topics, a webhook phone, the seed story, BBC
     /// stories and one flash story.
     Demo {
@@ -178,12 +213,20 @@ async fn main() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("newsroom: {e:#}");
-            if let Some(ops) = e.downcast_ref::<OpsError>() {
+            let ops = e
+                .downcast_ref::<OpsError>()
+                .or_else(|| match e.downcast_ref() {
+                    Some(ReplayError::Ops(ops)) => Some(ops),
+                    _ => None,
+                });
+            if let Some(ops) = ops {
                 match ops {
                     OpsError::Kafka(_) => 69,
                     OpsError::UnknownTopic(_) => 66,
                     OpsError::Timeout(_) => 75,
                 }
+            } else if e.downcast_ref::<ReplayError>().is_some() {
+                2
             } else if e.downcast_ref::<LagAbove>().is_some() {
                 3
             } else if let Some(status) = e.downcast_ref::<tonic::Status>() {
@@ -331,6 +374,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let deadline =
                 timeout_secs.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
             let mut last = None;
+            // On a terminal (text output, --watch) a bar shows the outcomes against the
+            // devices targeted; elsewhere each change of the counts is a line.
+            let bar = progress::bar(0, watch && !json);
             loop {
                 let answer = notif
                     .get_alert(GetAlertRequest {
@@ -340,11 +386,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let done = match answer {
                     Ok(a) => {
                         let a = a.into_inner();
-                        if last.as_ref() != Some(&a) {
-                            print_alert(&a, json);
-                        }
                         // Done once every targeted device has an outcome.
                         let suppressed: u64 = a.suppressed.values().sum();
+                        if !bar.is_hidden() {
+                            bar.set_length(a.targeted);
+                            bar.set_position(a.sent + a.failed + suppressed);
+                            bar.set_message(format!(
+                                "sent {} delivered {} failed {} suppressed {suppressed}",
+                                a.sent, a.delivered, a.failed
+                            ));
+                        } else if last.as_ref() != Some(&a) {
+                            print_alert(&a, json);
+                        }
                         let done = a.targeted > 0 && a.sent + a.failed + suppressed >= a.targeted;
                         last = Some(a);
                         done
@@ -354,6 +407,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Err(status) => return Err(status.into()),
                 };
                 if !watch || done {
+                    if !bar.is_hidden() {
+                        bar.finish_and_clear();
+                        if let Some(a) = &last {
+                            print_alert(a, json);
+                        }
+                    }
                     break;
                 }
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
@@ -437,6 +496,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     max,
                 }
                 .into());
+            }
+        }
+        Command::Replay {
+            topic,
+            partitions,
+            from,
+            to,
+            story,
+            dry_run,
+            wait,
+            group,
+            timeout_secs,
+        } => {
+            let request = ReplayRequest {
+                brokers: cli.brokers.clone(),
+                source: topic,
+                partitions,
+                from,
+                to,
+                story,
+                dry_run,
+                wait_for_group: wait.then_some(group),
+                wait_timeout: Duration::from_secs(timeout_secs),
+            };
+            let bar = progress::bar(0, !json);
+            let report = tokio::task::spawn_blocking({
+                let bar = bar.clone();
+                move || newsroom_cli::replay::replay(&request, &bar)
+            })
+            .await?;
+            bar.finish_and_clear();
+            let report = report?;
+            if json {
+                print_json(&serde_json::to_value(&report)?);
+            } else {
+                let written = if report.dry_run {
+                    "would replay"
+                } else {
+                    "replayed"
+                };
+                println!(
+                    "{written} {} of {} records from {} to {}: {} superseded by a newer version, {} skipped",
+                    report.replayed,
+                    report.read,
+                    report.source,
+                    report.target,
+                    report.superseded,
+                    report.skipped
+                );
+                if let Some(handled) = report.handled {
+                    println!(
+                        "enrichment handled {handled}; {} new records in the dead-letter topic meanwhile",
+                        report.new_in_dlq.unwrap_or_default()
+                    );
+                }
             }
         }
         Command::Demo {
@@ -582,16 +696,20 @@ async fn demo(
         })
         .collect();
     let n = stories.len();
+    let bar = progress::bar(n as u64, true);
+    bar.set_message("submitting BBC stories");
     let mut responses = ingest
         .submit_stories(tokio_stream::iter(stories))
         .await?
         .into_inner();
     let mut accepted = 0;
     while let Some(r) = responses.message().await? {
+        bar.inc(1);
         if r.outcome() != newsroom_proto::v1::Outcome::Duplicate {
             accepted += 1;
         }
     }
+    bar.finish_and_clear();
     eprintln!("{n} BBC stories submitted ({accepted} new or updated)");
 
     let flash = Story {

@@ -115,7 +115,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
+pub(crate) fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -124,7 +124,7 @@ fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
         .create()
 }
 
-fn partitions(
+pub(crate) fn partitions(
     consumer: &BaseConsumer,
     topic: &str,
     timeout: Duration,

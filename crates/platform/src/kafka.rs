@@ -102,6 +102,15 @@ pub mod dlq_headers {
     pub const ATTEMPTS: &str = "dlq.attempts";
 }
 
+/// Header names on records written again by a replay (`newsroom replay`, `newsroom-enrichment
+/// replay`): consumers treat them like any other record; they are there for people and tools.
+pub mod replay_headers {
+    /// Who replayed: `cli` or the pipeline id of an enrichment replay.
+    pub const REPLAY: &str = "newsroom.replay";
+    /// Where the replayed record was read: `topic/partition/offset`.
+    pub const SOURCE: &str = "newsroom.replay.source";
+}
+
 /// Creates the given topics (base names from [`TOPICS`]) when missing. Safe to call on every
 /// start and from several replicas at once.
 pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<(), KafkaError> {

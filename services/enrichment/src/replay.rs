@@ -33,7 +33,7 @@ use crate::stage::Mode;
 use crate::{Config, RunError};
 
 /// Header on records written by a replay.
-pub const REPLAY_HEADER: &str = "newsroom.replay";
+pub const REPLAY_HEADER: &str = newsroom_platform::kafka::replay_headers::REPLAY;
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

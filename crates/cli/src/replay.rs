@@ -1,0 +1,616 @@
+//! `newsroom replay`: send a range of stories back through enrichment.
+//!
+//! The operator's cases: a remote stage was down and its stories went to `stories.raw.dlq`; a
+//! stage was wrong for an hour and its stories should be enriched again; a consumer downstream
+//! dead-lettered stories it can now handle. The command reads a range of one of the story
+//! topics — `stories.raw`, `stories.raw.dlq`, `stories.enriched`, `stories.enriched.dlq` — and
+//! writes each story back to `stories.raw` (enrichment's input) under its key, as a
+//! `StoryEvent` with the version and `accepted_at` it had. Enrichment enriches it with the
+//! pipeline it runs now and publishes it to `stories.enriched`, where every consumer is
+//! idempotent on (story, version): a replay never becomes a second alert.
+//!
+//! What it refuses to write back:
+//! - a version older than the story's latest (ingest's identity state, compacted
+//!   `stories.index`): republishing it would make an old version the latest of the compacted
+//!   `stories.enriched`. Counted as `superseded`.
+//! - anything that is not a story (a tombstone, bytes that do not decode): counted as `skipped`.
+//! - `stories.held` and the other topics: an embargoed story is released by ingest alone.
+//!
+//! A range is `[from, to)` on each partition: an offset, an RFC 3339 time (Kafka's timestamp
+//! index), `beginning` or `end` (the end when the command starts, so what it writes itself is
+//! never read again). A replayed record keeps the original's headers (the trace context too,
+//! so the re-run shows up in the story version's trace) minus the dead-letter ones, plus
+//! `newsroom.replay: cli` and `newsroom.replay.source: topic/partition/offset`.
+//!
+//! With `wait`, the command then follows enrichment's consumer group until it has committed
+//! past every record written, and reports how many new records `stories.raw.dlq` got meanwhile
+//! (the stories the current pipeline still fails). The functions here are blocking; `main`
+//! runs them on a blocking thread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
+use newsroom_platform::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use newsroom_platform::kafka::rdkafka::message::{
+    Header, Headers as _, Message as _, OwnedHeaders,
+};
+use newsroom_platform::kafka::rdkafka::producer::future_producer::OwnedDeliveryResult;
+use newsroom_platform::kafka::rdkafka::producer::{FutureProducer, FutureRecord};
+use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
+use newsroom_platform::kafka::{replay_headers, topics};
+use newsroom_proto::Message as _;
+use newsroom_proto::v1::{EnrichedStory, StoryEvent, StoryIndexEntry};
+
+use crate::ops::{self, OpsError};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One end of a replay range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The oldest retained record.
+    Beginning,
+    /// The partition's end when the replay starts.
+    End,
+    /// An offset (clamped to what is retained).
+    Offset(i64),
+    /// The first record at or after this time (milliseconds since the epoch).
+    Time(i64),
+}
+
+impl FromStr for Position {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "beginning" => Ok(Position::Beginning),
+            "end" => Ok(Position::End),
+            _ => {
+                if let Ok(offset) = s.parse::<i64>() {
+                    return if offset >= 0 {
+                        Ok(Position::Offset(offset))
+                    } else {
+                        Err(format!("offset {offset} is negative"))
+                    };
+                }
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| Position::Time(t.timestamp_millis()))
+                    .map_err(|e| {
+                        format!(
+                            "{s:?} is not an offset, an RFC 3339 time (2026-11-28T18:00:00Z), \
+                             `beginning` or `end`: {e}"
+                        )
+                    })
+            }
+        }
+    }
+}
+
+/// What a replay does.
+#[derive(Debug, Clone)]
+pub struct ReplayRequest {
+    pub brokers: String,
+    /// The full name of the topic read (prefix included).
+    pub source: String,
+    /// Partitions to read; every partition when empty.
+    pub partitions: Vec<i32>,
+    pub from: Position,
+    pub to: Position,
+    /// Only this story's records.
+    pub story: Option<String>,
+    /// Read and count, write nothing.
+    pub dry_run: bool,
+    /// Enrichment's consumer group to follow until it handled what was written.
+    pub wait_for_group: Option<String>,
+    /// How long `wait_for_group` may take.
+    pub wait_timeout: Duration,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayReport {
+    pub source: String,
+    /// Where the stories were written (`stories.raw` of the same prefix).
+    pub target: String,
+    pub dry_run: bool,
+    /// Records read in the range.
+    pub read: u64,
+    /// Stories written back to the target (or that would be, in a dry run).
+    pub replayed: u64,
+    /// Versions older than the story's latest: not written.
+    pub superseded: u64,
+    /// Tombstones, other stories (`--story`), bytes that are not a story.
+    pub skipped: u64,
+    /// With `wait`: replayed records enrichment has handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handled: Option<u64>,
+    /// With `wait`: records `stories.raw.dlq` got while the replay ran (the current pipeline
+    /// still fails them — or live stories failed meanwhile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_in_dlq: Option<u64>,
+}
+
+/// How the records of a source topic become a `StoryEvent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carries {
+    StoryEvent,
+    EnrichedStory,
+}
+
+/// The prefix and the kind of record of a topic a replay may read; `None` for the others.
+fn replayable(topic: &str) -> Option<(&str, Carries)> {
+    [
+        (topics::STORIES_RAW_DLQ, Carries::StoryEvent),
+        (topics::STORIES_RAW, Carries::StoryEvent),
+        (topics::STORIES_ENRICHED_DLQ, Carries::EnrichedStory),
+        (topics::STORIES_ENRICHED, Carries::EnrichedStory),
+    ]
+    .into_iter()
+    .find_map(|(base, carries)| {
+        let prefix = topic.strip_suffix(base)?;
+        (prefix.is_empty() || prefix.ends_with('.')).then_some((prefix, carries))
+    })
+}
+
+/// The story event a record stands for, if it is a story.
+fn story_event(carries: Carries, payload: &[u8]) -> Option<StoryEvent> {
+    let event = match carries {
+        Carries::StoryEvent => StoryEvent::decode(payload).ok()?,
+        Carries::EnrichedStory => {
+            let e = EnrichedStory::decode(payload).ok()?;
+            StoryEvent {
+                story: e.story,
+                fingerprint: String::new(),
+                accepted_at: e.accepted_at,
+            }
+        }
+    };
+    event
+        .story
+        .as_ref()
+        .is_some_and(|s| !s.id.is_empty())
+        .then_some(event)
+}
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    #[error(
+        "{0} cannot be replayed: only stories.raw, stories.raw.dlq, stories.enriched and \
+         stories.enriched.dlq carry stories enrichment may run again"
+    )]
+    NotReplayable(String),
+    #[error("{0}")]
+    BadRange(String),
+}
+
+impl From<KafkaError> for ReplayError {
+    fn from(e: KafkaError) -> Self {
+        ReplayError::Ops(OpsError::Kafka(e))
+    }
+}
+
+/// Runs a replay; `progress` shows the records read (and then handled, with `wait`).
+pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayReport, ReplayError> {
+    let (prefix, carries) =
+        replayable(&req.source).ok_or_else(|| ReplayError::NotReplayable(req.source.clone()))?;
+    let target = format!("{prefix}{}", topics::STORIES_RAW);
+    let dlq = format!("{prefix}{}", topics::STORIES_RAW_DLQ);
+    let consumer = ops::consumer(
+        &req.brokers,
+        &format!("newsroom-cli-replay-{}", std::process::id()),
+    )?;
+
+    let ranges = ranges(&consumer, req)?;
+    let mut report = ReplayReport {
+        source: req.source.clone(),
+        target: target.clone(),
+        dry_run: req.dry_run,
+        ..Default::default()
+    };
+    let total: i64 = ranges.values().map(|(start, end)| end - start).sum();
+    if total == 0 {
+        return Ok(report);
+    }
+    let dlq_before = end_offsets(&consumer, &dlq).ok();
+
+    progress.set_message("reading stories.index");
+    let latest = latest_versions(&req.brokers, &format!("{prefix}{}", topics::STORIES_INDEX))?;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &req.brokers)
+        .set("client.id", "newsroom-cli-replay")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()?;
+
+    let mut tpl = TopicPartitionList::new();
+    for (&p, &(start, _)) in &ranges {
+        tpl.add_partition_offset(&req.source, p, Offset::Offset(start))?;
+    }
+    consumer.assign(&tpl)?;
+    progress.set_length(total as u64);
+    progress.set_position(0);
+    progress.set_message(format!("replaying {} → {target}", req.source));
+
+    let mut open: BTreeMap<i32, (i64, i64)> = ranges.clone();
+    let mut in_flight = Vec::new();
+    let mut written: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let mut done: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut last_record = Instant::now();
+    while !open.is_empty() {
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            if last_record.elapsed() > TIMEOUT {
+                return Err(OpsError::Timeout(format!(
+                    "no record from {} for {TIMEOUT:?} with {} partitions still open",
+                    req.source,
+                    open.len()
+                ))
+                .into());
+            }
+            continue;
+        };
+        last_record = Instant::now();
+        let message = message?;
+        let (partition, offset) = (message.partition(), message.offset());
+        let Some(&(start, end)) = open.get(&partition) else {
+            continue;
+        };
+        if offset >= end {
+            open.remove(&partition);
+            done.insert(partition, end - start);
+            continue;
+        }
+        if offset + 1 >= end {
+            open.remove(&partition);
+        }
+        // Progress in offsets, so the gaps of a compacted topic count as read.
+        done.insert(partition, offset + 1 - start);
+        progress.set_position(done.values().sum::<i64>() as u64);
+        report.read += 1;
+        let key = message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned());
+        if req
+            .story
+            .as_deref()
+            .is_some_and(|s| key.as_deref() != Some(s))
+        {
+            report.skipped += 1;
+            continue;
+        }
+        let Some(event) = message.payload().and_then(|p| story_event(carries, p)) else {
+            report.skipped += 1;
+            continue;
+        };
+        let story = event.story.as_ref().map(|s| (s.id.clone(), s.version));
+        let (id, version) = story.unwrap_or_default();
+        if latest.get(&id).is_some_and(|&newest| version < newest) {
+            report.superseded += 1;
+            continue;
+        }
+        report.replayed += 1;
+        if req.dry_run {
+            continue;
+        }
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = message.headers() {
+            for h in original.iter() {
+                // The dead-letter verdict and an earlier replay's marks belong to that record.
+                let stale = h.key.starts_with("dlq.") || h.key.starts_with("newsroom.replay");
+                if !stale {
+                    headers = headers.insert(Header {
+                        key: h.key,
+                        value: h.value,
+                    });
+                }
+            }
+        }
+        let source = format!("{}/{partition}/{offset}", req.source);
+        headers = headers
+            .insert(Header {
+                key: replay_headers::REPLAY,
+                value: Some("cli"),
+            })
+            .insert(Header {
+                key: replay_headers::SOURCE,
+                value: Some(&source),
+            });
+        let payload = event.encode_to_vec();
+        in_flight.push(send(&producer, &target, &id, &payload, headers)?);
+        if in_flight.len() >= 1000 {
+            settle(&mut in_flight, &mut written)?;
+        }
+    }
+    settle(&mut in_flight, &mut written)?;
+    progress.set_position(total as u64);
+
+    if let Some(group) = &req.wait_for_group
+        && !req.dry_run
+    {
+        report.handled = Some(wait_until_handled(
+            &req.brokers,
+            group,
+            &target,
+            &written,
+            req.wait_timeout,
+            progress,
+        )?);
+        if let (Some(before), Ok(after)) = (dlq_before, end_offsets(&consumer, &dlq)) {
+            let new: i64 = after
+                .iter()
+                .map(|(p, end)| end - before.get(p).copied().unwrap_or(0))
+                .sum();
+            report.new_in_dlq = Some(new.max(0) as u64);
+        }
+    }
+    Ok(report)
+}
+
+/// `[start, end)` per partition of the source.
+fn ranges(
+    consumer: &BaseConsumer,
+    req: &ReplayRequest,
+) -> Result<BTreeMap<i32, (i64, i64)>, ReplayError> {
+    let all = ops::partitions(consumer, &req.source, TIMEOUT)?;
+    let chosen: Vec<i32> = if req.partitions.is_empty() {
+        all
+    } else {
+        if let Some(p) = req.partitions.iter().find(|p| !all.contains(p)) {
+            return Err(ReplayError::BadRange(format!(
+                "{} has no partition {p} (it has {})",
+                req.source,
+                all.len()
+            )));
+        }
+        req.partitions.clone()
+    };
+    let mut out = BTreeMap::new();
+    for p in chosen {
+        let (low, high) = consumer.fetch_watermarks(&req.source, p, TIMEOUT)?;
+        let at = |position: Position| -> Result<i64, ReplayError> {
+            Ok(match position {
+                Position::Beginning => low,
+                Position::End => high,
+                Position::Offset(o) => o.clamp(low, high),
+                Position::Time(ms) => {
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition_offset(&req.source, p, Offset::Offset(ms))?;
+                    let found = consumer.offsets_for_times(tpl, TIMEOUT)?;
+                    match found.elements().first().map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) => o.clamp(low, high),
+                        // No record at or after that time.
+                        _ => high,
+                    }
+                }
+            })
+        };
+        let (start, end) = (at(req.from)?, at(req.to)?);
+        if end > start {
+            out.insert(p, (start, end));
+        }
+    }
+    Ok(out)
+}
+
+/// Each partition's end offset.
+fn end_offsets(consumer: &BaseConsumer, topic: &str) -> Result<HashMap<i32, i64>, OpsError> {
+    ops::partitions(consumer, topic, TIMEOUT)?
+        .into_iter()
+        .map(|p| Ok((p, consumer.fetch_watermarks(topic, p, TIMEOUT)?.1)))
+        .collect()
+}
+
+/// The latest version of every story, from ingest's compacted `stories.index`. Empty (with a
+/// warning) when the topic does not exist: then no version can be told superseded.
+fn latest_versions(brokers: &str, index: &str) -> Result<HashMap<String, u32>, OpsError> {
+    let consumer = ops::consumer(
+        brokers,
+        &format!("newsroom-cli-replay-index-{}", std::process::id()),
+    )?;
+    let partitions = match ops::partitions(&consumer, index, TIMEOUT) {
+        Ok(p) => p,
+        Err(OpsError::UnknownTopic(_)) => {
+            eprintln!("newsroom: {index} does not exist: superseded versions cannot be told");
+            return Ok(HashMap::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut ends = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(index, p, TIMEOUT)?;
+        if high > low {
+            ends.insert(p, high);
+            tpl.add_partition_offset(index, p, Offset::Beginning)?;
+        }
+    }
+    let mut latest = HashMap::new();
+    if ends.is_empty() {
+        return Ok(latest);
+    }
+    consumer.assign(&tpl)?;
+    let mut last_record = Instant::now();
+    while !ends.is_empty() {
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            if last_record.elapsed() > TIMEOUT {
+                return Err(OpsError::Timeout(format!(
+                    "{index} stopped answering while it was read"
+                )));
+            }
+            continue;
+        };
+        last_record = Instant::now();
+        let message = message?;
+        let (p, offset) = (message.partition(), message.offset());
+        if ends.get(&p).is_none_or(|end| offset + 1 >= *end) {
+            ends.remove(&p);
+        }
+        if let Some(entry) = message
+            .payload()
+            .and_then(|b| StoryIndexEntry::decode(b).ok())
+        {
+            let v = latest.entry(entry.story_id).or_insert(0);
+            *v = entry.version.max(*v);
+        }
+    }
+    Ok(latest)
+}
+
+type Delivery = newsroom_platform::kafka::rdkafka::producer::DeliveryFuture;
+
+/// Queues one record, waiting while librdkafka's queue is full.
+fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: OwnedHeaders,
+) -> Result<Delivery, KafkaError> {
+    let mut record = FutureRecord::to(topic)
+        .key(key)
+        .payload(payload)
+        .headers(headers);
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// Waits for every queued write; remembers where each landed.
+fn settle(
+    in_flight: &mut Vec<Delivery>,
+    written: &mut BTreeMap<i32, Vec<i64>>,
+) -> Result<(), KafkaError> {
+    for delivery in in_flight.drain(..) {
+        let result: OwnedDeliveryResult =
+            futures::executor::block_on(delivery).map_err(|_| KafkaError::Canceled)?;
+        match result {
+            Ok(d) => written.entry(d.partition).or_default().push(d.offset),
+            Err((e, _)) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Follows `group`'s committed offsets on `topic` until every written record is behind them.
+fn wait_until_handled(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    written: &BTreeMap<i32, Vec<i64>>,
+    timeout: Duration,
+    progress: &ProgressBar,
+) -> Result<u64, OpsError> {
+    let total: usize = written.values().map(Vec::len).sum();
+    progress.set_length(total as u64);
+    progress.set_position(0);
+    progress.set_message(format!("enriched by {group}"));
+    // Asking for committed offsets under the group's id does not join the group.
+    let group_consumer = ops::consumer(brokers, group)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut tpl = TopicPartitionList::new();
+        for &p in written.keys() {
+            tpl.add_partition(topic, p);
+        }
+        let committed = group_consumer.committed_offsets(tpl, TIMEOUT)?;
+        let handled: usize = committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(c) => written
+                    .get(&e.partition())
+                    .map_or(0, |offsets| offsets.partition_point(|o| *o < c)),
+                _ => 0,
+            })
+            .sum();
+        progress.set_position(handled as u64);
+        if handled >= total {
+            return Ok(handled as u64);
+        }
+        if Instant::now() >= deadline {
+            return Err(OpsError::Timeout(format!(
+                "{group} handled {handled} of the {total} replayed records within {timeout:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newsroom_proto::v1::Story;
+
+    #[test]
+    fn positions_parse_from_offsets_times_and_words() {
+        assert_eq!("beginning".parse(), Ok(Position::Beginning));
+        assert_eq!("end".parse(), Ok(Position::End));
+        assert_eq!("42".parse(), Ok(Position::Offset(42)));
+        assert_eq!(
+            "2026-11-28T18:00:00Z".parse(),
+            Ok(Position::Time(1_795_888_800_000))
+        );
+        let err = "yesterday".parse::<Position>().unwrap_err();
+        assert!(err.contains("RFC 3339"), "{err}");
+        assert!("-1".parse::<Position>().unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn only_the_story_topics_can_be_replayed_whatever_the_prefix() {
+        assert_eq!(
+            replayable("stories.raw.dlq"),
+            Some(("", Carries::StoryEvent))
+        );
+        assert_eq!(
+            replayable("t1.stories.enriched"),
+            Some(("t1.", Carries::EnrichedStory))
+        );
+        assert_eq!(
+            replayable("t1.stories.enriched.dlq"),
+            Some(("t1.", Carries::EnrichedStory))
+        );
+        assert_eq!(replayable("stories.held"), None);
+        assert_eq!(replayable("t1.profiles"), None);
+        assert_eq!(replayable("xstories.raw"), None);
+    }
+
+    #[test]
+    fn an_enriched_story_goes_back_as_the_event_it_came_from() {
+        let accepted_at = Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        });
+        let enriched = EnrichedStory {
+            story: Some(Story {
+                id: "s1".into(),
+                version: 3,
+                headline: "Markets rally".into(),
+                ..Default::default()
+            }),
+            enrichment: Some(Default::default()),
+            accepted_at,
+        };
+        let event = story_event(Carries::EnrichedStory, &enriched.encode_to_vec()).unwrap();
+        assert_eq!(event.story.as_ref().unwrap().version, 3);
+        assert_eq!(event.accepted_at, accepted_at);
+        // Not a story: nothing to replay.
+        assert!(story_event(Carries::StoryEvent, b"\xff\xfe").is_none());
+        assert!(story_event(Carries::StoryEvent, &StoryEvent::default().encode_to_vec()).is_none());
+    }
+}
