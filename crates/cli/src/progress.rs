@@ -14,7 +14,8 @@ pub fn bar(len: u64, text: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), target(text));
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} {msg:40!} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
+            // The bar takes what the terminal width leaves: no wrapping on a narrow one.
+            "{spinner} {msg:28!} [{wide_bar}] {human_pos}/{human_len} {elapsed} (eta {eta})",
         )
         .expect("the template is valid")
         .progress_chars("=> "),

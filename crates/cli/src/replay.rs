@@ -239,7 +239,7 @@ pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayRepor
     consumer.assign(&tpl)?;
     progress.set_length(total as u64);
     progress.set_position(0);
-    progress.set_message(format!("replaying {} → {target}", req.source));
+    progress.set_message(format!("replaying {}", req.source));
 
     let mut open: BTreeMap<i32, (i64, i64)> = ranges.clone();
     let mut in_flight = Vec::new();
