@@ -406,9 +406,11 @@ async fn replay_of_a_stories_raw_range_writes_back_only_the_latest_version_of_ea
     )
     .await;
     assert_eq!((same.as_str(), v1, v2), (id.as_str(), 1, 2));
-    eventually(Duration::from_secs(30), "both versions enriched", || async {
-        (enriched_versions(&pipeline, &id).await.len() == 2).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "both versions enriched",
+        || async { (enriched_versions(&pipeline, &id).await.len() == 2).then_some(()) },
+    )
     .await;
 
     let raw = pipeline.topic("stories.raw");

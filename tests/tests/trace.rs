@@ -108,9 +108,11 @@ struct Span {
     service: String,
     kind: String,
     tags: HashMap<String, String>,
+    /// (trace id, span id) of the spans this one links to (references to other traces).
+    links: Vec<(String, String)>,
 }
 
-fn spans(trace: &Value) -> Vec<Span> {
+fn spans_of(trace: &Value) -> Vec<Span> {
     let processes = &trace["processes"];
     trace["spans"]
         .as_array()
@@ -131,13 +133,26 @@ fn spans(trace: &Value) -> Vec<Span> {
                     (t["key"].as_str().unwrap_or_default().to_owned(), v)
                 })
                 .collect();
+            let references = s["references"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let trace_id = s["traceID"].as_str().unwrap_or_default();
             Span {
                 id: s["spanID"].as_str().unwrap_or_default().to_owned(),
-                parent: s["references"]
-                    .as_array()
-                    .and_then(|r| r.iter().find(|r| r["refType"] == "CHILD_OF"))
+                parent: references
+                    .iter()
+                    .find(|r| r["refType"] == "CHILD_OF" && r["traceID"] == trace_id)
                     .and_then(|r| r["spanID"].as_str())
                     .map(str::to_owned),
+                links: references
+                    .iter()
+                    .filter(|r| r["traceID"] != trace_id)
+                    .map(|r| {
+                        let id = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                        (id("traceID"), id("spanID"))
+                    })
+                    .collect(),
                 name: s["operationName"].as_str().unwrap_or_default().to_owned(),
                 service: processes[s["processID"].as_str().unwrap_or_default()]["serviceName"]
                     .as_str()
@@ -152,9 +167,15 @@ fn spans(trace: &Value) -> Vec<Span> {
 
 /// The traces Jaeger holds for ingest's SubmitStory in the last few minutes.
 async fn submit_traces() -> Option<Vec<Value>> {
+    traces_of("ingest", "newsroom.v1.IngestService/SubmitStory").await
+}
+
+/// The traces Jaeger holds for one service's operation in the last few minutes.
+async fn traces_of(service: &str, operation: &str) -> Option<Vec<Value>> {
     let url = format!(
-        "{}/api/traces?service=ingest&operation=newsroom.v1.IngestService%2FSubmitStory&lookback=15m&limit=200",
-        query_url()
+        "{}/api/traces?service={service}&operation={}&lookback=15m&limit=200",
+        query_url(),
+        operation.replace('/', "%2F")
     );
     let body: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
     body["data"].as_array().cloned()
@@ -249,7 +270,7 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
     let process = |topic: &str| format!("process {topic}");
 
     // Spans arrive in batches from four processes: wait until the whole chain is there.
-    let spans = eventually(
+    let found = eventually(
         Duration::from_secs(60),
         "the story's trace in Jaeger",
         || {
@@ -258,20 +279,51 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
                 let traces = submit_traces().await?;
                 let trace = traces
                     .iter()
-                    .find(|t| spans(t).iter().any(|s| s.name == format!("send {raw}")))?;
-                let spans = spans(trace);
+                    .find(|t| spans_of(t).iter().any(|s| s.name == format!("send {raw}")))?;
+                let spans = spans_of(trace);
                 let has = |service: &str, name: &str| {
                     spans.iter().any(|s| s.service == service && s.name == name)
                 };
                 (has("recommendation", &format!("process {enriched}"))
                     && has("notification", &format!("process {enriched}"))
-                    && has("notification", "alert"))
-                .then_some(spans)
+                    && has("notification", "alert")
+                    && has("notification", "send webhook"))
+                .then_some((
+                    trace["traceID"].as_str().unwrap_or_default().to_owned(),
+                    spans,
+                ))
             }
         },
     )
     .await;
+    let (story_trace, spans) = found;
     assert!(!received.all().is_empty(), "the phone got the alert");
+
+    // An editor sends an alert for the same story: its own trace, whose fan-out links to the
+    // story version's trace.
+    notif
+        .send_alert(newsroom_proto::v1::SendAlertRequest {
+            story_id: story_id.clone(),
+            audience: Some(newsroom_proto::v1::Audience {
+                target: Some(newsroom_proto::v1::audience::Target::Everyone(true)),
+            }),
+            critical: false,
+        })
+        .await
+        .expect("SendAlert");
+    let editor = eventually(
+        Duration::from_secs(60),
+        "the editor's alert in Jaeger",
+        || async {
+            let traces =
+                traces_of("notification", "newsroom.v1.NotificationService/SendAlert").await?;
+            traces
+                .iter()
+                .map(spans_of)
+                .find(|spans| spans.iter().any(|s| s.name == "alert"))
+        },
+    )
+    .await;
     for (_, r) in running {
         stop(r).await;
     }
@@ -385,6 +437,53 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
         descends_from(alert, consume_in_notification),
         "the fan-out is under notification's consumer span:\n{}",
         dump()
+    );
+
+    // The fan-out in batches: a `send batch` span per page (the phone's page here) under the
+    // fan-out, and under it one span per channel with the devices delivered.
+    let batch = one("notification", "send batch");
+    assert_eq!(parent_of(batch).id, alert.id, "{}", dump());
+    assert_eq!(
+        batch
+            .tags
+            .get("messaging.batch.message_count")
+            .map(String::as_str),
+        Some("1"),
+        "{batch:?}"
+    );
+    let webhook = one("notification", "send webhook");
+    assert_eq!(parent_of(webhook).id, batch.id, "{}", dump());
+    assert_eq!(
+        webhook
+            .tags
+            .get("notification.delivered")
+            .map(String::as_str),
+        Some("1"),
+        "{webhook:?}"
+    );
+    assert!(
+        alert.links.is_empty(),
+        "the story's own fan-out is in its trace, not linked"
+    );
+
+    // The editor's alert: SendAlert at the root of its own trace, its fan-out linked to the
+    // story version's trace.
+    let editor_alert = editor
+        .iter()
+        .find(|s| s.name == "alert")
+        .expect("the editor's fan-out");
+    assert!(
+        editor_alert
+            .links
+            .iter()
+            .any(|(trace, _)| *trace == story_trace),
+        "the editor's fan-out links to the story's trace {story_trace}: {editor_alert:?}"
+    );
+    assert!(
+        editor
+            .iter()
+            .any(|s| s.name == "newsroom.v1.NotificationService/SendAlert" && s.parent.is_none()),
+        "SendAlert is the root of the editor's trace"
     );
     eprintln!(
         "trace of story {story_id}: {} spans\n{}",

@@ -235,6 +235,35 @@ pub fn inject_current(metadata: &mut tonic::metadata::MetadataMap) {
     });
 }
 
+/// The current span as a W3C `traceparent`, to keep and link to later (see
+/// [`link_current_to`]); `None` outside a sampled span.
+pub fn current_traceparent() -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let cx = tracing::Span::current().context();
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    carrier.remove("traceparent")
+}
+
+/// Links the current span to the span a `traceparent` names — work caused by something in
+/// another trace (an editor's alert about a story that came through earlier). Returns whether
+/// the link was made (`false` for a malformed `traceparent`).
+pub fn link_current_to(traceparent: &str) -> bool {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let linked = cx.span().span_context().clone();
+    if !linked.is_valid() {
+        return false;
+    }
+    tracing::Span::current().add_link(linked);
+    true
+}
+
 /// The current trace id as hex, or `None` outside a sampled span.
 pub fn current_trace_id() -> Option<String> {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;

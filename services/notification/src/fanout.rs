@@ -27,6 +27,23 @@
 //! On shutdown the reader stops, the pages in flight finish and are recorded, and the fan-out
 //! returns [`FanoutError::Interrupted`], so the story's offset is not committed and the next
 //! owner of the partition resumes where this one stopped.
+//!
+//! Traces. A span per device would be a million spans for one alert on a major-event night:
+//! more than the exporter's queue holds (2,048 by default), and a trace no one can read. So:
+//! - the fan-out is one span, `alert`, in the story version's trace (under notification's
+//!   consumer span); it ends with the pages and devices it handled;
+//! - each page of the audience is a batch span, `send batch` (`messaging.batch.message_count`,
+//!   devices claimed, suppressed, busy), sampled: the first [`TRACED_PAGES`] pages of every
+//!   fan-out, then one in [`TRACE_EVERY_PAGE`] — enough to see where a slow fan-out spends its
+//!   time, bounded whatever the audience;
+//! - under a traced page, one span per channel, `send <channel>`, with its devices and how many
+//!   were delivered, failed, gone: "which channel" in one look;
+//! - an editor's alert (`SendAlert`) is its own trace; its fan-out span carries a **link** to
+//!   the story version's trace (the `traceparent` of the record that brought the story), so
+//!   each trace leads to the other without merging two causes into one tree.
+//!
+//! Every device still has its outcome: in the ledger (`GetAlert`), on `notifications.receipts`,
+//! and in the metrics per channel and outcome.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -36,6 +53,7 @@ use newsroom_platform::kafka::Producer;
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::{Alert, AlertStatus, DeliveryOutcome, DeliveryReceipt, Device};
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use crate::audience::{Audience, AudienceCursor};
 use crate::channel::{self, Channels, Delivery, SendOutcome};
@@ -49,6 +67,31 @@ use crate::store::{
 /// The suppression reason of a device whose channel is not configured on this server.
 pub const CHANNEL_UNAVAILABLE: &str = "channel_unavailable";
 
+/// Pages of every fan-out that get a `send batch` span of their own (the first ones).
+pub const TRACED_PAGES: usize = 8;
+/// After [`TRACED_PAGES`], one page in this many gets a span.
+pub const TRACE_EVERY_PAGE: usize = 100;
+
+/// Whether the page at `index` (from 0) of a fan-out gets a span.
+pub fn page_traced(index: usize) -> bool {
+    index < TRACED_PAGES || index.is_multiple_of(TRACE_EVERY_PAGE)
+}
+
+/// The `send batch` span of a page, or a disabled span for a page not traced.
+fn page_span(index: usize) -> tracing::Span {
+    if !page_traced(index) {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "send batch",
+        notification.page = index,
+        messaging.batch.message_count = tracing::field::Empty,
+        notification.claimed = tracing::field::Empty,
+        notification.suppressed = tracing::field::Empty,
+        notification.busy = tracing::field::Empty,
+    )
+}
+
 /// One alert to send.
 #[derive(Debug, Clone)]
 pub struct AlertJob {
@@ -57,6 +100,9 @@ pub struct AlertJob {
     pub audience: Audience,
     /// When ingest accepted the story (the start of the latency a reader feels).
     pub accepted_at: Option<SystemTime>,
+    /// The `traceparent` of the story version, when the alert runs in another trace (an
+    /// editor's): the fan-out span links to it.
+    pub story_trace: Option<String>,
 }
 
 /// Why a fan-out did not finish.
@@ -138,8 +184,17 @@ impl Fanout {
     }
 
     /// Sends `job` to its audience; see the module documentation.
-    #[tracing::instrument(skip_all, fields(story.id = %job.alert.story_id, audience = %job.audience.label()))]
+    #[tracing::instrument(skip_all, fields(
+        story.id = %job.alert.story_id,
+        audience = %job.audience.label(),
+        critical = job.alert.critical,
+        notification.pages = tracing::field::Empty,
+        notification.devices = tracing::field::Empty,
+    ))]
     pub async fn alert(&self, job: &AlertJob) -> Result<(), FanoutError> {
+        if let Some(traceparent) = &job.story_trace {
+            newsroom_platform::telemetry::link_current_to(traceparent);
+        }
         let story = job.alert.story_id.clone();
         let run = uuid::Uuid::new_v4().simple().to_string();
         let mut job = job.clone();
@@ -200,15 +255,29 @@ impl Fanout {
 
         let busy = Mutex::new(Vec::new());
         let pages_in_flight = self.pages_in_flight();
+        let devices = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<Result<(), RedisError>> =
             tokio_stream::wrappers::ReceiverStream::new(pages_rx)
-                .map(|page| {
-                    let (completions, busy, run) = (&completions, &busy, &run);
-                    async move { self.send_page(job, run, page?, completions, busy).await }
+                .enumerate()
+                .map(|(index, page)| {
+                    let (completions, busy, run, devices) = (&completions, &busy, &run, &devices);
+                    let span = page_span(index);
+                    async move {
+                        let page = page?;
+                        devices.fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
+                        self.send_page(job, run, page, completions, busy, &span)
+                            .await
+                    }
                 })
                 .buffer_unordered(pages_in_flight)
                 .collect()
                 .await;
+        let span = tracing::Span::current();
+        span.record("notification.pages", results.len());
+        span.record(
+            "notification.devices",
+            devices.load(std::sync::atomic::Ordering::Relaxed),
+        );
         drop(reader);
         let mut failed = results.into_iter().find_map(Result::err);
 
@@ -233,8 +302,9 @@ impl Fanout {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             for chunk in ids.chunks(self.settings.batch) {
+                let span = page_span(0);
                 if let Err(e) = self
-                    .send_page(job, &run, chunk.to_vec(), &completions, &busy)
+                    .send_page(job, &run, chunk.to_vec(), &completions, &busy, &span)
                     .await
                 {
                     failed = Some(e);
@@ -305,7 +375,8 @@ impl Fanout {
         (tx, task)
     }
 
-    /// Reads, filters, claims and sends one page of the audience.
+    /// Reads, filters, claims and sends one page of the audience; `page` is its batch span
+    /// (disabled when the page is not traced).
     async fn send_page(
         &self,
         job: &AlertJob,
@@ -313,6 +384,22 @@ impl Fanout {
         ids: Vec<String>,
         completions: &Completions,
         busy: &Mutex<Vec<String>>,
+        page: &tracing::Span,
+    ) -> Result<(), RedisError> {
+        page.record("messaging.batch.message_count", ids.len());
+        self.send_page_in(job, run, ids, completions, busy, page)
+            .instrument(page.clone())
+            .await
+    }
+
+    async fn send_page_in(
+        &self,
+        job: &AlertJob,
+        run: &str,
+        ids: Vec<String>,
+        completions: &Completions,
+        busy: &Mutex<Vec<String>>,
+        page: &tracing::Span,
     ) -> Result<(), RedisError> {
         self.metrics.audience_read(ids.len());
         let devices = self.store.devices(&ids).await?;
@@ -358,17 +445,21 @@ impl Fanout {
                 &requests,
             )
             .await?;
+        // Sends grouped by channel (a span each under a traced page), receipts of the suppressed.
+        let mut sends: std::collections::BTreeMap<&'static str, Vec<_>> = Default::default();
         let mut work = Vec::new();
+        let (mut claimed, mut suppressed, mut held) = (0usize, 0usize, 0usize);
         for ((request, device), claim) in requests.iter().zip(kept).zip(claims) {
             match claim {
                 Claim::Send | Claim::Resend => {
-                    work.push(futures::future::Either::Left(self.send_one(
-                        job,
-                        device,
-                        completions,
-                    )));
+                    claimed += 1;
+                    sends
+                        .entry(channel_name(&device))
+                        .or_default()
+                        .push(self.send_one(job, device, completions));
                 }
                 Claim::Suppressed => {
+                    suppressed += 1;
                     let reason = if request.reason.is_empty() {
                         preferences::BUDGET
                     } else {
@@ -380,7 +471,7 @@ impl Fanout {
                         reason,
                     }
                     .emit(&self.metrics);
-                    work.push(futures::future::Either::Right(async move {
+                    work.push(async move {
                         self.receipt(
                             &device,
                             &job.alert,
@@ -388,21 +479,55 @@ impl Fanout {
                             reason.to_owned(),
                         )
                         .await;
-                    }));
+                    });
                 }
-                Claim::Busy => busy
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(request.device_id.clone()),
+                Claim::Busy => {
+                    held += 1;
+                    busy.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(request.device_id.clone());
+                }
                 Claim::Skip => {}
             }
         }
-        futures::future::join_all(work).await;
+        page.record("notification.claimed", claimed);
+        page.record("notification.suppressed", suppressed);
+        page.record("notification.busy", held);
+        let channels = sends.into_iter().map(|(channel, devices)| {
+            let span = if page.is_disabled() {
+                tracing::Span::none()
+            } else {
+                tracing::info_span!(
+                    parent: page,
+                    "send channel",
+                    otel.name = %format!("send {channel}"),
+                    notification.channel = channel,
+                    messaging.batch.message_count = devices.len(),
+                    notification.delivered = tracing::field::Empty,
+                    notification.failed = tracing::field::Empty,
+                    notification.gone = tracing::field::Empty,
+                )
+            };
+            let recorded = span.clone();
+            async move {
+                let answers = futures::future::join_all(devices).await;
+                let count = |a: Answer| answers.iter().filter(|x| **x == a).count();
+                recorded.record("notification.delivered", count(Answer::Delivered));
+                recorded.record("notification.failed", count(Answer::Failed));
+                recorded.record("notification.gone", count(Answer::Gone));
+            }
+            .instrument(span)
+        });
+        futures::future::join(
+            futures::future::join_all(channels),
+            futures::future::join_all(work),
+        )
+        .await;
         Ok(())
     }
 
     /// Sends to one claimed device and reports its answer.
-    async fn send_one(&self, job: &AlertJob, device: Device, completions: &Completions) {
+    async fn send_one(&self, job: &AlertJob, device: Device, completions: &Completions) -> Answer {
         let alert = &job.alert;
         let key = format!("{}:{}", alert.story_id, device.device_id);
         let started = Instant::now();
@@ -435,6 +560,7 @@ impl Fanout {
             .send((device.device_id.clone(), answer, now_ms()))
             .await;
         self.after_send(&device, alert, outcome).await;
+        answer
     }
 
     /// Unregisters gone devices and publishes the receipt.
@@ -650,6 +776,18 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_million_device_fan_out_traces_a_bounded_number_of_pages() {
+        // 1,000,000 devices in pages of 256.
+        let pages = 1_000_000usize.div_ceil(256);
+        let traced = (0..pages).filter(|i| page_traced(*i)).count();
+        assert!((0..TRACED_PAGES).all(page_traced), "the first pages");
+        assert_eq!(traced, TRACED_PAGES + (pages - 1) / TRACE_EVERY_PAGE);
+        // With the fan-out span and a span per channel of a traced page, well within the
+        // exporter's queue of 2,048 spans.
+        assert!(traced * 5 < 2_048, "{traced} pages traced");
+    }
 
     #[test]
     fn ninety_percent_sent_is_read_from_the_timeline_of_the_devices_to_alert() {

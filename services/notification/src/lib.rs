@@ -104,12 +104,18 @@ impl AlertHandler {
             // A killed story is never alerted, not even by an editor later.
             return store.kill_story(&alert.story_id).await.map_err(retry);
         }
-        store.put_story(&enriched).await.map_err(retry)?;
+        let traceparent = newsroom_platform::telemetry::current_traceparent();
+        store
+            .put_story(&enriched, traceparent.as_deref())
+            .await
+            .map_err(retry)?;
         let job = AlertJob {
             facts: decision::facts_of(&enriched),
             audience: Audience::Followers,
             accepted_at: decision::accepted_at(&enriched),
             alert,
+            // The fan-out runs in the story's own trace.
+            story_trace: None,
         };
         let breaking = decision::is_breaking(&enriched, self.max_urgency, self.breaking_score)
             && decision::is_fresh(&enriched, self.max_age, SystemTime::now());
@@ -176,6 +182,8 @@ impl AlertHandler {
             accepted_at: decision::accepted_at(&enriched),
             audience,
             alert,
+            // The editor's request is its own trace; its fan-out links to the story's.
+            story_trace: store.story_trace(&request.story_id).await.map_err(retry)?,
         };
         tracing::info!(story.id = %job.alert.story_id, audience = %job.audience.label(), critical = job.alert.critical, by = %request.requested_by, "editor alert");
         self.fanout.alert(&job).await?;

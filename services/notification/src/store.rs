@@ -430,8 +430,14 @@ impl AlertStore {
         pipe.query_async::<()>(&mut self.conn()).await
     }
 
-    /// Keeps what an alert needs of a story (body and embedding dropped).
-    pub async fn put_story(&self, story: &EnrichedStory) -> Result<(), RedisError> {
+    /// Keeps what an alert needs of a story (body and embedding dropped), and the
+    /// `traceparent` of the record it came in, so that an editor's alert about it later links
+    /// its fan-out to the story version's trace.
+    pub async fn put_story(
+        &self,
+        story: &EnrichedStory,
+        traceparent: Option<&str>,
+    ) -> Result<(), RedisError> {
         let mut s = story.clone();
         if let Some(st) = s.story.as_mut() {
             st.body_html.clear();
@@ -440,13 +446,24 @@ impl AlertStore {
             e.embedding.clear();
         }
         let id = s.story.as_ref().map(|s| s.id.clone()).unwrap_or_default();
-        self.conn()
-            .set_ex(
-                self.k(format!("story:{id}")),
-                s.encode_to_vec(),
-                LEDGER_TTL_SECS,
-            )
-            .await
+        let mut pipe = redis::pipe();
+        pipe.set_ex(
+            self.k(format!("story:{id}")),
+            s.encode_to_vec(),
+            LEDGER_TTL_SECS,
+        )
+        .ignore();
+        let trace = self.k(format!("story-trace:{id}"));
+        match traceparent {
+            Some(tp) => pipe.set_ex(trace, tp, LEDGER_TTL_SECS).ignore(),
+            None => pipe.del(trace).ignore(),
+        };
+        pipe.query_async::<()>(&mut self.conn()).await
+    }
+
+    /// The `traceparent` of the record that brought the story's latest version.
+    pub async fn story_trace(&self, id: &str) -> Result<Option<String>, RedisError> {
+        self.conn().get(self.k(format!("story-trace:{id}"))).await
     }
 
     pub async fn story(&self, id: &str) -> Result<Option<EnrichedStory>, RedisError> {
