@@ -298,6 +298,9 @@ impl Producer {
         match result {
             Ok(d) => {
                 self.metrics.produced.get_or_create(&label).inc();
+                // The topic's error series exists from its first write, at 0: a dashboard
+                // shows "no errors" rather than "no data", and rate() sees the first one.
+                let _ = self.metrics.produce_errors.get_or_create(&label);
                 span.record("messaging.destination.partition.id", d.partition);
                 span.record("messaging.kafka.offset", d.offset);
                 Ok(Delivered {

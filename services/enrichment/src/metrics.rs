@@ -90,6 +90,20 @@ impl StageMetrics {
             .observe(took.as_secs_f64());
     }
 
+    /// What a stage's failure can lead to (the `action` label).
+    pub const ACTIONS: [&'static str; 2] = ["skipped", "dead_lettered"];
+
+    /// Declares a stage's series at 0 when a pipeline with it is built: the failure panels
+    /// show "none" for a healthy stage instead of "no data".
+    pub fn declare(&self, stage: &str) {
+        for action in Self::ACTIONS {
+            let _ = self.failures.get_or_create(&FailureLabel {
+                stage: stage.to_owned(),
+                action,
+            });
+        }
+    }
+
     pub fn failed(&self, stage: &str, action: &'static str) {
         self.failures
             .get_or_create(&FailureLabel {

@@ -125,6 +125,9 @@ impl Pipeline {
                 wave,
             });
         }
+        for s in &stages {
+            metrics.declare(&s.spec.name);
+        }
         let n_waves = stages.iter().map(|s| s.wave + 1).max().unwrap_or(0);
         let waves = (0..n_waves)
             .map(|w| {

@@ -257,6 +257,14 @@ async fn poll_forever(
     let label = SourceLabel {
         source: feed.source.clone(),
     };
+    // The source's series from the start, at 0.
+    for result in ["new", "not_modified", "error"] {
+        let _ = metrics.polls.get_or_create(&PollLabels {
+            source: feed.source.clone(),
+            result: result.to_owned(),
+        });
+    }
+    let _ = metrics.quiet_seconds.get_or_create(&label);
     let mut validators: HashMap<&'static str, String> = HashMap::new();
     let mut last_new = Instant::now();
     let mut warned_quiet = false;

@@ -328,6 +328,9 @@ pub async fn run_with_channels(
     )
     .map_err(RunError::Channels)?;
     adjust(&mut channels);
+    for name in channels.names() {
+        metrics.declare_channel(name);
+    }
     for c in &config.channels {
         if let channel::ChannelConfig::Webhook(w) = c
             && !w.is_signed()

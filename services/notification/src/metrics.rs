@@ -58,6 +58,16 @@ impl Metrics {
             }),
             audience: Counter::default(),
         };
+        // Every reason at 0 from the start: "nothing suppressed" rather than "no data".
+        for reason in [
+            crate::preferences::OPTED_OUT,
+            crate::preferences::LANGUAGE,
+            crate::preferences::QUIET_HOURS,
+            crate::preferences::BUDGET,
+            crate::fanout::CHANNEL_UNAVAILABLE,
+        ] {
+            let _ = m.suppressed.get_or_create(&ReasonLabel { reason });
+        }
         registry.register(
             "newsroom_notification_sends",
             "Alerts answered by a provider, by channel and outcome",
@@ -89,6 +99,14 @@ impl Metrics {
     /// Metrics that go nowhere (tests, benchmarks).
     pub fn unregistered() -> Self {
         Self::register(&mut Registry::default())
+    }
+
+    /// Declares the series of a configured channel at 0 (every outcome, the send duration).
+    pub fn declare_channel(&self, channel: &'static str) {
+        for outcome in ["delivered", "failed", "gone"] {
+            let _ = self.sends.get_or_create(&SendLabels { channel, outcome });
+        }
+        let _ = self.send_seconds.get_or_create(&ChannelLabel { channel });
     }
 
     pub fn audience_read(&self, devices: usize) {
