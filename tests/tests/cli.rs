@@ -469,3 +469,230 @@ async fn replay_of_a_stories_raw_range_writes_back_only_the_latest_version_of_ea
     );
     pipeline.stop().await;
 }
+
+/// `newsroom --output json` against this pipeline's services.
+async fn newsroom_at(pipeline: &Pipeline, args: &[&str]) -> (i32, Vec<Value>) {
+    let url = |s: Service| format!("http://{}", pipeline.grpc_addr(s));
+    let (ingest, rec, notif) = (
+        url(Service::Ingest),
+        url(Service::Recommendation),
+        url(Service::Notification),
+    );
+    let mut all = vec![
+        "--ingest",
+        &ingest,
+        "--recommendation",
+        &rec,
+        "--notification",
+        &notif,
+    ];
+    all.extend_from_slice(args);
+    newsroom(&all).await
+}
+
+/// Waits until notification has `user` in the audience of `topic`.
+async fn in_audience(pipeline: &Pipeline, topic: &str, user: &str) {
+    use newsroom_platform::redis::redis::AsyncCommands as _;
+    let redis = pipeline.redis().await;
+    let audience = redis.key(format!("notif:audience:topic:{topic}"));
+    eventually(
+        Duration::from_secs(30),
+        "the follow in the audience",
+        || {
+            let (mut conn, audience) = (redis.conn(), audience.clone());
+            async move {
+                let member: bool = conn.sismember(&audience, user).await.ok()?;
+                member.then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_submits_a_feed_follows_reads_the_feed_and_sends_an_alert_watching_it_finish() {
+    const TECH: &str = "medtop:13000000";
+    let pipeline = Pipeline::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+
+    let (code, out) = newsroom_at(
+        &pipeline,
+        &["follow", "--user", "editor-1", "--topic", TECH],
+    )
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(out[0]["follows"], serde_json::json!([TECH]));
+    let url = format!("http://{phone}/alerts");
+    let (code, out) = newsroom_at(
+        &pipeline,
+        &[
+            "register-webhook",
+            "--user",
+            "editor-1",
+            "--device",
+            "phone-1",
+            "--url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!((code, &out[0]["device_id"]), (0, &Value::from("phone-1")));
+    in_audience(&pipeline, TECH, "editor-1").await;
+
+    // A feed file: one story, and one item without a headline or text, refused by name.
+    let rss = std::env::temp_dir().join(format!("newsroom-cli-{}.rss", pipeline.id));
+    std::fs::write(
+        &rss,
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+<item><guid>chips-1</guid><title>Chip makers race to build AI data centres</title>
+<description>Semiconductor firms announced new investments in computing capacity.</description>
+<pubDate>Sat, 28 Nov 2026 10:00:00 GMT</pubDate></item>
+<item><guid>empty-1</guid></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let (code, out) = newsroom_at(
+        &pipeline,
+        &["submit", rss.to_str().unwrap(), "--source", "wire"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    let story = out
+        .iter()
+        .find(|l| l["outcome"].is_string())
+        .unwrap_or_else(|| panic!("a submitted story in {out:?}"));
+    assert_eq!(
+        (story["version"].as_u64(), story["outcome"].as_str()),
+        (Some(1), Some("OUTCOME_ACCEPTED")),
+        "{out:?}"
+    );
+    let story_id = story["story_id"].as_str().unwrap().to_owned();
+    let refused = out
+        .iter()
+        .find(|l| l["error"].is_string())
+        .unwrap_or_else(|| panic!("the empty item refused in {out:?}"));
+    assert_eq!(refused["guid"], "empty-1", "{refused}");
+
+    // The story reaches the reader's feed.
+    let feed = eventually(Duration::from_secs(30), "the story in the feed", || async {
+        let (code, items) = newsroom_at(&pipeline, &["feed", "--user", "editor-1"]).await;
+        (code == 0 && items.iter().any(|i| i["story_id"] == story_id.as_str())).then_some(items)
+    })
+    .await;
+    let item = feed
+        .iter()
+        .find(|i| i["story_id"] == story_id.as_str())
+        .unwrap();
+    assert!(
+        item["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+        "{item}"
+    );
+
+    // Not urgent, so no alert by itself; the editor sends one and watches it finish.
+    assert!(received.all().is_empty());
+    let (code, counts) = newsroom_at(
+        &pipeline,
+        &[
+            "send-alert",
+            &story_id,
+            "--everyone",
+            "--watch",
+            "--timeout-secs",
+            "60",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{counts:?}");
+    let last = counts.last().expect("the counts");
+    assert_eq!(
+        (last["targeted"].as_u64(), last["sent"].as_u64()),
+        (Some(1), Some(1)),
+        "{counts:?}"
+    );
+    assert!(last["finished_at"].is_string(), "{last}");
+    eventually(Duration::from_secs(10), "the phone rang", || async {
+        (received.all().len() == 1).then_some(())
+    })
+    .await;
+    // Sent again, it finishes again without a second alert on the phone.
+    let (code, counts) = newsroom_at(
+        &pipeline,
+        &[
+            "send-alert",
+            &story_id,
+            "--everyone",
+            "--watch",
+            "--timeout-secs",
+            "60",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{counts:?}");
+    assert_eq!(counts.last().unwrap()["sent"].as_u64(), Some(1));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(received.all().len(), 1, "one alert per device, ever");
+
+    // Exit codes a script can act on: no such file 66, a service that is not there 69, an
+    // unknown story 1.
+    let (code, _) = newsroom_at(&pipeline, &["submit", "/no/such/file.xml"]).await;
+    assert_eq!(code, 66);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let (code, _) = newsroom(&[
+        "--recommendation",
+        &format!("http://{closed}"),
+        "feed",
+        "--user",
+        "editor-1",
+    ])
+    .await;
+    assert_eq!(code, 69);
+    let (code, _) = newsroom_at(&pipeline, &["alert", "no-such-story"]).await;
+    assert_eq!(code, 1);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_loads_a_reader_with_a_phone_and_the_flash_reaches_it() {
+    let pipeline = Pipeline::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    let data = newsroom_e2e::data_dir();
+    let webhook = format!("http://{phone}/");
+    let (code, out) = newsroom_at(
+        &pipeline,
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--count",
+            "10",
+            "--user",
+            "demo-reader",
+            "--webhook",
+            &webhook,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    let alert = eventually(
+        Duration::from_secs(60),
+        "the flash on the demo phone",
+        || async { received.all().into_iter().next() },
+    )
+    .await;
+    assert!(
+        alert.to_string().contains("outage"),
+        "the demo's flash story: {alert}"
+    );
+    let (code, feed) = newsroom_at(
+        &pipeline,
+        &["feed", "--user", "demo-reader", "--limit", "5"],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(feed.len(), 5, "{feed:?}");
+    pipeline.stop().await;
+}

@@ -31,6 +31,15 @@ use tonic::transport::Endpoint;
     after_help = "Exit codes: 0 ok; 1 the service answered with an error; 2 bad usage (or a topic replay cannot read); 3 lag above --max-lag; 66 missing file or topic; 69 service or Kafka unreachable; 75 timed out."
 )]
 struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(clap::Args)]
+struct Globals {
     /// Ingest's gRPC address.
     #[arg(
         long,
@@ -55,6 +64,10 @@ struct Cli {
         global = true
     )]
     notification: String,
+    /// Bearer token for notification (an editor's for `send-alert`); not needed when
+    /// notification runs in `local` auth mode on loopback.
+    #[arg(long, env = "NEWSROOM_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     /// Kafka bootstrap servers (`tail`, `lag`, `replay`).
     #[arg(
         long,
@@ -66,8 +79,6 @@ struct Cli {
     /// Output format.
     #[arg(long, value_enum, default_value = "text", global = true)]
     output: Output,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -112,8 +123,27 @@ enum Command {
         #[arg(long)]
         url: String,
     },
-    /// Show an alert's counts; with --watch, print them each time they change until every
-    /// targeted device has an outcome.
+    /// Send an editor's alert for a story (needs the editor role), then with --watch follow
+    /// its counts until the fan-out finished.
+    SendAlert {
+        story_id: String,
+        /// Every registered device, not only the followers of the story's topics and entities.
+        #[arg(long, conflicts_with = "segment")]
+        everyone: bool,
+        /// A segment configured on notification (NEWSROOM_SEGMENTS).
+        #[arg(long)]
+        segment: Option<String>,
+        /// Through quiet hours and daily budgets (not through opt-outs and languages).
+        #[arg(long)]
+        critical: bool,
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: give up (exit 75) after this long.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
+    /// Show an alert's counts; with --watch, print them each time they change until the
+    /// fan-out finished.
     Alert {
         story_id: String,
         #[arg(long)]
@@ -151,8 +181,9 @@ enum Command {
         #[arg(long)]
         max_lag: Option<i64>,
     },
-    /// Send a range of a story topic back through enrichment: each story is written to
-    /// stories.raw again (same key, version and accepted_at) and enriched by the pipeline
+    /// Send a range of a story topic back through enrichment.
+    ///
+    /// Each story is written to stories.raw again (same key, version and accepted_at) and enriched by the pipeline
     /// enrichment runs now. Reads stories.raw, stories.raw.dlq, stories.enriched or
     /// stories.enriched.dlq (full name, prefix included); a version older than the story's
     /// latest is not written back.
@@ -273,14 +304,29 @@ fn print_json(v: &serde_json::Value) {
 
 fn print_alert(a: &newsroom_proto::v1::AlertStatus, json: bool) {
     if json {
+        let finished_at = a.finished_at.and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+                .map(|t| t.to_rfc3339())
+        });
         print_json(&serde_json::json!({
-            "story_id": a.story_id, "targeted": a.targeted, "sent": a.sent,
+            "story_id": a.story_id, "version": a.version, "targeted": a.targeted, "sent": a.sent,
             "delivered": a.delivered, "failed": a.failed, "suppressed": a.suppressed,
+            "finished_at": finished_at,
         }));
     } else {
         println!(
-            "{}: targeted {} sent {} delivered {} failed {} suppressed {:?}",
-            a.story_id, a.targeted, a.sent, a.delivered, a.failed, a.suppressed
+            "{}: targeted {} sent {} delivered {} failed {} suppressed {:?}{}",
+            a.story_id,
+            a.targeted,
+            a.sent,
+            a.delivered,
+            a.failed,
+            a.suppressed,
+            if a.finished_at.is_some() {
+                " (finished)"
+            } else {
+                ""
+            }
         );
     }
 }
@@ -289,9 +335,10 @@ fn outcome_name(r: &SubmitStoryResponse) -> &'static str {
     r.outcome().as_str_name()
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(Cli { globals, command }: Cli) -> anyhow::Result<()> {
+    let cli = &globals;
     let json = cli.output == Output::Json;
-    match cli.command {
+    match command {
         Command::Submit {
             file,
             format,
@@ -361,68 +408,72 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::RegisterWebhook { user, device, url } => {
-            let mut notif = NotificationServiceClient::new(channel(&cli.notification).await?);
+            let mut notif = notification(&cli.notification, cli.token.clone()).await?;
             register(&mut notif, &user, &device, &url).await?;
-            println!("registered {device} for {user} → {url}");
+            if json {
+                print_json(&serde_json::json!({
+                    "user_id": user, "device_id": device, "channel": "webhook", "address": url,
+                }));
+            } else {
+                println!("registered {device} for {user} → {url}");
+            }
+        }
+        Command::SendAlert {
+            story_id,
+            everyone,
+            segment,
+            critical,
+            watch,
+            timeout_secs,
+        } => {
+            use newsroom_proto::v1::{Audience, SendAlertRequest, audience::Target};
+            let mut notif = notification(&cli.notification, cli.token.clone()).await?;
+            let target = match (everyone, segment) {
+                (true, _) => Target::Everyone(true),
+                (false, Some(name)) => Target::Segment(name),
+                (false, None) => Target::Followers(true),
+            };
+            let before = notif
+                .send_alert(SendAlertRequest {
+                    story_id: story_id.clone(),
+                    audience: Some(Audience {
+                        target: Some(target),
+                    }),
+                    critical,
+                })
+                .await?
+                .into_inner();
+            if watch {
+                // Done when a fan-out finishes after this request: finished_at appears or
+                // changes.
+                let previous = before.finished_at;
+                watch_alert(&mut notif, &story_id, timeout_secs, json, move |a| {
+                    a.finished_at.is_some() && a.finished_at != previous
+                })
+                .await?;
+            } else {
+                print_alert(&before, json);
+            }
         }
         Command::Alert {
             story_id,
             watch,
             timeout_secs,
         } => {
-            let mut notif = NotificationServiceClient::new(channel(&cli.notification).await?);
-            let deadline =
-                timeout_secs.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
-            let mut last = None;
-            // On a terminal (text output, --watch) a bar shows the outcomes against the
-            // devices targeted; elsewhere each change of the counts is a line.
-            let bar = progress::bar(0, watch && !json);
-            loop {
-                let answer = notif
+            let mut notif = notification(&cli.notification, cli.token.clone()).await?;
+            if watch {
+                watch_alert(&mut notif, &story_id, timeout_secs, json, |a| {
+                    a.finished_at.is_some()
+                })
+                .await?;
+            } else {
+                let a = notif
                     .get_alert(GetAlertRequest {
                         story_id: story_id.clone(),
                     })
-                    .await;
-                let done = match answer {
-                    Ok(a) => {
-                        let a = a.into_inner();
-                        // Done once every targeted device has an outcome.
-                        let suppressed: u64 = a.suppressed.values().sum();
-                        if !bar.is_hidden() {
-                            bar.set_length(a.targeted);
-                            bar.set_position(a.sent + a.failed + suppressed);
-                            bar.set_message(format!(
-                                "sent {} delivered {} failed {} suppressed {suppressed}",
-                                a.sent, a.delivered, a.failed
-                            ));
-                        } else if last.as_ref() != Some(&a) {
-                            print_alert(&a, json);
-                        }
-                        let done = a.targeted > 0 && a.sent + a.failed + suppressed >= a.targeted;
-                        last = Some(a);
-                        done
-                    }
-                    // Watching a story that has not alerted yet: it may be on its way.
-                    Err(status) if watch && status.code() == tonic::Code::NotFound => false,
-                    Err(status) => return Err(status.into()),
-                };
-                if !watch || done {
-                    if !bar.is_hidden() {
-                        bar.finish_and_clear();
-                        if let Some(a) = &last {
-                            print_alert(a, json);
-                        }
-                    }
-                    break;
-                }
-                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                    return Err(OpsError::Timeout(format!(
-                        "alert {story_id} not complete within {}s",
-                        timeout_secs.unwrap_or_default()
-                    ))
-                    .into());
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                    .await?
+                    .into_inner();
+                print_alert(&a, json);
             }
         }
         Command::Tail {
@@ -559,16 +610,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             user,
             webhook,
         } => {
-            demo(
-                &cli.ingest,
-                &cli.recommendation,
-                &cli.notification,
-                &data,
-                count,
-                &user,
-                &webhook,
-            )
-            .await?;
+            demo(&cli, &data, count, &user, &webhook).await?;
         }
         Command::WebhookSink { addr } => {
             let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -578,6 +620,95 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Notification's client, sending `authorization: Bearer <token>` when a token is given.
+type Notification = NotificationServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerToken>,
+>;
+
+#[derive(Clone)]
+struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+async fn notification(url: &str, token: Option<String>) -> anyhow::Result<Notification> {
+    let token = token
+        .map(|t| format!("Bearer {t}").parse())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("NEWSROOM_TOKEN / --token: not a valid header value"))?;
+    Ok(NotificationServiceClient::with_interceptor(
+        channel(url).await?,
+        BearerToken(token),
+    ))
+}
+
+/// Prints an alert's counts as they change until `done` says the fan-out finished; on a
+/// terminal (text output) a bar shows the outcomes against the devices targeted instead.
+async fn watch_alert(
+    notif: &mut Notification,
+    story_id: &str,
+    timeout_secs: Option<u64>,
+    json: bool,
+    done: impl Fn(&newsroom_proto::v1::AlertStatus) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = timeout_secs.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+    let mut last = None;
+    let bar = progress::bar(0, !json);
+    loop {
+        let answer = notif
+            .get_alert(GetAlertRequest {
+                story_id: story_id.to_owned(),
+            })
+            .await;
+        let finished = match answer {
+            Ok(a) => {
+                let a = a.into_inner();
+                let suppressed: u64 = a.suppressed.values().sum();
+                if !bar.is_hidden() {
+                    bar.set_length(a.targeted);
+                    bar.set_position(a.sent + a.failed + suppressed);
+                    bar.set_message(format!(
+                        "sent {} delivered {} failed {} suppressed {suppressed}",
+                        a.sent, a.delivered, a.failed
+                    ));
+                } else if last.as_ref() != Some(&a) {
+                    print_alert(&a, json);
+                }
+                let finished = done(&a);
+                last = Some(a);
+                finished
+            }
+            // A story that has not alerted yet: it may be on its way.
+            Err(status) if status.code() == tonic::Code::NotFound => false,
+            Err(status) => return Err(status.into()),
+        };
+        if finished {
+            if !bar.is_hidden() {
+                bar.finish_and_clear();
+                if let Some(a) = &last {
+                    print_alert(a, json);
+                }
+            }
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            bar.finish_and_clear();
+            return Err(OpsError::Timeout(format!(
+                "alert {story_id} not finished within {}s",
+                timeout_secs.unwrap_or_default()
+            ))
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn submit(
@@ -627,7 +758,7 @@ async fn follow(
 }
 
 async fn register(
-    notif: &mut NotificationServiceClient<tonic::transport::Channel>,
+    notif: &mut Notification,
     user: &str,
     device: &str,
     url: &str,
@@ -647,22 +778,20 @@ async fn register(
 }
 
 async fn demo(
-    ingest_url: &str,
-    rec_url: &str,
-    notif_url: &str,
+    cli: &Globals,
     data: &std::path::Path,
     count: usize,
     user: &str,
     webhook: &str,
 ) -> anyhow::Result<()> {
-    let mut ingest = IngestServiceClient::new(channel(ingest_url).await?);
-    let mut rec = RecommendationServiceClient::new(channel(rec_url).await?);
+    let mut ingest = IngestServiceClient::new(channel(&cli.ingest).await?);
+    let mut rec = RecommendationServiceClient::new(channel(&cli.recommendation).await?);
     for topic in ["medtop:13000000", "medtop:11000000", "medtop:04000000"] {
         follow(&mut rec, user, topic).await?;
     }
     eprintln!("{user} follows science and technology, politics, economy");
     if !webhook.is_empty() {
-        let mut notif = NotificationServiceClient::new(channel(notif_url).await?);
+        let mut notif = notification(&cli.notification, cli.token.clone()).await?;
         register(&mut notif, user, &format!("{user}-phone"), webhook).await?;
         eprintln!("{user}'s phone is the webhook {webhook}");
     }

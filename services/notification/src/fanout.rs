@@ -325,6 +325,7 @@ impl Fanout {
         if self.shutdown.is_requested() {
             return Err(FanoutError::Interrupted);
         }
+        self.store.finish_alert(&story, now_ms()).await?;
         tracing::info!("fan-out complete");
         Ok(())
     }
@@ -763,14 +764,20 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         accepted_to_first_send: (first > 0 && accepted > 0)
             .then(|| duration(first - accepted))
             .flatten(),
-        started_at: (started > 0).then(|| prost_types::Timestamp {
-            seconds: started / 1000,
-            nanos: ((started % 1000) * 1_000_000) as i32,
-        }),
+        started_at: timestamp(started),
         resent: get("resent") as u64,
         version: get("version") as u32,
         corrected: get("corrected") as u64,
+        finished_at: timestamp(get("finished_ms")),
     }
+}
+
+/// A time in ms since the epoch as a protobuf timestamp; `None` for 0 (not set).
+fn timestamp(ms: i64) -> Option<prost_types::Timestamp> {
+    (ms > 0).then(|| prost_types::Timestamp {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    })
 }
 
 #[cfg(test)]
@@ -808,6 +815,10 @@ mod tests {
         let timeline = [(40, 3), (100, 4), (300, 2), (900, 1)];
         let s = status_of("s", &fields, &timeline);
         assert_eq!((s.targeted, s.sent, s.delivered, s.failed), (12, 10, 9, 1));
+        assert_eq!(
+            s.finished_at, None,
+            "a fan-out without finished_ms is running"
+        );
         assert_eq!(s.suppressed["quiet_hours"], 2);
         assert_eq!(s.time_to_first_send.unwrap().nanos, 40_000_000);
         assert_eq!(s.accepted_to_first_send.unwrap().nanos, 540_000_000);

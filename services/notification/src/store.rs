@@ -496,10 +496,21 @@ impl AlertStore {
         let key = self.k(format!("alert:{story}"));
         let mut pipe = redis::pipe();
         pipe.hset_nx(&key, "started_ms", now_ms).ignore();
+        // A fan-out is running: no longer finished.
+        pipe.hdel(&key, "finished_ms").ignore();
         pipe.hset_nx(&key, "version", version).ignore();
         if let Some(a) = accepted_ms {
             pipe.hset_nx(&key, "accepted_ms", a).ignore();
         }
+        pipe.expire(&key, LEDGER_TTL_SECS as i64).ignore();
+        pipe.query_async::<()>(&mut self.conn()).await
+    }
+
+    /// Marks the story's latest fan-out finished (`AlertStatus.finished_at`).
+    pub async fn finish_alert(&self, story: &str, now_ms: i64) -> Result<(), RedisError> {
+        let key = self.k(format!("alert:{story}"));
+        let mut pipe = redis::pipe();
+        pipe.hset(&key, "finished_ms", now_ms).ignore();
         pipe.expire(&key, LEDGER_TTL_SECS as i64).ignore();
         pipe.query_async::<()>(&mut self.conn()).await
     }
