@@ -610,7 +610,7 @@ async fn run(Cli { globals, command }: Cli) -> anyhow::Result<()> {
             user,
             webhook,
         } => {
-            demo(&cli, &data, count, &user, &webhook).await?;
+            demo(cli, &data, count, &user, &webhook).await?;
         }
         Command::WebhookSink { addr } => {
             let listener = tokio::net::TcpListener::bind(&addr).await?;
