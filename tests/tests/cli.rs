@@ -574,6 +574,37 @@ async fn an_editor_submits_a_feed_follows_reads_the_feed_and_sends_an_alert_watc
         .unwrap_or_else(|| panic!("the empty item refused in {out:?}"));
     assert_eq!(refused["guid"], "empty-1", "{refused}");
 
+    // The same feed imported from its URL: the story is a duplicate, nothing new written.
+    let served = std::fs::read_to_string(&rss).unwrap();
+    let app = axum::Router::new().route(
+        "/rss",
+        axum::routing::get(move || {
+            let body = served.clone();
+            async move { ([("content-type", "application/rss+xml")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (code, out) = newsroom_at(
+        &pipeline,
+        &[
+            "import",
+            &format!("http://{feed_addr}/rss"),
+            "--source",
+            "wire",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out:?}");
+    assert!(
+        out.iter()
+            .any(|l| l["story_id"] == story_id.as_str() && l["outcome"] == "OUTCOME_DUPLICATE"),
+        "{out:?}"
+    );
+    let (code, _) = newsroom_at(&pipeline, &["import", &format!("http://{feed_addr}/gone")]).await;
+    assert_eq!(code, 1, "a feed URL answering 404");
+
     // The story reaches the reader's feed.
     let feed = eventually(Duration::from_secs(30), "the story in the feed", || async {
         let (code, items) = newsroom_at(&pipeline, &["feed", "--user", "editor-1"]).await;

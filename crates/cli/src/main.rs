@@ -89,9 +89,12 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import a story or feed file (RSS, Atom, JSON Feed, NINJS, NewsML-G2; detected).
+    /// Import a story or feed (RSS, Atom, JSON Feed, NINJS, NewsML-G2; detected) from a file,
+    /// or from an http(s) URL, fetched once.
+    #[command(visible_alias = "import")]
     Submit {
-        file: PathBuf,
+        /// A file, or an http:// or https:// URL.
+        file: String,
         /// Format hint: rss, atom, jsonfeed, ninjs, newsml-g2 (default: detect).
         #[arg(long, default_value = "")]
         format: String,
@@ -252,7 +255,7 @@ async fn main() {
                 });
             if let Some(ops) = ops {
                 match ops {
-                    OpsError::Kafka(_) => 69,
+                    OpsError::Kafka(_) | OpsError::Unreachable(_) => 69,
                     OpsError::UnknownTopic(_) => 66,
                     OpsError::Timeout(_) => 75,
                 }
@@ -344,7 +347,7 @@ async fn run(Cli { globals, command }: Cli) -> anyhow::Result<()> {
             format,
             source,
         } => {
-            let document = std::fs::read(&file)?;
+            let document = read_document(&file).await?;
             let mut ingest = IngestServiceClient::new(channel(&cli.ingest).await?);
             let imported = import(&mut ingest, document, &format, &source).await?;
             for r in &imported.results {
@@ -709,6 +712,26 @@ async fn watch_alert(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A document from a file, or fetched from an http(s) URL (a non-success status is an error;
+/// an unreachable host is exit 69).
+async fn read_document(location: &str) -> anyhow::Result<Vec<u8>> {
+    if !(location.starts_with("http://") || location.starts_with("https://")) {
+        return Ok(std::fs::read(location)?);
+    }
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?
+        .get(location)
+        .send()
+        .await
+        .map_err(|e| OpsError::Unreachable(format!("{location}: {e}")))?;
+    let status = response.status();
+    if !status.is_success() {
+        anyhow::bail!("{location}: HTTP {status}");
+    }
+    Ok(response.bytes().await?.to_vec())
 }
 
 async fn submit(

@@ -26,6 +26,9 @@ pub enum OpsError {
     UnknownTopic(String),
     #[error("{0}")]
     Timeout(String),
+    /// Something the command needs could not be reached (exit 69).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// The protobuf message a topic carries, by its base name (any prefix before it is ignored).
