@@ -280,6 +280,82 @@ impl Pipeline {
             .expect("redis")
     }
 
+    /// A reader who follows `topic` and has a webhook device `device` at `url`. Returns once
+    /// notification has the reader in the topic's audience (it learns follows from the
+    /// `profiles` topic), so a flash story submitted next cannot overtake the follow.
+    pub async fn reader_with_phone(&self, user: &str, device: &str, topic: &str, url: &str) {
+        self.reader_with_phone_at(
+            self.grpc_addr(Service::Recommendation),
+            self.grpc_addr(Service::Notification),
+            user,
+            device,
+            topic,
+            url,
+        )
+        .await;
+    }
+
+    /// [`Pipeline::reader_with_phone`] through services at other addresses (binaries a test
+    /// runs itself with this pipeline's environment).
+    pub async fn reader_with_phone_at(
+        &self,
+        recommendation: SocketAddr,
+        notification: SocketAddr,
+        user: &str,
+        device: &str,
+        topic: &str,
+        url: &str,
+    ) {
+        use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+        use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+        use newsroom_proto::v1::{
+            Channel as DeviceChannel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest,
+            TargetKind,
+        };
+        RecommendationServiceClient::new(channel_to(recommendation).await)
+            .follow(FollowRequest {
+                user_id: user.into(),
+                target: Some(FollowTarget {
+                    kind: TargetKind::Topic as i32,
+                    value: topic.into(),
+                }),
+            })
+            .await
+            .expect("Follow");
+        NotificationServiceClient::new(channel_to(notification).await)
+            .register_device(RegisterDeviceRequest {
+                device: Some(Device {
+                    device_id: device.into(),
+                    user_id: user.into(),
+                    channel: DeviceChannel::Webhook as i32,
+                    address: url.into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("RegisterDevice");
+        self.wait_in_audience(topic, user).await;
+    }
+
+    /// Waits (30 s at most) until notification has `user` in the audience of `topic`.
+    pub async fn wait_in_audience(&self, topic: &str, user: &str) {
+        use newsroom_platform::redis::redis::AsyncCommands as _;
+        let redis = self.redis().await;
+        let audience = redis.key(format!("notif:audience:topic:{topic}"));
+        eventually(
+            Duration::from_secs(30),
+            &format!("{user} in the audience of {topic}"),
+            || {
+                let (mut conn, audience) = (redis.conn(), audience.clone());
+                async move {
+                    let member: bool = conn.sismember(&audience, user).await.ok()?;
+                    member.then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
     /// Stops every service (as SIGTERM would) and waits for them to drain.
     pub async fn stop(mut self) {
         for (_, r) in self.running.drain(..) {

@@ -139,54 +139,19 @@ async fn tail_decodes_a_topic_to_json_and_lag_shows_the_group_per_partition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_watch_prints_the_counts_until_the_flash_reached_every_device() {
-    use newsroom_platform::redis::redis::AsyncCommands as _;
-    use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
-    use newsroom_proto::v1::{
-        Channel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest, TargetKind,
-    };
     const TECH: &str = "medtop:13000000";
 
     let pipeline = Pipeline::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (phone, _received, _sink) = newsroom_cli::sink::serve(listener, false).await;
-    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
-    let mut notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
-    rec.follow(FollowRequest {
-        user_id: "reader-1".into(),
-        target: Some(FollowTarget {
-            kind: TargetKind::Topic as i32,
-            value: TECH.into(),
-        }),
-    })
-    .await
-    .expect("Follow");
-    notif
-        .register_device(RegisterDeviceRequest {
-            device: Some(Device {
-                device_id: "phone-1".into(),
-                user_id: "reader-1".into(),
-                channel: Channel::Webhook as i32,
-                address: format!("http://{phone}/alerts"),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("RegisterDevice");
-    let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    eventually(
-        Duration::from_secs(30),
-        "the follow in the audience",
-        || {
-            let (mut conn, audience) = (redis.conn(), audience.clone());
-            async move {
-                let member: bool = conn.sismember(&audience, "reader-1").await.ok()?;
-                member.then_some(())
-            }
-        },
-    )
-    .await;
+    pipeline
+        .reader_with_phone(
+            "reader-1",
+            "phone-1",
+            TECH,
+            &format!("http://{phone}/alerts"),
+        )
+        .await;
 
     let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
     let story_id = ingest
@@ -490,25 +455,6 @@ async fn newsroom_at(pipeline: &Pipeline, args: &[&str]) -> (i32, Vec<Value>) {
     newsroom(&all).await
 }
 
-/// Waits until notification has `user` in the audience of `topic`.
-async fn in_audience(pipeline: &Pipeline, topic: &str, user: &str) {
-    use newsroom_platform::redis::redis::AsyncCommands as _;
-    let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{topic}"));
-    eventually(
-        Duration::from_secs(30),
-        "the follow in the audience",
-        || {
-            let (mut conn, audience) = (redis.conn(), audience.clone());
-            async move {
-                let member: bool = conn.sismember(&audience, user).await.ok()?;
-                member.then_some(())
-            }
-        },
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_submits_a_feed_follows_reads_the_feed_and_sends_an_alert_watching_it_finish() {
     const TECH: &str = "medtop:13000000";
@@ -538,7 +484,7 @@ async fn an_editor_submits_a_feed_follows_reads_the_feed_and_sends_an_alert_watc
     )
     .await;
     assert_eq!((code, &out[0]["device_id"]), (0, &Value::from("phone-1")));
-    in_audience(&pipeline, TECH, "editor-1").await;
+    pipeline.wait_in_audience(TECH, "editor-1").await;
 
     // A feed file: one story, and one item without a headline or text, refused by name.
     let rss = std::env::temp_dir().join(format!("newsroom-cli-{}.rss", pipeline.id));

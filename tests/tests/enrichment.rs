@@ -16,17 +16,13 @@ use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer}
 use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
 use newsroom_platform::kafka::{Producer, dlq_headers, topics};
 use newsroom_platform::metrics::{KafkaMetrics, Registry};
-use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::enrichment_service_client::EnrichmentServiceClient;
 use newsroom_proto::v1::enrichment_stage_server::EnrichmentStage;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
-use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{
-    Channel as DeviceChannel, Device, EnrichPreviewRequest, EnrichRequest, EnrichResponse,
-    EnrichedStory, Enrichment, EntityKind, FollowRequest, FollowTarget, ListStagesRequest,
-    RegisterDeviceRequest, StageOutcome, Story, StoryEvent, SubmitStoryRequest, TargetKind,
+    EnrichPreviewRequest, EnrichRequest, EnrichResponse, EnrichedStory, Enrichment, EntityKind,
+    ListStagesRequest, StageOutcome, Story, StoryEvent, SubmitStoryRequest,
 };
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
@@ -941,48 +937,17 @@ async fn a_replay_republishes_history_without_a_second_alert() {
     const TECH: &str = "medtop:13000000";
     let pipeline = Pipeline::start().await;
     let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
-    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
-    let mut notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
     let user = "replay-reader";
-    rec.follow(FollowRequest {
-        user_id: user.into(),
-        target: Some(FollowTarget {
-            kind: TargetKind::Topic as i32,
-            value: TECH.into(),
-        }),
-    })
-    .await
-    .unwrap();
-    notif
-        .register_device(RegisterDeviceRequest {
-            device: Some(Device {
-                device_id: "replay-phone".into(),
-                user_id: user.into(),
-                channel: DeviceChannel::Webhook as i32,
-                address: format!("http://{phone}/alerts"),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
-    let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    eventually(
-        Duration::from_secs(30),
-        "notification to read the profile",
-        || {
-            let (mut conn, audience) = (redis.conn(), audience.clone());
-            async move {
-                conn.sismember::<_, _, bool>(&audience, user)
-                    .await
-                    .ok()?
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    pipeline
+        .reader_with_phone(
+            user,
+            "replay-phone",
+            TECH,
+            &format!("http://{phone}/alerts"),
+        )
+        .await;
 
     let flash = ingest
         .submit_story(SubmitStoryRequest {

@@ -311,20 +311,6 @@ async fn register(notif: &mut NotificationServiceClient<Channel>, device: Device
         .into_inner()
 }
 
-/// Waits until notification indexed that `user` follows `topic` (from the `profiles` topic).
-async fn wait_follower(pipeline: &Pipeline, topic: &str, user: &str) {
-    let redis = pipeline.redis().await;
-    let key = redis.key(format!("notif:audience:topic:{topic}"));
-    eventually(Duration::from_secs(30), "the follow indexed", || {
-        let (mut conn, key) = (redis.conn(), key.clone());
-        async move {
-            let member: bool = conn.sismember(&key, user).await.ok()?;
-            member.then_some(())
-        }
-    })
-    .await;
-}
-
 async fn alert_status(
     notif: &mut NotificationServiceClient<Channel>,
     story_id: &str,
@@ -431,8 +417,8 @@ async fn a_flash_alerts_each_following_device_once_with_a_signed_webhook() {
     ] {
         register(&mut notif, webhook(id, user, &phone.url(&format!("/{id}")))).await;
     }
-    wait_follower(&pipeline, SCIENCE, "bob").await;
-    wait_follower(&pipeline, POLITICS, "carol").await;
+    pipeline.wait_in_audience(SCIENCE, "bob").await;
+    pipeline.wait_in_audience(POLITICS, "carol").await;
 
     let flash = story("flash-1", 1, 1, &[TECH, SCIENCE], "Probe lands on Europa");
     newsroom.publish_story(&flash).await;
@@ -617,7 +603,7 @@ async fn preferences_filter_devices_and_a_critical_alert_overrides_quiet_hours_a
         bad.message()
     );
     for user in users {
-        wait_follower(&pipeline, TECH, user).await;
+        pipeline.wait_in_audience(TECH, user).await;
     }
 
     let to_paths = |from: usize| -> Vec<String> {
@@ -781,7 +767,7 @@ async fn crash_mid_fan_out(graceful: bool) {
         }
     })
     .await;
-    wait_follower(&pipeline, TECH, "everyone").await;
+    pipeline.wait_in_audience(TECH, "everyone").await;
 
     newsroom
         .publish_story(&story("big", 1, 1, &[TECH], "Big flash"))
@@ -1148,7 +1134,7 @@ async fn web_push_apns_and_fcm_get_what_the_providers_require_collapse_correctio
         "{}",
         err.message()
     );
-    wait_follower(&pipeline, TECH, "reader").await;
+    pipeline.wait_in_audience(TECH, "reader").await;
 
     let started = Instant::now();
     newsroom
@@ -1432,7 +1418,7 @@ async fn in_app_alerts_reach_an_open_app_and_a_late_app_catches_up_since() {
         },
     )
     .await;
-    wait_follower(&pipeline, TECH, "app-user").await;
+    pipeline.wait_in_audience(TECH, "app-user").await;
     let opened_at = SystemTime::now();
     let mut open = notif
         .stream_alerts(newsroom_proto::v1::StreamAlertsRequest {
@@ -1631,7 +1617,7 @@ async fn editors_send_alerts_services_manage_devices_and_no_credential_reaches_a
     // The signed webhook still goes out, and nothing secret was written to the log.
     let newsroom = Newsroom::new(&pipeline);
     newsroom.follow("authz-user", &[TECH]).await;
-    wait_follower(&pipeline, TECH, "authz-user").await;
+    pipeline.wait_in_audience(TECH, "authz-user").await;
     newsroom
         .publish_story(&story("authz-flash", 1, 1, &[TECH], "Flash"))
         .await;

@@ -403,53 +403,19 @@ fn total(page: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flash_story_moves_ingest_rate_stage_latency_alert_fan_out_and_accepted_to_alert_latency()
 {
-    use newsroom_platform::redis::redis::AsyncCommands as _;
-    use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-    use newsroom_proto::v1::{
-        Channel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest, TargetKind,
-    };
     const TECH: &str = "medtop:13000000";
 
     let pipeline = Pipeline::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
-    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
-    let mut notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
-    rec.follow(FollowRequest {
-        user_id: "reader-1".into(),
-        target: Some(FollowTarget {
-            kind: TargetKind::Topic as i32,
-            value: TECH.into(),
-        }),
-    })
-    .await
-    .expect("Follow");
-    notif
-        .register_device(RegisterDeviceRequest {
-            device: Some(Device {
-                device_id: "phone-1".into(),
-                user_id: "reader-1".into(),
-                channel: Channel::Webhook as i32,
-                address: format!("http://{phone}/alerts"),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("RegisterDevice");
-    let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    eventually(
-        Duration::from_secs(30),
-        "the follow in the audience",
-        || {
-            let (mut conn, audience) = (redis.conn(), audience.clone());
-            async move {
-                let member: bool = conn.sismember(&audience, "reader-1").await.ok()?;
-                member.then_some(())
-            }
-        },
-    )
-    .await;
+    pipeline
+        .reader_with_phone(
+            "reader-1",
+            "phone-1",
+            TECH,
+            &format!("http://{phone}/alerts"),
+        )
+        .await;
 
     let before = [
         scrape(&pipeline, Service::Ingest).await,

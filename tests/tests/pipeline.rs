@@ -4,13 +4,11 @@
 use std::time::{Duration, Instant};
 
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
-use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{
-    Channel as DeviceChannel, Device, FollowRequest, FollowTarget, GetAlertRequest, GetFeedRequest,
-    ImportFeedRequest, Outcome, RegisterDeviceRequest, Story, SubmitStoryRequest, TargetKind,
+    GetAlertRequest, GetFeedRequest, ImportFeedRequest, Outcome, Story, SubmitStoryRequest,
 };
 
 const TECH: &str = "medtop:13000000";
@@ -72,43 +70,9 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
     let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
 
     let user = "reader-1";
-    rec.follow(FollowRequest {
-        user_id: user.into(),
-        target: Some(FollowTarget {
-            kind: TargetKind::Topic as i32,
-            value: TECH.into(),
-        }),
-    })
-    .await
-    .expect("Follow");
-    notif
-        .register_device(RegisterDeviceRequest {
-            device: Some(Device {
-                device_id: "phone-1".into(),
-                user_id: user.into(),
-                channel: DeviceChannel::Webhook as i32,
-                address: format!("http://{phone}/alerts"),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("RegisterDevice");
-    // Notification learns the follow from the `profiles` topic; wait for it so the flash story
-    // cannot overtake it.
-    let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    eventually(
-        Duration::from_secs(30),
-        "notification to read the profile",
-        || {
-            let (mut conn, audience) = (redis.conn(), audience.clone());
-            async move {
-                let member: bool = conn.sismember(&audience, user).await.ok()?;
-                member.then_some(())
-            }
-        },
-    )
-    .await;
+    pipeline
+        .reader_with_phone(user, "phone-1", TECH, &format!("http://{phone}/alerts"))
+        .await;
 
     let started = Instant::now();
     let imported = ingest

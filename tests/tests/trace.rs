@@ -18,14 +18,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, channel_to, eventually};
-use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
-use newsroom_proto::v1::{
-    Channel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest, Story, SubmitStoryRequest,
-    TargetKind,
-};
+use newsroom_proto::v1::{Story, SubmitStoryRequest};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -207,43 +202,17 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
             .map(|(_, r)| r.grpc)
             .expect("running")
     };
-    let mut rec = RecommendationServiceClient::new(channel_to(addr(Service::Recommendation)).await);
-    rec.follow(FollowRequest {
-        user_id: "reader-1".into(),
-        target: Some(FollowTarget {
-            kind: TargetKind::Topic as i32,
-            value: TECH.into(),
-        }),
-    })
-    .await
-    .expect("Follow");
+    pipeline
+        .reader_with_phone_at(
+            addr(Service::Recommendation),
+            addr(Service::Notification),
+            "reader-1",
+            "phone-1",
+            TECH,
+            &format!("http://{phone}/alerts"),
+        )
+        .await;
     let mut notif = NotificationServiceClient::new(channel_to(addr(Service::Notification)).await);
-    notif
-        .register_device(RegisterDeviceRequest {
-            device: Some(Device {
-                device_id: "phone-1".into(),
-                user_id: "reader-1".into(),
-                channel: Channel::Webhook as i32,
-                address: format!("http://{phone}/alerts"),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("RegisterDevice");
-    let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    eventually(
-        Duration::from_secs(30),
-        "the follow in the audience",
-        || {
-            let (mut conn, audience) = (redis.conn(), audience.clone());
-            async move {
-                let member: bool = conn.sismember(&audience, "reader-1").await.ok()?;
-                member.then_some(())
-            }
-        },
-    )
-    .await;
 
     let ingest_addr = addr(Service::Ingest);
     let mut ingest = IngestServiceClient::new(channel_to(ingest_addr).await);
