@@ -286,10 +286,12 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
         || async {
             let traces =
                 traces_of("notification", "newsroom.v1.NotificationService/SendAlert").await?;
-            traces
-                .iter()
-                .map(spans_of)
-                .find(|spans| spans.iter().any(|s| s.name == "alert"))
+            // This story's (Jaeger also holds the traces of earlier runs).
+            traces.iter().map(spans_of).find(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s.name == "alert" && s.tags.get("story.id") == Some(&story_id))
+            })
         },
     )
     .await;

@@ -9,13 +9,15 @@
 //! - [`kafka`] — topic names and specs, the idempotent producer, the at-least-once consumer loop
 //!   with its dead-letter queue;
 //! - [`redis`] — the Redis connection with a key prefix;
-//! - [`metrics`] — the Prometheus registry and the metrics every service exposes.
+//! - [`metrics`] — the Prometheus registry and the metrics every service exposes;
+//! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run).
 
 pub mod config;
 pub mod kafka;
 pub mod metrics;
 pub mod redis;
 pub mod server;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -68,6 +68,15 @@ impl Config {
     }
 }
 
+impl newsroom_platform::service::ServiceConfig for Config {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Config::from_env(env)
+    }
+    fn platform(&self) -> &PlatformConfig {
+        &self.platform
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,6 @@
 //! `newsroom-enrichment replay` re-runs the current pipeline over `stories.enriched`.
 
 use clap::{Parser, Subcommand};
-use newsroom_platform::config::{EXIT_CONFIG, Env};
-use newsroom_platform::server::Listeners;
-use newsroom_platform::shutdown::{Shutdown, wait_for_signal};
 
 #[derive(Parser)]
 #[command(about = "Newsroom enrichment: stories.raw → pipeline of stages → stories.enriched")]
@@ -24,17 +21,13 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), newsroom_platform::service::BoxError> {
+    const BINARY: &str = "newsroom-enrichment";
     let cli = Cli::parse();
-    let config = match newsroom_enrichment::Config::from_env(&Env::process()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("newsroom-enrichment: configuration error: {e}");
-            std::process::exit(EXIT_CONFIG);
-        }
-    };
-    let _telemetry = newsroom_platform::telemetry::init(&config.platform)?;
     if let Some(Command::Replay { dry_run }) = cli.command {
+        let config: newsroom_enrichment::Config =
+            newsroom_platform::service::config_or_exit(BINARY);
+        let _telemetry = newsroom_platform::telemetry::init(&config.platform)?;
         let options = newsroom_enrichment::replay::ReplayOptions { dry_run };
         let report = newsroom_enrichment::replay::replay(&config, &options).await?;
         eprintln!(
@@ -43,15 +36,5 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let listeners = Listeners::bind(&config.platform).await?;
-    let shutdown = Shutdown::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            wait_for_signal().await;
-            shutdown.trigger();
-        }
-    });
-    newsroom_enrichment::run(config, listeners, shutdown).await?;
-    Ok(())
+    newsroom_platform::service::main(BINARY, newsroom_enrichment::run).await
 }

@@ -177,6 +177,15 @@ fn channels_from_env(env: &Env<'_>) -> Result<Vec<ChannelConfig>, ConfigError> {
     Ok(channels)
 }
 
+impl newsroom_platform::service::ServiceConfig for Config {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Config::from_env(env)
+    }
+    fn platform(&self) -> &PlatformConfig {
+        &self.platform
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,3 +45,12 @@ impl Config {
         })
     }
 }
+
+impl newsroom_platform::service::ServiceConfig for Config {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Config::from_env(env)
+    }
+    fn platform(&self) -> &PlatformConfig {
+        &self.platform
+    }
+}

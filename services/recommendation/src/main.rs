@@ -1,28 +1,6 @@
 //! `newsroom-recommendation`: parse config, start telemetry, run until SIGTERM, drain, flush.
 
-use newsroom_platform::config::{EXIT_CONFIG, Env};
-use newsroom_platform::server::Listeners;
-use newsroom_platform::shutdown::{Shutdown, wait_for_signal};
-
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = match newsroom_recommendation::Config::from_env(&Env::process()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("newsroom-recommendation: configuration error: {e}");
-            std::process::exit(EXIT_CONFIG);
-        }
-    };
-    let _telemetry = newsroom_platform::telemetry::init(&config.platform)?;
-    let listeners = Listeners::bind(&config.platform).await?;
-    let shutdown = Shutdown::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            wait_for_signal().await;
-            shutdown.trigger();
-        }
-    });
-    newsroom_recommendation::run(config, listeners, shutdown).await?;
-    Ok(())
+async fn main() -> Result<(), newsroom_platform::service::BoxError> {
+    newsroom_platform::service::main("newsroom-recommendation", newsroom_recommendation::run).await
 }
