@@ -186,19 +186,21 @@ impl RecommendationService for RecommendationApi {
             .await
             .map_err(unavailable)?;
         let ids: Vec<String> = hot.iter().map(|(id, _)| id.clone()).collect();
-        let stories = self.store.stories(&ids).await.map_err(unavailable)?;
+        let stories = self.store.page_stories(&ids).await.map_err(unavailable)?;
         let items = hot
-            .into_iter()
+            .iter()
             .zip(stories)
             .filter_map(|((_, score), s)| {
                 let enriched = s?;
-                let mut story = enriched.story?;
-                story.body_html.clear();
                 Some(newsroom_proto::v1::FeedItem {
-                    story: Some(story),
-                    score,
+                    story: Some(enriched.story.clone()?),
+                    score: *score,
                     reasons: vec![reason.clone()],
-                    topics: enriched.enrichment.map(|e| e.topics).unwrap_or_default(),
+                    topics: enriched
+                        .enrichment
+                        .as_ref()
+                        .map(|e| e.topics.clone())
+                        .unwrap_or_default(),
                 })
             })
             .collect();

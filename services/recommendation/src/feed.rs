@@ -199,14 +199,15 @@ async fn rank(store: &FeedStore, user: &str) -> Result<Vec<Ranked>, redis::Redis
         }
     }
     let mut popularity: HashMap<String, f64> = HashMap::new();
-    for (id, s) in interests::trending(store, "global", 50).await? {
-        popularity.insert(id.clone(), s);
-        add(id, Why::Trending);
+    for (id, s) in interests::trending(store, "global", 50).await?.iter() {
+        popularity.insert(id.clone(), *s);
+        add(id.clone(), Why::Trending);
     }
     for k in follows.iter().filter(|k| k.kind == TargetKind::Topic) {
-        for (id, s) in interests::trending(store, &format!("topic:{}", k.value), 20).await? {
-            popularity.entry(id.clone()).or_insert(s);
-            add(id, Why::TrendingIn(k.value.clone()));
+        let scope = format!("topic:{}", k.value);
+        for (id, s) in interests::trending(store, &scope, 20).await?.iter() {
+            popularity.entry(id.clone()).or_insert(*s);
+            add(id.clone(), Why::TrendingIn(k.value.clone()));
         }
     }
 
@@ -214,7 +215,7 @@ async fn rank(store: &FeedStore, user: &str) -> Result<Vec<Ranked>, redis::Redis
     let cards = store.cards(&ids).await?;
     let hottest = popularity.values().copied().fold(1.0, f64::max);
     let now = now_ms();
-    let mut scored: Vec<(Ranked, Card)> = ids
+    let mut scored: Vec<(Ranked, std::sync::Arc<Card>)> = ids
         .into_iter()
         .zip(cards)
         .filter_map(|(id, card)| {
@@ -314,20 +315,22 @@ pub async fn page(
         .filter_map(Ranked::decode)
         .collect();
     let ids: Vec<String> = entries.iter().map(|r| r.id.clone()).collect();
-    let stories = store.stories(&ids).await?;
+    let stories = store.page_stories(&ids).await?;
     let items: Vec<FeedItem> = entries
         .into_iter()
         .zip(stories)
         // A story killed since the snapshot was taken is not shown.
         .filter_map(|(r, s)| {
             let enriched = s?;
-            let mut story = enriched.story.unwrap_or_default();
-            story.body_html.clear();
             Some(FeedItem {
-                story: Some(story),
+                story: enriched.story.clone(),
                 score: r.score,
                 reasons: r.reasons,
-                topics: enriched.enrichment.map(|e| e.topics).unwrap_or_default(),
+                topics: enriched
+                    .enrichment
+                    .as_ref()
+                    .map(|e| e.topics.clone())
+                    .unwrap_or_default(),
             })
         })
         .collect();

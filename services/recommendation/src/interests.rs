@@ -182,8 +182,23 @@ pub async fn interests(
     Ok(out)
 }
 
-/// Trending stories of a scope (`global` or `topic:<code>`), hottest first, with scores.
+/// Trending stories of a scope (`global` or `topic:<code>`), hottest first, with scores. The
+/// same for every reader: computed from Redis at most once per [`crate::store::LOCAL_TTL`] on
+/// each replica.
 pub async fn trending(
+    store: &FeedStore,
+    scope: &str,
+    limit: usize,
+) -> Result<crate::store::Trending, redis::RedisError> {
+    if let Some(list) = store.local_trending(scope, limit) {
+        return Ok(list);
+    }
+    let list = std::sync::Arc::new(trending_from_redis(store, scope, limit).await?);
+    store.keep_trending(scope, limit, list.clone());
+    Ok(list)
+}
+
+async fn trending_from_redis(
     store: &FeedStore,
     scope: &str,
     limit: usize,

@@ -9,8 +9,14 @@
 //! Writing a story is idempotent on (id, version): an older or equal version never replaces a
 //! newer one, so redelivered records change nothing. A killed story (pubstatus canceled) is
 //! removed from the cache and every index at once (one MULTI).
+//!
+//! In front of Redis, each replica keeps what every reader's first page reads again — story
+//! cards, the stories of feed pages, trending lists — for [`LOCAL_TTL`] in process
+//! ([`quick_cache`], bounded). A story this replica indexes or kills replaces its entries at
+//! once; another replica's copy is at most [`LOCAL_TTL`] old (a kill can show there that long).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
@@ -200,12 +206,48 @@ pub enum Applied {
     Stale,
 }
 
+/// A story as feed pages show it: without its body and its embedding.
+fn for_pages(mut e: EnrichedStory) -> EnrichedStory {
+    if let Some(s) = e.story.as_mut() {
+        s.body_html.clear();
+    }
+    if let Some(en) = e.enrichment.as_mut() {
+        en.embedding.clear();
+    }
+    e
+}
+
+/// How long this replica reuses a card, a story or a trending list it read from Redis.
+pub const LOCAL_TTL: Duration = Duration::from_secs(5);
+/// Entries of each in-process cache at most.
+const LOCAL_CARDS: usize = 200_000;
+const LOCAL_STORIES: usize = 20_000;
+const LOCAL_TRENDING: usize = 4_096;
+
+type Fresh<T> = (Instant, T);
+/// A trending list: (story id, score), hottest first.
+pub type Trending = Arc<Vec<(String, f64)>>;
+
+/// The in-process caches (see the module documentation).
+struct Local {
+    cards: quick_cache::sync::Cache<String, Fresh<Option<Arc<Card>>>>,
+    stories: quick_cache::sync::Cache<String, Fresh<Option<Arc<EnrichedStory>>>>,
+    trending: quick_cache::sync::Cache<(String, usize), Fresh<Trending>>,
+}
+
+fn fresh<T: Clone>(entry: Option<Fresh<T>>, now: Instant) -> Option<T> {
+    entry
+        .filter(|(at, _)| now.duration_since(*at) < LOCAL_TTL)
+        .map(|(_, v)| v)
+}
+
 /// Recommendation's Redis state.
 #[derive(Clone)]
 pub struct FeedStore {
     redis: RedisStore,
     story_ttl: Duration,
     index_max: usize,
+    local: Arc<Local>,
 }
 
 impl FeedStore {
@@ -214,7 +256,27 @@ impl FeedStore {
             redis,
             story_ttl,
             index_max,
+            local: Arc::new(Local {
+                cards: quick_cache::sync::Cache::new(LOCAL_CARDS),
+                stories: quick_cache::sync::Cache::new(LOCAL_STORIES),
+                trending: quick_cache::sync::Cache::new(LOCAL_TRENDING),
+            }),
         }
+    }
+
+    /// A trending list this replica computed less than [`LOCAL_TTL`] ago.
+    pub fn local_trending(&self, scope: &str, limit: usize) -> Option<Trending> {
+        fresh(
+            self.local.trending.get(&(scope.to_owned(), limit)),
+            Instant::now(),
+        )
+    }
+
+    /// Keeps a trending list for [`LOCAL_TTL`].
+    pub fn keep_trending(&self, scope: &str, limit: usize, list: Trending) {
+        self.local
+            .trending
+            .insert((scope.to_owned(), limit), (Instant::now(), list));
     }
 
     fn story_key(&self, id: &str) -> String {
@@ -246,16 +308,30 @@ impl FeedStore {
     }
 
     /// The cards of stories, in order; `None` where not cached.
-    pub async fn cards(&self, ids: &[String]) -> Result<Vec<Option<Card>>, redis::RedisError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    pub async fn cards(&self, ids: &[String]) -> Result<Vec<Option<Arc<Card>>>, redis::RedisError> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match fresh(self.local.cards.get(id), now) {
+                Some(card) => out.push(card),
+                None => {
+                    out.push(None);
+                    missing.push(i);
+                }
+            }
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.card_key(id)).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<String> = missing.iter().map(|&i| self.card_key(&ids[i])).collect();
         let values: Vec<Option<String>> = self.redis.conn().mget(keys).await?;
-        Ok(values
-            .into_iter()
-            .map(|v| v.and_then(|s| Card::decode(&s)))
-            .collect())
+        for (&i, v) in missing.iter().zip(values) {
+            let card = v.and_then(|s| Card::decode(&s)).map(Arc::new);
+            self.local.cards.insert(ids[i].clone(), (now, card.clone()));
+            out[i] = card;
+        }
+        Ok(out)
     }
 
     /// The underlying store (for the other components of this service).
@@ -273,20 +349,39 @@ impl FeedStore {
         Ok(bytes.and_then(|b| EnrichedStory::decode(b.as_slice()).ok()))
     }
 
-    /// Cached stories by id, in order; `None` where missing.
-    pub async fn stories(
+    /// Stories as a feed page shows them (no body, no embedding), in order; `None` where not
+    /// cached (expired, killed).
+    pub async fn page_stories(
         &self,
         ids: &[String],
-    ) -> Result<Vec<Option<EnrichedStory>>, redis::RedisError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    ) -> Result<Vec<Option<Arc<EnrichedStory>>>, redis::RedisError> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match fresh(self.local.stories.get(id), now) {
+                Some(story) => out.push(story),
+                None => {
+                    out.push(None);
+                    missing.push(i);
+                }
+            }
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.story_key(id)).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<String> = missing.iter().map(|&i| self.story_key(&ids[i])).collect();
         let values: Vec<Option<Vec<u8>>> = self.redis.conn().mget(keys).await?;
-        Ok(values
-            .into_iter()
-            .map(|v| v.and_then(|b| EnrichedStory::decode(b.as_slice()).ok()))
-            .collect())
+        for (&i, v) in missing.iter().zip(values) {
+            let story = v
+                .and_then(|b| EnrichedStory::decode(b.as_slice()).ok())
+                .map(|e| Arc::new(for_pages(e)));
+            self.local
+                .stories
+                .insert(ids[i].clone(), (now, story.clone()));
+            out[i] = story;
+        }
+        Ok(out)
     }
 
     /// Writes (or kills) a story and its index entries; idempotent on (id, version).
@@ -314,6 +409,9 @@ impl FeedStore {
             pipe.del(self.story_key(&s.id));
             pipe.del(self.card_key(&s.id));
             pipe.query_async::<()>(&mut self.redis.conn()).await?;
+            let now = Instant::now();
+            self.local.cards.insert(s.id.clone(), (now, None));
+            self.local.stories.insert(s.id.clone(), (now, None));
             return Ok(Applied::Killed);
         }
         let ms = published_ms(story);
@@ -341,6 +439,14 @@ impl FeedStore {
             pipe.zremrangebyrank(&k, 0, -(self.index_max as isize) - 1);
         }
         pipe.query_async::<()>(&mut self.redis.conn()).await?;
+        let now = Instant::now();
+        self.local
+            .cards
+            .insert(s.id.clone(), (now, Some(Arc::new(Card::of(story)))));
+        self.local.stories.insert(
+            s.id.clone(),
+            (now, Some(Arc::new(for_pages(story.clone())))),
+        );
         Ok(Applied::Stored)
     }
 
