@@ -22,7 +22,7 @@ use newsroom_proto::v1::enrichment_stage_server::EnrichmentStage;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::{
     EnrichPreviewRequest, EnrichRequest, EnrichResponse, EnrichedStory, Enrichment, EntityKind,
-    ListStagesRequest, StageOutcome, Story, StoryEvent, SubmitStoryRequest,
+    ListStagesRequest, ListStagesResponse, StageOutcome, Story, StoryEvent, SubmitStoryRequest,
 };
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
@@ -67,6 +67,28 @@ fn story(id: &str, source: &str, headline: &str, body: &str) -> Story {
         urgency: 5,
         ..Default::default()
     }
+}
+
+/// Waits (10 s at most) until the running pipeline is what `applied` expects: a reload took
+/// effect. Returns what `ListStages` answered then.
+async fn reloaded(
+    api: &EnrichmentServiceClient<tonic::transport::Channel>,
+    what: &str,
+    applied: impl Fn(&ListStagesResponse) -> bool,
+) -> ListStagesResponse {
+    let applied = &applied;
+    eventually(Duration::from_secs(10), what, || {
+        let mut api = api.clone();
+        async move {
+            let s = api
+                .list_stages(ListStagesRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            applied(&s).then_some(s)
+        }
+    })
+    .await
 }
 
 /// Puts a story on stories.raw as ingest would.
@@ -323,20 +345,11 @@ async fn a_stage_past_its_timeout_is_skipped_or_dead_lettered_as_its_on_error_sa
 
     // dead-letter (after a reload): the story lands in the DLQ naming the stage.
     write_pipeline(&path, &pipeline_text("dead-letter"));
-    let mut api = EnrichmentServiceClient::new(pipeline.channel(Service::Enrichment).await);
-    eventually(Duration::from_secs(10), "the reload", || {
-        let mut api = api.clone();
-        async move {
-            let s = api
-                .list_stages(ListStagesRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            (s.stages[1].on_error == "dead-letter").then_some(())
-        }
+    let api = EnrichmentServiceClient::new(pipeline.channel(Service::Enrichment).await);
+    reloaded(&api, "the reload", |s| {
+        s.stages[1].on_error == "dead-letter"
     })
     .await;
-    let _ = api.list_stages(ListStagesRequest {}).await.unwrap();
     publish(
         &pipeline,
         story(
@@ -365,16 +378,8 @@ async fn a_stage_past_its_timeout_is_skipped_or_dead_lettered_as_its_on_error_sa
     );
     // And the consumer carries on: a story after it is enriched.
     write_pipeline(&path, &pipeline_text("skip"));
-    eventually(Duration::from_secs(10), "the second reload", || {
-        let mut api = api.clone();
-        async move {
-            let s = api
-                .list_stages(ListStagesRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            (s.stages[1].on_error == "skip").then_some(())
-        }
+    reloaded(&api, "the second reload", |s| {
+        s.stages[1].on_error == "skip"
     })
     .await;
     publish(
@@ -424,18 +429,7 @@ async fn a_good_pipeline_file_is_applied_live_and_a_bad_one_is_rejected_keeping_
 
     // A good file: applied without a restart.
     write_pipeline(&path, two);
-    let second = eventually(Duration::from_secs(10), "the new pipeline", || {
-        let mut api = api.clone();
-        async move {
-            let s = api
-                .list_stages(ListStagesRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            (s.stages.len() == 2).then_some(s)
-        }
-    })
-    .await;
+    let second = reloaded(&api, "the new pipeline", |s| s.stages.len() == 2).await;
     assert_ne!(second.pipeline_id, first.pipeline_id);
     publish(
         &pipeline,
