@@ -866,7 +866,14 @@ async fn demo(
 
     let flash = Story {
         source: "newsroom-demo".to_owned(),
-        guid: "demo-flash-1".to_owned(),
+        // A new flash each run, so the phone rings again on every `just up` (the wording is the
+        // same: enrichment puts the runs in one near-duplicate cluster, the feed shows one).
+        guid: format!(
+            "demo-flash-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ),
         headline: "FLASH: Major internet outage takes down cloud services and mobile networks"
             .to_owned(),
         body_html: "<p>A major outage at a cloud computing provider has taken down websites, \
