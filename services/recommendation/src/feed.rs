@@ -150,17 +150,55 @@ pub fn first_page_key(store: &FeedStore, user: &str) -> String {
     store.redis().key(format!("rec:first:{user}"))
 }
 
-/// Ranks a reader's candidates into a snapshot.
-async fn rank(store: &FeedStore, user: &str) -> Result<Vec<Ranked>, redis::RedisError> {
+/// What ranking needs to know of a reader.
+struct Reader {
+    follows: Vec<IndexKey>,
+    implicit: Vec<(String, f64)>,
+    read: HashSet<String>,
+    hidden: HashSet<String>,
+}
+
+/// The reader, and the snapshot of their cached first page if any, in one round trip.
+async fn reader(
+    store: &FeedStore,
+    user: &str,
+) -> Result<(Option<String>, Reader), redis::RedisError> {
     let keys = interests::Keys(store);
-    let follows = store.follows(user).await?;
-    let implicit = interests::interests(store, user).await?;
-    let strongest = implicit.first().map_or(1.0, |(_, w)| w.max(1.0));
-    let (read, hidden): (HashSet<String>, HashSet<String>) = redis::pipe()
+    type Raw = (
+        Option<String>,
+        Vec<String>,
+        HashMap<String, String>,
+        HashSet<String>,
+        HashSet<String>,
+    );
+    let (first, follows, implicit, read, hidden): Raw = redis::pipe()
+        .get(first_page_key(store, user))
+        .smembers(store.follows_key(user))
+        .hgetall(keys.interests(user))
         .smembers(keys.read(user))
         .smembers(keys.hidden(user))
         .query_async(&mut store.redis().conn())
         .await?;
+    Ok((
+        first,
+        Reader {
+            follows: crate::store::follows_of(&follows),
+            implicit: interests::parse_interests(implicit),
+            read,
+            hidden,
+        },
+    ))
+}
+
+/// Ranks a reader's candidates into a snapshot.
+async fn rank(store: &FeedStore, reader: Reader) -> Result<Vec<Ranked>, redis::RedisError> {
+    let Reader {
+        follows,
+        implicit,
+        read,
+        hidden,
+    } = reader;
+    let strongest = implicit.first().map_or(1.0, |(_, w)| w.max(1.0));
 
     let mut whys: HashMap<String, Vec<Why>> = HashMap::new();
     let mut add = |id: String, why: Why| {
@@ -283,7 +321,7 @@ pub async fn page(
         }
         None => {
             let first = first_page_key(store, user);
-            let cached: Option<String> = conn.get(&first).await?;
+            let (cached, reader) = reader(store, user).await?;
             let cached_body = match &cached {
                 Some(snap) => {
                     conn.get::<_, Option<String>>(snapshot_key(store, snap))
@@ -294,7 +332,7 @@ pub async fn page(
             match (cached, cached_body) {
                 (Some(snap), Some(body)) => (snap, 0, body),
                 _ => {
-                    let ranked = rank(store, user).await?;
+                    let ranked = rank(store, reader).await?;
                     let snap = format!("{:016x}", rand_u64());
                     let body: Vec<String> = ranked.iter().map(Ranked::encode).collect();
                     let body = body.join("\n");

@@ -166,6 +166,11 @@ pub async fn interests(
         .conn()
         .hgetall(Keys(store).interests(user))
         .await?;
+    Ok(parse_interests(raw))
+}
+
+/// Implicit topic weights from the reader's interest hash, decayed to now, strongest first.
+pub fn parse_interests(raw: HashMap<String, String>) -> Vec<(String, f64)> {
     let now = now_ms();
     let half_life = INTEREST_HALF_LIFE_DAYS * 86_400_000.0;
     let mut out: Vec<(String, f64)> = raw
@@ -179,7 +184,7 @@ pub async fn interests(
         })
         .collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(out)
+    out
 }
 
 /// Trending stories of a scope (`global` or `topic:<code>`), hottest first, with scores. The

@@ -206,6 +206,16 @@ pub enum Applied {
     Stale,
 }
 
+/// Follow targets from the members of a reader's follow set, sorted.
+pub fn follows_of(members: &[String]) -> Vec<IndexKey> {
+    let mut keys: Vec<IndexKey> = members
+        .iter()
+        .filter_map(|m| IndexKey::parse_member(m))
+        .collect();
+    keys.sort();
+    keys
+}
+
 /// A story as feed pages show it: without its body and its embedding.
 fn for_pages(mut e: EnrichedStory) -> EnrichedStory {
     if let Some(s) = e.story.as_mut() {
@@ -339,7 +349,7 @@ impl FeedStore {
         &self.redis
     }
 
-    fn follows_key(&self, user: &str) -> String {
+    pub fn follows_key(&self, user: &str) -> String {
         self.redis.key(format!("rec:follows:{user}"))
     }
 
@@ -468,12 +478,7 @@ impl FeedStore {
     /// The user's follow targets.
     pub async fn follows(&self, user: &str) -> Result<Vec<IndexKey>, redis::RedisError> {
         let members: Vec<String> = self.redis.conn().smembers(self.follows_key(user)).await?;
-        let mut keys: Vec<IndexKey> = members
-            .iter()
-            .filter_map(|m| IndexKey::parse_member(m))
-            .collect();
-        keys.sort();
-        Ok(keys)
+        Ok(follows_of(&members))
     }
 
     /// Adds (or removes) a follow target; returns the user's follows afterwards.
