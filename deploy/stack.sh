@@ -125,7 +125,10 @@ start_kafka() {
       -c "$KAFKA_DIR/server.properties" >/dev/null
   fi
   log "starting Kafka $KAFKA_VERSION on $BOOTSTRAP"
-  nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+  # 1 GiB of heap: a development broker that has run the suite many times holds thousands of
+  # partitions (the test kit deletes its topics, a test that panics leaves them), and 512 MiB
+  # ran out at ~15,000.
+  nohup java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIBS/*" \
     kafka.Kafka "$KAFKA_DIR/server.properties" > "$KAFKA_DIR/logs/stdout.log" 2>&1 &
   echo $! > "$KAFKA_DIR/pid"

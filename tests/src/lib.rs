@@ -362,6 +362,33 @@ impl Pipeline {
             r.shutdown.trigger();
             let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
         }
+        self.delete_topics().await;
+    }
+
+    /// Deletes this pipeline's topics, so that a broker running the suite again and again
+    /// keeps only what the tests running now use (best effort: a failure here fails no test).
+    async fn delete_topics(&self) {
+        use newsroom_platform::kafka::rdkafka::admin::{AdminClient, AdminOptions};
+        use newsroom_platform::kafka::rdkafka::client::DefaultClientContext;
+        use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+        let brokers = self.platform_config(Service::Ingest).kafka_brokers;
+        let Ok(admin) = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create::<AdminClient<DefaultClientContext>>()
+        else {
+            return;
+        };
+        let names: Vec<String> = newsroom_platform::kafka::TOPICS
+            .iter()
+            .map(|t| self.topic(t.name))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let _ = tokio::time::timeout(
+            Duration::from_secs(15),
+            admin.delete_topics(&names, &options),
+        )
+        .await;
     }
 }
 

@@ -156,7 +156,7 @@ async fn recommendation_times_the_feed_and_counts_story_cache_hits_and_misses() 
         })
         .await
         .unwrap_err();
-    assert_eq!(missing.code(), tonic::Code::NotFound);
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
 
     // A story in the cache: write it the way enrichment does, wait until it is indexed.
     let config = pipeline.platform_config(Service::Enrichment);

@@ -142,8 +142,8 @@ enum Command {
         #[arg(long)]
         watch: bool,
         /// With --watch: give up (exit 75) after this long.
-        #[arg(long)]
-        timeout_secs: Option<u64>,
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
     },
     /// Show an alert's counts; with --watch, print them each time they change until the
     /// fan-out finished.
@@ -152,8 +152,8 @@ enum Command {
         #[arg(long)]
         watch: bool,
         /// With --watch: give up (exit 75) after this long.
-        #[arg(long)]
-        timeout_secs: Option<u64>,
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
     },
     /// Print a topic's records decoded to JSON, one per line (full topic name, prefix included).
     Tail {
@@ -447,11 +447,14 @@ async fn run(Cli { globals, command }: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             if watch {
-                // Done when a fan-out finishes after this request: finished_at appears or
-                // changes.
-                let previous = before.finished_at;
-                watch_alert(&mut notif, &story_id, timeout_secs, json, move |a| {
-                    a.finished_at.is_some() && a.finished_at != previous
+                // Handled once a fan-out that started after the request has finished (server
+                // times on both sides of the comparison).
+                let requested = before.requested_at.map(|t| (t.seconds, t.nanos));
+                let at_or_after = move |t: Option<prost_types::Timestamp>| {
+                    t.map(|t| (t.seconds, t.nanos)) >= requested && t.is_some()
+                };
+                watch_alert(&mut notif, &story_id, Some(timeout_secs), json, move |a| {
+                    at_or_after(a.latest_started_at) && at_or_after(a.finished_at)
                 })
                 .await?;
             } else {
@@ -465,7 +468,7 @@ async fn run(Cli { globals, command }: Cli) -> anyhow::Result<()> {
         } => {
             let mut notif = notification(&cli.notification, cli.token.clone()).await?;
             if watch {
-                watch_alert(&mut notif, &story_id, timeout_secs, json, |a| {
+                watch_alert(&mut notif, &story_id, Some(timeout_secs), json, |a| {
                     a.finished_at.is_some()
                 })
                 .await?;
@@ -848,7 +851,7 @@ async fn demo(
         })
         .collect();
     let n = stories.len();
-    let bar = progress::bar(n as u64, true);
+    let bar = progress::bar(n as u64, cli.output == Output::Text);
     bar.set_message("submitting BBC stories");
     let mut responses = ingest
         .submit_stories(tokio_stream::iter(stories))

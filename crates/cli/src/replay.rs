@@ -11,8 +11,11 @@
 //!
 //! What it refuses to write back:
 //! - a version older than the story's latest (ingest's identity state, compacted
-//!   `stories.index`): republishing it would make an old version the latest of the compacted
-//!   `stories.enriched`. Counted as `superseded`.
+//!   `stories.index`, read whole at the start and followed while the replay runs): republishing
+//!   it would make an old version the latest of the compacted `stories.enriched`. Counted as
+//!   `superseded`. A version ingested in the instant between that look and the write can still
+//!   be overtaken; recommendation and notification keep the newer version they hold, and the
+//!   compacted topic is right again with the story's next version.
 //! - anything that is not a story (a tombstone, bytes that do not decode): counted as `skipped`.
 //! - `stories.held` and the other topics: an embargoed story is released by ingest alone.
 //!
@@ -221,7 +224,7 @@ pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayRepor
     let dlq_before = end_offsets(&consumer, &dlq).ok();
 
     progress.set_message("reading stories.index");
-    let latest = latest_versions(&req.brokers, &format!("{prefix}{}", topics::STORIES_INDEX))?;
+    let mut latest = Latest::load(&req.brokers, &format!("{prefix}{}", topics::STORIES_INDEX))?;
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &req.brokers)
@@ -246,91 +249,105 @@ pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayRepor
     let mut written: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
     let mut done: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_record = Instant::now();
-    while !open.is_empty() {
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            if last_record.elapsed() > TIMEOUT {
-                return Err(OpsError::Timeout(format!(
-                    "no record from {} for {TIMEOUT:?} with {} partitions still open",
-                    req.source,
-                    open.len()
-                ))
-                .into());
+    let mut read_and_write = || -> Result<(), ReplayError> {
+        while !open.is_empty() {
+            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+                if last_record.elapsed() > TIMEOUT {
+                    return Err(OpsError::Timeout(format!(
+                        "no record from {} for {TIMEOUT:?} with {} partitions still open",
+                        req.source,
+                        open.len()
+                    ))
+                    .into());
+                }
+                continue;
+            };
+            last_record = Instant::now();
+            let message = message?;
+            let (partition, offset) = (message.partition(), message.offset());
+            let Some(&(start, end)) = open.get(&partition) else {
+                continue;
+            };
+            if offset >= end {
+                open.remove(&partition);
+                done.insert(partition, end - start);
+                continue;
             }
-            continue;
-        };
-        last_record = Instant::now();
-        let message = message?;
-        let (partition, offset) = (message.partition(), message.offset());
-        let Some(&(start, end)) = open.get(&partition) else {
-            continue;
-        };
-        if offset >= end {
-            open.remove(&partition);
-            done.insert(partition, end - start);
-            continue;
-        }
-        if offset + 1 >= end {
-            open.remove(&partition);
-        }
-        // Progress in offsets, so the gaps of a compacted topic count as read.
-        done.insert(partition, offset + 1 - start);
-        progress.set_position(done.values().sum::<i64>() as u64);
-        report.read += 1;
-        let key = message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned());
-        if req
-            .story
-            .as_deref()
-            .is_some_and(|s| key.as_deref() != Some(s))
-        {
-            report.skipped += 1;
-            continue;
-        }
-        let Some(event) = message.payload().and_then(|p| story_event(carries, p)) else {
-            report.skipped += 1;
-            continue;
-        };
-        let story = event.story.as_ref().map(|s| (s.id.clone(), s.version));
-        let (id, version) = story.unwrap_or_default();
-        if latest.get(&id).is_some_and(|&newest| version < newest) {
-            report.superseded += 1;
-            continue;
-        }
-        report.replayed += 1;
-        if req.dry_run {
-            continue;
-        }
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = message.headers() {
-            for h in original.iter() {
-                // The dead-letter verdict and an earlier replay's marks belong to that record.
-                let stale = h.key.starts_with("dlq.") || h.key.starts_with("newsroom.replay");
-                if !stale {
-                    headers = headers.insert(Header {
-                        key: h.key,
-                        value: h.value,
-                    });
+            if offset + 1 >= end {
+                open.remove(&partition);
+            }
+            // Progress in offsets, so the gaps of a compacted topic count as read.
+            done.insert(partition, offset + 1 - start);
+            progress.set_position(done.values().sum::<i64>() as u64);
+            report.read += 1;
+            let key = message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned());
+            if req
+                .story
+                .as_deref()
+                .is_some_and(|s| key.as_deref() != Some(s))
+            {
+                report.skipped += 1;
+                continue;
+            }
+            let Some(event) = message.payload().and_then(|p| story_event(carries, p)) else {
+                report.skipped += 1;
+                continue;
+            };
+            let story = event.story.as_ref().map(|s| (s.id.clone(), s.version));
+            let (id, version) = story.unwrap_or_default();
+            latest.refresh()?;
+            if latest.supersedes(&id, version) {
+                report.superseded += 1;
+                continue;
+            }
+            report.replayed += 1;
+            if req.dry_run {
+                continue;
+            }
+            let mut headers = OwnedHeaders::new();
+            if let Some(original) = message.headers() {
+                for h in original.iter() {
+                    // The dead-letter verdict and an earlier replay's marks belong to that record.
+                    let stale = h.key.starts_with("dlq.") || h.key.starts_with("newsroom.replay");
+                    if !stale {
+                        headers = headers.insert(Header {
+                            key: h.key,
+                            value: h.value,
+                        });
+                    }
                 }
             }
+            let source = format!("{}/{partition}/{offset}", req.source);
+            headers = headers
+                .insert(Header {
+                    key: replay_headers::REPLAY,
+                    value: Some("cli"),
+                })
+                .insert(Header {
+                    key: replay_headers::SOURCE,
+                    value: Some(&source),
+                });
+            let payload = event.encode_to_vec();
+            in_flight.push(send(&producer, &target, &id, &payload, headers)?);
+            if in_flight.len() >= 1000 {
+                settle(&mut in_flight, &mut written)?;
+            }
         }
-        let source = format!("{}/{partition}/{offset}", req.source);
-        headers = headers
-            .insert(Header {
-                key: replay_headers::REPLAY,
-                value: Some("cli"),
-            })
-            .insert(Header {
-                key: replay_headers::SOURCE,
-                value: Some(&source),
-            });
-        let payload = event.encode_to_vec();
-        in_flight.push(send(&producer, &target, &id, &payload, headers)?);
-        if in_flight.len() >= 1000 {
-            settle(&mut in_flight, &mut written)?;
-        }
+        Ok(())
+    };
+    let outcome = read_and_write();
+    // What was queued is delivered (or fails) before anything is reported, error or not.
+    let settled = settle(&mut in_flight, &mut written);
+    if let Err(e) = outcome.and(settled.map_err(ReplayError::from)) {
+        let written: usize = written.values().map(Vec::len).sum();
+        eprintln!(
+            "newsroom: replay stopped after reading {} records of {}: {written} written back to {target}, {} superseded, {} skipped",
+            report.read, req.source, report.superseded, report.skipped
+        );
+        return Err(e);
     }
-    settle(&mut in_flight, &mut written)?;
     progress.set_position(total as u64);
 
     if let Some(group) = &req.wait_for_group
@@ -409,60 +426,100 @@ fn end_offsets(consumer: &BaseConsumer, topic: &str) -> Result<HashMap<i32, i64>
         .collect()
 }
 
-/// The latest version of every story, from ingest's compacted `stories.index`. Empty (with a
-/// warning) when the topic does not exist: then no version can be told superseded.
-fn latest_versions(brokers: &str, index: &str) -> Result<HashMap<String, u32>, OpsError> {
-    let consumer = ops::consumer(
-        brokers,
-        &format!("newsroom-cli-replay-index-{}", std::process::id()),
-    )?;
-    let partitions = match ops::partitions(&consumer, index, TIMEOUT) {
-        Ok(p) => p,
-        Err(OpsError::UnknownTopic(_)) => {
-            eprintln!("newsroom: {index} does not exist: superseded versions cannot be told");
-            return Ok(HashMap::new());
-        }
-        Err(e) => return Err(e),
-    };
-    let mut ends = HashMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for p in partitions {
-        let (low, high) = consumer.fetch_watermarks(index, p, TIMEOUT)?;
-        if high > low {
-            ends.insert(p, high);
+/// The latest version of every story, from ingest's compacted `stories.index`: read whole at
+/// the start, then followed while the replay runs ([`Latest::refresh`] before each write), so a
+/// version ingested meanwhile is known before an older one would be written after it.
+struct Latest {
+    /// `None` when the topic does not exist: then no version can be told superseded.
+    consumer: Option<BaseConsumer>,
+    versions: HashMap<String, u32>,
+}
+
+impl Latest {
+    fn load(brokers: &str, index: &str) -> Result<Self, OpsError> {
+        let consumer = ops::consumer(
+            brokers,
+            &format!("newsroom-cli-replay-index-{}", std::process::id()),
+        )?;
+        let partitions = match ops::partitions(&consumer, index, TIMEOUT) {
+            Ok(p) => p,
+            Err(OpsError::UnknownTopic(_)) => {
+                eprintln!("newsroom: {index} does not exist: superseded versions cannot be told");
+                return Ok(Latest {
+                    consumer: None,
+                    versions: HashMap::new(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut ends = HashMap::new();
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            let (low, high) = consumer.fetch_watermarks(index, p, TIMEOUT)?;
+            if high > low {
+                ends.insert(p, high);
+            }
             tpl.add_partition_offset(index, p, Offset::Beginning)?;
         }
-    }
-    let mut latest = HashMap::new();
-    if ends.is_empty() {
-        return Ok(latest);
-    }
-    consumer.assign(&tpl)?;
-    let mut last_record = Instant::now();
-    while !ends.is_empty() {
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            if last_record.elapsed() > TIMEOUT {
-                return Err(OpsError::Timeout(format!(
-                    "{index} stopped answering while it was read"
-                )));
-            }
-            continue;
+        consumer.assign(&tpl)?;
+        let mut latest = Latest {
+            consumer: None,
+            versions: HashMap::new(),
         };
-        last_record = Instant::now();
-        let message = message?;
-        let (p, offset) = (message.partition(), message.offset());
-        if ends.get(&p).is_none_or(|end| offset + 1 >= *end) {
-            ends.remove(&p);
+        let mut last_record = Instant::now();
+        while !ends.is_empty() {
+            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+                if last_record.elapsed() > TIMEOUT {
+                    return Err(OpsError::Timeout(format!(
+                        "{index} stopped answering while it was read"
+                    )));
+                }
+                continue;
+            };
+            last_record = Instant::now();
+            let message = message?;
+            let (p, offset) = (message.partition(), message.offset());
+            if ends.get(&p).is_none_or(|end| offset + 1 >= *end) {
+                ends.remove(&p);
+            }
+            latest.note(message.payload());
         }
-        if let Some(entry) = message
-            .payload()
-            .and_then(|b| StoryIndexEntry::decode(b).ok())
-        {
-            let v = latest.entry(entry.story_id).or_insert(0);
+        latest.consumer = Some(consumer);
+        Ok(latest)
+    }
+
+    fn note(&mut self, payload: Option<&[u8]>) {
+        if let Some(entry) = payload.and_then(|b| StoryIndexEntry::decode(b).ok()) {
+            let v = self.versions.entry(entry.story_id).or_insert(0);
             *v = entry.version.max(*v);
         }
     }
-    Ok(latest)
+
+    /// Takes in what ingest wrote to `stories.index` since the last look (without waiting).
+    fn refresh(&mut self) -> Result<(), KafkaError> {
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        while let Some(message) = consumer.poll(Duration::ZERO) {
+            match message {
+                Ok(m) => self.note(m.payload()),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.consumer = Some(consumer);
+        result
+    }
+
+    /// Whether a newer version of the story than `version` is known.
+    fn supersedes(&self, id: &str, version: u32) -> bool {
+        self.versions
+            .get(id)
+            .is_some_and(|&newest| version < newest)
+    }
 }
 
 type Delivery = newsroom_platform::kafka::rdkafka::producer::DeliveryFuture;

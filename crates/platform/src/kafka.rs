@@ -835,17 +835,22 @@ pub async fn latest_for_key(
         .set("group.id", format!("{}-lookup", config.consumer_group))
         .set("enable.auto.commit", "false")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .map_or(0, |t| t.partitions().len()) as u32;
+    // A topic created a moment ago (or a broker just restarted) answers NotLeaderForPartition
+    // until its partitions have leaders: retried briefly rather than failing the lookup.
+    let partitions = retry_briefly(|| {
+        consumer
+            .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))
+            .map(|m| m.topics().first().map_or(0, |t| t.partitions().len()) as u32)
+    })
+    .await?;
     if partitions == 0 {
         return Ok(None);
     }
     let partition = (crc32fast::hash(key.as_bytes()) % partitions) as i32;
-    let (low, high) =
-        consumer.fetch_watermarks(topic, partition, Timeout::After(Duration::from_secs(10)))?;
+    let (low, high) = retry_briefly(|| {
+        consumer.fetch_watermarks(topic, partition, Timeout::After(Duration::from_secs(10)))
+    })
+    .await?;
     if high <= low {
         return Ok(None);
     }

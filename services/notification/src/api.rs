@@ -360,12 +360,13 @@ impl NotificationService for NotificationApi {
                 "story {id} is withheld; it cannot alert"
             )));
         }
+        let requested_at: prost_types::Timestamp = SystemTime::now().into();
         let record = AlertRequest {
             story_id: id.to_owned(),
             audience: req.audience,
             critical: req.critical,
             requested_by: caller.label().to_owned(),
-            requested_at: Some(SystemTime::now().into()),
+            requested_at: Some(requested_at),
         };
         self.producer
             .send(&self.alerts_topic, id, &record.encode_to_vec())
@@ -373,7 +374,9 @@ impl NotificationService for NotificationApi {
             .map_err(ApiError::from)?;
         tracing::info!(story.id = %id, critical = req.critical, by = caller.label(), "editor alert requested");
         let version = story.story.map_or(0, |s| s.version);
-        Ok(Response::new(self.status_or_empty(id, version).await?))
+        let mut status = self.status_or_empty(id, version).await?;
+        status.requested_at = Some(requested_at);
+        Ok(Response::new(status))
     }
 
     async fn get_alert(

@@ -200,15 +200,17 @@ impl Fanout {
         let mut job = job.clone();
         job.alert.sent_at = Some(SystemTime::now().into());
         let job = &job;
+        // The heartbeat first: a run in the story's run set without one counts as dead.
+        self.store.heartbeat(&run).await?;
         self.store
             .begin_alert(
                 &story,
                 job.alert.version,
+                &run,
                 now_ms(),
                 job.accepted_at.and_then(ms_of),
             )
             .await?;
-        self.store.heartbeat(&run).await?;
         let _heartbeat = AbortOnDrop(tokio::spawn({
             let (store, run) = (self.store.clone(), run.clone());
             async move {
@@ -272,8 +274,9 @@ impl Fanout {
                 .buffer_unordered(pages_in_flight)
                 .collect()
                 .await;
+        let mut pages = results.len();
         let span = tracing::Span::current();
-        span.record("notification.pages", results.len());
+        span.record("notification.pages", pages);
         span.record(
             "notification.devices",
             devices.load(std::sync::atomic::Ordering::Relaxed),
@@ -302,7 +305,9 @@ impl Fanout {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             for chunk in ids.chunks(self.settings.batch) {
-                let span = page_span(0);
+                // Retried pages count on from the audience's: the same sampling bounds them.
+                let span = page_span(pages);
+                pages += 1;
                 if let Err(e) = self
                     .send_page(job, &run, chunk.to_vec(), &completions, &busy, &span)
                     .await
@@ -325,7 +330,8 @@ impl Fanout {
         if self.shutdown.is_requested() {
             return Err(FanoutError::Interrupted);
         }
-        self.store.finish_alert(&story, now_ms()).await?;
+        // Still alive (heartbeat) here: end_run comes after.
+        self.store.finish_alert(&story, &run, now_ms()).await?;
         tracing::info!("fan-out complete");
         Ok(())
     }
@@ -769,6 +775,8 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         version: get("version") as u32,
         corrected: get("corrected") as u64,
         finished_at: timestamp(get("finished_ms")),
+        requested_at: None,
+        latest_started_at: timestamp(get("latest_started_ms")),
     }
 }
 

@@ -104,6 +104,17 @@ impl AlertHandler {
             // A killed story is never alerted, not even by an editor later.
             return store.kill_story(&alert.story_id).await.map_err(retry);
         }
+        // Never back to an older version (a replayed or reordered record): one story's records
+        // are on one partition, handled one at a time, so reading then writing is safe.
+        let cached = store.story(&alert.story_id).await.map_err(retry)?;
+        if cached
+            .as_ref()
+            .and_then(|c| c.story.as_ref())
+            .is_some_and(|c| c.version > alert.version)
+        {
+            tracing::debug!(story.id = %alert.story_id, version = alert.version, "older version ignored");
+            return Ok(());
+        }
         let traceparent = newsroom_platform::telemetry::current_traceparent();
         store
             .put_story(&enriched, traceparent.as_deref())

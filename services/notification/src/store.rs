@@ -88,6 +88,28 @@ pub struct ClaimRequest {
     pub day: String,
 }
 
+/// Ends a fan-out run; marks the story finished when no other run of it is alive.
+static FINISH_RUN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+-- KEYS: runs of the story, alert hash. ARGV: run, now ms, run key prefix.
+redis.call('SREM', KEYS[1], ARGV[1])
+local alive = 0
+for _, r in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[3] .. r) == 1 then
+    alive = alive + 1
+  else
+    redis.call('SREM', KEYS[1], r)
+  end
+end
+if alive == 0 then
+  redis.call('HSET', KEYS[2], 'finished_ms', ARGV[2])
+end
+return alive
+",
+    )
+});
+
 static PUT_DEVICE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -432,7 +454,8 @@ impl AlertStore {
 
     /// Keeps what an alert needs of a story (body and embedding dropped), and the
     /// `traceparent` of the record it came in, so that an editor's alert about it later links
-    /// its fan-out to the story version's trace.
+    /// its fan-out to the story version's trace. The caller keeps versions from going back
+    /// (see `AlertHandler::story`).
     pub async fn put_story(
         &self,
         story: &EnrichedStory,
@@ -486,18 +509,24 @@ impl AlertStore {
     }
 
     /// Starts (or joins) an alert: records its start, version and the story's acceptance.
+    /// Records the start of fan-out `run` (whose heartbeat must already be set).
     pub async fn begin_alert(
         &self,
         story: &str,
         version: u32,
+        run: &str,
         now_ms: i64,
         accepted_ms: Option<i64>,
     ) -> Result<(), RedisError> {
         let key = self.k(format!("alert:{story}"));
+        let runs = self.k(format!("alert-runs:{story}"));
         let mut pipe = redis::pipe();
         pipe.hset_nx(&key, "started_ms", now_ms).ignore();
+        pipe.hset(&key, "latest_started_ms", now_ms).ignore();
         // A fan-out is running: no longer finished.
         pipe.hdel(&key, "finished_ms").ignore();
+        pipe.sadd(&runs, run).ignore();
+        pipe.expire(&runs, LEDGER_TTL_SECS as i64).ignore();
         pipe.hset_nx(&key, "version", version).ignore();
         if let Some(a) = accepted_ms {
             pipe.hset_nx(&key, "accepted_ms", a).ignore();
@@ -506,13 +535,23 @@ impl AlertStore {
         pipe.query_async::<()>(&mut self.conn()).await
     }
 
-    /// Marks the story's latest fan-out finished (`AlertStatus.finished_at`).
-    pub async fn finish_alert(&self, story: &str, now_ms: i64) -> Result<(), RedisError> {
-        let key = self.k(format!("alert:{story}"));
-        let mut pipe = redis::pipe();
-        pipe.hset(&key, "finished_ms", now_ms).ignore();
-        pipe.expire(&key, LEDGER_TTL_SECS as i64).ignore();
-        pipe.query_async::<()>(&mut self.conn()).await
+    /// Ends fan-out `run`; the story is finished (`AlertStatus.finished_at`) when no other run
+    /// of it is alive (a crashed run's lease lapses, so it does not hold the story open).
+    pub async fn finish_alert(
+        &self,
+        story: &str,
+        run: &str,
+        now_ms: i64,
+    ) -> Result<(), RedisError> {
+        let _alive: i64 = FINISH_RUN
+            .key(self.k(format!("alert-runs:{story}")))
+            .key(self.k(format!("alert:{story}")))
+            .arg(run)
+            .arg(now_ms)
+            .arg(self.k("run:"))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
     }
 
     /// The alert's raw fields; empty when the story never alerted.

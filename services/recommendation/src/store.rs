@@ -338,7 +338,15 @@ impl FeedStore {
         let values: Vec<Option<String>> = self.redis.conn().mget(keys).await?;
         for (&i, v) in missing.iter().zip(values) {
             let card = v.and_then(|s| Card::decode(&s)).map(Arc::new);
-            self.local.cards.insert(ids[i].clone(), (now, card.clone()));
+            // Not over what `apply` wrote after this read began (a kill, a new version).
+            if self
+                .local
+                .cards
+                .get(&ids[i])
+                .is_none_or(|(at, _)| at <= now)
+            {
+                self.local.cards.insert(ids[i].clone(), (now, card.clone()));
+            }
             out[i] = card;
         }
         Ok(out)
@@ -386,9 +394,17 @@ impl FeedStore {
             let story = v
                 .and_then(|b| EnrichedStory::decode(b.as_slice()).ok())
                 .map(|e| Arc::new(for_pages(e)));
-            self.local
+            // Not over what `apply` wrote after this read began (a kill, a new version).
+            if self
+                .local
                 .stories
-                .insert(ids[i].clone(), (now, story.clone()));
+                .get(&ids[i])
+                .is_none_or(|(at, _)| at <= now)
+            {
+                self.local
+                    .stories
+                    .insert(ids[i].clone(), (now, story.clone()));
+            }
             out[i] = story;
         }
         Ok(out)
