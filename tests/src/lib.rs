@@ -363,6 +363,35 @@ impl Pipeline {
             let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
         }
         self.delete_topics().await;
+        self.delete_redis_keys().await;
+    }
+
+    /// Deletes this pipeline's Redis keys (its prefix), for the same reason as its topics.
+    async fn delete_redis_keys(&self) {
+        use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+        let url = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let Ok(store) =
+            newsroom_platform::redis::RedisStore::connect(&url, &self.redis_prefix()).await
+        else {
+            return;
+        };
+        let mut conn = store.conn();
+        let pattern = format!("{}*", self.redis_prefix());
+        let mut keys: Vec<String> = Vec::new();
+        {
+            let Ok(mut iter) = conn.scan_match::<_, String>(&pattern).await else {
+                return;
+            };
+            while let Some(key) = iter.next_item().await {
+                if let Ok(key) = key {
+                    keys.push(key);
+                }
+            }
+        }
+        for chunk in keys.chunks(500) {
+            let _: redis::RedisResult<()> =
+                redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+        }
     }
 
     /// Deletes this pipeline's topics, so that a broker running the suite again and again
