@@ -27,24 +27,14 @@ async fn newsroom(args: &[&str]) -> (i32, Vec<Value>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_decodes_a_topic_to_json_and_lag_shows_the_group_per_partition() {
     let pipeline = Pipeline::start_only(&[Service::Ingest, Service::Enrichment]).await;
-    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
     let headline = "Chip makers race to build AI data centres";
-    let story_id = ingest
-        .submit_story(SubmitStoryRequest {
-            story: Some(Story {
-                source: "wire".into(),
-                guid: "cli-1".into(),
-                headline: headline.into(),
-                body_html: "<p>Semiconductor firms announced new investments.</p>".into(),
-                urgency: 5,
-                ..Default::default()
-            }),
-            idempotency_key: String::new(),
-        })
-        .await
-        .expect("SubmitStory")
-        .into_inner()
-        .story_id;
+    let (story_id, _) = submit(
+        &pipeline,
+        "cli-1",
+        headline,
+        "<p>Semiconductor firms announced new investments.</p>",
+    )
+    .await;
 
     // tail: the enriched story, decoded, with its key and trace context.
     let enriched = pipeline.topic("stories.enriched");

@@ -394,143 +394,133 @@ impl Fanout {
         page: &tracing::Span,
     ) -> Result<(), RedisError> {
         page.record("messaging.batch.message_count", ids.len());
-        self.send_page_in(job, run, ids, completions, busy, page)
-            .instrument(page.clone())
-            .await
-    }
-
-    async fn send_page_in(
-        &self,
-        job: &AlertJob,
-        run: &str,
-        ids: Vec<String>,
-        completions: &Completions,
-        busy: &Mutex<Vec<String>>,
-        page: &tracing::Span,
-    ) -> Result<(), RedisError> {
-        self.metrics.audience_read(ids.len());
-        let devices = self.store.devices(&ids).await?;
-        let now = chrono::Utc::now();
-        let reach = match job.audience {
-            Audience::Followers => Reach::Followers,
-            _ => Reach::Chosen,
-        };
-        let mut requests = Vec::with_capacity(ids.len());
-        let mut kept = Vec::with_capacity(ids.len());
-        for (id, device) in ids.into_iter().zip(devices) {
-            // Unregistered since the audience was indexed: not part of it any more.
-            let Some(device) = device else { continue };
-            if let Audience::Segment(_, segment) = &job.audience
-                && !segment.contains(&device)
-            {
-                continue;
-            }
-            let (reason, budget) = if self.channels.get(device.channel).is_none() {
-                (CHANNEL_UNAVAILABLE, 0)
-            } else {
-                match preferences::judge(&device, &job.facts, reach, job.alert.critical, now) {
-                    Verdict::Outside => continue,
-                    Verdict::Suppress(reason) => (reason, 0),
-                    Verdict::Send { budget } => ("", budget),
-                }
+        async {
+            self.metrics.audience_read(ids.len());
+            let devices = self.store.devices(&ids).await?;
+            let now = chrono::Utc::now();
+            let reach = match job.audience {
+                Audience::Followers => Reach::Followers,
+                _ => Reach::Chosen,
             };
-            requests.push(ClaimRequest {
-                device_id: id,
-                reason,
-                budget,
-                day: preferences::local_day(&device, now),
-            });
-            kept.push(device);
-        }
-        let claims = self
-            .store
-            .claim(
-                &job.alert.story_id,
-                job.alert.version,
-                run,
-                job.alert.critical,
-                &requests,
-            )
-            .await?;
-        // Sends grouped by channel (a span each under a traced page), receipts of the suppressed.
-        let mut sends: std::collections::BTreeMap<&'static str, Vec<_>> = Default::default();
-        let mut work = Vec::new();
-        let (mut claimed, mut suppressed, mut held) = (0usize, 0usize, 0usize);
-        for ((request, device), claim) in requests.iter().zip(kept).zip(claims) {
-            match claim {
-                Claim::Send | Claim::Resend => {
-                    claimed += 1;
-                    sends
-                        .entry(channel_name(&device))
-                        .or_default()
-                        .push(self.send_one(job, device, completions));
+            let mut requests = Vec::with_capacity(ids.len());
+            let mut kept = Vec::with_capacity(ids.len());
+            for (id, device) in ids.into_iter().zip(devices) {
+                // Unregistered since the audience was indexed: not part of it any more.
+                let Some(device) = device else { continue };
+                if let Audience::Segment(_, segment) = &job.audience
+                    && !segment.contains(&device)
+                {
+                    continue;
                 }
-                Claim::Suppressed => {
-                    suppressed += 1;
-                    let reason = if request.reason.is_empty() {
-                        preferences::BUDGET
-                    } else {
-                        request.reason
-                    };
-                    Suppressed {
-                        story_id: &job.alert.story_id,
-                        device_id: &device.device_id,
-                        reason,
+                let (reason, budget) = if self.channels.get(device.channel).is_none() {
+                    (CHANNEL_UNAVAILABLE, 0)
+                } else {
+                    match preferences::judge(&device, &job.facts, reach, job.alert.critical, now) {
+                        Verdict::Outside => continue,
+                        Verdict::Suppress(reason) => (reason, 0),
+                        Verdict::Send { budget } => ("", budget),
                     }
-                    .emit(&self.metrics);
-                    work.push(async move {
-                        self.receipt(
-                            &device,
-                            &job.alert,
-                            DeliveryOutcome::Suppressed,
-                            reason.to_owned(),
-                        )
-                        .await;
-                    });
-                }
-                Claim::Busy => {
-                    held += 1;
-                    busy.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(request.device_id.clone());
-                }
-                Claim::Skip => {}
+                };
+                requests.push(ClaimRequest {
+                    device_id: id,
+                    reason,
+                    budget,
+                    day: preferences::local_day(&device, now),
+                });
+                kept.push(device);
             }
-        }
-        page.record("notification.claimed", claimed);
-        page.record("notification.suppressed", suppressed);
-        page.record("notification.busy", held);
-        let channels = sends.into_iter().map(|(channel, devices)| {
-            let span = if page.is_disabled() {
-                tracing::Span::none()
-            } else {
-                tracing::info_span!(
-                    parent: page,
-                    "send channel",
-                    otel.name = %format!("send {channel}"),
-                    notification.channel = channel,
-                    messaging.batch.message_count = devices.len(),
-                    notification.delivered = tracing::field::Empty,
-                    notification.failed = tracing::field::Empty,
-                    notification.gone = tracing::field::Empty,
+            let claims = self
+                .store
+                .claim(
+                    &job.alert.story_id,
+                    job.alert.version,
+                    run,
+                    job.alert.critical,
+                    &requests,
                 )
-            };
-            let recorded = span.clone();
-            async move {
-                let answers = futures::future::join_all(devices).await;
-                let count = |a: Answer| answers.iter().filter(|x| **x == a).count();
-                recorded.record("notification.delivered", count(Answer::Delivered));
-                recorded.record("notification.failed", count(Answer::Failed));
-                recorded.record("notification.gone", count(Answer::Gone));
+                .await?;
+            // Sends grouped by channel (a span each under a traced page), receipts of the suppressed.
+            let mut sends: std::collections::BTreeMap<&'static str, Vec<_>> = Default::default();
+            let mut work = Vec::new();
+            let (mut claimed, mut suppressed, mut held) = (0usize, 0usize, 0usize);
+            for ((request, device), claim) in requests.iter().zip(kept).zip(claims) {
+                match claim {
+                    Claim::Send | Claim::Resend => {
+                        claimed += 1;
+                        sends
+                            .entry(channel_name(&device))
+                            .or_default()
+                            .push(self.send_one(job, device, completions));
+                    }
+                    Claim::Suppressed => {
+                        suppressed += 1;
+                        let reason = if request.reason.is_empty() {
+                            preferences::BUDGET
+                        } else {
+                            request.reason
+                        };
+                        Suppressed {
+                            story_id: &job.alert.story_id,
+                            device_id: &device.device_id,
+                            reason,
+                        }
+                        .emit(&self.metrics);
+                        work.push(async move {
+                            self.receipt(
+                                &device,
+                                &job.alert,
+                                DeliveryOutcome::Suppressed,
+                                reason.to_owned(),
+                            )
+                            .await;
+                        });
+                    }
+                    Claim::Busy => {
+                        held += 1;
+                        busy.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(request.device_id.clone());
+                    }
+                    Claim::Skip => {}
+                }
             }
-            .instrument(span)
-        });
-        futures::future::join(
-            futures::future::join_all(channels),
-            futures::future::join_all(work),
-        )
-        .await;
-        Ok(())
+            page.record("notification.claimed", claimed);
+            page.record("notification.suppressed", suppressed);
+            page.record("notification.busy", held);
+            let channels = sends.into_iter().map(|(channel, devices)| {
+                let span = if page.is_disabled() {
+                    tracing::Span::none()
+                } else {
+                    tracing::info_span!(
+                        parent: page,
+                        "send channel",
+                        otel.name = %format!("send {channel}"),
+                        notification.channel = channel,
+                        messaging.batch.message_count = devices.len(),
+                        notification.delivered = tracing::field::Empty,
+                        notification.failed = tracing::field::Empty,
+                        notification.gone = tracing::field::Empty,
+                    )
+                };
+                let recorded = span.clone();
+                async move {
+                    let answers = futures::future::join_all(devices).await;
+                    let count = |a: Answer| answers.iter().filter(|x| **x == a).count();
+                    recorded.record("notification.delivered", count(Answer::Delivered));
+                    recorded.record("notification.failed", count(Answer::Failed));
+                    recorded.record("notification.gone", count(Answer::Gone));
+                }
+                .instrument(span)
+            });
+            futures::future::join(
+                futures::future::join_all(channels),
+                futures::future::join_all(work),
+            )
+            .await;
+            Ok(())
+        }
+        .instrument(page.clone())
+        .await
     }
 
     /// Sends to one claimed device and reports its answer.
