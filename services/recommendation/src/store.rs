@@ -238,10 +238,13 @@ type Fresh<T> = (Instant, T);
 /// A trending list: (story id, score), hottest first.
 pub type Trending = Arc<Vec<(String, f64)>>;
 
+/// An in-process cache by story id; `None` remembers that Redis had nothing.
+type LocalCache<T> = quick_cache::sync::Cache<String, Fresh<Option<Arc<T>>>>;
+
 /// The in-process caches (see the module documentation).
 struct Local {
-    cards: quick_cache::sync::Cache<String, Fresh<Option<Arc<Card>>>>,
-    stories: quick_cache::sync::Cache<String, Fresh<Option<Arc<EnrichedStory>>>>,
+    cards: LocalCache<Card>,
+    stories: LocalCache<EnrichedStory>,
     trending: quick_cache::sync::Cache<(String, usize), Fresh<Trending>>,
 }
 
@@ -319,12 +322,30 @@ impl FeedStore {
 
     /// The cards of stories, in order; `None` where not cached.
     pub async fn cards(&self, ids: &[String]) -> Result<Vec<Option<Arc<Card>>>, redis::RedisError> {
+        self.through_local(
+            &self.local.cards,
+            ids,
+            |id| self.card_key(id),
+            |b| Card::decode(std::str::from_utf8(&b).ok()?),
+        )
+        .await
+    }
+
+    /// Values of `ids` from `cache` where fresh, the others in one `MGET` of `key(id)`,
+    /// decoded and kept; `None` where Redis has nothing (kept too: a miss is news as well).
+    async fn through_local<T>(
+        &self,
+        cache: &LocalCache<T>,
+        ids: &[String],
+        key: impl Fn(&str) -> String,
+        decode: impl Fn(Vec<u8>) -> Option<T>,
+    ) -> Result<Vec<Option<Arc<T>>>, redis::RedisError> {
         let now = Instant::now();
         let mut out = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for (i, id) in ids.iter().enumerate() {
-            match fresh(self.local.cards.get(id), now) {
-                Some(card) => out.push(card),
+            match fresh(cache.get(id), now) {
+                Some(v) => out.push(v),
                 None => {
                     out.push(None);
                     missing.push(i);
@@ -334,20 +355,15 @@ impl FeedStore {
         if missing.is_empty() {
             return Ok(out);
         }
-        let keys: Vec<String> = missing.iter().map(|&i| self.card_key(&ids[i])).collect();
-        let values: Vec<Option<String>> = self.redis.conn().mget(keys).await?;
+        let keys: Vec<String> = missing.iter().map(|&i| key(&ids[i])).collect();
+        let values: Vec<Option<Vec<u8>>> = self.redis.conn().mget(keys).await?;
         for (&i, v) in missing.iter().zip(values) {
-            let card = v.and_then(|s| Card::decode(&s)).map(Arc::new);
+            let v = v.and_then(&decode).map(Arc::new);
             // Not over what `apply` wrote after this read began (a kill, a new version).
-            if self
-                .local
-                .cards
-                .get(&ids[i])
-                .is_none_or(|(at, _)| at <= now)
-            {
-                self.local.cards.insert(ids[i].clone(), (now, card.clone()));
+            if cache.get(&ids[i]).is_none_or(|(at, _)| at <= now) {
+                cache.insert(ids[i].clone(), (now, v.clone()));
             }
-            out[i] = card;
+            out[i] = v;
         }
         Ok(out)
     }
@@ -373,41 +389,13 @@ impl FeedStore {
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<Arc<EnrichedStory>>>, redis::RedisError> {
-        let now = Instant::now();
-        let mut out = Vec::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
-            match fresh(self.local.stories.get(id), now) {
-                Some(story) => out.push(story),
-                None => {
-                    out.push(None);
-                    missing.push(i);
-                }
-            }
-        }
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let keys: Vec<String> = missing.iter().map(|&i| self.story_key(&ids[i])).collect();
-        let values: Vec<Option<Vec<u8>>> = self.redis.conn().mget(keys).await?;
-        for (&i, v) in missing.iter().zip(values) {
-            let story = v
-                .and_then(|b| EnrichedStory::decode(b.as_slice()).ok())
-                .map(|e| Arc::new(for_pages(e)));
-            // Not over what `apply` wrote after this read began (a kill, a new version).
-            if self
-                .local
-                .stories
-                .get(&ids[i])
-                .is_none_or(|(at, _)| at <= now)
-            {
-                self.local
-                    .stories
-                    .insert(ids[i].clone(), (now, story.clone()));
-            }
-            out[i] = story;
-        }
-        Ok(out)
+        self.through_local(
+            &self.local.stories,
+            ids,
+            |id| self.story_key(id),
+            |b| EnrichedStory::decode(b.as_slice()).ok().map(for_pages),
+        )
+        .await
     }
 
     /// Writes (or kills) a story and its index entries; idempotent on (id, version).
