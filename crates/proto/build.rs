@@ -23,9 +23,13 @@ fn main() -> anyhow::Result<()> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("newsroom_descriptor.bin"), fds.encode_to_vec())?;
 
+    // Type names (`prost::Name`): a record that is not the message it should be is dead-lettered
+    // with the message's full name (`not a newsroom.v1.StoryEvent`).
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, eventually};
-use newsroom_platform::kafka::{self, ConsumerSettings, Handler, HandlerError, Producer, Record};
+use newsroom_platform::kafka::{
+    self, ConsumerDeps, ConsumerLoop, ConsumerSettings, Handler, HandlerError, Producer, Record,
+};
 use newsroom_platform::metrics::{self, KafkaMetrics, Registry};
+use newsroom_platform::readiness::Check;
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
@@ -74,25 +77,20 @@ async fn consumer_lag_per_partition_follows_what_the_group_has_not_committed() {
         settings.group_id
     );
     let shutdown = Shutdown::new();
-    let consumer = tokio::spawn({
-        let (config, producer, metrics, shutdown) = (
-            config.clone(),
-            producer.clone(),
-            kafka_metrics.clone(),
-            shutdown.clone(),
-        );
-        async move {
-            kafka::run_consumer(
-                &config,
-                settings,
-                Arc::new(Slow),
-                producer,
-                metrics,
-                shutdown,
-            )
-            .await
+    let consumer = tokio::spawn(
+        ConsumerLoop {
+            settings,
+            handler: Arc::new(Slow),
+            deps: ConsumerDeps {
+                platform: config.clone(),
+                producer: producer.clone(),
+                metrics: kafka_metrics.clone(),
+                shutdown: shutdown.clone(),
+            },
+            health: Check::new("slow consumer"),
         }
-    });
+        .run(),
+    );
 
     // librdkafka reports lag once the group has committed (every second): the backlog shows,
     // then drains to zero as the slow handler works through it.

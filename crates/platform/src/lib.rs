@@ -6,15 +6,18 @@
 //! - [`shutdown`] — SIGTERM/SIGINT handling and a bounded drain;
 //! - [`server`] — the gRPC server bootstrap (health, reflection, trace-context extraction) and the
 //!   HTTP admin port (`/healthz`, `/readyz`, `/metrics`);
-//! - [`kafka`] — topic names and specs, the idempotent producer, the at-least-once consumer loop
-//!   with its dead-letter queue;
+//! - [`kafka`] — one module per concern: client config, topics, the idempotent producer, the
+//!   at-least-once consumer (a task per partition), the dead-letter queue, replay;
+//! - [`readiness`] — checks (Kafka clients, Redis, consumers) behind `/readyz` and gRPC health;
 //! - [`redis`] — the Redis connection with a key prefix;
 //! - [`metrics`] — the Prometheus registry and the metrics every service exposes;
-//! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run).
+//! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run)
+//!   and [`service::Service`], the wiring every service shares, with its one stop deadline.
 
 pub mod config;
 pub mod kafka;
 pub mod metrics;
+pub mod readiness;
 pub mod redis;
 pub mod server;
 pub mod service;

@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::StatusCode;
 use prometheus_client::registry::Registry;
@@ -18,6 +17,7 @@ use tonic_health::ServingStatus;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::PlatformConfig;
+pub use crate::readiness::Readiness;
 use crate::shutdown::Shutdown;
 
 /// The two listeners of a service, bound before anything else starts.
@@ -53,19 +53,6 @@ impl Listeners {
         self.admin
             .local_addr()
             .expect("bound listener has an address")
-    }
-}
-
-/// Whether the service is ready to take traffic (`/readyz`, gRPC health).
-#[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
-
-impl Readiness {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Release);
-    }
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
     }
 }
 
@@ -201,12 +188,18 @@ fn admin_router(registry: Arc<Registry>, ready: Readiness) -> axum::Router {
         .route(
             "/readyz",
             get(move || {
+                let failing = ready.failing();
                 let ready = ready.get();
                 async move {
                     if ready {
-                        (StatusCode::OK, "ready\n")
+                        (StatusCode::OK, "ready\n".to_owned())
+                    } else if failing.is_empty() {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready: {}\n", failing.join(", ")),
+                        )
                     }
                 }
             }),

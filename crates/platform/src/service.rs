@@ -1,12 +1,31 @@
-//! The life of a service binary, the same for the four: configuration from the environment (a
-//! bad value is reported naming its variable and the process exits with 64 before any port is
-//! bound), telemetry, the gRPC and admin listeners, then the service's `run` until SIGTERM or
-//! SIGINT asks it to drain. Each `main.rs` is one call to [`main`].
+//! The life of a service, the same for the four.
+//!
+//! [`main`] is the binary: configuration from the environment (a bad value is reported naming
+//! its variable and the process exits with 64 before any port is bound), telemetry, the gRPC
+//! and admin listeners, then the service's `run` until SIGTERM or SIGINT asks it to drain.
+//! Each `main.rs` is one call to it.
+//!
+//! [`Service`] is the wiring every `run` shares, so that each service's `lib.rs` keeps only its
+//! own handlers: the metrics registry, topics, the producer, Redis, consumer loops and
+//! background tasks, readiness from all of them, serving, and the stop. The stop has one
+//! deadline (`NEWSROOM_DRAIN_TIMEOUT_MS`, 10 s by default) over everything: in-flight calls,
+//! consumer loops finishing their records, background tasks, and the flushes of whatever
+//! buffers writes, so a pod always stops within its grace period (5 s preStop + the drain <
+//! 30 s).
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::registry::Registry;
+use tonic::service::Routes;
 
 use crate::config::{EXIT_CONFIG, Env};
-use crate::server::Listeners;
+use crate::kafka::{self, ConsumerDeps, ConsumerLoop, ConsumerSettings, Handler, Producer};
+use crate::metrics::KafkaMetrics;
+use crate::readiness::{Check, Readiness};
+use crate::redis::RedisStore;
+use crate::server::{self, Listeners, ServeError};
 use crate::shutdown::{Shutdown, wait_for_signal};
 use crate::{ConfigError, PlatformConfig};
 
@@ -54,4 +73,229 @@ where
         }
     });
     run(config, listeners, shutdown).await.map_err(Into::into)
+}
+
+/// What flushes a buffer of writes when the service stops, given the time left.
+type Flush = Box<dyn FnOnce(Duration) + Send + Sync>;
+
+/// The wiring of a running service: build it, add what the service needs, then [`Service::serve`].
+pub struct Service {
+    grpc_service: &'static str,
+    platform: PlatformConfig,
+    listeners: Listeners,
+    shutdown: Shutdown,
+    registry: Registry,
+    kafka_metrics: KafkaMetrics,
+    readiness: Readiness,
+    producer: Option<Producer>,
+    flushes: Vec<Flush>,
+}
+
+impl Service {
+    /// A service serving `grpc_service` (its full name, `newsroom.v1.IngestService`, which
+    /// `grpc.health.v1.Health` reports) on `listeners`, until `shutdown`.
+    pub fn new(
+        grpc_service: &'static str,
+        platform: &PlatformConfig,
+        listeners: Listeners,
+        shutdown: Shutdown,
+    ) -> Self {
+        let mut registry = Registry::default();
+        let kafka_metrics = KafkaMetrics::register(&mut registry);
+        Service {
+            grpc_service,
+            platform: platform.clone(),
+            listeners,
+            shutdown,
+            registry,
+            kafka_metrics,
+            readiness: Readiness::default(),
+            producer: None,
+            flushes: Vec::new(),
+        }
+    }
+
+    /// The registry, for the service's own metrics.
+    pub fn registry(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    pub fn kafka_metrics(&self) -> &KafkaMetrics {
+        &self.kafka_metrics
+    }
+
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    pub fn platform(&self) -> &PlatformConfig {
+        &self.platform
+    }
+
+    /// The readiness, for a check of the service's own.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// Creates the given topics when missing (base names from [`kafka::TOPICS`]).
+    pub async fn ensure_topics(
+        &self,
+        names: &[&str],
+    ) -> Result<(), kafka::rdkafka::error::KafkaError> {
+        kafka::ensure_topics(&self.platform, names).await
+    }
+
+    /// The service's producer (one per service, created on first use): its health is part of
+    /// readiness and it is flushed when the service stops.
+    pub fn producer(&mut self) -> Result<Producer, kafka::rdkafka::error::KafkaError> {
+        if let Some(p) = &self.producer {
+            return Ok(p.clone());
+        }
+        let producer = Producer::new(&self.platform, self.kafka_metrics.clone())?;
+        self.readiness.add(producer.health());
+        self.producer = Some(producer.clone());
+        Ok(producer)
+    }
+
+    /// Connects to Redis (failing if it does not answer now); from then on a `PING` every
+    /// second is part of readiness.
+    pub async fn redis(&self) -> Result<RedisStore, redis::RedisError> {
+        let redis =
+            RedisStore::connect(&self.platform.redis_url, &self.platform.redis_prefix).await?;
+        let check = self.readiness.check("redis");
+        check.set(true);
+        tokio::spawn(watch_redis(redis.clone(), check, self.shutdown.clone()));
+        Ok(redis)
+    }
+
+    /// Runs a consumer loop: `settings.group_id`'s member, `handler` for every record, dead
+    /// letters through the service's producer, its health part of readiness.
+    pub fn consumer<H: Handler>(
+        &mut self,
+        settings: ConsumerSettings,
+        handler: Arc<H>,
+    ) -> Result<(), kafka::rdkafka::error::KafkaError> {
+        let producer = self.producer()?;
+        let health = self
+            .readiness
+            .check(format!("kafka consumer {}", settings.group_id));
+        ConsumerLoop {
+            settings,
+            handler,
+            deps: ConsumerDeps {
+                platform: self.platform.clone(),
+                producer,
+                metrics: self.kafka_metrics.clone(),
+                shutdown: self.shutdown.clone(),
+            },
+            health,
+        }
+        .spawn();
+        Ok(())
+    }
+
+    /// Runs a background task as a drained worker; if it fails, the whole service stops rather
+    /// than run without it.
+    pub fn task<E: std::fmt::Display>(
+        &self,
+        name: &'static str,
+        task: impl Future<Output = Result<(), E>> + Send + 'static,
+    ) {
+        let shutdown = self.shutdown.clone();
+        self.shutdown.spawn(async move {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, task = name, "background task failed; shutting down");
+                shutdown.trigger();
+            }
+        });
+    }
+
+    /// Flushes a buffer of writes when the service stops, within the time left of the drain.
+    pub fn on_stop(&mut self, flush: impl FnOnce(Duration) + Send + Sync + 'static) {
+        self.flushes.push(Box::new(flush));
+    }
+
+    /// Serves `routes` (plus health, reflection and the admin port) until shutdown, then stops
+    /// within one deadline: in-flight calls, consumer loops and tasks, then the producer's and
+    /// every other flush, each given only the time left.
+    pub async fn serve(self, routes: Routes) -> Result<(), ServeError> {
+        let Service {
+            grpc_service,
+            platform,
+            listeners,
+            shutdown,
+            registry,
+            readiness,
+            producer,
+            flushes,
+            ..
+        } = self;
+        tracing::info!(
+            service = grpc_service,
+            grpc = %listeners.grpc_addr(),
+            admin = %listeners.admin_addr(),
+            "serving"
+        );
+        readiness.set_serving(true);
+        let mut server = tokio::spawn(server::serve(
+            grpc_service,
+            routes,
+            listeners,
+            Arc::new(registry),
+            readiness.clone(),
+            shutdown.clone(),
+        ));
+        // Until the stop is asked for, or the server ends on its own (an error).
+        let early = tokio::select! {
+            _ = shutdown.requested() => None,
+            r = &mut server => Some(r),
+        };
+        readiness.set_serving(false);
+        shutdown.trigger();
+        let deadline = Instant::now() + platform.drain_timeout;
+        let served = match early {
+            Some(r) => r,
+            None => match tokio::time::timeout_at(deadline.into(), server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("in-flight calls outlived the drain deadline");
+                    Ok(Ok(()))
+                }
+            },
+        };
+        shutdown.drain_until(deadline).await;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        // Nothing acknowledged may stay queued: the producer first, then the service's own.
+        if let Some(p) = producer {
+            p.flush(left());
+        }
+        for flush in flushes {
+            flush(left());
+        }
+        match served {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "gRPC server task failed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Keeps `check` in step with Redis: a `PING` every second, failing after 2 s without answer.
+async fn watch_redis(redis: RedisStore, check: Check, shutdown: Shutdown) {
+    let mut conn = redis.conn();
+    loop {
+        tokio::select! {
+            _ = shutdown.requested() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let ping = redis::cmd("PING");
+        let ping = ping.query_async::<String>(&mut conn);
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(2), ping).await,
+            Ok(Ok(_))
+        );
+        check.set(ok);
+    }
 }

@@ -6,7 +6,7 @@
 //! returns; [`Shutdown::drain`] waits for that, bounded by the drain timeout, so a stuck worker
 //! can never keep a pod alive past its termination grace period.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,6 +37,12 @@ impl Shutdown {
         self.token.is_cancelled()
     }
 
+    /// A token cancelled with the shutdown, or on its own (a partition's task is stopped by a
+    /// revoke, and by the shutdown).
+    pub fn child_token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+
     /// Spawns a worker that the drain waits for.
     pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
     where
@@ -48,15 +54,20 @@ impl Shutdown {
 
     /// Waits for every spawned worker to finish, at most `timeout`. Returns false on timeout.
     pub async fn drain(&self, timeout: Duration) -> bool {
+        self.drain_until(Instant::now() + timeout).await
+    }
+
+    /// Waits for every spawned worker to finish, until `deadline` at most (one deadline for the
+    /// whole stop: see `service::Service::serve`). Returns false when it passed.
+    pub async fn drain_until(&self, deadline: Instant) -> bool {
         self.tasks.close();
-        let done = tokio::time::timeout(timeout, self.tasks.wait())
+        let done = tokio::time::timeout_at(deadline.into(), self.tasks.wait())
             .await
             .is_ok();
         if !done {
             tracing::warn!(
                 remaining = self.tasks.len(),
-                ?timeout,
-                "drain timed out; exiting with workers still running"
+                "drain deadline passed; exiting with workers still running"
             );
         }
         done

@@ -41,13 +41,12 @@ pub mod topics;
 
 use std::sync::Arc;
 
-use newsroom_platform::kafka::rdkafka::message::{Header, OwnedHeaders};
 use newsroom_platform::kafka::{
-    self, ConsumerSettings, Handler, HandlerError, Producer, Record, dlq_headers, topics as t,
+    ConsumerSettings, Handler, HandlerError, Producer, Record, dlq_headers, topics as t,
 };
-use newsroom_platform::metrics::{KafkaMetrics, Registry, TopicLabel};
 use newsroom_platform::redis::RedisStore;
-use newsroom_platform::server::{self, Listeners, Readiness};
+use newsroom_platform::server::{self, Listeners};
+use newsroom_platform::service::Service;
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::StoryEvent;
@@ -80,24 +79,18 @@ pub enum RunError {
 pub struct EnrichHandler {
     pipeline: SharedPipeline,
     producer: Producer,
-    kafka_metrics: KafkaMetrics,
     enriched_topic: String,
 }
 
 impl Handler for EnrichHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        let payload = record
-            .payload
-            .as_deref()
-            .ok_or_else(|| HandlerError::Poison("empty record (no value)".into()))?;
-        let event = StoryEvent::decode(payload)
-            .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.StoryEvent: {e}")))?;
+        let event = record.decode::<StoryEvent>()?;
         let story = event
             .story
             .as_ref()
-            .ok_or_else(|| HandlerError::Poison("StoryEvent without a story".into()))?;
+            .ok_or_else(|| HandlerError::poison("StoryEvent without a story"))?;
         if story.id.is_empty() {
-            return Err(HandlerError::Poison("story without an id".into()));
+            return Err(HandlerError::poison("story without an id"));
         }
         let id = story.id.clone();
         // One pipeline for the whole story, whatever a reload does meanwhile.
@@ -107,65 +100,26 @@ impl Handler for EnrichHandler {
                 self.producer
                     .send(&self.enriched_topic, &id, &enriched.encode_to_vec())
                     .await
-                    .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+                    .map_err(HandlerError::retryable)?;
                 tracing::debug!(story.id = %id, pipeline = %pipeline.id, "story enriched");
                 Ok(())
             }
-            Err(e) => self.dead_letter(record, &id, &e).await,
+            // The pipeline already retried the stage as its spec says: the story goes to the
+            // DLQ with the stage that failed and the stage's own attempts.
+            Err(e) => {
+                tracing::error!(story.id = %id, stage = %e.stage, error = %e.error, "story dead-lettered by its pipeline");
+                Err(dead_letter(&e))
+            }
         }
     }
 }
 
-impl EnrichHandler {
-    /// Writes the original record to `<topic>.dlq` with the platform's headers plus the stage
-    /// that failed; the record then counts as handled and the consumer moves on.
-    async fn dead_letter(
-        &self,
-        record: &Record,
-        id: &str,
-        error: &PipelineError,
-    ) -> Result<(), HandlerError> {
-        let dlq = format!("{}.dlq", record.topic);
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &record.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
-        }
-        let (partition, offset, attempts) = (
-            record.partition.to_string(),
-            record.offset.to_string(),
-            error.attempts.to_string(),
-        );
-        let message = error.to_string();
-        for (k, v) in [
-            (dlq_headers::TOPIC, record.topic.as_str()),
-            (dlq_headers::PARTITION, &partition),
-            (dlq_headers::OFFSET, &offset),
-            (dlq_headers::ERROR, &message),
-            (dlq_headers::ATTEMPTS, &attempts),
-            (DLQ_STAGE_HEADER, &error.stage),
-        ] {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            });
-        }
-        tracing::error!(story.id = %id, stage = %error.stage, error = %error.error, %dlq, "story dead-lettered by its pipeline");
-        self.producer
-            .send_with_headers(&dlq, &record.key_str(), record.payload.as_deref(), headers)
-            .await
-            // The DLQ write failed: let the consumer retry the record.
-            .map_err(|e| HandlerError::Retryable(format!("dead-letter write: {e}")))?;
-        self.kafka_metrics
-            .dead_lettered
-            .get_or_create(&TopicLabel {
-                topic: record.topic.clone(),
-            })
-            .inc();
-        Ok(())
-    }
+/// The poison a failed pipeline run makes: the platform's DLQ headers plus the stage that
+/// failed, with the stage's attempts.
+fn dead_letter(error: &PipelineError) -> HandlerError {
+    HandlerError::poison(error.to_string())
+        .with_dlq_header(DLQ_STAGE_HEADER, error.stage.clone())
+        .with_dlq_header(dlq_headers::ATTEMPTS, error.attempts.to_string())
 }
 
 /// Connects what stages need and builds the first pipeline.
@@ -209,55 +163,30 @@ pub async fn start_pipeline(
 /// Runs enrichment until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut registry = Registry::default();
-    let kafka_metrics = KafkaMetrics::register(&mut registry);
-    let stage_metrics = StageMetrics::register(&mut registry);
-
-    kafka::ensure_topics(
+    let mut service = Service::new(
+        "newsroom.v1.EnrichmentService",
         platform,
-        &[t::STORIES_RAW, t::STORIES_ENRICHED, t::STORIES_RAW_DLQ],
-    )
-    .await?;
+        listeners,
+        shutdown,
+    );
+    let stage_metrics = StageMetrics::register(service.registry());
+
+    service
+        .ensure_topics(&[t::STORIES_RAW, t::STORIES_ENRICHED, t::STORIES_RAW_DLQ])
+        .await?;
     let reloader = start_pipeline(&config, stage_metrics).await?;
-    reloader.watch(&shutdown);
+    reloader.watch(service.shutdown());
     let pipeline = reloader.shared();
-    let producer = Producer::new(platform, kafka_metrics.clone())?;
     let handler = Arc::new(EnrichHandler {
         pipeline: pipeline.clone(),
-        producer: producer.clone(),
-        kafka_metrics: kafka_metrics.clone(),
+        producer: service.producer()?,
         enriched_topic: platform.topic(t::STORIES_ENRICHED),
     });
-
-    let ready = Readiness::default();
-    let settings = ConsumerSettings::new(platform, &[t::STORIES_RAW]);
-    kafka::spawn_consumer(
-        platform,
-        settings,
-        handler,
-        &producer,
-        &kafka_metrics,
-        &shutdown,
-    );
-    ready.set(true);
+    service.consumer(ConsumerSettings::new(platform, &[t::STORIES_RAW]), handler)?;
 
     let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(
         api::EnrichmentApi::new(pipeline),
     ));
-    tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "enrichment serving");
-    let served = server::serve(
-        "newsroom.v1.EnrichmentService",
-        routes,
-        listeners,
-        Arc::new(registry),
-        ready,
-        shutdown.clone(),
-    )
-    .await;
-    // The server stops when shutdown is triggered; the consumer finishes its record and commits.
-    shutdown.trigger();
-    shutdown.drain(platform.drain_timeout).await;
-    producer.flush(platform.drain_timeout);
-    served?;
+    service.serve(routes).await?;
     Ok(())
 }

@@ -17,10 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use newsroom_platform::PlatformConfig;
-use newsroom_platform::kafka::Producer;
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
-use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
 use newsroom_platform::kafka::rdkafka::message::Message as _;
+use newsroom_platform::kafka::{self, Producer};
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis;
 use newsroom_platform::shutdown::Shutdown;
@@ -91,22 +89,9 @@ impl Embargo {
         self,
         shutdown: Shutdown,
     ) -> Result<(), newsroom_platform::kafka::rdkafka::error::KafkaError> {
-        // A group of its own per process, never committed: every start reads the whole topic.
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.config.kafka_brokers)
-            .set(
-                "group.id",
-                format!(
-                    "{}-held-{}",
-                    self.config.consumer_group,
-                    uuid::Uuid::new_v4().simple()
-                ),
-            )
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("topic.metadata.refresh.interval.ms", "10000")
-            .create()?;
-        consumer.subscribe(&[&self.held_topic])?;
+        // Outside any group, never committed: every start reads the whole topic, and no
+        // consumer group is left behind in Kafka per start.
+        let consumer = kafka::follow_from_start(&self.config, &self.held_topic).await?;
         let mut waiting = Waiting::default();
         loop {
             let sleep = match waiting.by_time.keys().next() {

@@ -26,12 +26,9 @@ pub mod normalise;
 pub mod poller;
 pub mod story;
 
-use std::sync::Arc;
-
-use newsroom_platform::kafka::{self, Producer, topics};
-use newsroom_platform::metrics::{KafkaMetrics, Registry};
-use newsroom_platform::redis::RedisStore;
-use newsroom_platform::server::{self, Listeners, Readiness};
+use newsroom_platform::kafka::topics;
+use newsroom_platform::server::{self, Listeners};
+use newsroom_platform::service::Service;
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::ingest_service_server::IngestServiceServer;
 
@@ -55,22 +52,19 @@ pub enum RunError {
 /// Runs ingest until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut registry = Registry::default();
-    let kafka_metrics = KafkaMetrics::register(&mut registry);
-    let metrics = api::IngestMetrics::register(&mut registry);
-    let poller_metrics = poller::PollerMetrics::register(&mut registry);
+    let mut service = Service::new("newsroom.v1.IngestService", platform, listeners, shutdown);
+    let metrics = api::IngestMetrics::register(service.registry());
+    let poller_metrics = poller::PollerMetrics::register(service.registry());
 
-    kafka::ensure_topics(
-        platform,
-        &[
+    service
+        .ensure_topics(&[
             topics::STORIES_RAW,
             topics::STORIES_INDEX,
             topics::STORIES_HELD,
-        ],
-    )
-    .await?;
-    let producer = Producer::new(platform, kafka_metrics)?;
-    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+        ])
+        .await?;
+    let producer = service.producer()?;
+    let redis = service.redis().await?;
     let identity = identity::Identity::new(redis.clone());
     let restored =
         identity::rebuild_if_lost(platform, &identity, &platform.topic(topics::STORIES_INDEX))
@@ -90,18 +84,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         held_topic: platform.topic(topics::STORIES_HELD),
         raw_topic: platform.topic(topics::STORIES_RAW),
     };
-    shutdown.spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Err(e) = release.run(shutdown.clone()).await {
-                tracing::error!(error = %e, "embargo release task failed; shutting down");
-                shutdown.trigger();
-            }
-        }
-    });
+    service.task("embargo release", release.run(service.shutdown().clone()));
 
     let api = api::IngestApi::new(
-        producer.clone(),
+        producer,
         identity,
         config.limits.clone(),
         metrics,
@@ -122,29 +108,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
             config.feeds_allow_private,
             api.clone(),
             poller_metrics,
-            &shutdown,
+            service.shutdown(),
         )?;
     }
     let routes = tonic::service::Routes::new(
         IngestServiceServer::new(api)
             .max_decoding_message_size(config.limits.max_document_bytes + 64 * 1024),
     );
-    let ready = Readiness::default();
-    ready.set(true);
-    tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "ingest serving");
-    let served = server::serve(
-        "newsroom.v1.IngestService",
-        routes,
-        listeners,
-        Arc::new(registry),
-        ready,
-        shutdown.clone(),
-    )
-    .await;
-    // In-flight calls finished with the server; make sure nothing acknowledged is left queued.
-    shutdown.trigger();
-    shutdown.drain(platform.drain_timeout).await;
-    producer.flush(platform.drain_timeout);
-    served?;
+    service.serve(routes).await?;
     Ok(())
 }

@@ -38,14 +38,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use newsroom_platform::kafka::{
-    self, ConsumerSettings, Handler, HandlerError, Producer, Record, topics as t,
-};
-use newsroom_platform::metrics::{KafkaMetrics, Registry};
-use newsroom_platform::redis::RedisStore;
-use newsroom_platform::server::{self, Listeners, Readiness};
+use newsroom_platform::kafka::{ConsumerSettings, Handler, HandlerError, Record, topics as t};
+use newsroom_platform::server::{self, Listeners};
+use newsroom_platform::service::Service;
 use newsroom_platform::shutdown::Shutdown;
-use newsroom_proto::Message as _;
 use newsroom_proto::v1::audience::Target;
 use newsroom_proto::v1::notification_service_server::NotificationServiceServer;
 use newsroom_proto::v1::{AlertRequest, Device, EnrichedStory, TargetKind, UserProfile};
@@ -68,14 +64,14 @@ pub enum RunError {
     Serve(#[from] server::ServeError),
 }
 
-fn retry(e: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Retryable(e.to_string())
+fn retry(e: newsroom_platform::redis::redis::RedisError) -> HandlerError {
+    HandlerError::retryable(e)
 }
 
 impl From<FanoutError> for HandlerError {
     fn from(e: FanoutError) -> Self {
         // Either way the record must come back: an interrupted fan-out resumes on redelivery.
-        HandlerError::Retryable(e.to_string())
+        HandlerError::retryable(e)
     }
 }
 
@@ -92,13 +88,11 @@ pub struct AlertHandler {
 
 impl AlertHandler {
     async fn story(&self, record: &Record) -> Result<(), HandlerError> {
-        let Some(payload) = record.payload.as_deref() else {
+        let Some(enriched) = record.decode_or_tombstone::<EnrichedStory>()? else {
             return Ok(());
         };
-        let enriched = EnrichedStory::decode(payload)
-            .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.EnrichedStory: {e}")))?;
         let alert = decision::alert_of(&enriched)
-            .ok_or_else(|| HandlerError::Poison("EnrichedStory without a story id".into()))?;
+            .ok_or_else(|| HandlerError::poison("EnrichedStory without a story id"))?;
         let store = &self.fanout.store;
         if decision::is_killed(&enriched) {
             // A killed story is never alerted, not even by an editor later.
@@ -158,11 +152,9 @@ impl AlertHandler {
     }
 
     async fn editor_alert(&self, record: &Record) -> Result<(), HandlerError> {
-        let Some(payload) = record.payload.as_deref() else {
+        let Some(request) = record.decode_or_tombstone::<AlertRequest>()? else {
             return Ok(());
         };
-        let request = AlertRequest::decode(payload)
-            .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.AlertRequest: {e}")))?;
         let store = &self.fanout.store;
         if store.is_killed(&request.story_id).await.map_err(retry)? {
             tracing::info!(story.id = %request.story_id, "editor alert for a killed story dropped");
@@ -173,16 +165,16 @@ impl AlertHandler {
             .await
             .map_err(retry)?
             .ok_or_else(|| {
-                HandlerError::Poison(format!("story {} is unknown", request.story_id))
+                HandlerError::poison(format!("story {} is unknown", request.story_id))
             })?;
         let mut alert = decision::alert_of(&enriched)
-            .ok_or_else(|| HandlerError::Poison("cached story without an id".into()))?;
+            .ok_or_else(|| HandlerError::poison("cached story without an id"))?;
         alert.critical = request.critical;
         let audience = match request.audience.and_then(|a| a.target) {
             Some(Target::Everyone(true)) => Audience::Everyone,
             Some(Target::Segment(name)) => {
                 let segment = self.segments.get(&name).cloned().ok_or_else(|| {
-                    HandlerError::Poison(format!("segment {name} is not configured"))
+                    HandlerError::poison(format!("segment {name} is not configured"))
                 })?;
                 Audience::Segment(name, segment)
             }
@@ -219,13 +211,10 @@ pub struct ProfileHandler {
 
 impl Handler for ProfileHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        let (user, topics, entities) = match record.payload.as_deref() {
+        let (user, topics, entities) = match record.decode_or_tombstone::<UserProfile>()? {
             // A tombstone: the user is gone, and so are their follows.
             None => (record.key_str(), BTreeSet::new(), BTreeSet::new()),
-            Some(bytes) => {
-                let profile = UserProfile::decode(bytes).map_err(|e| {
-                    HandlerError::Poison(format!("not a newsroom.v1.UserProfile: {e}"))
-                })?;
+            Some(profile) => {
                 let of = |kind: TargetKind| -> BTreeSet<String> {
                     profile
                         .follows
@@ -242,7 +231,7 @@ impl Handler for ProfileHandler {
             }
         };
         if user.is_empty() {
-            return Err(HandlerError::Poison("profile without a user id".into()));
+            return Err(HandlerError::poison("profile without a user id"));
         }
         self.store
             .set_follows(&user, &topics, &entities)
@@ -259,13 +248,11 @@ pub struct DeviceHandler {
 
 impl Handler for DeviceHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        match record.payload.as_deref() {
+        match record.decode_or_tombstone::<Device>()? {
             None => {
                 let id = record.key_str();
                 if id.is_empty() {
-                    return Err(HandlerError::Poison(
-                        "device tombstone without a key".into(),
-                    ));
+                    return Err(HandlerError::poison("device tombstone without a key"));
                 }
                 self.store
                     .remove_device(&id, record.offset)
@@ -273,13 +260,9 @@ impl Handler for DeviceHandler {
                     .map(|_| ())
                     .map_err(retry)
             }
-            Some(bytes) => {
-                let device = Device::decode(bytes)
-                    .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.Device: {e}")))?;
+            Some(device) => {
                 if device.device_id.is_empty() || device.user_id.is_empty() {
-                    return Err(HandlerError::Poison(
-                        "device without an id or a user".into(),
-                    ));
+                    return Err(HandlerError::poison("device without an id or a user"));
                 }
                 self.store
                     .put_device(&device, record.offset)
@@ -305,13 +288,16 @@ pub async fn run_with_channels(
     adjust: impl FnOnce(&mut channel::Channels),
 ) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut registry = Registry::default();
-    let kafka_metrics = KafkaMetrics::register(&mut registry);
-    let metrics = metrics::Metrics::register(&mut registry);
-
-    kafka::ensure_topics(
+    let mut service = Service::new(
+        "newsroom.v1.NotificationService",
         platform,
-        &[
+        listeners,
+        shutdown,
+    );
+    let metrics = metrics::Metrics::register(service.registry());
+
+    service
+        .ensure_topics(&[
             t::STORIES_ENRICHED,
             t::STORIES_ENRICHED_DLQ,
             t::PROFILES,
@@ -321,14 +307,17 @@ pub async fn run_with_channels(
             t::NOTIFICATIONS_RECEIPTS,
             t::NOTIFICATIONS_ALERTS,
             t::NOTIFICATIONS_ALERTS_DLQ,
-        ],
-    )
-    .await?;
-    let producer = Producer::new(platform, kafka_metrics.clone())?;
-    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+        ])
+        .await?;
+    let producer = service.producer()?;
+    let redis = service.redis().await?;
     let redis_client = newsroom_platform::redis::redis::Client::open(platform.redis_url.as_str())?;
     let store = store::AlertStore::new(redis.clone());
     let receipts = receipts::Receipts::new(platform, platform.topic(t::NOTIFICATIONS_RECEIPTS))?;
+    service.on_stop({
+        let receipts = receipts.clone();
+        move |left| receipts.flush(left)
+    });
     let mut channels = channel::Channels::build(
         &config.channels,
         &channel::ChannelContext {
@@ -369,7 +358,7 @@ pub async fn run_with_channels(
             batch: config.fanout_batch,
             correction_window: config.correction_window,
         },
-        shutdown.clone(),
+        service.shutdown().clone(),
         metrics,
     );
 
@@ -379,77 +368,47 @@ pub async fn run_with_channels(
     let epoch = store
         .index_epoch(&uuid::Uuid::new_v4().simple().to_string()[..8])
         .await?;
-    let alerts = Arc::new(AlertHandler {
-        fanout: fanout.clone(),
-        alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
-        max_urgency: config.alert_max_urgency,
-        breaking_score: config.alert_breaking_score,
-        max_age: config.alert_max_age,
-        segments: config.segments.clone(),
-    });
-    let mut alert_settings =
-        ConsumerSettings::new(platform, &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS]);
-    alert_settings.group_id = format!("{}-stories", platform.consumer_group);
-    let mut profile_settings = ConsumerSettings::new(platform, &[t::PROFILES]);
-    profile_settings.group_id = format!("{}-profiles-{epoch}", platform.consumer_group);
-    let mut device_settings = ConsumerSettings::new(platform, &[t::DEVICES]);
-    device_settings.group_id = format!("{}-devices-{epoch}", platform.consumer_group);
-    kafka::spawn_consumer(
-        platform,
-        alert_settings,
-        alerts,
-        &producer,
-        &kafka_metrics,
-        &shutdown,
-    );
-    kafka::spawn_consumer(
-        platform,
-        profile_settings,
+    service.consumer(
+        ConsumerSettings::new(platform, &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS])
+            .in_group(platform, "stories"),
+        Arc::new(AlertHandler {
+            fanout: fanout.clone(),
+            alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
+            max_urgency: config.alert_max_urgency,
+            breaking_score: config.alert_breaking_score,
+            max_age: config.alert_max_age,
+            segments: config.segments.clone(),
+        }),
+    )?;
+    service.consumer(
+        ConsumerSettings::new(platform, &[t::PROFILES])
+            .in_group(platform, &format!("profiles-{epoch}")),
         Arc::new(ProfileHandler {
             store: store.clone(),
         }),
-        &producer,
-        &kafka_metrics,
-        &shutdown,
-    );
-    kafka::spawn_consumer(
-        platform,
-        device_settings,
+    )?;
+    service.consumer(
+        ConsumerSettings::new(platform, &[t::DEVICES])
+            .in_group(platform, &format!("devices-{epoch}")),
         Arc::new(DeviceHandler {
             store: store.clone(),
         }),
-        &producer,
-        &kafka_metrics,
-        &shutdown,
-    );
+    )?;
 
-    let ready = Readiness::default();
-    ready.set(true);
     let api = api::NotificationApi::new(
         fanout,
-        producer.clone(),
+        producer,
         platform.topic(t::DEVICES),
         platform.topic(t::NOTIFICATIONS_ALERTS),
         config.auth.clone(),
         config.segments.clone(),
         redis_client,
-        shutdown.clone(),
+        service.shutdown().clone(),
     );
-    let routes = tonic::service::Routes::new(NotificationServiceServer::new(api));
-    tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "notification serving");
-    let served = server::serve(
-        "newsroom.v1.NotificationService",
-        routes,
-        listeners,
-        Arc::new(registry),
-        ready,
-        shutdown.clone(),
-    )
-    .await;
-    shutdown.trigger();
-    shutdown.drain(platform.drain_timeout).await;
-    producer.flush(platform.drain_timeout);
-    receipts.flush(platform.drain_timeout);
-    served?;
+    service
+        .serve(tonic::service::Routes::new(NotificationServiceServer::new(
+            api,
+        )))
+        .await?;
     Ok(())
 }

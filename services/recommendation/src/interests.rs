@@ -17,7 +17,6 @@ use std::collections::HashMap;
 
 use newsroom_platform::kafka::{Handler, HandlerError, Record};
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
-use newsroom_proto::Message as _;
 use newsroom_proto::v1::{Interaction, InteractionKind};
 
 use crate::store::{FeedStore, now_ms};
@@ -76,19 +75,15 @@ pub struct InteractionHandler {
 
 impl Handler for InteractionHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        let Some(bytes) = record.payload.as_deref() else {
+        let Some(i) = record.decode_or_tombstone::<Interaction>()? else {
             return Ok(());
         };
-        let i = Interaction::decode(bytes)
-            .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.Interaction: {e}")))?;
         if i.user_id.is_empty() || i.story_id.is_empty() {
-            return Err(HandlerError::Poison(
-                "interaction without user or story".into(),
-            ));
+            return Err(HandlerError::poison("interaction without user or story"));
         }
         apply(&self.store, &i)
             .await
-            .map_err(|e| HandlerError::Retryable(format!("redis: {e}")))
+            .map_err(|e| HandlerError::retryable(e).context("redis"))
     }
 }
 

@@ -22,14 +22,10 @@ pub mod store;
 
 use std::sync::Arc;
 
-use newsroom_platform::kafka::{
-    self, ConsumerSettings, Handler, HandlerError, Producer, Record, topics as t,
-};
-use newsroom_platform::metrics::{KafkaMetrics, Registry};
-use newsroom_platform::redis::RedisStore;
-use newsroom_platform::server::{self, Listeners, Readiness};
+use newsroom_platform::kafka::{ConsumerSettings, Handler, HandlerError, Record, topics as t};
+use newsroom_platform::server::{self, Listeners};
+use newsroom_platform::service::Service;
 use newsroom_platform::shutdown::Shutdown;
-use newsroom_proto::Message as _;
 use newsroom_proto::v1::EnrichedStory;
 use newsroom_proto::v1::recommendation_service_server::RecommendationServiceServer;
 
@@ -53,22 +49,18 @@ pub struct IndexHandler {
 
 impl Handler for IndexHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        let Some(payload) = record.payload.as_deref() else {
-            // A tombstone on the compacted topic: nothing to index.
+        // A tombstone on the compacted topic: nothing to index.
+        let Some(story) = record.decode_or_tombstone::<EnrichedStory>()? else {
             return Ok(());
         };
-        let story = EnrichedStory::decode(payload)
-            .map_err(|e| HandlerError::Poison(format!("not a newsroom.v1.EnrichedStory: {e}")))?;
         if story.story.as_ref().is_none_or(|s| s.id.is_empty()) {
-            return Err(HandlerError::Poison(
-                "EnrichedStory without a story id".into(),
-            ));
+            return Err(HandlerError::poison("EnrichedStory without a story id"));
         }
         let applied = self
             .store
             .apply(&story)
             .await
-            .map_err(|e| HandlerError::Retryable(format!("redis: {e}")))?;
+            .map_err(|e| HandlerError::retryable(e).context("redis"))?;
         tracing::debug!(story.id = %record.key_str(), ?applied, "story indexed");
         Ok(())
     }
@@ -77,72 +69,51 @@ impl Handler for IndexHandler {
 /// Runs recommendation until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut registry = Registry::default();
-    let kafka_metrics = KafkaMetrics::register(&mut registry);
-    let metrics = metrics::Metrics::register(&mut registry);
-
-    kafka::ensure_topics(
+    let mut service = Service::new(
+        "newsroom.v1.RecommendationService",
         platform,
-        &[
+        listeners,
+        shutdown,
+    );
+    let metrics = metrics::Metrics::register(service.registry());
+
+    service
+        .ensure_topics(&[
             t::STORIES_ENRICHED,
             t::STORIES_ENRICHED_DLQ,
             t::PROFILES,
             t::INTERACTIONS,
             t::INTERACTIONS_DLQ,
-        ],
-    )
-    .await?;
-    let producer = Producer::new(platform, kafka_metrics.clone())?;
-    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await?;
+        ])
+        .await?;
+    let producer = service.producer()?;
+    let redis = service.redis().await?;
     let store = store::FeedStore::new(redis, config.story_ttl, config.index_max_stories);
 
-    let ready = Readiness::default();
-    let handler = Arc::new(IndexHandler {
-        store: store.clone(),
-    });
-    let settings = ConsumerSettings::new(platform, &[t::STORIES_ENRICHED]);
-    kafka::spawn_consumer(
-        platform,
-        settings,
-        handler,
-        &producer,
-        &kafka_metrics,
-        &shutdown,
-    );
-    let mut settings = ConsumerSettings::new(platform, &[t::INTERACTIONS]);
-    settings.group_id = format!("{}-interactions", platform.consumer_group);
-    kafka::spawn_consumer(
-        platform,
-        settings,
+    service.consumer(
+        ConsumerSettings::new(platform, &[t::STORIES_ENRICHED]),
+        Arc::new(IndexHandler {
+            store: store.clone(),
+        }),
+    )?;
+    service.consumer(
+        ConsumerSettings::new(platform, &[t::INTERACTIONS]).in_group(platform, "interactions"),
         Arc::new(interests::InteractionHandler {
             store: store.clone(),
         }),
-        &producer,
-        &kafka_metrics,
-        &shutdown,
-    );
-    shutdown.spawn(rebuild::keep_loaded(
+    )?;
+    let shutdown = service.shutdown().clone();
+    service.shutdown().spawn(rebuild::keep_loaded(
         store.clone(),
         platform.clone(),
-        shutdown.clone(),
+        shutdown,
     ));
-    ready.set(true);
 
-    let api = api::RecommendationApi::new(store, producer.clone(), platform.clone(), metrics);
-    let routes = tonic::service::Routes::new(RecommendationServiceServer::new(api));
-    tracing::info!(grpc = %listeners.grpc_addr(), admin = %listeners.admin_addr(), "recommendation serving");
-    let served = server::serve(
-        "newsroom.v1.RecommendationService",
-        routes,
-        listeners,
-        Arc::new(registry),
-        ready,
-        shutdown.clone(),
-    )
-    .await;
-    shutdown.trigger();
-    shutdown.drain(platform.drain_timeout).await;
-    producer.flush(platform.drain_timeout);
-    served?;
+    let api = api::RecommendationApi::new(store, producer, platform.clone(), metrics);
+    service
+        .serve(tonic::service::Routes::new(
+            RecommendationServiceServer::new(api),
+        ))
+        .await?;
     Ok(())
 }

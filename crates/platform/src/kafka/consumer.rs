@@ -1,0 +1,584 @@
+//! The at-least-once consumer: a group member with a task per assigned partition.
+//!
+//! - One [`Handler`] call per record, records of a partition strictly in order, partitions in
+//!   parallel: a slow record (a large fan-out, a retry while Redis is away) holds back only its
+//!   own partition, and the group's main queue is polled all the time, so the member keeps its
+//!   place in the group however long a record takes.
+//! - A record's offset is stored only after its handler finished (or the record went to the
+//!   dead-letter topic); stored offsets are committed in the background every second, on
+//!   partition revoke and on shutdown. Handlers are idempotent on (story id, version), so a
+//!   record handled again after a crash or a rebalance is harmless.
+//! - [`HandlerError`] says what to do with a failure: poison goes to the DLQ at once (with the
+//!   headers the handler adds); a retryable failure is retried with capped, jittered backoff and
+//!   dead-lettered after the configured attempts.
+//! - The consumer's [`Check`] passes once the member joined its group and fails while no broker
+//!   answers.
+//!
+//! How partitions become tasks: when librdkafka assigns partitions (inside the main queue's
+//! poll, on its rebalance callback) the context pauses them before any fetch, and hands them to
+//! the loop, which splits each partition onto its own queue, starts its task, and resumes it.
+//! A revoke cancels the partitions' tasks (each finishes the record it holds) and commits.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder as _, ExponentialBuilder};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+    stream_consumer::StreamPartitionQueue,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientContext, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::client::service_client;
+use super::dlq::dead_letter;
+use super::health;
+use super::producer::Producer;
+use super::record::Record;
+use crate::config::PlatformConfig;
+use crate::metrics::{KafkaMetrics, PartitionLabels, TopicLabel};
+use crate::readiness::Check;
+use crate::shutdown::Shutdown;
+
+/// Boxed error source carried by a [`HandlerError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Whether a failed record can ever succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The record can never be handled (cannot be decoded, invalid): dead-letter it at once.
+    Poison,
+    /// A dependency failed (Redis, Kafka): retry with backoff, dead-letter after the limit.
+    Retryable,
+}
+
+/// Why a handler did not handle a record: the kind of failure, the reason people read (the
+/// DLQ's `dlq.error` header), headers to add to the dead-lettered record, and the typed cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct HandlerError {
+    failure: Failure,
+    reason: String,
+    dlq_headers: Vec<(&'static str, String)>,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl HandlerError {
+    /// A record that can never be handled.
+    pub fn poison(reason: impl Into<String>) -> Self {
+        HandlerError {
+            failure: Failure::Poison,
+            reason: reason.into(),
+            dlq_headers: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// A dependency failed with `error`: try again later.
+    pub fn retryable(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        HandlerError {
+            failure: Failure::Retryable,
+            reason: error.to_string(),
+            dlq_headers: Vec::new(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// A dependency failed, described in words only.
+    pub fn retry(reason: impl Into<String>) -> Self {
+        HandlerError {
+            failure: Failure::Retryable,
+            reason: reason.into(),
+            dlq_headers: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Adds `name: value` to the record's headers if it is dead-lettered (a handler's own
+    /// header may also replace one of the platform's, `dlq.attempts` say).
+    pub fn with_dlq_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.dlq_headers.push((name, value.into()));
+        self
+    }
+
+    /// Prefixes the reason with what was being done (`redis: …`).
+    pub fn context(mut self, what: &str) -> Self {
+        self.reason = format!("{what}: {}", self.reason);
+        self
+    }
+
+    pub fn failure(&self) -> Failure {
+        self.failure
+    }
+
+    pub fn is_poison(&self) -> bool {
+        self.failure == Failure::Poison
+    }
+
+    pub(super) fn dlq_headers(&self) -> &[(&'static str, String)] {
+        &self.dlq_headers
+    }
+}
+
+/// What a consumer does with each record. Must be idempotent: a record can come twice.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, record: &Record) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// How a consumer loop runs.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Full topic names to subscribe to.
+    pub topics: Vec<String>,
+    pub group_id: String,
+    /// Attempts for a retryable failure before the record is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt (with jitter), at most `max_backoff`.
+    pub retry_backoff: Duration,
+    /// Longest delay between two attempts.
+    pub max_backoff: Duration,
+    /// How often librdkafka reports statistics, from which the consumer-lag gauge is set.
+    pub statistics_interval: Duration,
+}
+
+impl ConsumerSettings {
+    pub fn new(config: &PlatformConfig, topics: &[&str]) -> Self {
+        ConsumerSettings {
+            topics: topics.iter().map(|t| config.topic(t)).collect(),
+            group_id: config.consumer_group.clone(),
+            max_attempts: 5,
+            retry_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            statistics_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// The same, in the group `<service's group>-<suffix>` (a service with several loops).
+    pub fn in_group(mut self, config: &PlatformConfig, suffix: &str) -> Self {
+        self.group_id = format!("{}-{suffix}", config.consumer_group);
+        self
+    }
+
+    /// The delays between attempts: `max_attempts - 1` of them.
+    fn retry_delays(&self) -> impl Iterator<Item = Duration> + use<> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.retry_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_jitter()
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .build()
+    }
+}
+
+/// What every consumer loop of a service shares.
+#[derive(Clone)]
+pub struct ConsumerDeps {
+    pub platform: PlatformConfig,
+    /// Writes dead-lettered records.
+    pub producer: Producer,
+    pub metrics: KafkaMetrics,
+    pub shutdown: Shutdown,
+}
+
+type PartitionKey = (String, i32);
+
+/// Partitions the group assigned, handed from the rebalance callback to the loop.
+type Assigned = Vec<PartitionKey>;
+
+/// The consumer's context: pauses newly assigned partitions and hands them to the loop, stops
+/// revoked partitions' tasks and commits, turns librdkafka's statistics into the consumer-lag
+/// gauge and its errors into the consumer's health.
+struct GroupContext {
+    group: String,
+    metrics: KafkaMetrics,
+    health: Check,
+    joined: AtomicBool,
+    assigned: mpsc::UnboundedSender<Assigned>,
+    /// The cancellation of each running partition task.
+    running: Mutex<HashMap<PartitionKey, CancellationToken>>,
+}
+
+impl GroupContext {
+    fn labels(&self, topic: &str, partition: i32) -> PartitionLabels {
+        PartitionLabels {
+            topic: topic.to_owned(),
+            partition: partition.to_string(),
+            group: self.group.clone(),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, CancellationToken>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ClientContext for GroupContext {
+    /// Called every `statistics.interval.ms`, from the loop's poll of the main queue.
+    /// `consumer_lag` is the partition's end (high watermark) minus the group's committed
+    /// offset; -1 when unknown (not assigned here, or nothing committed yet), and then the
+    /// series is dropped rather than left stale.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if self.joined.load(Ordering::Acquire) && health::any_broker_up(&statistics) {
+            self.health.set(true);
+        }
+        for (name, topic) in &statistics.topics {
+            for (id, p) in &topic.partitions {
+                // -1 is librdkafka's internal "unassigned" partition.
+                if *id < 0 {
+                    continue;
+                }
+                let labels = self.labels(name, *id);
+                if p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .get_or_create(&labels)
+                        .set(p.consumer_lag);
+                } else {
+                    self.metrics.consumer_lag.remove(&labels);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        health::on_error(&self.health, &error, reason);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance
+            && tpl.count() > 0
+        {
+            // Stop the revoked partitions' tasks before their next record: the next owner
+            // starts after the last offset stored here.
+            {
+                let mut running = self.running();
+                for e in tpl.elements() {
+                    if let Some(token) = running.remove(&(e.topic().to_owned(), e.partition())) {
+                        token.cancel();
+                    }
+                }
+            }
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                // "No offset stored" is normal when nothing was handled since the last commit.
+                if !matches!(e, KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) {
+                    tracing::warn!(error = %e, "commit on revoke failed");
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                // Paused here, before the first fetch, so that no record of these partitions
+                // reaches the main queue: the loop resumes each once it has its own queue.
+                if tpl.count() > 0
+                    && let Err(e) = consumer.pause(tpl)
+                {
+                    tracing::warn!(error = %e, "pausing newly assigned partitions failed");
+                }
+                let partitions = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
+                let _ = self.assigned.send(partitions);
+                self.joined.store(true, Ordering::Release);
+                self.health.set(true);
+            }
+            Rebalance::Revoke(tpl) => {
+                // A partition another replica now owns is that replica's to report.
+                for e in tpl.elements() {
+                    self.metrics
+                        .consumer_lag
+                        .remove(&self.labels(e.topic(), e.partition()));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+/// One consumer loop: its settings, handler and the service's shared parts.
+pub struct ConsumerLoop<H> {
+    pub settings: ConsumerSettings,
+    pub handler: Arc<H>,
+    pub deps: ConsumerDeps,
+    /// Passes once the member joined its group; fails while no broker answers.
+    pub health: Check,
+}
+
+impl<H: Handler> ConsumerLoop<H> {
+    /// Runs until shutdown; then every partition task finishes its record, and the stored
+    /// offsets are committed so that a restart resumes exactly after them.
+    pub async fn run(self) -> Result<(), KafkaError> {
+        let ConsumerLoop {
+            settings,
+            handler,
+            deps,
+            health,
+        } = self;
+        let (assigned_tx, mut assigned) = mpsc::unbounded_channel();
+        let consumer: Arc<StreamConsumer<GroupContext>> = Arc::new(
+            service_client(&deps.platform)
+                .set("group.id", &settings.group_id)
+                // Offsets are stored by us after handling, and committed by the client in the
+                // background (every 1 s), on revoke and on shutdown.
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", "1000")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("session.timeout.ms", "30000")
+                // Partitions added while running (a major event) are picked up within 10 s.
+                .set("topic.metadata.refresh.interval.ms", "10000")
+                .set(
+                    "statistics.interval.ms",
+                    settings.statistics_interval.as_millis().to_string(),
+                )
+                .create_with_context(GroupContext {
+                    group: settings.group_id.clone(),
+                    metrics: deps.metrics.clone(),
+                    health,
+                    joined: AtomicBool::new(false),
+                    assigned: assigned_tx,
+                    running: Mutex::new(HashMap::new()),
+                })?,
+        );
+        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        tracing::info!(topics = ?settings.topics, group = %settings.group_id, "consumer started");
+
+        let partition = Arc::new(PartitionRun {
+            settings: settings.clone(),
+            handler,
+            deps: deps.clone(),
+        });
+        let mut tasks = JoinSet::new();
+        // Records that reached the main queue before their partition had its own (should not
+        // happen: partitions are paused until split), handed to the partition's task.
+        let mut strays: HashMap<PartitionKey, mpsc::UnboundedSender<Record>> = HashMap::new();
+        loop {
+            tokio::select! {
+                // Shutdown first: once asked to stop we start nothing new.
+                biased;
+                _ = deps.shutdown.requested() => break,
+                Some(partitions) = assigned.recv() => {
+                    let mut resume = TopicPartitionList::new();
+                    for (topic, id) in partitions {
+                        let Some(queue) = consumer.split_partition_queue(&topic, id) else {
+                            tracing::error!(%topic, partition = id, "no queue for an assigned partition");
+                            continue;
+                        };
+                        let token = deps.shutdown.child_token();
+                        let (stray_tx, stray_rx) = mpsc::unbounded_channel();
+                        strays.insert((topic.clone(), id), stray_tx);
+                        consumer
+                            .context()
+                            .running()
+                            .insert((topic.clone(), id), token.clone());
+                        tasks.spawn(partition.clone().run(
+                            consumer.clone(),
+                            queue,
+                            stray_rx,
+                            token,
+                        ));
+                        resume.add_partition(&topic, id);
+                    }
+                    if let Err(e) = consumer.resume(&resume) {
+                        tracing::error!(error = %e, "resuming assigned partitions failed");
+                    }
+                }
+                // The main queue: rebalances, statistics and errors are served by this poll.
+                m = consumer.recv() => match m {
+                    Ok(m) => {
+                        let record = Record::from_message(&m);
+                        drop(m);
+                        let key = (record.topic.clone(), record.partition);
+                        tracing::warn!(topic = %key.0, partition = key.1, "record on the main queue, handed to its partition");
+                        match strays.get(&key) {
+                            Some(tx) => { let _ = tx.send(record); }
+                            // Not ours (any more): the owner reads it from the committed offset.
+                            None => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done && e.is_panic() {
+                        tracing::error!(error = %e, "a partition task panicked");
+                    }
+                    strays.retain(|_, tx| !tx.is_closed());
+                }
+            }
+        }
+
+        // Every partition task finishes the record it holds (the shutdown cancelled them all).
+        while tasks.join_next().await.is_some() {}
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => {
+                tracing::info!(group = %settings.group_id, "consumer stopped, offsets committed")
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::warn!(error = %e, "final commit failed"),
+        }
+        consumer.unsubscribe();
+        Ok(())
+    }
+
+    /// Runs the loop as a drained worker of the shutdown. If the loop fails (the consumer cannot
+    /// be created or subscribed), the whole service shuts down rather than run half-deaf.
+    pub fn spawn(self) {
+        let shutdown = self.deps.shutdown.clone();
+        let group = self.settings.group_id.clone();
+        shutdown.clone().spawn(async move {
+            if let Err(e) = self.run().await {
+                tracing::error!(error = %e, %group, "consumer failed; shutting down");
+                shutdown.trigger();
+            }
+        });
+    }
+}
+
+/// What a partition's task runs: the loop's settings and handler.
+struct PartitionRun<H> {
+    settings: ConsumerSettings,
+    handler: Arc<H>,
+    deps: ConsumerDeps,
+}
+
+impl<H: Handler> PartitionRun<H> {
+    /// Handles the partition's records in order until its token is cancelled (revoke or
+    /// shutdown), storing each offset once the record is done.
+    async fn run(
+        self: Arc<Self>,
+        consumer: Arc<StreamConsumer<GroupContext>>,
+        queue: StreamPartitionQueue<GroupContext>,
+        mut strays: mpsc::UnboundedReceiver<Record>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let record = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                Some(r) = strays.recv() => r,
+                m = queue.recv() => match m {
+                    Ok(m) => Record::from_message(&m),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "partition queue error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                },
+            };
+            if !self.handle(&record, &stop).await {
+                // Stopped inside a retry: the offset stays, the record comes back.
+                break;
+            }
+            // Only now is the record done: store its offset for the next commit. After a
+            // revoke this fails, and the partition's next owner handles the record again.
+            if let Err(e) = consumer.store_offset(&record.topic, record.partition, record.offset) {
+                tracing::debug!(error = %e, topic = %record.topic, "store_offset failed");
+            }
+        }
+    }
+
+    /// Handles one record with retries and dead-lettering. Returns false only when `stop`
+    /// interrupted it before the record was done.
+    async fn handle(&self, record: &Record, stop: &CancellationToken) -> bool {
+        let label = TopicLabel {
+            topic: record.topic.clone(),
+        };
+        // The consumer span continues the producer's trace as its child, so one story version
+        // is one trace from SubmitStory to the last push (see the README's tracing section).
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(record));
+        let span = tracing::info_span!(
+            "process",
+            otel.name = %format!("process {}", record.topic),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = %record.topic,
+            messaging.destination.partition.id = record.partition,
+            messaging.kafka.offset = record.offset,
+            messaging.kafka.message.key = %record.key_str(),
+            messaging.consumer.group.name = %self.settings.group_id,
+        );
+        let _ = span.set_parent(parent);
+
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let mut delays = self.settings.retry_delays();
+        let error = loop {
+            attempt += 1;
+            match self.handler.handle(record).instrument(span.clone()).await {
+                Ok(()) => {
+                    self.deps.metrics.consumed.get_or_create(&label).inc();
+                    self.deps
+                        .metrics
+                        .handler_seconds
+                        .get_or_create(&label)
+                        .observe(started.elapsed().as_secs_f64());
+                    return true;
+                }
+                Err(e) if e.is_poison() => break e,
+                Err(e) => match delays.next() {
+                    None => {
+                        let reason = format!("{e} (after {attempt} attempts)");
+                        break HandlerError { reason, ..e };
+                    }
+                    Some(delay) => {
+                        span.in_scope(
+                            || tracing::warn!(reason = %e, attempt, "handler failed, retrying"),
+                        );
+                        tokio::select! {
+                            _ = stop.cancelled() => return false,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                },
+            }
+        };
+        dead_letter(
+            &self.deps.producer,
+            &self.deps.metrics,
+            record,
+            &error,
+            attempt,
+            stop.cancelled(),
+        )
+        .instrument(span)
+        .await
+    }
+}
+
+/// Runs a consumer loop as a drained worker of `deps.shutdown` (see [`ConsumerLoop::spawn`]),
+/// with a health check that is not registered anywhere.
+pub fn spawn_consumer<H: Handler>(
+    deps: &ConsumerDeps,
+    settings: ConsumerSettings,
+    handler: Arc<H>,
+) {
+    ConsumerLoop {
+        health: Check::new(format!("kafka consumer {}", settings.group_id)),
+        settings,
+        handler,
+        deps: deps.clone(),
+    }
+    .spawn();
+}

@@ -1,0 +1,36 @@
+//! Kafka: the system of record, one module per concern.
+//!
+//! Delivery is at-least-once everywhere (ARCHITECTURE.md):
+//! - [`client`] — how every client (producer, consumer, admin, CLI, tests) is configured;
+//! - [`topics`] — topic names, [`TOPICS`] with partitions and retention, [`ensure_topics`];
+//! - [`producer`] — the idempotent producer: [`Producer::send`] resolves only once Kafka
+//!   acknowledged the record, inside a producer span whose context travels in the headers;
+//! - [`record`] — a consumed [`Record`] and [`Record::decode`], which turns a record that is
+//!   not what it should be into poison;
+//! - [`consumer`] — the group consumer: a task per assigned partition, offsets stored after the
+//!   [`Handler`] finished, commits on revoke and shutdown, retries, the consumer's health;
+//! - [`dlq`] — poison and exhausted retries to `<topic>.dlq` with headers saying why;
+//! - [`replay`] — reading a topic outside the group: [`replay`](replay::replay) a compacted
+//!   topic into a cache, [`latest_for_key`];
+//! - `health` — a client's health from librdkafka's errors and statistics (readiness).
+
+pub mod client;
+pub mod consumer;
+pub mod dlq;
+mod health;
+pub mod producer;
+pub mod record;
+pub mod replay;
+pub mod topics;
+
+pub use rdkafka;
+
+pub use client::{client_config, reader_config, service_client};
+pub use consumer::{
+    ConsumerDeps, ConsumerLoop, ConsumerSettings, Failure, Handler, HandlerError, spawn_consumer,
+};
+pub use dlq::{dlq_headers, dlq_topic};
+pub use producer::{Delivered, ProduceError, Producer};
+pub use record::Record;
+pub use replay::{follow_from_start, latest_for_key, replay, replay_headers};
+pub use topics::{TOPICS, TopicSpec, ensure_topics};
