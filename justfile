@@ -58,12 +58,18 @@ lint:
 fmt:
     cargo fmt --all
 
+# Write deploy/compose-topics.sh and k8s/base/kafka/topics.yaml from the one list, deploy/topics.tsv.
+topics:
+    python3 deploy/topics.py write
+
 # Deploy: render every k8s/ overlay and validate it (kubeconform, KEDA and Strimzi CRDs, invariants).
 k8s-validate:
+    python3 deploy/topics.py check
     deploy/k8s-validate.sh
 
 # Deploy: validate deploy/compose.yaml without a Docker engine (compose-go, invariants).
 compose-validate:
+    python3 deploy/topics.py check
     deploy/compose-validate.sh
 
 # Deploy: lint deploy/Dockerfile (hadolint) and check its build steps against the README.

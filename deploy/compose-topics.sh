@@ -3,14 +3,14 @@
 # ARCHITECTURE.md. Run by the one-shot `kafka-init` service of deploy/compose.yaml inside the
 # apache/kafka image (which has /opt/kafka/bin); idempotent (--if-not-exists).
 #
-# The list is the code's (TOPICS in crates/platform/src/kafka.rs), as are deploy/stack.sh's and
-# k8s/base/kafka/topics.yaml's; `just compose-validate` and `just k8s-validate` check they agree.
+# The TOPICS block below is written from deploy/topics.tsv, the one list, by `just topics` (do
+# not edit it by hand); `just compose-validate` checks it agrees with the table.
 set -euo pipefail
 
 BOOTSTRAP=${KAFKA_BROKERS:-kafka:9092}
 KAFKA_BIN=${KAFKA_BIN:-/opt/kafka/bin}
 
-# name partitions retention_days(or "compact")
+# name partitions retention_days(or "compact"), generated from deploy/topics.tsv
 TOPICS="
 stories.raw 12 7
 stories.enriched 12 compact

@@ -12,7 +12,7 @@
 #    beside the file, as the collector would at start-up;
 # 3. tests/deploy/compose_invariants.py checks the resolved project: health checks, restart
 #    policies, env wiring, grace period vs drain, the one-shot demo, the topic list (against
-#    crates/platform/src/kafka.rs, as is deploy/stack.sh's) and the collector's pipelines
+#    deploy/topics.tsv, the one list) and the collector's pipelines
 #    (otel-collector.yaml beside the file).
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -39,8 +39,8 @@ else
 fi
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >&2
 if ! python3 "$ROOT/tests/deploy/compose_invariants.py" "$OUT/resolved.yaml" \
-      --topics-from "$ROOT/crates/platform/src/kafka.rs" \
-      --compose-topics "$DIR/compose-topics.sh" --stack "$ROOT/deploy/stack.sh" \
+      --topics-from "$ROOT/deploy/topics.tsv" \
+      --compose-topics "$DIR/compose-topics.sh" \
       --collector "$DIR/otel-collector.yaml" \
       --otelcol-gomod "$ROOT/tests/deploy/otelcol-check/go.mod"; then
   log "FAILED: $FILE"; exit 1

@@ -9,8 +9,8 @@
 #    NEWSROOM_K8S_VERSIONS (default: 1.30.0, the oldest we support, and 1.37.0) and against the
 #    CRD schemas of KEDA (ScaledObject) and Strimzi (KafkaTopic, Kafka, KafkaNodePool); a kind
 #    with no schema is an error, not a skip;
-# 3. tests/deploy/k8s_invariants.py checks what no schema can: topics equal the code's (TOPICS
-#    in crates/platform/src/kafka.rs), KEDA caps within partitions, the consumer groups, probes,
+# 3. tests/deploy/k8s_invariants.py checks what no schema can: topics equal the one list
+#    (deploy/topics.tsv), KEDA caps within partitions, the consumer groups, probes,
 #    security context, PDBs, grace period vs drain.
 # Tools and schemas come from deploy/deploy-tools.sh (cached). Exits non-zero on any failure.
 set -euo pipefail
@@ -66,7 +66,7 @@ for version in $K8S_VERSIONS; do
 done
 
 if [ ${#rendered[@]} -gt 0 ]; then
-  if python3 "$ROOT/tests/deploy/k8s_invariants.py" --topics-from "$ROOT/crates/platform/src/kafka.rs" "${rendered[@]}" 2> "$OUT/inv.txt"; then
+  if python3 "$ROOT/tests/deploy/k8s_invariants.py" --topics-from "$ROOT/deploy/topics.tsv" "${rendered[@]}" 2> "$OUT/inv.txt"; then
     log "invariants hold in every overlay"
   else
     log "invariants broken:"; sed "s|$OUT/||" "$OUT/inv.txt" >&2

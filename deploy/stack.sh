@@ -30,24 +30,8 @@ CONTROLLER_PORT=${NEWSROOM_KAFKA_CONTROLLER_PORT:-9093}
 REDIS_PORT=6379
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 
-# name partitions retention_days(or "compact") — the same list as crates/platform/src/kafka.rs
-TOPICS="
-stories.raw 12 7
-stories.enriched 12 compact
-stories.index 12 compact
-stories.held 6 compact
-stories.raw.dlq 1 14
-stories.enriched.dlq 1 14
-interactions 12 30
-profiles 6 compact
-profiles.dlq 1 14
-interactions.dlq 1 14
-devices 6 compact
-devices.dlq 1 14
-notifications.receipts 6 7
-notifications.alerts 6 7
-notifications.alerts.dlq 1 14
-"
+# name partitions retention_days(or "compact"), from the one list (deploy/topics.tsv)
+TOPICS=$(awk -F'	' '!/^#/ && NF >= 3 { print $1, $2, $3 }' "$ROOT/deploy/topics.tsv")
 
 log() { printf '\033[1mstack:\033[0m %s\n' "$*" >&2; }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What the Compose schema cannot check, checked on the resolved project (deploy/compose-validate.sh).
 
-    compose_invariants.py RESOLVED.yaml --topics-from crates/platform/src/kafka.rs \
-        --compose-topics deploy/compose-topics.sh --stack deploy/stack.sh \
+    compose_invariants.py RESOLVED.yaml --topics-from deploy/topics.tsv \
+        --compose-topics deploy/compose-topics.sh \
         --collector deploy/otel-collector.yaml --otelcol-gomod tests/deploy/otelcol-check/go.mod
 
 - Kafka (apache/kafka, KRaft), Redis, the OpenTelemetry collector and Jaeger are there;
@@ -10,8 +10,8 @@
   OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME, listens on 0.0.0.0:<its port>, waits for
   the topics and Redis, and gets longer to stop than its drain;
 - the demo loader runs once (`newsroom demo`), after the four services are healthy;
-- the topics that kafka-init creates (deploy/compose-topics.sh), and those of the local stack
-  (deploy/stack.sh), are the code's (crates/platform/src/kafka.rs), with the same partitions and
+- the topics that kafka-init creates (deploy/compose-topics.sh) are the one list's
+  (deploy/topics.tsv, which the code and deploy/stack.sh read), with the same partitions and
   retention;
 - every receiver, processor, exporter and extension the collector's pipelines name is defined,
   and the collector image is the version otelcol-check validated the config with.
@@ -48,7 +48,6 @@ def main():
     ap.add_argument("resolved")
     ap.add_argument("--topics-from", required=True)
     ap.add_argument("--compose-topics", required=True)
-    ap.add_argument("--stack", required=True)
     ap.add_argument("--collector", required=True)
     ap.add_argument("--otelcol-gomod", required=True)
     args = ap.parse_args()
@@ -106,9 +105,9 @@ def main():
             if deps.get(name, {}).get("condition") != "service_healthy":
                 problems.append(f"service demo: does not wait for a healthy {name}")
 
-    want = topic_lists.from_kafka_rs(args.topics_from)
-    for path in (args.compose_topics, args.stack):
-        problems += topic_lists.differences(want, topic_lists.from_shell(path), "kafka.rs TOPICS",
+    want = topic_lists.from_table(args.topics_from)
+    for path in (args.compose_topics,):
+        problems += topic_lists.differences(want, topic_lists.from_shell(path), "deploy/topics.tsv",
                                             os.path.basename(path))
 
     collector = yaml.safe_load(open(args.collector, encoding="utf-8"))

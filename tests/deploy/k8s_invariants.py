@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """What a schema cannot check in a rendered overlay, checked here (run by deploy/k8s-validate.sh).
 
-    k8s_invariants.py --topics-from crates/platform/src/kafka.rs RENDERED.yaml [RENDERED.yaml ...]
+    k8s_invariants.py --topics-from deploy/topics.tsv RENDERED.yaml [RENDERED.yaml ...]
 
 For each rendered overlay:
-- every topic of the code's TOPICS (crates/platform/src/kafka.rs) is a KafkaTopic with the same
+- every topic of the one list (deploy/topics.tsv) is a KafkaTopic with the same
   partitions and the same retention or compaction, and there is no other;
 - every KEDA kafka trigger names a consumer group the services really use, on the topic that
   group reads, a topic that exists; allowIdleConsumers is not true; and the ScaledObject's
@@ -78,7 +78,7 @@ def check(path, expected_topics):
             ms = int(config.get("retention.ms", -1))
             retention = str(ms // 86400000) if ms % 86400000 == 0 else f"{ms}ms"
         topics[name] = (spec.get("partitions"), retention)
-    for problem in topic_lists.differences(expected_topics, topics, "kafka.rs TOPICS", "the KafkaTopics"):
+    for problem in topic_lists.differences(expected_topics, topics, "deploy/topics.tsv", "the KafkaTopics"):
         bad(problem)
 
     deployments = {
@@ -197,10 +197,10 @@ def check(path, expected_topics):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--topics-from", required=True, help="crates/platform/src/kafka.rs")
+    ap.add_argument("--topics-from", required=True, help="deploy/topics.tsv")
     ap.add_argument("rendered", nargs="+")
     args = ap.parse_args()
-    expected = topic_lists.from_kafka_rs(args.topics_from)
+    expected = topic_lists.from_table(args.topics_from)
     failed = 0
     for path in args.rendered:
         problems = check(path, expected)

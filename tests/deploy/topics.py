@@ -1,9 +1,9 @@
 """The topic lists the deploy files must agree on, read from where they live.
 
-The source of truth is the code: `TOPICS` in crates/platform/src/kafka.rs (what the services
-create when a topic is missing). deploy/stack.sh (the local stack), deploy/compose-topics.sh
-(the compose stack) and k8s/base/kafka/topics.yaml (Strimzi) must list the same topics with the
-same partitions and retention. Each list maps name -> (partitions, retention), where retention
+The source of truth is deploy/topics.tsv: the services compile it in (what they create when a
+topic is missing), deploy/stack.sh reads it, and `just topics` writes deploy/compose-topics.sh
+(the compose stack) and k8s/base/kafka/topics.yaml (Strimzi) from it; those two must list the
+same topics with the same partitions and retention. Each list maps name -> (partitions, retention), where retention
 is a number of days as a string, or "compact".
 """
 
@@ -11,20 +11,16 @@ import re
 import sys
 
 
-def from_kafka_rs(path):
-    text = open(path, encoding="utf-8").read()
-    consts = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', text))
-    block = re.search(r"pub const TOPICS: &\[TopicSpec\] = &\[(.*?)\];", text, re.S)
-    if not block:
-        sys.exit(f"{path}: no `pub const TOPICS: &[TopicSpec] = &[...]`")
+def from_table(path):
+    """deploy/topics.tsv: name<TAB>partitions<TAB>days|compact<TAB>description."""
     topics = {}
-    for const, partitions, days in re.findall(
-            r"spec\(\s*topics::(\w+)\s*,\s*(\d+)\s*,\s*(?:None|Some\((\d+)\))\s*\)", block.group(1)):
-        if const not in consts:
-            sys.exit(f"{path}: topics::{const} is not a `pub const` in the file")
-        topics[consts[const]] = (int(partitions), days or "compact")
+    for line in open(path, encoding="utf-8"):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, partitions, retention, *_ = line.rstrip("\n").split("\t")
+        topics[name] = (int(partitions), retention)
     if not topics:
-        sys.exit(f"{path}: TOPICS lists no spec(...)")
+        sys.exit(f"{path}: no topic rows")
     return topics
 
 

@@ -48,7 +48,11 @@ pub struct Producer {
 
 impl Producer {
     pub fn new(config: &PlatformConfig, metrics: KafkaMetrics) -> Result<Self, KafkaError> {
+        // Healthy from the start: a service creates its producer after `ensure_topics` reached
+        // the brokers. It fails when librdkafka says all brokers are down, and passes again
+        // with the next statistics that show one up.
         let health = Check::new("kafka producer");
+        health.set(true);
         let inner: FutureProducer<ProducerHealth> = service_client(config)
             .set("enable.idempotence", "true")
             .set("acks", "all")

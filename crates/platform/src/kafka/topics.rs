@@ -3,6 +3,7 @@
 //! [`TOPICS`] is the one list of every topic with its partitions and retention
 //! (ARCHITECTURE.md); [`ensure_topics`] creates the missing ones when a service starts.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -31,7 +32,7 @@ pub const NOTIFICATIONS_ALERTS: &str = "notifications.alerts";
 pub const NOTIFICATIONS_ALERTS_DLQ: &str = "notifications.alerts.dlq";
 
 /// How a topic is created: partitions, retention, compaction (ARCHITECTURE.md).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicSpec {
     pub name: &'static str,
     pub partitions: i32,
@@ -39,32 +40,45 @@ pub struct TopicSpec {
     pub retention_days: Option<u32>,
 }
 
-const fn spec(name: &'static str, partitions: i32, retention_days: Option<u32>) -> TopicSpec {
-    TopicSpec {
-        name,
-        partitions,
-        retention_days,
-    }
-}
+/// The one list of topics, `deploy/topics.tsv`, which also feeds the local stack, compose and
+/// Strimzi (`just topics`).
+const TABLE: &str = include_str!("../../../../deploy/topics.tsv");
 
-/// Every topic of the system. `deploy/stack.sh` creates the same list for the local stack.
-pub const TOPICS: &[TopicSpec] = &[
-    spec(STORIES_RAW, 12, Some(7)),
-    spec(STORIES_ENRICHED, 12, None),
-    spec(STORIES_INDEX, 12, None),
-    spec(STORIES_HELD, 6, None),
-    spec(STORIES_RAW_DLQ, 1, Some(14)),
-    spec(STORIES_ENRICHED_DLQ, 1, Some(14)),
-    spec(INTERACTIONS, 12, Some(30)),
-    spec(INTERACTIONS_DLQ, 1, Some(14)),
-    spec(PROFILES, 6, None),
-    spec(PROFILES_DLQ, 1, Some(14)),
-    spec(DEVICES, 6, None),
-    spec(DEVICES_DLQ, 1, Some(14)),
-    spec(NOTIFICATIONS_RECEIPTS, 6, Some(7)),
-    spec(NOTIFICATIONS_ALERTS, 6, Some(7)),
-    spec(NOTIFICATIONS_ALERTS_DLQ, 1, Some(14)),
-];
+/// Every topic of the system, from `deploy/topics.tsv`.
+pub static TOPICS: LazyLock<Vec<TopicSpec>> =
+    LazyLock::new(|| parse(TABLE).unwrap_or_else(|e| panic!("deploy/topics.tsv: {e}")));
+
+/// The rows of a topic table: `name<TAB>partitions<TAB>days|compact<TAB>description`, `#`
+/// comments and blank lines skipped.
+fn parse(table: &'static str) -> Result<Vec<TopicSpec>, String> {
+    table
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let mut cols = line.split('\t');
+            let (Some(name), Some(partitions), Some(retention)) =
+                (cols.next(), cols.next(), cols.next())
+            else {
+                return Err(format!("{line:?}: expected name, partitions, retention"));
+            };
+            let partitions = partitions
+                .parse()
+                .map_err(|e| format!("{name}: partitions {partitions:?}: {e}"))?;
+            let retention_days = match retention {
+                "compact" => None,
+                days => Some(
+                    days.parse()
+                        .map_err(|e| format!("{name}: retention {days:?}: {e}"))?,
+                ),
+            };
+            Ok(TopicSpec {
+                name,
+                partitions,
+                retention_days,
+            })
+        })
+        .collect()
+}
 
 /// Creates the given topics (base names from [`TOPICS`]) when missing. Safe to call on every
 /// start and from several replicas at once.
@@ -147,4 +161,52 @@ pub async fn ensure_topics(config: &PlatformConfig, names: &[&str]) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_name_the_code_uses_is_in_the_table_and_the_table_parses() {
+        let names: Vec<&str> = TOPICS.iter().map(|t| t.name).collect();
+        for name in [
+            STORIES_RAW,
+            STORIES_ENRICHED,
+            STORIES_INDEX,
+            STORIES_HELD,
+            STORIES_RAW_DLQ,
+            STORIES_ENRICHED_DLQ,
+            INTERACTIONS,
+            INTERACTIONS_DLQ,
+            PROFILES,
+            PROFILES_DLQ,
+            DEVICES,
+            DEVICES_DLQ,
+            NOTIFICATIONS_RECEIPTS,
+            NOTIFICATIONS_ALERTS,
+            NOTIFICATIONS_ALERTS_DLQ,
+        ] {
+            assert!(
+                names.contains(&name),
+                "{name} missing from deploy/topics.tsv"
+            );
+        }
+        assert_eq!(
+            names.len(),
+            15,
+            "a topic in the table the code never names: {names:?}"
+        );
+        let raw = TOPICS.iter().find(|t| t.name == STORIES_RAW).unwrap();
+        assert_eq!((raw.partitions, raw.retention_days), (12, Some(7)));
+        let enriched = TOPICS.iter().find(|t| t.name == STORIES_ENRICHED).unwrap();
+        assert_eq!(enriched.retention_days, None, "compacted");
+    }
+
+    #[test]
+    fn a_bad_row_is_an_error_naming_the_topic() {
+        let e = parse("stories.raw\ttwelve\t7\tx\n").unwrap_err();
+        assert!(e.contains("stories.raw") && e.contains("twelve"), "{e}");
+        assert!(parse("stories.raw\t12\n").is_err());
+    }
 }
