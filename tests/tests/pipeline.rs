@@ -312,3 +312,98 @@ async fn a_bad_config_value_exits_64_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("KAFKA_BROKERS"), "{stderr}");
 }
+
+/// A `redis-server` of the test's own on `port`, which the test can kill and start again.
+fn own_redis(port: u16) -> tokio::process::Child {
+    tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start redis-server")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_cleared_while_redis_is_lost_and_comes_back_with_it() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut redis = own_redis(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    eventually(
+        Duration::from_secs(10),
+        "the test's redis-server",
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        },
+    )
+    .await;
+    let pipeline = Pipeline::start_with(&[Service::Recommendation], &[("REDIS_URL", &url)]).await;
+    let readyz = format!(
+        "http://{}/readyz",
+        pipeline.admin_addr(Service::Recommendation)
+    );
+    let health = HealthClient::new(pipeline.channel(Service::Recommendation).await);
+    let status = |health: HealthClient<tonic::transport::Channel>| async move {
+        let mut health = health;
+        health
+            .check(HealthCheckRequest {
+                service: "newsroom.v1.RecommendationService".into(),
+            })
+            .await
+            .map(|r| r.into_inner().status())
+            .ok()
+    };
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
+
+    // Redis goes away: the replica says so, on the admin port and in gRPC health.
+    redis.kill().await.expect("kill redis-server");
+    let body = eventually(
+        Duration::from_secs(15),
+        "/readyz 503 once Redis is gone",
+        || {
+            let readyz = readyz.clone();
+            async move {
+                let r = reqwest::get(&readyz).await.ok()?;
+                (r.status() == 503).then_some(())?;
+                r.text().await.ok()
+            }
+        },
+    )
+    .await;
+    assert!(body.contains("redis"), "/readyz names what fails: {body}");
+    eventually(Duration::from_secs(5), "health NOT_SERVING", || {
+        let health = health.clone();
+        async move { (status(health).await == Some(ServingStatus::NotServing)).then_some(()) }
+    })
+    .await;
+
+    // Redis is back: so is readiness, without a restart.
+    let _redis = own_redis(port);
+    eventually(
+        Duration::from_secs(20),
+        "/readyz 200 once Redis is back",
+        || {
+            let readyz = readyz.clone();
+            async move {
+                let r = reqwest::get(&readyz).await.ok()?;
+                (r.status() == 200).then_some(())
+            }
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(5), "health SERVING again", || {
+        let health = health.clone();
+        async move { (status(health).await == Some(ServingStatus::Serving)).then_some(()) }
+    })
+    .await;
+    pipeline.stop().await;
+}
