@@ -11,6 +11,7 @@
 //! - [`readiness`] — checks (Kafka clients, Redis, consumers) behind `/readyz` and gRPC health;
 //! - [`redis`] — the Redis connection with a key prefix;
 //! - [`metrics`] — the Prometheus registry and the metrics every service exposes;
+//! - [`time`] — milliseconds since the epoch, and protobuf timestamps through prost-types;
 //! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run)
 //!   and [`service::Service`], the wiring every service shares, with its one stop deadline.
 
@@ -23,6 +24,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod time;
 
 pub use config::{ConfigError, PlatformConfig};
 

@@ -264,14 +264,6 @@ pub fn link_current_to(traceparent: &str) -> bool {
     true
 }
 
-/// The current trace id as hex, or `None` outside a sampled span.
-pub fn current_trace_id() -> Option<String> {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let cx = tracing::Span::current().context();
-    let sc = cx.span().span_context().clone();
-    sc.is_valid().then(|| sc.trace_id().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
