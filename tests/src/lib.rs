@@ -397,13 +397,12 @@ impl Pipeline {
     /// Deletes this pipeline's topics, so that a broker running the suite again and again
     /// keeps only what the tests running now use (best effort: a failure here fails no test).
     async fn delete_topics(&self) {
+        use newsroom_platform::kafka::client_config;
         use newsroom_platform::kafka::rdkafka::admin::{AdminClient, AdminOptions};
         use newsroom_platform::kafka::rdkafka::client::DefaultClientContext;
-        use newsroom_platform::kafka::rdkafka::config::ClientConfig;
         let brokers = self.platform_config(Service::Ingest).kafka_brokers;
-        let Ok(admin) = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .create::<AdminClient<DefaultClientContext>>()
+        let Ok(admin) =
+            client_config(&brokers, "newsroom-e2e").create::<AdminClient<DefaultClientContext>>()
         else {
             return;
         };
@@ -450,13 +449,12 @@ pub async fn channel_to(addr: SocketAddr) -> Channel {
 }
 
 fn read_all(brokers: &str, topic: &str) -> Vec<(String, Option<Vec<u8>>)> {
-    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+    use newsroom_platform::kafka::client_config;
     use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
     use newsroom_platform::kafka::rdkafka::message::Message as _;
     use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
 
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: BaseConsumer = client_config(brokers, "newsroom-e2e")
         .set("group.id", "e2e-reader")
         .set("enable.auto.commit", "false")
         .create()

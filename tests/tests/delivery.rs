@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::client_config;
 use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
 use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
 use newsroom_platform::kafka::{Producer, dlq_headers, topics};
@@ -76,8 +76,7 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
     .await;
 
     // The poison record is in the DLQ, bytes intact, with the reason and its origin.
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
+    let dlq: StreamConsumer = client_config(&config.kafka_brokers, "newsroom-e2e")
         .set("group.id", format!("t{}-dlq-reader", pipeline.id))
         .set("auto.offset.reset", "earliest")
         .create()

@@ -375,14 +375,14 @@ async fn two_replicas_share_identity_and_new_partitions_are_picked_up() {
 
     // Add partitions to stories.raw while everything runs (what `kafka-topics --alter
     // --partitions` does, see the README), then stories keyed onto the new partitions.
+    use newsroom_platform::kafka::client_config;
     use newsroom_platform::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
     use newsroom_platform::kafka::rdkafka::client::DefaultClientContext;
-    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
     let config = pipeline.platform_config(Service::Ingest);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .create()
-        .unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(&config.kafka_brokers, "newsroom-e2e")
+            .create()
+            .unwrap();
     let raw = pipeline.topic(topics::STORIES_RAW);
     let result = admin
         .create_partitions(&[NewPartitions::new(&raw, 6)], &AdminOptions::new())

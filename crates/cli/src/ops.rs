@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(message_for_topic("unknown"), None);
         // Every message named is in the contract.
         let pool = descriptors();
-        for t in newsroom_platform::kafka::TOPICS {
+        for t in newsroom_platform::kafka::TOPICS.iter() {
             if let Some(m) = message_for_topic(t.name) {
                 assert!(pool.get_message_by_name(m).is_some(), "{m}");
             }

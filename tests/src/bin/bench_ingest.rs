@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt as _;
 use newsroom_e2e::{Pipeline, Service, data_file};
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::client_config;
 use newsroom_platform::kafka::rdkafka::producer::{FutureProducer, FutureRecord};
 use newsroom_platform::kafka::rdkafka::util::Timeout;
 use newsroom_proto::Message as _;
@@ -111,8 +111,7 @@ async fn main() -> anyhow::Result<()> {
     let bytes: usize = payloads.iter().map(|(_, p)| p.len()).sum();
     let config = pipeline.platform_config(Service::Ingest);
     let topic = pipeline.topic(newsroom_platform::kafka::topics::STORIES_RAW);
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
+    let producer: FutureProducer = client_config(&config.kafka_brokers, "newsroom-bench")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

@@ -408,10 +408,10 @@ impl<H: Handler> ConsumerLoop<H> {
                         drop(m);
                         let key = (record.topic.clone(), record.partition);
                         tracing::warn!(topic = %key.0, partition = key.1, "record on the main queue, handed to its partition");
-                        match strays.get(&key) {
-                            Some(tx) => { let _ = tx.send(record); }
-                            // Not ours (any more): the owner reads it from the committed offset.
-                            None => {}
+                        // Not ours (any more) when absent: the owner reads it from the
+                        // committed offset.
+                        if let Some(tx) = strays.get(&key) {
+                            let _ = tx.send(record);
                         }
                     }
                     Err(e) => {
