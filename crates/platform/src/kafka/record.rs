@@ -83,3 +83,47 @@ impl Extractor for Record {
         self.headers.iter().map(|(k, _)| k.as_str()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use newsroom_proto::v1::{Story, StoryEvent};
+    use prost::Message as _;
+
+    use super::*;
+
+    fn record(payload: Option<Vec<u8>>) -> Record {
+        Record {
+            topic: "stories.raw".into(),
+            partition: 0,
+            offset: 7,
+            key: Some(b"s1".to_vec()),
+            payload,
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_decodes_to_its_message_or_is_poison_naming_the_message() {
+        let event = StoryEvent {
+            story: Some(Story {
+                id: "s1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let good = record(Some(event.encode_to_vec()));
+        assert_eq!(good.decode::<StoryEvent>().unwrap(), event);
+
+        let garbage = record(Some(vec![0xff, 0xff, 0xff]));
+        let e = garbage.decode::<StoryEvent>().unwrap_err();
+        assert!(e.is_poison());
+        assert!(
+            e.to_string().starts_with("not a newsroom.v1.StoryEvent"),
+            "{e}"
+        );
+
+        let tombstone = record(None);
+        assert!(tombstone.decode::<StoryEvent>().unwrap_err().is_poison());
+        assert_eq!(tombstone.decode_or_tombstone::<StoryEvent>().unwrap(), None);
+    }
+}
