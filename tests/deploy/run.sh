@@ -103,7 +103,7 @@ fresh_k8s; replace "$SCRATCH/k8s/base/enrichment/scaledobject.yaml" "maxReplicaC
 case_ "k8s: a KEDA cap above the partitions (invariant)" fail "maxReplicaCount 24 > 12 partitions" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
 
 fresh_k8s; replace "$SCRATCH/k8s/base/kafka/topics.yaml" "  partitions: 6" "  partitions: 3"
-case_ "k8s: a topic that disagrees with the code's TOPICS (invariant)" fail "the KafkaTopics has partitions/retention \(3, 'compact'\)" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
+case_ "k8s: a topic that disagrees with deploy/topics.tsv (invariant)" fail "the KafkaTopics has partitions/retention \(3, 'compact'\)" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
 
 fresh_k8s; replace "$SCRATCH/k8s/base/notification/scaledobject.yaml" "consumerGroup: newsroom-notification-stories" "consumerGroup: newsroom-notification"
 case_ "k8s: lag watched on a group no service uses (invariant)" fail "consumer group 'newsroom-notification' is not one the services use" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
@@ -143,7 +143,7 @@ fresh_compose; replace "$SCRATCH/c/deploy/compose.yaml" "  stop_grace_period: 30
 case_ "compose: a stop grace period shorter than the drain (invariant)" fail "stop_grace_period 5.0s is not longer than the drain" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
 
 fresh_compose; replace "$SCRATCH/c/deploy/compose-topics.sh" "stories.raw 12 7" "stories.raw 6 7"
-case_ "compose: kafka-init topics that disagree with the code's TOPICS (invariant)" fail "topic stories.raw: compose-topics.sh has partitions/retention \(6, '7'\)" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
+case_ "compose: kafka-init topics that disagree with deploy/topics.tsv (invariant)" fail "topic stories.raw: compose-topics.sh has partitions/retention \(6, '7'\)" -- "$COMPOSE_VALIDATE" "$SCRATCH/c/deploy/compose.yaml"
 
 fresh_compose; replace "$SCRATCH/c/deploy/otel-collector.yaml" "    send_batch_size: 1024" "    send_batch_size: 1024
     send_batch_max: 2048"
