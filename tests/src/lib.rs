@@ -420,6 +420,71 @@ impl Pipeline {
     }
 }
 
+/// The platform's Kafka parts on `stories.raw`, outside any service: tests of the consumer
+/// loop itself (its lag metric, its partitions) produce with [`RawTopic::producer`] and run a
+/// handler with [`RawTopic::consume`].
+pub struct RawTopic {
+    pub config: newsroom_platform::PlatformConfig,
+    pub registry: newsroom_platform::metrics::Registry,
+    pub metrics: newsroom_platform::metrics::KafkaMetrics,
+    pub producer: newsroom_platform::kafka::Producer,
+    /// The full name of the pipeline's `stories.raw`.
+    pub topic: String,
+}
+
+impl RawTopic {
+    /// The pipeline's `stories.raw`, created, with a producer.
+    pub async fn of(pipeline: &Pipeline) -> Self {
+        use newsroom_platform::kafka::{self, topics};
+        let config = pipeline.platform_config(Service::Enrichment);
+        kafka::ensure_topics(&config, &[topics::STORIES_RAW])
+            .await
+            .expect("topic");
+        let mut registry = newsroom_platform::metrics::Registry::default();
+        let metrics = newsroom_platform::metrics::KafkaMetrics::register(&mut registry);
+        let producer = kafka::Producer::new(&config, metrics.clone()).expect("producer");
+        RawTopic {
+            topic: pipeline.topic(topics::STORIES_RAW),
+            config,
+            registry,
+            metrics,
+            producer,
+        }
+    }
+
+    /// Settings of a consumer of this topic in the pipeline's group.
+    pub fn settings(&self) -> newsroom_platform::kafka::ConsumerSettings {
+        newsroom_platform::kafka::ConsumerSettings::new(
+            &self.config,
+            &[newsroom_platform::kafka::topics::STORIES_RAW],
+        )
+    }
+
+    /// Runs the platform's consumer loop with `handler` until `shutdown`.
+    pub fn consume<H: newsroom_platform::kafka::Handler>(
+        &self,
+        settings: newsroom_platform::kafka::ConsumerSettings,
+        handler: std::sync::Arc<H>,
+        shutdown: &Shutdown,
+    ) -> JoinHandle<Result<(), newsroom_platform::kafka::rdkafka::error::KafkaError>> {
+        use newsroom_platform::kafka::{ConsumerDeps, ConsumerLoop};
+        tokio::spawn(
+            ConsumerLoop {
+                settings,
+                handler,
+                deps: ConsumerDeps {
+                    platform: self.config.clone(),
+                    producer: self.producer.clone(),
+                    metrics: self.metrics.clone(),
+                    shutdown: shutdown.clone(),
+                },
+                health: newsroom_platform::readiness::Check::new("consumer under test"),
+            }
+            .run(),
+        )
+    }
+}
+
 /// Waits until a service's `/readyz` answers 200.
 async fn wait_ready(service: Service, admin: SocketAddr) {
     let url = format!("http://{admin}/readyz");

@@ -5,12 +5,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use newsroom_e2e::{Pipeline, Service, eventually};
-use newsroom_platform::kafka::{
-    self, ConsumerDeps, ConsumerLoop, ConsumerSettings, Handler, HandlerError, Producer, Record,
-};
-use newsroom_platform::metrics::{KafkaMetrics, Registry};
-use newsroom_platform::readiness::Check;
+use newsroom_e2e::{Pipeline, RawTopic, eventually};
+use newsroom_platform::kafka::{Handler, HandlerError, Record};
 use newsroom_platform::shutdown::Shutdown;
 use tokio::sync::Notify;
 
@@ -33,25 +29,19 @@ impl Handler for HeldBack {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_that_takes_long_holds_back_only_its_own_partition() {
     let pipeline = Pipeline::start_only(&[]).await;
-    let config = pipeline.platform_config(Service::Enrichment);
-    kafka::ensure_topics(&config, &[kafka::topics::STORIES_RAW])
-        .await
-        .expect("topic");
-    let mut registry = Registry::default();
-    let metrics = KafkaMetrics::register(&mut registry);
-    let producer = Producer::new(&config, metrics.clone()).expect("producer");
-    let topic = pipeline.topic(kafka::topics::STORIES_RAW);
+    let raw = RawTopic::of(&pipeline).await;
+    let (producer, topic) = (&raw.producer, &raw.topic);
 
     // The stuck record first, then stories on every other partition.
     let stuck = producer
-        .send(&topic, "stuck", b"v")
+        .send(topic, "stuck", b"v")
         .await
         .expect("acknowledged");
     let mut others = Vec::new();
     for n in 0..30 {
         let key = format!("story-{n}");
         let d = producer
-            .send(&topic, &key, b"v")
+            .send(topic, &key, b"v")
             .await
             .expect("acknowledged");
         if d.partition != stuck.partition {
@@ -63,22 +53,13 @@ async fn a_record_that_takes_long_holds_back_only_its_own_partition() {
     let release = Arc::new(Notify::new());
     let handled = Arc::new(Mutex::new(Vec::new()));
     let shutdown = Shutdown::new();
-    let consumer = tokio::spawn(
-        ConsumerLoop {
-            settings: ConsumerSettings::new(&config, &[kafka::topics::STORIES_RAW]),
-            handler: Arc::new(HeldBack {
-                release: release.clone(),
-                handled: handled.clone(),
-            }),
-            deps: ConsumerDeps {
-                platform: config.clone(),
-                producer,
-                metrics,
-                shutdown: shutdown.clone(),
-            },
-            health: Check::new("consumer under test"),
-        }
-        .run(),
+    let consumer = raw.consume(
+        raw.settings(),
+        Arc::new(HeldBack {
+            release: release.clone(),
+            handled: handled.clone(),
+        }),
+        &shutdown,
     );
 
     // Every story of the other partitions is handled while the stuck one still waits.

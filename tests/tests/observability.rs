@@ -4,12 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use newsroom_e2e::{Pipeline, Service, eventually};
-use newsroom_platform::kafka::{
-    self, ConsumerDeps, ConsumerLoop, ConsumerSettings, Handler, HandlerError, Producer, Record,
-};
+use newsroom_e2e::{Pipeline, RawTopic, Service, eventually};
+use newsroom_platform::kafka::{self, Handler, HandlerError, Producer, Record};
 use newsroom_platform::metrics::{self, KafkaMetrics, Registry};
-use newsroom_platform::readiness::Check;
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
@@ -51,53 +48,34 @@ impl Handler for Slow {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_lag_per_partition_follows_what_the_group_has_not_committed() {
     let pipeline = Pipeline::start_only(&[]).await;
-    let config = pipeline.platform_config(Service::Enrichment);
-    kafka::ensure_topics(&config, &[kafka::topics::STORIES_RAW])
-        .await
-        .expect("topic");
-    let mut registry = Registry::default();
-    let kafka_metrics = KafkaMetrics::register(&mut registry);
-    let producer = Producer::new(&config, kafka_metrics.clone()).expect("producer");
-    let topic = pipeline.topic(kafka::topics::STORIES_RAW);
+    let raw = RawTopic::of(&pipeline).await;
+    let (producer, topic, registry) = (&raw.producer, &raw.topic, &raw.registry);
     // A backlog of ten records on one partition (one key) before the consumer starts.
     let mut partition = None;
     for n in 0..10 {
         let d = producer
-            .send(&topic, "one-story", format!("v{n}").as_bytes())
+            .send(topic, "one-story", format!("v{n}").as_bytes())
             .await
             .expect("acknowledged");
         partition = Some(d.partition);
     }
     let partition = partition.expect("ten records");
 
-    let mut settings = ConsumerSettings::new(&config, &[kafka::topics::STORIES_RAW]);
+    let mut settings = raw.settings();
     settings.statistics_interval = Duration::from_millis(200);
     let series = format!(
         "newsroom_kafka_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\",group=\"{}\"}}",
         settings.group_id
     );
     let shutdown = Shutdown::new();
-    let consumer = tokio::spawn(
-        ConsumerLoop {
-            settings,
-            handler: Arc::new(Slow),
-            deps: ConsumerDeps {
-                platform: config.clone(),
-                producer: producer.clone(),
-                metrics: kafka_metrics.clone(),
-                shutdown: shutdown.clone(),
-            },
-            health: Check::new("slow consumer"),
-        }
-        .run(),
-    );
+    let consumer = raw.consume(settings, Arc::new(Slow), &shutdown);
 
     // librdkafka reports lag once the group has committed (every second): the backlog shows,
     // then drains to zero as the slow handler works through it.
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let lag = sample(&metrics::encode(&registry), &series);
+        let lag = sample(&metrics::encode(registry), &series);
         if let Some(lag) = lag
             && seen.last() != Some(&lag)
         {

@@ -40,18 +40,7 @@ where
 {
     let consumer: StreamConsumer =
         reader_config(config, &format!("{}-replay", config.consumer_group)).create()?;
-    // Partition ids only: librdkafka's metadata cannot be held across an await.
-    let partitions: Vec<i32> = retry_briefly(|| {
-        consumer
-            .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))
-            .map(|m| {
-                m.topics()
-                    .first()
-                    .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-                    .unwrap_or_default()
-            })
-    })
-    .await?;
+    let partitions = partition_ids(&consumer, topic).await?;
     let mut ends = std::collections::HashMap::new();
     let mut tpl = TopicPartitionList::new();
     for id in partitions {
@@ -93,7 +82,19 @@ pub async fn follow_from_start(
 ) -> Result<StreamConsumer, KafkaError> {
     let consumer: StreamConsumer =
         reader_config(config, &format!("{}-reader", config.consumer_group)).create()?;
-    let partitions: Vec<i32> = retry_briefly(|| {
+    let partitions = partition_ids(&consumer, topic).await?;
+    let mut tpl = TopicPartitionList::new();
+    for id in partitions {
+        tpl.add_partition_offset(topic, id, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
+/// The ids of `topic`'s partitions (metadata retried while leaders are elected).
+async fn partition_ids(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, KafkaError> {
+    // Partition ids only: librdkafka's metadata cannot be held across an await.
+    retry_briefly(|| {
         consumer
             .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))
             .map(|m| {
@@ -103,13 +104,7 @@ pub async fn follow_from_start(
                     .unwrap_or_default()
             })
     })
-    .await?;
-    let mut tpl = TopicPartitionList::new();
-    for id in partitions {
-        tpl.add_partition_offset(topic, id, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    Ok(consumer)
+    .await
 }
 
 /// Retries a metadata call for up to ten seconds: a broker that just (re)started answers
