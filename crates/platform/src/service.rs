@@ -299,3 +299,60 @@ async fn watch_redis(redis: RedisStore, check: Check, shutdown: Shutdown) {
         check.set(ok);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_whole_stop_keeps_one_deadline_over_tasks_and_flushes() {
+        let env =
+            Env::from_fn(|k| (k == crate::config::NEWSROOM_DRAIN_TIMEOUT_MS).then(|| "800".into()));
+        let platform = PlatformConfig::from_env(&env, "test", 0).expect("config");
+        let listeners = Listeners::ephemeral().await.expect("bind");
+        let shutdown = Shutdown::new();
+        let mut service = Service::new("newsroom.v1.Test", &platform, listeners, shutdown.clone());
+        // A task that ignores the stop for 300 ms, and two flushes that would each take all
+        // they are given.
+        let stop = shutdown.clone();
+        service.task("slow", async move {
+            stop.requested().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<(), std::io::Error>(())
+        });
+        let given = Arc::new(Mutex::new(Vec::new()));
+        for _ in 0..2 {
+            let given = given.clone();
+            service.on_stop(move |left| {
+                given.lock().unwrap().push(left);
+                std::thread::sleep(left);
+            });
+        }
+        let ready = service.readiness().clone();
+        let serving = tokio::spawn(service.serve(tonic::service::Routes::default()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(ready.get(), "serving, with no check failing");
+
+        let asked = Instant::now();
+        shutdown.trigger();
+        serving.await.expect("serve task").expect("served");
+        let took = asked.elapsed();
+        assert!(!ready.get(), "not ready once stopping");
+        assert!(
+            took < Duration::from_millis(1500),
+            "the stop outlived its deadline: {took:?}"
+        );
+        let given = given.lock().unwrap().clone();
+        assert_eq!(given.len(), 2, "every flush ran");
+        assert!(
+            given[0] <= Duration::from_millis(520) && given[0] >= Duration::from_millis(200),
+            "the first flush gets what the task left of the 800 ms: {given:?}"
+        );
+        assert!(
+            given[1] < Duration::from_millis(50),
+            "the second gets what the first left: {given:?}"
+        );
+    }
+}
