@@ -75,6 +75,17 @@ where
     run(config, listeners, shutdown).await.map_err(Into::into)
 }
 
+/// Why wiring or serving a service failed: what the platform's parts report.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] kafka::rdkafka::error::KafkaError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
 /// What flushes a buffer of writes when the service stops, given the time left.
 type Flush = Box<dyn FnOnce(Duration) + Send + Sync>;
 
@@ -93,7 +104,21 @@ pub struct Service {
 
 impl Service {
     /// A service serving `grpc_service` (its full name, `newsroom.v1.IngestService`, which
-    /// `grpc.health.v1.Health` reports) on `listeners`, until `shutdown`.
+    /// `grpc.health.v1.Health` reports) on `listeners` until `shutdown`, once the `topics` it
+    /// reads and writes exist (base names; created when missing).
+    pub async fn start(
+        grpc_service: &'static str,
+        platform: &PlatformConfig,
+        listeners: Listeners,
+        shutdown: Shutdown,
+        topics: &[&str],
+    ) -> Result<Self, ServiceError> {
+        let service = Service::new(grpc_service, platform, listeners, shutdown);
+        kafka::ensure_topics(&service.platform, topics).await?;
+        Ok(service)
+    }
+
+    /// [`Service::start`] without topics.
     pub fn new(
         grpc_service: &'static str,
         platform: &PlatformConfig,
@@ -147,7 +172,7 @@ impl Service {
 
     /// The service's producer (one per service, created on first use): its health is part of
     /// readiness and it is flushed when the service stops.
-    pub fn producer(&mut self) -> Result<Producer, kafka::rdkafka::error::KafkaError> {
+    pub fn producer(&mut self) -> Result<Producer, ServiceError> {
         if let Some(p) = &self.producer {
             return Ok(p.clone());
         }
@@ -159,7 +184,7 @@ impl Service {
 
     /// Connects to Redis (failing if it does not answer now); from then on a `PING` every
     /// second is part of readiness.
-    pub async fn redis(&self) -> Result<RedisStore, redis::RedisError> {
+    pub async fn redis(&self) -> Result<RedisStore, ServiceError> {
         let redis =
             RedisStore::connect(&self.platform.redis_url, &self.platform.redis_prefix).await?;
         let check = self.readiness.check("redis");
@@ -174,7 +199,7 @@ impl Service {
         &mut self,
         settings: ConsumerSettings,
         handler: Arc<H>,
-    ) -> Result<(), kafka::rdkafka::error::KafkaError> {
+    ) -> Result<(), ServiceError> {
         let producer = self.producer()?;
         let health = self
             .readiness
@@ -218,7 +243,7 @@ impl Service {
     /// Serves `routes` (plus health, reflection and the admin port) until shutdown, then stops
     /// within one deadline: in-flight calls, consumer loops and tasks, then the producer's and
     /// every other flush, each given only the time left.
-    pub async fn serve(self, routes: Routes) -> Result<(), ServeError> {
+    pub async fn serve(self, routes: Routes) -> Result<(), ServiceError> {
         let Service {
             grpc_service,
             platform,
@@ -273,7 +298,7 @@ impl Service {
             flush(left());
         }
         match served {
-            Ok(r) => r,
+            Ok(r) => Ok(r?),
             Err(e) => {
                 tracing::error!(error = %e, "gRPC server task failed");
                 Ok(())

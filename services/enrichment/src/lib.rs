@@ -45,8 +45,8 @@ use newsroom_platform::kafka::{
     ConsumerSettings, Handler, HandlerError, Producer, Record, dlq_headers, topics as t,
 };
 use newsroom_platform::redis::RedisStore;
-use newsroom_platform::server::{self, Listeners};
-use newsroom_platform::service::Service;
+use newsroom_platform::server::Listeners;
+use newsroom_platform::service::{Service, ServiceError};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::StoryEvent;
@@ -67,12 +67,12 @@ pub const DLQ_STAGE_HEADER: &str = "dlq.stage";
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     #[error("kafka: {0}")]
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error(transparent)]
     Pipeline(#[from] reload::ReloadError),
-    #[error(transparent)]
-    Serve(#[from] server::ServeError),
 }
 
 /// Enriches each `stories.raw` record and publishes it to `stories.enriched`.
@@ -163,17 +163,15 @@ pub async fn start_pipeline(
 /// Runs enrichment until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut service = Service::new(
+    let mut service = Service::start(
         "newsroom.v1.EnrichmentService",
         platform,
         listeners,
         shutdown,
-    );
+        &[t::STORIES_RAW, t::STORIES_ENRICHED, t::STORIES_RAW_DLQ],
+    )
+    .await?;
     let stage_metrics = StageMetrics::register(service.registry());
-
-    service
-        .ensure_topics(&[t::STORIES_RAW, t::STORIES_ENRICHED, t::STORIES_RAW_DLQ])
-        .await?;
     let reloader = start_pipeline(&config, stage_metrics).await?;
     reloader.watch(service.shutdown());
     let pipeline = reloader.shared();

@@ -27,8 +27,8 @@ pub mod poller;
 pub mod story;
 
 use newsroom_platform::kafka::topics;
-use newsroom_platform::server::{self, Listeners};
-use newsroom_platform::service::Service;
+use newsroom_platform::server::Listeners;
+use newsroom_platform::service::{Service, ServiceError};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::ingest_service_server::IngestServiceServer;
 
@@ -37,32 +37,33 @@ pub use config::Config;
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
-    #[error("redis: {0}")]
-    Redis(#[from] newsroom_platform::redis::redis::RedisError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("embargo: {0}")]
+    Embargo(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error("feed poller: {0}")]
     Poller(#[from] reqwest::Error),
     #[error("rebuilding identity state: {0}")]
     Rebuild(#[from] identity::RebuildError),
-    #[error(transparent)]
-    Serve(#[from] server::ServeError),
 }
 
 /// Runs ingest until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut service = Service::new("newsroom.v1.IngestService", platform, listeners, shutdown);
-    let metrics = api::IngestMetrics::register(service.registry());
-    let poller_metrics = poller::PollerMetrics::register(service.registry());
-
-    service
-        .ensure_topics(&[
+    let mut service = Service::start(
+        "newsroom.v1.IngestService",
+        platform,
+        listeners,
+        shutdown,
+        &[
             topics::STORIES_RAW,
             topics::STORIES_INDEX,
             topics::STORIES_HELD,
-        ])
-        .await?;
+        ],
+    )
+    .await?;
+    let metrics = api::IngestMetrics::register(service.registry());
+    let poller_metrics = poller::PollerMetrics::register(service.registry());
     let producer = service.producer()?;
     let redis = service.redis().await?;
     let identity = identity::Identity::new(redis.clone());

@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use newsroom_platform::kafka::{ConsumerSettings, Handler, HandlerError, Record, topics as t};
-use newsroom_platform::server::{self, Listeners};
-use newsroom_platform::service::Service;
+use newsroom_platform::server::Listeners;
+use newsroom_platform::service::{Service, ServiceError};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::audience::Target;
 use newsroom_proto::v1::notification_service_server::NotificationServiceServer;
@@ -54,14 +54,14 @@ use crate::fanout::{AlertJob, Fanout, FanoutError};
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     #[error("kafka: {0}")]
     Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
     #[error("redis: {0}")]
     Redis(#[from] newsroom_platform::redis::redis::RedisError),
     #[error("channels: {0}")]
     Channels(String),
-    #[error(transparent)]
-    Serve(#[from] server::ServeError),
 }
 
 fn retry(e: newsroom_platform::redis::redis::RedisError) -> HandlerError {
@@ -288,16 +288,12 @@ pub async fn run_with_channels(
     adjust: impl FnOnce(&mut channel::Channels),
 ) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut service = Service::new(
+    let mut service = Service::start(
         "newsroom.v1.NotificationService",
         platform,
         listeners,
         shutdown,
-    );
-    let metrics = metrics::Metrics::register(service.registry());
-
-    service
-        .ensure_topics(&[
+        &[
             t::STORIES_ENRICHED,
             t::STORIES_ENRICHED_DLQ,
             t::PROFILES,
@@ -307,8 +303,10 @@ pub async fn run_with_channels(
             t::NOTIFICATIONS_RECEIPTS,
             t::NOTIFICATIONS_ALERTS,
             t::NOTIFICATIONS_ALERTS_DLQ,
-        ])
-        .await?;
+        ],
+    )
+    .await?;
+    let metrics = metrics::Metrics::register(service.registry());
     let producer = service.producer()?;
     let redis = service.redis().await?;
     let redis_client = newsroom_platform::redis::redis::Client::open(platform.redis_url.as_str())?;

@@ -23,8 +23,8 @@ pub mod store;
 use std::sync::Arc;
 
 use newsroom_platform::kafka::{ConsumerSettings, Handler, HandlerError, Record, topics as t};
-use newsroom_platform::server::{self, Listeners};
-use newsroom_platform::service::Service;
+use newsroom_platform::server::Listeners;
+use newsroom_platform::service::{Service, ServiceError};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::EnrichedStory;
 use newsroom_proto::v1::recommendation_service_server::RecommendationServiceServer;
@@ -34,12 +34,8 @@ pub use config::Config;
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] newsroom_platform::kafka::rdkafka::error::KafkaError),
-    #[error("redis: {0}")]
-    Redis(#[from] newsroom_platform::redis::redis::RedisError),
     #[error(transparent)]
-    Serve(#[from] server::ServeError),
+    Service(#[from] ServiceError),
 }
 
 /// Writes each `stories.enriched` record into the story cache and indexes.
@@ -69,23 +65,21 @@ impl Handler for IndexHandler {
 /// Runs recommendation until `shutdown` is triggered, then drains.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Result<(), RunError> {
     let platform = &config.platform;
-    let mut service = Service::new(
+    let mut service = Service::start(
         "newsroom.v1.RecommendationService",
         platform,
         listeners,
         shutdown,
-    );
-    let metrics = metrics::Metrics::register(service.registry());
-
-    service
-        .ensure_topics(&[
+        &[
             t::STORIES_ENRICHED,
             t::STORIES_ENRICHED_DLQ,
             t::PROFILES,
             t::INTERACTIONS,
             t::INTERACTIONS_DLQ,
-        ])
-        .await?;
+        ],
+    )
+    .await?;
+    let metrics = metrics::Metrics::register(service.registry());
     let producer = service.producer()?;
     let redis = service.redis().await?;
     let store = store::FeedStore::new(redis, config.story_ttl, config.index_max_stories);
