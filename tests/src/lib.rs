@@ -272,6 +272,44 @@ impl Pipeline {
             .expect("reader thread")
     }
 
+    /// The first record that arrives on this pipeline's `base_topic` (waiting up to 30 s), with
+    /// its headers as text: what a DLQ reader sees.
+    pub async fn first_record(&self, base_topic: &str) -> FirstRecord {
+        use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
+        use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
+        let brokers = self.platform_config(Service::Ingest).kafka_brokers;
+        let reader: StreamConsumer =
+            newsroom_platform::kafka::client_config(&brokers, "newsroom-e2e")
+                .set("group.id", format!("t{}-{base_topic}-reader", self.id))
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .expect("reader");
+        reader
+            .subscribe(&[&self.topic(base_topic)])
+            .expect("subscribe");
+        let msg = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+            .await
+            .unwrap_or_else(|_| panic!("a record in {base_topic} within 30 s"))
+            .expect("a record");
+        FirstRecord {
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().map(<[u8]>::to_vec),
+            headers: msg
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_owned(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// A Redis connection with this pipeline's prefix (to synchronise on, not to fake state).
     pub async fn redis(&self) -> newsroom_platform::redis::RedisStore {
         let url = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
@@ -417,6 +455,21 @@ impl Pipeline {
             admin.delete_topics(&names, &options),
         )
         .await;
+    }
+}
+
+/// A record read by [`Pipeline::first_record`].
+pub struct FirstRecord {
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    /// Header name → value as text (the first value of a name that appears twice).
+    pub headers: HashMap<String, String>,
+}
+
+impl FirstRecord {
+    /// A header's value, empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).cloned().unwrap_or_default()
     }
 }
 

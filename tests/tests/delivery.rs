@@ -7,9 +7,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
-use newsroom_platform::kafka::client_config;
-use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
-use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
 use newsroom_platform::kafka::{Producer, dlq_headers, topics};
 use newsroom_platform::metrics::{KafkaMetrics, Registry};
 use newsroom_platform::redis::redis::AsyncCommands as _;
@@ -76,26 +73,10 @@ async fn a_poison_record_lands_in_the_dlq_and_the_consumer_carries_on() {
     .await;
 
     // The poison record is in the DLQ, bytes intact, with the reason and its origin.
-    let dlq: StreamConsumer = client_config(&config.kafka_brokers, "newsroom-e2e")
-        .set("group.id", format!("t{}-dlq-reader", pipeline.id))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    dlq.subscribe(&[&pipeline.topic(topics::STORIES_RAW_DLQ)])
-        .unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
-        .await
-        .expect("a record in stories.raw.dlq within 30 s")
-        .unwrap();
-    assert_eq!(msg.payload(), Some(garbage.as_slice()));
-    assert_eq!(msg.key(), Some(id.as_bytes()));
-    let header = |name: &str| {
-        msg.headers()
-            .and_then(|h| h.iter().find(|x| x.key == name))
-            .and_then(|x| x.value)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
+    let dlq = pipeline.first_record(topics::STORIES_RAW_DLQ).await;
+    assert_eq!(dlq.payload.as_deref(), Some(garbage.as_slice()));
+    assert_eq!(dlq.key.as_deref(), Some(id.as_bytes()));
+    let header = |name: &str| dlq.header(name);
     assert_eq!(header(dlq_headers::TOPIC), raw);
     assert!(
         header(dlq_headers::ERROR).contains("not a newsroom.v1.StoryEvent"),

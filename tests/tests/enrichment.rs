@@ -11,9 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
-use newsroom_platform::kafka::rdkafka::consumer::{Consumer as _, StreamConsumer};
-use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
 use newsroom_platform::kafka::{Producer, dlq_headers, topics};
 use newsroom_platform::metrics::{KafkaMetrics, Registry};
 use newsroom_proto::Message as _;
@@ -248,37 +245,6 @@ impl EnrichmentStage for SlowStage {
     }
 }
 
-/// Reads the first record of this pipeline's stories.raw.dlq: (headers, payload).
-async fn first_dlq_record(pipeline: &Pipeline) -> (HashMap<String, String>, Vec<u8>) {
-    let config = pipeline.platform_config(Service::Enrichment);
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .set("group.id", format!("t{}-dlq-reader", pipeline.id))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    dlq.subscribe(&[&pipeline.topic(topics::STORIES_RAW_DLQ)])
-        .unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
-        .await
-        .expect("a record in stories.raw.dlq within 30 s")
-        .unwrap();
-    let headers = msg
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|x| {
-                    (
-                        x.key.to_owned(),
-                        String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    (headers, msg.payload().unwrap_or_default().to_vec())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_past_its_timeout_is_skipped_or_dead_lettered_as_its_on_error_says() {
     let slow = SlowStage {
@@ -360,7 +326,8 @@ async fn a_stage_past_its_timeout_is_skipped_or_dead_lettered_as_its_on_error_sa
         ),
     )
     .await;
-    let (headers, payload) = first_dlq_record(&pipeline).await;
+    let dlq = pipeline.first_record(topics::STORIES_RAW_DLQ).await;
+    let (headers, payload) = (dlq.headers, dlq.payload.unwrap_or_default());
     assert_eq!(headers[newsroom_enrichment::DLQ_STAGE_HEADER], "slow");
     assert!(
         headers[dlq_headers::ERROR].contains("timed out after 200 ms"),
