@@ -4,12 +4,12 @@
 //! Records are decoded with the contract's own descriptor set (the one gRPC reflection
 //! serves) through `prost-reflect`, so the JSON is the canonical proto3 JSON mapping and a new
 //! field shows up without touching this file. Both commands are blocking (librdkafka's base
-//! consumer); `main` runs them on a blocking thread.
+//! consumer); the commands run them on a blocking thread.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::client_config;
 use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use newsroom_platform::kafka::rdkafka::error::KafkaError;
 use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
@@ -17,7 +17,7 @@ use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
 use newsroom_platform::kafka::{dlq_headers, topics};
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
-/// Why an operator command failed; each maps to its own exit code in `main`.
+/// Why an operator command failed; each has its own exit code (`crate::Error::exit_code`).
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     #[error("kafka: {0}")]
@@ -26,9 +26,6 @@ pub enum OpsError {
     UnknownTopic(String),
     #[error("{0}")]
     Timeout(String),
-    /// Something the command needs could not be reached (exit 69).
-    #[error("unreachable: {0}")]
-    Unreachable(String),
 }
 
 /// The protobuf message a topic carries, by its base name (any prefix before it is ignored).
@@ -119,8 +116,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    client_config(brokers, "newsroom-cli")
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

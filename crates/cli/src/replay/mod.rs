@@ -27,27 +27,38 @@
 //!
 //! With `wait`, the command then follows enrichment's consumer group until it has committed
 //! past every record written, and reports how many new records `stories.raw.dlq` got meanwhile
-//! (the stories the current pipeline still fails). The functions here are blocking; `main`
-//! runs them on a blocking thread.
+//! (the stories the current pipeline still fails). The functions here are blocking; the
+//! `replay` command runs them on a blocking thread.
+//!
+//! - this file — the request, the report, the range and the read-and-write loop;
+//! - [`records`] — which topics carry stories, a record → `StoryEvent`, the replay headers;
+//! - [`latest`] — the latest version of each story (superseded versions are not written);
+//! - [`delivery`] — queueing writes and settling them;
+//! - [`handled`] — `--wait` on enrichment's consumer group.
+
+mod delivery;
+mod handled;
+mod latest;
+mod records;
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
+use newsroom_platform::kafka::client_config;
 use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
-use newsroom_platform::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use newsroom_platform::kafka::rdkafka::message::{
-    Header, Headers as _, Message as _, OwnedHeaders,
-};
-use newsroom_platform::kafka::rdkafka::producer::future_producer::OwnedDeliveryResult;
-use newsroom_platform::kafka::rdkafka::producer::{FutureProducer, FutureRecord};
+use newsroom_platform::kafka::rdkafka::error::KafkaError;
+use newsroom_platform::kafka::rdkafka::message::Message as _;
+use newsroom_platform::kafka::rdkafka::producer::FutureProducer;
 use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
-use newsroom_platform::kafka::{replay_headers, topics};
+use newsroom_platform::kafka::topics;
 use newsroom_proto::Message as _;
-use newsroom_proto::v1::{EnrichedStory, StoryEvent, StoryIndexEntry};
 
+use self::delivery::{send, settle};
+use self::handled::wait_until_handled;
+use self::latest::Latest;
+use self::records::{replayable, story_event};
 use crate::ops::{self, OpsError};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,48 +148,6 @@ pub struct ReplayReport {
     pub new_in_dlq: Option<u64>,
 }
 
-/// How the records of a source topic become a `StoryEvent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Carries {
-    StoryEvent,
-    EnrichedStory,
-}
-
-/// The prefix and the kind of record of a topic a replay may read; `None` for the others.
-fn replayable(topic: &str) -> Option<(&str, Carries)> {
-    [
-        (topics::STORIES_RAW_DLQ, Carries::StoryEvent),
-        (topics::STORIES_RAW, Carries::StoryEvent),
-        (topics::STORIES_ENRICHED_DLQ, Carries::EnrichedStory),
-        (topics::STORIES_ENRICHED, Carries::EnrichedStory),
-    ]
-    .into_iter()
-    .find_map(|(base, carries)| {
-        let prefix = topic.strip_suffix(base)?;
-        (prefix.is_empty() || prefix.ends_with('.')).then_some((prefix, carries))
-    })
-}
-
-/// The story event a record stands for, if it is a story.
-fn story_event(carries: Carries, payload: &[u8]) -> Option<StoryEvent> {
-    let event = match carries {
-        Carries::StoryEvent => StoryEvent::decode(payload).ok()?,
-        Carries::EnrichedStory => {
-            let e = EnrichedStory::decode(payload).ok()?;
-            StoryEvent {
-                story: e.story,
-                fingerprint: String::new(),
-                accepted_at: e.accepted_at,
-            }
-        }
-    };
-    event
-        .story
-        .as_ref()
-        .is_some_and(|s| !s.id.is_empty())
-        .then_some(event)
-}
-
 /// Why a replay could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -226,9 +195,7 @@ pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayRepor
     progress.set_message("reading stories.index");
     let mut latest = Latest::load(&req.brokers, &format!("{prefix}{}", topics::STORIES_INDEX))?;
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &req.brokers)
-        .set("client.id", "newsroom-cli-replay")
+    let producer: FutureProducer = client_config(&req.brokers, "newsroom-cli-replay")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -306,29 +273,8 @@ pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayRepor
             if req.dry_run {
                 continue;
             }
-            let mut headers = OwnedHeaders::new();
-            if let Some(original) = message.headers() {
-                for h in original.iter() {
-                    // The dead-letter verdict and an earlier replay's marks belong to that record.
-                    let stale = h.key.starts_with("dlq.") || h.key.starts_with("newsroom.replay");
-                    if !stale {
-                        headers = headers.insert(Header {
-                            key: h.key,
-                            value: h.value,
-                        });
-                    }
-                }
-            }
             let source = format!("{}/{partition}/{offset}", req.source);
-            headers = headers
-                .insert(Header {
-                    key: replay_headers::REPLAY,
-                    value: Some("cli"),
-                })
-                .insert(Header {
-                    key: replay_headers::SOURCE,
-                    value: Some(&source),
-                });
+            let headers = records::headers(message.headers(), &source);
             let payload = event.encode_to_vec();
             in_flight.push(send(&producer, &target, &id, &payload, headers)?);
             if in_flight.len() >= 1000 {
@@ -426,193 +372,9 @@ fn end_offsets(consumer: &BaseConsumer, topic: &str) -> Result<HashMap<i32, i64>
         .collect()
 }
 
-/// The latest version of every story, from ingest's compacted `stories.index`: read whole at
-/// the start, then followed while the replay runs ([`Latest::refresh`] before each write), so a
-/// version ingested meanwhile is known before an older one would be written after it.
-struct Latest {
-    /// `None` when the topic does not exist: then no version can be told superseded.
-    consumer: Option<BaseConsumer>,
-    versions: HashMap<String, u32>,
-}
-
-impl Latest {
-    fn load(brokers: &str, index: &str) -> Result<Self, OpsError> {
-        let consumer = ops::consumer(
-            brokers,
-            &format!("newsroom-cli-replay-index-{}", std::process::id()),
-        )?;
-        let partitions = match ops::partitions(&consumer, index, TIMEOUT) {
-            Ok(p) => p,
-            Err(OpsError::UnknownTopic(_)) => {
-                eprintln!("newsroom: {index} does not exist: superseded versions cannot be told");
-                return Ok(Latest {
-                    consumer: None,
-                    versions: HashMap::new(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let mut ends = HashMap::new();
-        let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            let (low, high) = consumer.fetch_watermarks(index, p, TIMEOUT)?;
-            if high > low {
-                ends.insert(p, high);
-            }
-            tpl.add_partition_offset(index, p, Offset::Beginning)?;
-        }
-        consumer.assign(&tpl)?;
-        let mut latest = Latest {
-            consumer: None,
-            versions: HashMap::new(),
-        };
-        let mut last_record = Instant::now();
-        while !ends.is_empty() {
-            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-                if last_record.elapsed() > TIMEOUT {
-                    return Err(OpsError::Timeout(format!(
-                        "{index} stopped answering while it was read"
-                    )));
-                }
-                continue;
-            };
-            last_record = Instant::now();
-            let message = message?;
-            let (p, offset) = (message.partition(), message.offset());
-            if ends.get(&p).is_none_or(|end| offset + 1 >= *end) {
-                ends.remove(&p);
-            }
-            latest.note(message.payload());
-        }
-        latest.consumer = Some(consumer);
-        Ok(latest)
-    }
-
-    fn note(&mut self, payload: Option<&[u8]>) {
-        if let Some(entry) = payload.and_then(|b| StoryIndexEntry::decode(b).ok()) {
-            let v = self.versions.entry(entry.story_id).or_insert(0);
-            *v = entry.version.max(*v);
-        }
-    }
-
-    /// Takes in what ingest wrote to `stories.index` since the last look (without waiting).
-    fn refresh(&mut self) -> Result<(), KafkaError> {
-        let Some(consumer) = self.consumer.take() else {
-            return Ok(());
-        };
-        let mut result = Ok(());
-        while let Some(message) = consumer.poll(Duration::ZERO) {
-            match message {
-                Ok(m) => self.note(m.payload()),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.consumer = Some(consumer);
-        result
-    }
-
-    /// Whether a newer version of the story than `version` is known.
-    fn supersedes(&self, id: &str, version: u32) -> bool {
-        self.versions
-            .get(id)
-            .is_some_and(|&newest| version < newest)
-    }
-}
-
-type Delivery = newsroom_platform::kafka::rdkafka::producer::DeliveryFuture;
-
-/// Queues one record, waiting while librdkafka's queue is full.
-fn send(
-    producer: &FutureProducer,
-    topic: &str,
-    key: &str,
-    payload: &[u8],
-    headers: OwnedHeaders,
-) -> Result<Delivery, KafkaError> {
-    let mut record = FutureRecord::to(topic)
-        .key(key)
-        .payload(payload)
-        .headers(headers);
-    loop {
-        match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
-}
-
-/// Waits for every queued write; remembers where each landed.
-fn settle(
-    in_flight: &mut Vec<Delivery>,
-    written: &mut BTreeMap<i32, Vec<i64>>,
-) -> Result<(), KafkaError> {
-    for delivery in in_flight.drain(..) {
-        let result: OwnedDeliveryResult =
-            futures::executor::block_on(delivery).map_err(|_| KafkaError::Canceled)?;
-        match result {
-            Ok(d) => written.entry(d.partition).or_default().push(d.offset),
-            Err((e, _)) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Follows `group`'s committed offsets on `topic` until every written record is behind them.
-fn wait_until_handled(
-    brokers: &str,
-    group: &str,
-    topic: &str,
-    written: &BTreeMap<i32, Vec<i64>>,
-    timeout: Duration,
-    progress: &ProgressBar,
-) -> Result<u64, OpsError> {
-    let total: usize = written.values().map(Vec::len).sum();
-    progress.set_length(total as u64);
-    progress.set_position(0);
-    progress.set_message(format!("enriched by {group}"));
-    // Asking for committed offsets under the group's id does not join the group.
-    let group_consumer = ops::consumer(brokers, group)?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut tpl = TopicPartitionList::new();
-        for &p in written.keys() {
-            tpl.add_partition(topic, p);
-        }
-        let committed = group_consumer.committed_offsets(tpl, TIMEOUT)?;
-        let handled: usize = committed
-            .elements()
-            .iter()
-            .map(|e| match e.offset() {
-                Offset::Offset(c) => written
-                    .get(&e.partition())
-                    .map_or(0, |offsets| offsets.partition_point(|o| *o < c)),
-                _ => 0,
-            })
-            .sum();
-        progress.set_position(handled as u64);
-        if handled >= total {
-            return Ok(handled as u64);
-        }
-        if Instant::now() >= deadline {
-            return Err(OpsError::Timeout(format!(
-                "{group} handled {handled} of the {total} replayed records within {timeout:?}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use newsroom_proto::v1::Story;
 
     #[test]
     fn positions_parse_from_offsets_times_and_words() {
@@ -626,48 +388,5 @@ mod tests {
         let err = "yesterday".parse::<Position>().unwrap_err();
         assert!(err.contains("RFC 3339"), "{err}");
         assert!("-1".parse::<Position>().unwrap_err().contains("negative"));
-    }
-
-    #[test]
-    fn only_the_story_topics_can_be_replayed_whatever_the_prefix() {
-        assert_eq!(
-            replayable("stories.raw.dlq"),
-            Some(("", Carries::StoryEvent))
-        );
-        assert_eq!(
-            replayable("t1.stories.enriched"),
-            Some(("t1.", Carries::EnrichedStory))
-        );
-        assert_eq!(
-            replayable("t1.stories.enriched.dlq"),
-            Some(("t1.", Carries::EnrichedStory))
-        );
-        assert_eq!(replayable("stories.held"), None);
-        assert_eq!(replayable("t1.profiles"), None);
-        assert_eq!(replayable("xstories.raw"), None);
-    }
-
-    #[test]
-    fn an_enriched_story_goes_back_as_the_event_it_came_from() {
-        let accepted_at = Some(prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 0,
-        });
-        let enriched = EnrichedStory {
-            story: Some(Story {
-                id: "s1".into(),
-                version: 3,
-                headline: "Markets rally".into(),
-                ..Default::default()
-            }),
-            enrichment: Some(Default::default()),
-            accepted_at,
-        };
-        let event = story_event(Carries::EnrichedStory, &enriched.encode_to_vec()).unwrap();
-        assert_eq!(event.story.as_ref().unwrap().version, 3);
-        assert_eq!(event.accepted_at, accepted_at);
-        // Not a story: nothing to replay.
-        assert!(story_event(Carries::StoryEvent, b"\xff\xfe").is_none());
-        assert!(story_event(Carries::StoryEvent, &StoryEvent::default().encode_to_vec()).is_none());
     }
 }

@@ -1,0 +1,128 @@
+//! The options every command takes (`global = true`: before or after the command's name), and
+//! the gRPC clients of the services they point at.
+//!
+//! A client connects when it is made, with a short timeout: a service that is not there is
+//! exit 69 before the command does anything, not a hang.
+
+use std::time::Duration;
+
+use clap::ValueEnum;
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Error;
+
+/// Options every command takes.
+#[derive(clap::Args)]
+pub struct Globals {
+    /// Ingest's gRPC address.
+    #[arg(
+        long,
+        env = "NEWSROOM_INGEST_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub ingest: String,
+    /// Recommendation's gRPC address.
+    #[arg(
+        long,
+        env = "NEWSROOM_RECOMMENDATION_URL",
+        default_value = "http://127.0.0.1:50053",
+        global = true
+    )]
+    pub recommendation: String,
+    /// Notification's gRPC address.
+    #[arg(
+        long,
+        env = "NEWSROOM_NOTIFICATION_URL",
+        default_value = "http://127.0.0.1:50054",
+        global = true
+    )]
+    pub notification: String,
+    /// Bearer token for notification (an editor's for `send-alert`); not needed when
+    /// notification runs in `local` auth mode on loopback.
+    #[arg(long, env = "NEWSROOM_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Kafka bootstrap servers (`tail`, `lag`, `replay`).
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    pub brokers: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub output: Output,
+}
+
+/// What a command writes on standard output.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    // Plain comments, not docs: a doc here would change `--help`'s list of values.
+    // Lines for a person (and progress bars on a terminal).
+    Text,
+    // One JSON object a line, nothing else.
+    Json,
+}
+
+/// Notification's client, sending `authorization: Bearer <token>` when a token is given.
+pub type Notification = NotificationServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds the `--token` to every request to notification.
+#[derive(Clone)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+impl Globals {
+    /// Whether the output is JSON lines.
+    pub fn json(&self) -> bool {
+        self.output == Output::Json
+    }
+
+    pub async fn ingest_client(&self) -> Result<IngestServiceClient<Channel>, Error> {
+        Ok(IngestServiceClient::new(channel(&self.ingest).await?))
+    }
+
+    pub async fn recommendation_client(
+        &self,
+    ) -> Result<RecommendationServiceClient<Channel>, Error> {
+        Ok(RecommendationServiceClient::new(
+            channel(&self.recommendation).await?,
+        ))
+    }
+
+    /// Notification's client with the `--token`; a token that is not a valid header value is
+    /// refused before connecting.
+    pub async fn notification_client(&self) -> Result<Notification, Error> {
+        let token = self
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .map_err(|_| Error::BadToken)?;
+        Ok(NotificationServiceClient::with_interceptor(
+            channel(&self.notification).await?,
+            BearerToken(token),
+        ))
+    }
+}
+
+async fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+}
