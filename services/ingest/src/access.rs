@@ -106,13 +106,46 @@ impl ApiKeys {
 
 impl Principal {
     /// Whether this caller may submit for `source`.
-    pub fn may_submit(&self, source: &str) -> Result<(), Status> {
+    pub fn may_submit(&self, source: &str) -> Result<(), Refusal> {
         match self {
             Principal::AnySource => Ok(()),
             Principal::Source(own) if own == source => Ok(()),
-            Principal::Source(own) => Err(Status::permission_denied(format!(
-                "story.source: this API key submits for {own:?}, not {source:?}"
-            ))),
+            Principal::Source(own) => Err(Refusal::NotYourSource {
+                key_source: own.clone(),
+                story_source: source.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Why a caller may not submit a story: not theirs to submit, or not now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `PERMISSION_DENIED`.
+    #[error("story.source: this API key submits for {key_source:?}, not {story_source:?}")]
+    NotYourSource {
+        key_source: String,
+        story_source: String,
+    },
+    /// `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo`.
+    #[error("source {story_source:?} is over its rate limit; retry in {} ms", .retry_after.as_millis())]
+    OverRate {
+        story_source: String,
+        /// At least a millisecond.
+        retry_after: Duration,
+    },
+}
+
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Self {
+        let message = r.to_string();
+        match r {
+            Refusal::NotYourSource { .. } => Status::permission_denied(message),
+            Refusal::OverRate { retry_after, .. } => Status::with_error_details(
+                tonic::Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
         }
     }
 }
@@ -132,19 +165,15 @@ impl RateLimits {
     }
 
     /// Takes one story of `source`'s allowance, or says when to retry.
-    pub fn check(&self, source: &str) -> Result<(), Status> {
+    pub fn check(&self, source: &str) -> Result<(), Refusal> {
         match self.limiter.check_key(&source.to_owned()) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                Err(Status::with_error_details(
-                    tonic::Code::ResourceExhausted,
-                    format!(
-                        "source {source:?} is over its rate limit; retry in {} ms",
-                        wait.as_millis().max(1)
-                    ),
-                    ErrorDetails::with_retry_info(Some(wait.max(Duration::from_millis(1)))),
-                ))
+                Err(Refusal::OverRate {
+                    story_source: source.to_owned(),
+                    retry_after: wait.max(Duration::from_millis(1)),
+                })
             }
         }
     }
@@ -169,7 +198,7 @@ mod tests {
             .unwrap();
         assert!(reuters.may_submit("reuters").is_ok());
         assert_eq!(
-            reuters.may_submit("afp").unwrap_err().code(),
+            Status::from(reuters.may_submit("afp").unwrap_err()).code(),
             tonic::Code::PermissionDenied
         );
         let gateway = keys
@@ -205,7 +234,7 @@ mod tests {
         let limits = RateLimits::per_second(NonZeroU32::new(2).unwrap());
         assert!(limits.check("a").is_ok());
         assert!(limits.check("a").is_ok());
-        let err = limits.check("a").unwrap_err();
+        let err = Status::from(limits.check("a").unwrap_err());
         assert_eq!(err.code(), tonic::Code::ResourceExhausted);
         assert!(err.get_details_retry_info().is_some());
         assert!(limits.check("b").is_ok(), "limits are per source");

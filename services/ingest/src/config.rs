@@ -20,7 +20,7 @@ pub struct Config {
     pub api_keys: crate::access::ApiKeys,
     pub rate_per_source: std::num::NonZeroU32,
     /// Feeds to poll (`NEWSROOM_FEEDS_FILE`), and whether they may be internal addresses.
-    pub feeds: Vec<crate::poller::FeedSource>,
+    pub feeds: Vec<crate::feeds::FeedSource>,
     pub feeds_allow_private: bool,
 }
 
@@ -64,13 +64,13 @@ impl Config {
                 "must be at least 1",
             )
         })?;
-        let feeds = match env.raw(crate::poller::NEWSROOM_FEEDS_FILE) {
-            Some(path) => crate::poller::load(&path)?,
+        let feeds = match env.raw(crate::feeds::NEWSROOM_FEEDS_FILE) {
+            Some(path) => crate::feeds::load(&path)?,
             None => Vec::new(),
         };
         Ok(Config {
             feeds,
-            feeds_allow_private: env.parse(crate::poller::NEWSROOM_FEEDS_ALLOW_PRIVATE, false)?,
+            feeds_allow_private: env.parse(crate::feeds::NEWSROOM_FEEDS_ALLOW_PRIVATE, false)?,
             api_keys,
             rate_per_source,
             platform: PlatformConfig::from_env(env, "ingest", DEFAULT_PORT)?,

@@ -3,7 +3,8 @@
 //! An embargoed version is written to the compacted `stories.held` topic (keyed by story id)
 //! instead of `stories.raw`. Every ingest replica runs an [`Embargo`] task that reads
 //! `stories.held` from the beginning on start (so no embargo is forgotten across restarts),
-//! keeps the waiting stories in memory ordered by release time, and when one is due:
+//! keeps the waiting stories in memory ordered by release time, and when one is due hands it to
+//! [`Submitter::release`], which:
 //! 1. claims the release in Redis (`SET NX ingest:released:<id>:<version>`), so that of several
 //!    replicas only one releases it;
 //! 2. drops it if a newer version of the story was acknowledged meanwhile (an update or a kill
@@ -14,32 +15,17 @@
 //! only the tombstone is written. Downstream is idempotent on (id, version) in any case.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use newsroom_platform::PlatformConfig;
+use newsroom_platform::kafka;
 use newsroom_platform::kafka::rdkafka::message::Message as _;
-use newsroom_platform::kafka::{self, Producer};
-use newsroom_platform::redis::RedisStore;
-use newsroom_platform::redis::redis;
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::StoryEvent;
 
-use crate::identity::Identity;
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The release time of an event in ms, if it is embargoed into the future.
-pub fn embargo_ms(event: &StoryEvent) -> Option<i64> {
-    let t = event.story.as_ref()?.embargo_until?;
-    let ms = t.seconds * 1000 + i64::from(t.nanos) / 1_000_000;
-    (ms > now_ms()).then_some(ms)
-}
+use crate::story::now_ms;
+use crate::submit::Submitter;
 
 /// Stories waiting for release, by time and by id.
 #[derive(Default)]
@@ -76,11 +62,9 @@ impl Waiting {
 /// The release task of one replica.
 pub struct Embargo {
     pub config: PlatformConfig,
-    pub producer: Producer,
-    pub identity: Identity,
-    pub redis: RedisStore,
     pub held_topic: String,
-    pub raw_topic: String,
+    /// Releases what is due ([`Submitter::release`]): claim, supersession check, write.
+    pub submitter: Submitter,
 }
 
 impl Embargo {
@@ -122,7 +106,7 @@ impl Embargo {
                 _ = tokio::time::sleep(sleep) => {}
             }
             while let Some((id, event)) = waiting.next_due(now_ms()) {
-                if let Err(e) = self.release(&id, &event).await {
+                if let Err(e) = self.submitter.release(&id, &event).await {
                     tracing::warn!(story.id = %id, error = %e, "release failed, retrying shortly");
                     // Put it back a second later; nothing is lost.
                     waiting.hold(id, now_ms() + 1000, event);
@@ -130,37 +114,6 @@ impl Embargo {
                 }
             }
         }
-        Ok(())
-    }
-
-    async fn release(&self, id: &str, event: &StoryEvent) -> Result<(), String> {
-        let version = event.story.as_ref().map_or(0, |s| s.version);
-        let claim: Option<String> = redis::cmd("SET")
-            .arg(self.redis.key(format!("ingest:released:{id}:{version}")))
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(30 * 24 * 3600)
-            .query_async(&mut self.redis.conn())
-            .await
-            .map_err(|e| e.to_string())?;
-        let superseded = self
-            .identity
-            .acknowledged_version(id)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some_and(|latest| latest > version);
-        if claim.is_some() && !superseded {
-            self.producer
-                .send(&self.raw_topic, id, &event.encode_to_vec())
-                .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(story.id = %id, version, "embargo lifted, story released");
-        }
-        self.producer
-            .send_tombstone(&self.held_topic, id)
-            .await
-            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Story identity: ids, versions, duplicates and idempotency keys.
+//! Story identity: ids, versions, duplicates, idempotency keys and embargo release claims.
 //!
 //! A story id is a UUIDv5 of (source, guid), so every replica computes the same id without
 //! coordination. Versions live in a Redis hash per story:
@@ -21,6 +21,9 @@ const LOADED_MARKER: &str = "ingest:index-loaded";
 
 /// How long an idempotency key remembers its answer.
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
+
+/// How long an embargo release claim is kept (longer than any redelivery of `stories.held`).
+const RELEASE_CLAIM_TTL_SECS: u64 = 30 * 24 * 3600;
 
 /// The stable id of the story `guid` from `source`.
 pub fn story_id(source: &str, guid: &str) -> String {
@@ -130,6 +133,27 @@ impl Identity {
         story_id: &str,
     ) -> Result<Option<u32>, redis::RedisError> {
         self.redis.conn().hget(self.key(story_id), "v").await
+    }
+
+    /// Claims the release of an embargoed version (`SET NX`): true for the one replica that
+    /// gets it, false for every other and for a claim made before.
+    pub async fn claim_release(
+        &self,
+        story_id: &str,
+        version: u32,
+    ) -> Result<bool, redis::RedisError> {
+        let claim: Option<String> = redis::cmd("SET")
+            .arg(
+                self.redis
+                    .key(format!("ingest:released:{story_id}:{version}")),
+            )
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(RELEASE_CLAIM_TTL_SECS)
+            .query_async(&mut self.redis.conn())
+            .await?;
+        Ok(claim.is_some())
     }
 
     fn idempotency_key(&self, source: &str, key: &str) -> String {

@@ -3,28 +3,36 @@
 //! `SubmitStory` validates a story at the edge ([`story`]), gives it a stable id derived from
 //! (source, guid) and a version that only moves forward ([`identity`]), writes it to
 //! `stories.raw` and answers only after Kafka acknowledged the write. An identical resubmission
-//! answers `DUPLICATE` and writes nothing. Components:
+//! answers `DUPLICATE` and writes nothing. Every way in — gRPC, polled feeds, embargo
+//! releases — goes through one [`submit::Submitter`]. Components:
 //!
 //! - [`config`] — the service's environment variables;
+//! - [`feeds`] — the feeds file: which sources to poll;
 //! - [`access`] — API keys bound to sources, per-source rate limits;
 //! - [`formats`] — RSS, Atom, JSON Feed, NINJS and NewsML-G2 documents → stories;
 //! - [`normalise`] — sanitised HTML, canonical URLs, BCP 47 tags, collapsed whitespace;
+//! - [`story`] — validation, the content fingerprint and the embargo time;
+//! - [`identity`] — story ids, versions, idempotency keys and release claims in Redis;
+//! - [`submit`] — the submission core: validation → access → identity → produce;
 //! - [`poller`] — configured feed sources polled with conditional GET, behind an SSRF guard;
-//! - [`story`] — validation and the content fingerprint;
 //! - [`embargo`] — holding embargoed stories and releasing them exactly once;
-//! - [`identity`] — story ids, versions and idempotency keys in Redis;
-//! - [`api`] — the `newsroom.v1.IngestService` implementation;
+//! - [`api`] — `newsroom.v1.IngestService`, a thin adapter over [`submit`];
 //! - [`run`] — wiring, serving and draining.
+//!
+//! Dependencies point one way: `api`, `poller` and `embargo` call `submit`, which calls
+//! `story`, `identity`, `access` and `formats`; `config` reads `feeds` and `access` only.
 
 pub mod access;
 pub mod api;
 pub mod config;
 pub mod embargo;
+pub mod feeds;
 pub mod formats;
 pub mod identity;
 pub mod normalise;
 pub mod poller;
 pub mod story;
+pub mod submit;
 
 use newsroom_platform::kafka::topics;
 use newsroom_platform::server::Listeners;
@@ -62,11 +70,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         ],
     )
     .await?;
-    let metrics = api::IngestMetrics::register(service.registry());
+    let metrics = submit::IngestMetrics::register(service.registry());
     let poller_metrics = poller::PollerMetrics::register(service.registry());
     let producer = service.producer()?;
-    let redis = service.redis().await?;
-    let identity = identity::Identity::new(redis.clone());
+    let identity = identity::Identity::new(service.redis().await?);
     let restored =
         identity::rebuild_if_lost(platform, &identity, &platform.topic(topics::STORIES_INDEX))
             .await?;
@@ -77,25 +84,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         );
     }
 
-    let release = embargo::Embargo {
-        config: platform.clone(),
-        producer: producer.clone(),
-        identity: identity.clone(),
-        redis,
-        held_topic: platform.topic(topics::STORIES_HELD),
-        raw_topic: platform.topic(topics::STORIES_RAW),
-    };
-    service.task("embargo release", release.run(service.shutdown().clone()));
-
-    let api = api::IngestApi::new(
+    let submitter = submit::Submitter::new(
         producer,
         identity,
         config.limits.clone(),
         metrics,
-        config.api_keys.clone(),
         access::RateLimits::per_second(config.rate_per_source),
         platform.clone(),
     );
+    let release = embargo::Embargo {
+        config: platform.clone(),
+        held_topic: platform.topic(topics::STORIES_HELD),
+        submitter: submitter.clone(),
+    };
+    service.task("embargo release", release.run(service.shutdown().clone()));
+
+    let api = api::IngestApi::new(submitter.clone(), config.api_keys.clone());
     if config.api_keys.is_empty() {
         tracing::warn!(
             "no API keys configured ({}): ingest accepts submissions from anyone",
@@ -107,7 +111,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         poller::spawn_all(
             config.feeds.clone(),
             config.feeds_allow_private,
-            api.clone(),
+            submitter,
             poller_metrics,
             service.shutdown(),
         )?;

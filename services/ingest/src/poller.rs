@@ -1,9 +1,9 @@
-//! Feed sources: a configured list of feeds, polled politely and safely.
+//! Feed sources: the configured feeds ([`crate::feeds`]), polled politely and safely.
 //!
 //! Each source (URL, poll interval, source name, format hint, how long it may stay quiet) gets
 //! a task that fetches the feed with a conditional GET (`If-None-Match` / `If-Modified-Since`
-//! from the last answer), imports the items through the same path as `ImportFeed`, and on an
-//! error backs off exponentially up to ten intervals. When a source brings no new story for
+//! from the last answer), imports the items through the [`Submitter`] (as `ImportFeed` does),
+//! and on an error backs off exponentially up to ten intervals. When a source brings no new story for
 //! longer than `quiet_after_secs`, it logs a warning once and the gauge
 //! `newsroom_feed_quiet_seconds{source}` shows for how long.
 //!
@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
-use newsroom_platform::config::ConfigError;
 use newsroom_platform::metrics::Registry;
 use newsroom_platform::shutdown::Shutdown;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -27,71 +26,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::access::Principal;
-use crate::api::IngestApi;
-
-/// Path of the TOML file listing the feeds to poll (`[[feed]]` tables). Unset: no polling.
-pub const NEWSROOM_FEEDS_FILE: &str = "NEWSROOM_FEEDS_FILE";
-/// `true` lets feeds live on loopback and private addresses. Default `false`.
-pub const NEWSROOM_FEEDS_ALLOW_PRIVATE: &str = "NEWSROOM_FEEDS_ALLOW_PRIVATE";
-
-/// One feed source.
-#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FeedSource {
-    /// The source name its stories carry (`spiegel-rss`).
-    pub source: String,
-    /// http(s) URL of the feed.
-    pub url: String,
-    /// Seconds between polls. Default 60.
-    #[serde(default = "default_interval")]
-    pub interval_secs: u64,
-    /// Format hint (`rss`, `atom`, `jsonfeed`, `ninjs`, `newsml-g2`); empty = detect.
-    #[serde(default)]
-    pub format: String,
-    /// Seconds without a new story after which the source counts as quiet. Default 3600.
-    #[serde(default = "default_quiet")]
-    pub quiet_after_secs: u64,
-}
-
-fn default_interval() -> u64 {
-    60
-}
-
-fn default_quiet() -> u64 {
-    3600
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeedsFile {
-    #[serde(default)]
-    feed: Vec<FeedSource>,
-}
-
-/// Reads and checks the feeds file.
-pub fn load(path: &str) -> Result<Vec<FeedSource>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::invalid(NEWSROOM_FEEDS_FILE, path, e.to_string()))?;
-    let file: FeedsFile = toml::from_str(&text)
-        .map_err(|e| ConfigError::invalid(NEWSROOM_FEEDS_FILE, path, e.to_string()))?;
-    for (i, f) in file.feed.iter().enumerate() {
-        let bad = |why: String| {
-            ConfigError::invalid(NEWSROOM_FEEDS_FILE, path, format!("feed {i}: {why}"))
-        };
-        let url = url::Url::parse(&f.url).map_err(|e| bad(format!("url: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("url: only http and https".into()));
-        }
-        if f.source.trim().is_empty() {
-            return Err(bad("source: required".into()));
-        }
-        if f.interval_secs == 0 {
-            return Err(bad("interval_secs: at least 1".into()));
-        }
-        crate::formats::from_hint(&f.format).map_err(|e| bad(e.to_string()))?;
-    }
-    Ok(file.feed)
-}
+use crate::feeds::FeedSource;
+use crate::submit::Submitter;
 
 /// Whether an address is one a public feed may not live on.
 pub fn is_internal(ip: IpAddr) -> bool {
@@ -226,20 +162,20 @@ impl PollerMetrics {
 pub fn spawn_all(
     sources: Vec<FeedSource>,
     allow_private: bool,
-    api: IngestApi,
+    submitter: Submitter,
     metrics: PollerMetrics,
     shutdown: &Shutdown,
 ) -> Result<(), reqwest::Error> {
     let client = client(allow_private)?;
     for source in sources {
-        let (client, api, metrics, stop) = (
+        let (client, submitter, metrics, stop) = (
             client.clone(),
-            api.clone(),
+            submitter.clone(),
             metrics.clone(),
             shutdown.clone(),
         );
         shutdown.spawn(async move {
-            poll_forever(source, client, allow_private, api, metrics, stop).await
+            poll_forever(source, client, allow_private, submitter, metrics, stop).await
         });
     }
     Ok(())
@@ -249,7 +185,7 @@ async fn poll_forever(
     feed: FeedSource,
     client: reqwest::Client,
     allow_private: bool,
-    api: IngestApi,
+    submitter: Submitter,
     metrics: PollerMetrics,
     shutdown: Shutdown,
 ) {
@@ -270,7 +206,7 @@ async fn poll_forever(
     let mut warned_quiet = false;
     let mut failures = 0u32;
     loop {
-        let result = poll_once(&feed, &client, allow_private, &api, &mut validators).await;
+        let result = poll_once(&feed, &client, allow_private, &submitter, &mut validators).await;
         let outcome = match &result {
             Ok(0) => "not_modified",
             Ok(_) => "new",
@@ -320,7 +256,7 @@ async fn poll_once(
     feed: &FeedSource,
     client: &reqwest::Client,
     allow_private: bool,
-    api: &IngestApi,
+    submitter: &Submitter,
     validators: &mut HashMap<&'static str, String>,
 ) -> Result<usize, String> {
     let url = url::Url::parse(&feed.url).map_err(|e| e.to_string())?;
@@ -359,10 +295,10 @@ async fn poll_once(
         };
     }
     let body = response.bytes().await.map_err(|e| e.to_string())?;
-    let (answers, errors) = api
+    let (answers, errors) = submitter
         .import_document(&Principal::AnySource, &body, &feed.format, &feed.source)
         .await
-        .map_err(|s| s.message().to_owned())?;
+        .map_err(|e| e.to_string())?;
     for e in &errors {
         tracing::warn!(source = %feed.source, item = e.index, guid = %e.guid, field = %e.field, reason = %e.reason, "feed item refused");
     }
@@ -421,33 +357,5 @@ mod tests {
             s = e.source();
         }
         assert!(chain.contains("internal addresses"), "{chain}");
-    }
-
-    #[test]
-    fn the_feeds_file_is_checked() {
-        let dir = std::env::temp_dir().join(format!("feeds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let good = dir.join("good.toml");
-        std::fs::write(
-            &good,
-            "[[feed]]\nsource = \"s\"\nurl = \"https://example.com/rss\"\n",
-        )
-        .unwrap();
-        let feeds = load(good.to_str().unwrap()).unwrap();
-        assert_eq!(
-            (feeds[0].interval_secs, feeds[0].quiet_after_secs),
-            (60, 3600)
-        );
-        let bad = dir.join("bad.toml");
-        std::fs::write(
-            &bad,
-            "[[feed]]\nsource = \"s\"\nurl = \"file:///etc/passwd\"\n",
-        )
-        .unwrap();
-        let err = load(bad.to_str().unwrap()).unwrap_err().to_string();
-        assert!(
-            err.starts_with(NEWSROOM_FEEDS_FILE) && err.contains("http"),
-            "{err}"
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! Validation at the edge and the content fingerprint.
+//! Validation at the edge, the content fingerprint and the embargo time.
 //!
 //! A [`ValidStory`] is a `Story` whose required fields are present and whose sizes are bounded;
 //! the core never sees an unchecked one. A [`FieldError`] names the offending field
@@ -164,6 +164,19 @@ fn story_size(s: &Story) -> usize {
             .chain(&s.subjects)
             .map(String::len)
             .sum::<usize>()
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// When a story's embargo ends, in ms since the epoch, if it has one (past or future).
+pub fn embargo_until_ms(story: &Story) -> Option<i64> {
+    let t = story.embargo_until?;
+    Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
 }
 
 /// Hex SHA-256 over the editorial content: what, if changed, makes a new version.

@@ -1,12 +1,15 @@
 //! `newsroom.v1.RecommendationService`.
 //!
-//! Requests are validated at the edge (`INVALID_ARGUMENT` naming the field); Redis or Kafka
-//! being away is `UNAVAILABLE`. Follow changes are written to the compacted `profiles` topic
-//! (the record of truth, which notification also reads) before the call answers.
+//! Requests are validated at the edge; every handler fails with an [`ApiError`], which becomes
+//! a gRPC status in one place ([`impl From<ApiError> for Status`](ApiError)): a caller's
+//! mistake is `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming the field, Redis or
+//! Kafka being away is `UNAVAILABLE`. Follow changes are written to the compacted `profiles`
+//! topic (the record of truth, which notification also reads) before the call answers.
 
 use std::time::{Instant, SystemTime};
 
-use newsroom_platform::kafka::Producer;
+use newsroom_platform::kafka::rdkafka::error::KafkaError;
+use newsroom_platform::kafka::{ProduceError, Producer};
 use newsroom_proto::Message as _;
 use newsroom_proto::media_topics;
 use newsroom_proto::v1::recommendation_service_server::RecommendationService;
@@ -16,12 +19,69 @@ use newsroom_proto::v1::{
     InteractionRequest, RecordInteractionResponse, TargetKind, UserProfile,
 };
 use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::feed::{self, Cursor};
 use crate::interests;
 use crate::metrics::{CacheLookup, Metrics};
-use crate::store::{FeedStore, IndexKey};
-use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use crate::store::{FeedStore, IndexKey, RedisError};
+
+/// Why a call failed, before it becomes a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The caller's mistake in one field: `INVALID_ARGUMENT`.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// A cursor whose snapshot has expired: `FAILED_PRECONDITION`.
+    #[error("cursor: expired; start again without a cursor")]
+    Expired,
+    /// `NOT_FOUND`.
+    #[error("story {0} does not exist or was killed")]
+    NoStory(String),
+    /// Redis is away: `UNAVAILABLE`.
+    #[error("feed store unavailable: {0}")]
+    Store(#[from] RedisError),
+    /// A record was not acknowledged: `UNAVAILABLE`.
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+    /// The story could not be read from `stories.enriched`: `UNAVAILABLE`.
+    #[error("stories.enriched: {0}")]
+    Record(KafkaError),
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        let message = e.to_string();
+        match e {
+            ApiError::Invalid { field, reason } => Status::with_error_details(
+                tonic::Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            ApiError::Expired => Status::failed_precondition(message),
+            ApiError::NoStory(_) => Status::not_found(message),
+            ApiError::Store(_) | ApiError::Produce(_) | ApiError::Record(_) => {
+                Status::unavailable(message)
+            }
+        }
+    }
+}
+
+impl From<feed::PageError> for ApiError {
+    fn from(e: feed::PageError) -> Self {
+        match e {
+            feed::PageError::Expired => ApiError::Expired,
+            feed::PageError::Redis(r) => ApiError::Store(r),
+        }
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
+    ApiError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
 
 /// Most items a page may ask for.
 pub const MAX_LIMIT: u32 = 100;
@@ -36,6 +96,35 @@ pub struct RecommendationApi {
     interactions_topic: String,
     enriched_topic: String,
     metrics: Metrics,
+}
+
+/// A reader's id: required, at most 128 bytes.
+fn user_id(raw: &str) -> Result<&str, ApiError> {
+    let user = raw.trim();
+    if user.is_empty() {
+        return Err(invalid("user_id", "required"));
+    }
+    if user.len() > 128 {
+        return Err(invalid("user_id", "at most 128 bytes"));
+    }
+    Ok(user)
+}
+
+/// A page size: 0 means [`DEFAULT_LIMIT`], more than [`MAX_LIMIT`] is refused.
+fn page_limit(limit: u32) -> Result<usize, ApiError> {
+    match limit {
+        0 => Ok(DEFAULT_LIMIT as usize),
+        n if n > MAX_LIMIT => Err(invalid("limit", format!("at most {MAX_LIMIT}"))),
+        n => Ok(n as usize),
+    }
+}
+
+/// Whether a story may be shown (not killed, not withheld).
+fn is_live(story: &EnrichedStory) -> bool {
+    story.story.as_ref().is_some_and(|s| {
+        s.pubstatus != newsroom_proto::v1::PubStatus::Canceled as i32
+            && s.pubstatus != newsroom_proto::v1::PubStatus::Withheld as i32
+    })
 }
 
 impl RecommendationApi {
@@ -58,119 +147,22 @@ impl RecommendationApi {
     }
 
     /// One page of a reader's feed (`GetFeed` minus its timing).
-    async fn feed_page(&self, req: GetFeedRequest) -> Result<GetFeedResponse, Status> {
+    async fn feed_page(&self, req: GetFeedRequest) -> Result<GetFeedResponse, ApiError> {
         let user = user_id(&req.user_id)?;
-        let limit = match req.limit {
-            0 => DEFAULT_LIMIT,
-            n if n > MAX_LIMIT => {
-                return Err(Status::invalid_argument(format!(
-                    "limit: at most {MAX_LIMIT}"
-                )));
-            }
-            n => n,
-        } as usize;
+        let limit = page_limit(req.limit)?;
         let cursor = match req.cursor.trim() {
             "" => None,
-            c => Some(Cursor::decode(c).ok_or_else(|| {
-                Status::invalid_argument("cursor: not a cursor returned by GetFeed")
-            })?),
+            c => Some(
+                Cursor::decode(c)
+                    .ok_or_else(|| invalid("cursor", "not a cursor returned by GetFeed"))?,
+            ),
         };
-        let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref())
-            .await
-            .map_err(|e| match e {
-                feed::PageError::Expired => Status::failed_precondition(e.to_string()),
-                feed::PageError::Redis(r) => unavailable(r),
-            })?;
+        let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref()).await?;
         Ok(GetFeedResponse { items, next_cursor })
     }
 
-    async fn change_follow(&self, req: FollowRequest, follow: bool) -> Result<UserProfile, Status> {
-        let user = user_id(&req.user_id)?;
-        let target = req
-            .target
-            .ok_or_else(|| Status::invalid_argument("target: required"))?;
-        let kind = TargetKind::try_from(target.kind)
-            .ok()
-            .filter(|k| *k != TargetKind::Unspecified)
-            .ok_or_else(|| {
-                Status::invalid_argument("target.kind: one of TOPIC, ENTITY, SECTION, AUTHOR")
-            })?;
-        let value = target.value.trim();
-        if value.is_empty() {
-            return Err(Status::invalid_argument("target.value: required"));
-        }
-        if kind == TargetKind::Topic && !media_topics::is_code(value) {
-            return Err(Status::invalid_argument(format!(
-                "target.value: {value:?} is not an IPTC Media Topic code (e.g. medtop:13000000)"
-            )));
-        }
-        let follows = self
-            .store
-            .set_follow(user, &IndexKey::new(kind, value), follow)
-            .await
-            .map_err(unavailable)?;
-        let profile = UserProfile {
-            user_id: user.to_owned(),
-            follows: follows.iter().map(IndexKey::target).collect(),
-            updated_at: Some(SystemTime::now().into()),
-        };
-        // The cached first page no longer says what the reader wants.
-        let _: () = self
-            .store
-            .redis()
-            .conn()
-            .del(feed::first_page_key(&self.store, user))
-            .await
-            .map_err(unavailable)?;
-        self.producer
-            .send(&self.profiles_topic, user, &profile.encode_to_vec())
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(profile)
-    }
-}
-
-fn user_id(raw: &str) -> Result<&str, Status> {
-    let user = raw.trim();
-    if user.is_empty() {
-        return Err(Status::invalid_argument("user_id: required"));
-    }
-    if user.len() > 128 {
-        return Err(Status::invalid_argument("user_id: at most 128 bytes"));
-    }
-    Ok(user)
-}
-
-fn unavailable(e: newsroom_platform::redis::redis::RedisError) -> Status {
-    Status::unavailable(format!("feed store unavailable: {e}"))
-}
-
-#[tonic::async_trait]
-impl RecommendationService for RecommendationApi {
-    async fn get_feed(
-        &self,
-        request: Request<GetFeedRequest>,
-    ) -> Result<Response<GetFeedResponse>, Status> {
-        let started = Instant::now();
-        let page = self.feed_page(request.into_inner()).await;
-        self.metrics.feed_answered(started.elapsed());
-        page.map(Response::new)
-    }
-
-    async fn get_trending(
-        &self,
-        request: Request<GetTrendingRequest>,
-    ) -> Result<Response<GetTrendingResponse>, Status> {
-        let req = request.into_inner();
-        let limit = match req.limit {
-            0 => DEFAULT_LIMIT,
-            n if n > MAX_LIMIT => {
-                return Err(Status::invalid_argument(format!(
-                    "limit: at most {MAX_LIMIT}"
-                )));
-            }
-            n => n,
-        } as usize;
+    async fn trending(&self, req: GetTrendingRequest) -> Result<GetTrendingResponse, ApiError> {
+        let limit = page_limit(req.limit)?;
         let topic = req.topic.trim();
         let (scope, reason) = if topic.is_empty() {
             ("global".to_owned(), "Trending now".to_owned())
@@ -178,15 +170,14 @@ impl RecommendationService for RecommendationApi {
             let label = media_topics::label(topic).unwrap_or(topic);
             (format!("topic:{topic}"), format!("Trending in {label}"))
         } else {
-            return Err(Status::invalid_argument(format!(
-                "topic: {topic:?} is not an IPTC Media Topic code"
-            )));
+            return Err(invalid(
+                "topic",
+                format!("{topic:?} is not an IPTC Media Topic code"),
+            ));
         };
-        let hot = interests::trending(&self.store, &scope, limit)
-            .await
-            .map_err(unavailable)?;
+        let hot = interests::trending(&self.store, &scope, limit).await?;
         let ids: Vec<String> = hot.iter().map(|(id, _)| id.clone()).collect();
-        let stories = self.store.page_stories(&ids).await.map_err(unavailable)?;
+        let stories = self.store.page_stories(&ids).await?;
         let items = hot
             .iter()
             .zip(stories)
@@ -204,45 +195,138 @@ impl RecommendationService for RecommendationApi {
                 })
             })
             .collect();
-        Ok(Response::new(GetTrendingResponse { items }))
+        Ok(GetTrendingResponse { items })
     }
 
-    async fn get_story(
-        &self,
-        request: Request<GetStoryRequest>,
-    ) -> Result<Response<EnrichedStory>, Status> {
-        let id = request.into_inner().story_id;
-        if id.trim().is_empty() {
-            return Err(Status::invalid_argument("story_id: required"));
+    async fn story(&self, req: GetStoryRequest) -> Result<EnrichedStory, ApiError> {
+        let id = req.story_id.trim();
+        if id.is_empty() {
+            return Err(invalid("story_id", "required"));
         }
-        let id = id.trim();
-        if let Some(story) = self.store.story(id).await.map_err(unavailable)? {
+        if let Some(story) = self.store.story(id).await? {
             self.metrics.story_lookup(CacheLookup::Hit);
-            return Ok(Response::new(story));
+            return Ok(story);
         }
         self.metrics.story_lookup(CacheLookup::Miss);
         // A cache miss: ask the record of truth, the compacted stories.enriched.
         let found =
             newsroom_platform::kafka::latest_for_key(&self.platform, &self.enriched_topic, id)
                 .await
-                .map_err(|e| Status::unavailable(format!("stories.enriched: {e}")))?
+                .map_err(ApiError::Record)?
                 .and_then(|bytes| EnrichedStory::decode(bytes.as_slice()).ok())
-                .filter(|s| {
-                    s.story.as_ref().is_some_and(|s| {
-                        s.pubstatus != newsroom_proto::v1::PubStatus::Canceled as i32
-                            && s.pubstatus != newsroom_proto::v1::PubStatus::Withheld as i32
-                    })
-                });
+                .filter(is_live);
         match found {
             Some(story) => {
                 // Warm the cache for the next reader.
                 let _ = self.store.apply(&story).await;
-                Ok(Response::new(story))
+                Ok(story)
             }
-            None => Err(Status::not_found(format!(
-                "story {id} does not exist or was killed"
-            ))),
+            None => Err(ApiError::NoStory(id.to_owned())),
         }
+    }
+
+    async fn change_follow(
+        &self,
+        req: FollowRequest,
+        follow: bool,
+    ) -> Result<UserProfile, ApiError> {
+        let user = user_id(&req.user_id)?;
+        let target = req.target.ok_or_else(|| invalid("target", "required"))?;
+        let kind = TargetKind::try_from(target.kind)
+            .ok()
+            .filter(|k| *k != TargetKind::Unspecified)
+            .ok_or_else(|| invalid("target.kind", "one of TOPIC, ENTITY, SECTION, AUTHOR"))?;
+        let value = target.value.trim();
+        if value.is_empty() {
+            return Err(invalid("target.value", "required"));
+        }
+        if kind == TargetKind::Topic && !media_topics::is_code(value) {
+            return Err(invalid(
+                "target.value",
+                format!("{value:?} is not an IPTC Media Topic code (e.g. medtop:13000000)"),
+            ));
+        }
+        let follows = self
+            .store
+            .set_follow(user, &IndexKey::new(kind, value), follow)
+            .await?;
+        let profile = UserProfile {
+            user_id: user.to_owned(),
+            follows: follows.iter().map(IndexKey::target).collect(),
+            updated_at: Some(SystemTime::now().into()),
+        };
+        // The cached first page no longer says what the reader wants.
+        self.store.forget_first_page(user).await?;
+        self.producer
+            .send(&self.profiles_topic, user, &profile.encode_to_vec())
+            .await?;
+        Ok(profile)
+    }
+
+    async fn profile(&self, req: GetProfileRequest) -> Result<UserProfile, ApiError> {
+        let user = user_id(&req.user_id)?;
+        let follows = self.store.follows(user).await?;
+        Ok(UserProfile {
+            user_id: user.to_owned(),
+            follows: follows.iter().map(IndexKey::target).collect(),
+            updated_at: None,
+        })
+    }
+
+    async fn interaction(&self, req: InteractionRequest) -> Result<(), ApiError> {
+        let user = user_id(&req.user_id)?;
+        if req.story_id.trim().is_empty() {
+            return Err(invalid("story_id", "required"));
+        }
+        let kind = InteractionKind::try_from(req.kind)
+            .ok()
+            .filter(|k| *k != InteractionKind::Unspecified)
+            .ok_or_else(|| invalid("kind", "one of VIEW, CLICK, READ, SHARE, HIDE"))?;
+        let interaction = Interaction {
+            user_id: user.to_owned(),
+            story_id: req.story_id.trim().to_owned(),
+            kind: req.kind,
+            dwell_ms: req.dwell_ms,
+            at: Some(SystemTime::now().into()),
+        };
+        self.producer
+            .send(&self.interactions_topic, user, &interaction.encode_to_vec())
+            .await?;
+        // Read and hidden stories leave the reader's feed at once; the interactions consumer
+        // does the rest (trending, interests) and repeats this harmlessly.
+        if let Some(history) = interests::history_of(kind) {
+            self.store
+                .leave_feed(user, &interaction.story_id, history)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl RecommendationService for RecommendationApi {
+    async fn get_feed(
+        &self,
+        request: Request<GetFeedRequest>,
+    ) -> Result<Response<GetFeedResponse>, Status> {
+        let started = Instant::now();
+        let page = self.feed_page(request.into_inner()).await;
+        self.metrics.feed_answered(started.elapsed());
+        Ok(Response::new(page?))
+    }
+
+    async fn get_trending(
+        &self,
+        request: Request<GetTrendingRequest>,
+    ) -> Result<Response<GetTrendingResponse>, Status> {
+        Ok(Response::new(self.trending(request.into_inner()).await?))
+    }
+
+    async fn get_story(
+        &self,
+        request: Request<GetStoryRequest>,
+    ) -> Result<Response<EnrichedStory>, Status> {
+        Ok(Response::new(self.story(request.into_inner()).await?))
     }
 
     async fn follow(
@@ -267,65 +351,45 @@ impl RecommendationService for RecommendationApi {
         &self,
         request: Request<GetProfileRequest>,
     ) -> Result<Response<UserProfile>, Status> {
-        let req = request.into_inner();
-        let user = user_id(&req.user_id)?;
-        let follows = self.store.follows(user).await.map_err(unavailable)?;
-        Ok(Response::new(UserProfile {
-            user_id: user.to_owned(),
-            follows: follows.iter().map(IndexKey::target).collect(),
-            updated_at: None,
-        }))
+        Ok(Response::new(self.profile(request.into_inner()).await?))
     }
 
     async fn record_interaction(
         &self,
         request: Request<InteractionRequest>,
     ) -> Result<Response<RecordInteractionResponse>, Status> {
-        let req = request.into_inner();
-        let user = user_id(&req.user_id)?;
-        if req.story_id.trim().is_empty() {
-            return Err(Status::invalid_argument("story_id: required"));
-        }
-        if !matches!(InteractionKind::try_from(req.kind), Ok(k) if k != InteractionKind::Unspecified)
-        {
-            return Err(Status::invalid_argument(
-                "kind: one of VIEW, CLICK, READ, SHARE, HIDE",
-            ));
-        }
-        let interaction = Interaction {
-            user_id: user.to_owned(),
-            story_id: req.story_id.trim().to_owned(),
-            kind: req.kind,
-            dwell_ms: req.dwell_ms,
-            at: Some(SystemTime::now().into()),
-        };
-        self.producer
-            .send(&self.interactions_topic, user, &interaction.encode_to_vec())
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        // Read and hidden stories leave the reader's feed at once; the interactions consumer
-        // does the rest (trending, interests) and repeats this harmlessly.
-        let kind = InteractionKind::try_from(req.kind).unwrap_or(InteractionKind::Unspecified);
-        if matches!(
-            kind,
-            InteractionKind::Hide
-                | InteractionKind::Read
-                | InteractionKind::Click
-                | InteractionKind::Share
-        ) {
-            let keys = interests::Keys(&self.store);
-            let set = if kind == InteractionKind::Hide {
-                keys.hidden(user)
-            } else {
-                keys.read(user)
-            };
-            redis::pipe()
-                .sadd(&set, &interaction.story_id)
-                .del(feed::first_page_key(&self.store, user))
-                .query_async::<()>(&mut self.store.redis().conn())
-                .await
-                .map_err(unavailable)?;
-        }
+        self.interaction(request.into_inner()).await?;
         Ok(Response::new(RecordInteractionResponse {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_field_is_invalid_argument_naming_it() {
+        let status = Status::from(page_limit(101).unwrap_err());
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "limit: at most 100");
+        let violations = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(violations[0].field, "limit");
+        assert_eq!(
+            Status::from(user_id(" ").unwrap_err()).message(),
+            "user_id: required"
+        );
+    }
+
+    #[test]
+    fn an_expired_cursor_is_a_failed_precondition_and_a_missing_story_not_found() {
+        let expired = Status::from(ApiError::from(feed::PageError::Expired));
+        assert_eq!(expired.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            expired.message(),
+            "cursor: expired; start again without a cursor"
+        );
+        let missing = Status::from(ApiError::NoStory("s1".into()));
+        assert_eq!(missing.code(), tonic::Code::NotFound);
+        assert_eq!(missing.message(), "story s1 does not exist or was killed");
     }
 }

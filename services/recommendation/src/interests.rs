@@ -16,10 +16,10 @@
 use std::collections::HashMap;
 
 use newsroom_platform::kafka::{Handler, HandlerError, Record};
-use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_proto::v1::{Interaction, InteractionKind};
 
-use crate::store::{FeedStore, now_ms};
+use crate::store::trend::TrendCount;
+use crate::store::{FeedStore, History, InterestWeight, RedisError, Trending, now_ms};
 
 /// Hours of buckets summed for trending.
 pub const TRENDING_HOURS: i64 = 24;
@@ -27,8 +27,7 @@ pub const TRENDING_HOURS: i64 = 24;
 pub const TRENDING_HALF_LIFE_H: f64 = 3.0;
 /// Half-life of an implicit interest, in days.
 pub const INTEREST_HALF_LIFE_DAYS: f64 = 7.0;
-/// How long read and hidden stories are remembered, in seconds.
-const HISTORY_TTL: i64 = 30 * 24 * 3600;
+const INTEREST_HALF_LIFE_MS: f64 = INTEREST_HALF_LIFE_DAYS * 86_400_000.0;
 
 /// The weight of an interaction for popularity and interest.
 pub fn weight(kind: InteractionKind, dwell_ms: u32) -> f64 {
@@ -41,6 +40,18 @@ pub fn weight(kind: InteractionKind, dwell_ms: u32) -> f64 {
     }
 }
 
+/// The history an interaction puts its story in: read (`READ`, `CLICK`, `SHARE`) or hidden
+/// (`HIDE`); a `VIEW` leaves it in the feed.
+pub fn history_of(kind: InteractionKind) -> Option<History> {
+    match kind {
+        InteractionKind::Hide => Some(History::Hidden),
+        InteractionKind::Read | InteractionKind::Click | InteractionKind::Share => {
+            Some(History::Read)
+        }
+        InteractionKind::View | InteractionKind::Unspecified => None,
+    }
+}
+
 fn hour(ms: i64) -> i64 {
     ms / 3_600_000
 }
@@ -48,24 +59,6 @@ fn hour(ms: i64) -> i64 {
 /// Decays `w`, last updated at `at_ms`, to `now_ms`.
 pub fn decayed(w: f64, at_ms: i64, now_ms: i64, half_life_ms: f64) -> f64 {
     w * 0.5f64.powf(((now_ms - at_ms).max(0) as f64) / half_life_ms)
-}
-
-/// Redis keys of this module.
-pub struct Keys<'a>(pub &'a FeedStore);
-
-impl Keys<'_> {
-    pub fn trend_bucket(&self, scope: &str, hour: i64) -> String {
-        self.0.redis().key(format!("rec:trend:{scope}:{hour}"))
-    }
-    pub fn read(&self, user: &str) -> String {
-        self.0.redis().key(format!("rec:read:{user}"))
-    }
-    pub fn hidden(&self, user: &str) -> String {
-        self.0.redis().key(format!("rec:hidden:{user}"))
-    }
-    pub fn interests(&self, user: &str) -> String {
-        self.0.redis().key(format!("rec:interest:{user}"))
-    }
 }
 
 /// Folds interactions into Redis.
@@ -88,94 +81,67 @@ impl Handler for InteractionHandler {
 }
 
 /// Applies one interaction.
-pub async fn apply(store: &FeedStore, i: &Interaction) -> Result<(), redis::RedisError> {
-    let keys = Keys(store);
+pub async fn apply(store: &FeedStore, i: &Interaction) -> Result<(), RedisError> {
     let kind = InteractionKind::try_from(i.kind).unwrap_or(InteractionKind::Unspecified);
     let at = i.at.map_or_else(now_ms, |t| {
         t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
     });
-    let mut pipe = redis::pipe();
-    match kind {
-        InteractionKind::Hide => {
-            pipe.sadd(keys.hidden(&i.user_id), &i.story_id)
-                .expire(keys.hidden(&i.user_id), HISTORY_TTL);
-        }
-        InteractionKind::Read | InteractionKind::Click | InteractionKind::Share => {
-            pipe.sadd(keys.read(&i.user_id), &i.story_id)
-                .expire(keys.read(&i.user_id), HISTORY_TTL);
-        }
-        _ => {}
-    }
     let w = weight(kind, i.dwell_ms);
-    let card = store
-        .cards(std::slice::from_ref(&i.story_id))
-        .await?
-        .pop()
-        .flatten();
-    if w > 0.0 {
-        let h = hour(at);
+    let card = store.card(&i.story_id).await?;
+    let trend = (w > 0.0).then(|| {
         let mut scopes = vec!["global".to_owned()];
         if let Some(c) = &card {
             scopes.extend(c.topics.iter().map(|(t, _)| format!("topic:{t}")));
         }
-        for scope in scopes {
-            let key = keys.trend_bucket(&scope, h);
-            pipe.zincr(&key, &i.story_id, w).expire(&key, 48 * 3600);
+        TrendCount {
+            hour: hour(at),
+            weight: w,
+            scopes,
         }
-    }
-    pipe.query_async::<()>(&mut store.redis().conn()).await?;
+    });
+    store
+        .record_interaction(&i.user_id, &i.story_id, history_of(kind), trend.as_ref())
+        .await?;
 
     // Implicit interests: the story's topics, weighted by their scores.
     if let Some(card) = card
         && w > 0.0
     {
-        let key = keys.interests(&i.user_id);
-        let current: HashMap<String, String> = store.redis().conn().hgetall(&key).await?;
-        let half_life = INTEREST_HALF_LIFE_DAYS * 86_400_000.0;
-        let mut updates = Vec::new();
-        for (topic, score) in &card.topics {
-            let (old, old_at) = current
-                .get(topic)
-                .and_then(|v| v.split_once('@'))
-                .and_then(|(w, t)| Some((w.parse::<f64>().ok()?, t.parse::<i64>().ok()?)))
-                .unwrap_or((0.0, at));
-            let new = decayed(old, old_at, at, half_life) + w * score;
-            updates.push((topic.clone(), format!("{new:.4}@{at}")));
-        }
-        if !updates.is_empty() {
-            let mut pipe = redis::pipe();
-            pipe.hset_multiple(&key, &updates).expire(&key, HISTORY_TTL);
-            pipe.query_async::<()>(&mut store.redis().conn()).await?;
-        }
+        let current = store.interests(&i.user_id).await?;
+        let updates = engaged(&current, &card.topics, w, at);
+        store.set_interests(&i.user_id, &updates).await?;
     }
     Ok(())
 }
 
-/// A reader's implicit topic weights now, strongest first.
-pub async fn interests(
-    store: &FeedStore,
-    user: &str,
-) -> Result<Vec<(String, f64)>, redis::RedisError> {
-    let raw: HashMap<String, String> = store
-        .redis()
-        .conn()
-        .hgetall(Keys(store).interests(user))
-        .await?;
-    Ok(parse_interests(raw))
+/// A reader's interests after engaging at `at_ms` with weight `w` with a story of `topics`
+/// (code, score): each topic's weight decayed to `at_ms`, plus `w · score`.
+fn engaged(
+    current: &HashMap<String, InterestWeight>,
+    topics: &[(String, f64)],
+    w: f64,
+    at_ms: i64,
+) -> Vec<(String, InterestWeight)> {
+    topics
+        .iter()
+        .map(|(topic, score)| {
+            let old = current
+                .get(topic)
+                .copied()
+                .unwrap_or(InterestWeight { weight: 0.0, at_ms });
+            let weight = decayed(old.weight, old.at_ms, at_ms, INTEREST_HALF_LIFE_MS) + w * score;
+            (topic.clone(), InterestWeight { weight, at_ms })
+        })
+        .collect()
 }
 
-/// Implicit topic weights from the reader's interest hash, decayed to now, strongest first.
-pub fn parse_interests(raw: HashMap<String, String>) -> Vec<(String, f64)> {
-    let now = now_ms();
-    let half_life = INTEREST_HALF_LIFE_DAYS * 86_400_000.0;
+/// Implicit topic weights decayed to `now_ms`, strongest first.
+pub fn strongest_first(raw: HashMap<String, InterestWeight>, now_ms: i64) -> Vec<(String, f64)> {
     let mut out: Vec<(String, f64)> = raw
         .into_iter()
-        .filter_map(|(topic, v)| {
-            let (w, at) = v.split_once('@')?;
-            Some((
-                topic,
-                decayed(w.parse().ok()?, at.parse().ok()?, now, half_life),
-            ))
+        .map(|(topic, w)| {
+            let now = decayed(w.weight, w.at_ms, now_ms, INTEREST_HALF_LIFE_MS);
+            (topic, now)
         })
         .collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -189,27 +155,21 @@ pub async fn trending(
     store: &FeedStore,
     scope: &str,
     limit: usize,
-) -> Result<crate::store::Trending, redis::RedisError> {
+) -> Result<Trending, RedisError> {
     if let Some(list) = store.local_trending(scope, limit) {
         return Ok(list);
     }
-    let list = std::sync::Arc::new(trending_from_redis(store, scope, limit).await?);
+    let buckets = store
+        .trend_buckets(scope, hour(now_ms()), TRENDING_HOURS)
+        .await?;
+    let list = std::sync::Arc::new(hottest(buckets, limit));
     store.keep_trending(scope, limit, list.clone());
     Ok(list)
 }
 
-async fn trending_from_redis(
-    store: &FeedStore,
-    scope: &str,
-    limit: usize,
-) -> Result<Vec<(String, f64)>, redis::RedisError> {
-    let keys = Keys(store);
-    let now_h = hour(now_ms());
-    let mut pipe = redis::pipe();
-    for back in 0..TRENDING_HOURS {
-        pipe.zrevrange_withscores(keys.trend_bucket(scope, now_h - back), 0, 199);
-    }
-    let buckets: Vec<Vec<(String, f64)>> = pipe.query_async(&mut store.redis().conn()).await?;
+/// Sums hourly buckets (this hour first), each hour back halving every
+/// [`TRENDING_HALF_LIFE_H`]; the `limit` hottest, ties by id.
+fn hottest(buckets: Vec<Vec<(String, f64)>>, limit: usize) -> Vec<(String, f64)> {
     let mut scores: HashMap<String, f64> = HashMap::new();
     for (back, bucket) in buckets.into_iter().enumerate() {
         let factor = 0.5f64.powf(back as f64 / TRENDING_HALF_LIFE_H);
@@ -220,7 +180,7 @@ async fn trending_from_redis(
     let mut out: Vec<(String, f64)> = scores.into_iter().collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out.truncate(limit);
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -240,5 +200,33 @@ mod tests {
         let w = decayed(8.0, 0, 3 * 3_600_000, 3_600_000.0);
         assert!((w - 1.0).abs() < 1e-9);
         assert_eq!(decayed(2.0, 10, 5, 1.0), 2.0, "no growth backwards in time");
+    }
+
+    #[test]
+    fn this_hours_hit_outranks_a_bigger_one_from_yesterday() {
+        let mut buckets = vec![Vec::new(); TRENDING_HOURS as usize];
+        buckets[0].push(("now".to_owned(), 10.0));
+        buckets[20].push(("yesterday".to_owned(), 50.0));
+        let hot = hottest(buckets, 10);
+        assert_eq!(hot[0].0, "now");
+        assert_eq!(hot.len(), 2);
+        assert_eq!(hottest(vec![vec![("a".into(), 1.0)]], 0), vec![]);
+    }
+
+    #[test]
+    fn engagement_adds_to_a_decayed_interest_per_topic() {
+        let week = (INTEREST_HALF_LIFE_DAYS * 86_400_000.0) as i64;
+        let current = HashMap::from([(
+            "sport".to_owned(),
+            InterestWeight {
+                weight: 4.0,
+                at_ms: 0,
+            },
+        )]);
+        let topics = [("sport".to_owned(), 1.0), ("politics".to_owned(), 0.5)];
+        let after = engaged(&current, &topics, 2.0, week);
+        assert_eq!(after[0].1.weight, 4.0);
+        assert_eq!(after[1].1.weight, 1.0);
+        assert!(after.iter().all(|(_, w)| w.at_ms == week));
     }
 }

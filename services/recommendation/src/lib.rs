@@ -5,11 +5,14 @@
 //! ([`feed`]). Follows are durable in the compacted `profiles` topic. Components:
 //!
 //! - [`config`] — the service's environment variables;
-//! - [`store`] — the Redis layout and idempotent story writes;
-//! - [`feed`] — candidates, scoring, diversity, reasons and snapshot pagination;
+//! - [`store`] — the Redis layout, the only module that talks to Redis: story cache and indexes,
+//!   readers, trending buckets, snapshots, the in-process caches in front;
+//! - [`feed`] — candidates, scoring (pure, with its [`feed::Weights`]), diversity, reasons and
+//!   snapshot pagination;
 //! - [`interests`] — interactions into trending, read history and implicit interests;
 //! - [`rebuild`] — the state rebuilt from Kafka when Redis lost it;
-//! - [`api`] — `newsroom.v1.RecommendationService`;
+//! - [`api`] — `newsroom.v1.RecommendationService`, with its errors ([`api::ApiError`]);
+//! - [`metrics`] — the feed latency histogram and story cache lookups;
 //! - [`run`] — wiring, the consumer loop, serving and draining.
 
 pub mod api;

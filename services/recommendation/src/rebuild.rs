@@ -7,70 +7,26 @@
 //! sets the marker again. Meanwhile the service keeps answering: feeds are degraded (what has
 //! been replayed so far, trending and fresh stories as they arrive) but never an error.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use newsroom_platform::PlatformConfig;
 use newsroom_platform::kafka::{self, topics};
-use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
-use newsroom_proto::v1::{EnrichedStory, Interaction, UserProfile};
+use newsroom_proto::v1::{EnrichedStory, Interaction, TargetKind, UserProfile};
 
-use crate::store::{FeedStore, IndexKey};
+use crate::store::{FeedStore, IndexKey, RedisError};
 
 /// How often the marker is checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-fn marker(store: &FeedStore) -> String {
-    store.redis().key("rec:loaded")
-}
-
 /// Replaces a reader's follows with those of a profile.
-pub async fn set_follows(
-    store: &FeedStore,
-    profile: &UserProfile,
-) -> Result<(), redis::RedisError> {
-    let members: BTreeSet<String> = profile
-        .follows
-        .iter()
-        .filter_map(|f| {
-            let kind = newsroom_proto::v1::TargetKind::try_from(f.kind).ok()?;
-            Some(IndexKey::new(kind, &f.value).member())
-        })
-        .collect();
-    let key = store
-        .redis()
-        .key(format!("rec:follows:{}", profile.user_id));
-    let mut pipe = redis::pipe();
-    pipe.atomic().del(&key);
-    if !members.is_empty() {
-        pipe.sadd(&key, members.into_iter().collect::<Vec<_>>());
-    }
-    pipe.query_async::<()>(&mut store.redis().conn()).await
-}
-
-async fn drop_first_pages(store: &FeedStore) -> Result<(), redis::RedisError> {
-    let pattern = store.redis().key("rec:first:*");
-    let mut conn = store.redis().conn();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            let _: () = conn.del(keys).await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
+pub async fn set_follows(store: &FeedStore, profile: &UserProfile) -> Result<(), RedisError> {
+    let follows = profile.follows.iter().filter_map(|f| {
+        let kind = TargetKind::try_from(f.kind).ok()?;
+        Some(IndexKey::new(kind, &f.value))
+    });
+    store.replace_follows(&profile.user_id, follows).await
 }
 
 /// Rebuilds everything from the topics; returns (stories, profiles, interactions) replayed.
@@ -125,17 +81,16 @@ pub async fn rebuild(
 /// Keeps Redis loaded until shutdown.
 pub async fn keep_loaded(store: FeedStore, config: PlatformConfig, shutdown: Shutdown) {
     loop {
-        let present: Result<bool, _> = store.redis().conn().exists(marker(&store)).await;
-        match present {
+        match store.is_loaded().await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("recommendation state missing from Redis: rebuilding from Kafka");
                 match rebuild(&store, &config).await {
                     Ok((stories, profiles, interactions)) => {
-                        let set: Result<(), _> = store.redis().conn().set(marker(&store), 1).await;
+                        let set = store.mark_loaded().await;
                         // First pages served while degraded are dropped, so readers see the
                         // whole feed again at once.
-                        if let Err(e) = drop_first_pages(&store).await {
+                        if let Err(e) = store.forget_all_first_pages().await {
                             tracing::warn!(error = %e, "could not drop cached first pages");
                         }
                         if set.is_ok() {

@@ -15,9 +15,8 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use newsroom_e2e::{Pipeline, Service, data_file};
-use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_proto::v1::{EnrichedStory, Enrichment, Interaction, InteractionKind, TopicScore};
-use newsroom_recommendation::store::FeedStore;
+use newsroom_recommendation::store::{FeedStore, Index};
 use newsroom_recommendation::{feed, interests};
 
 const READERS: usize = 200;
@@ -53,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     // Only for its isolated Redis prefix; the feed is computed in process.
     let pipeline = Pipeline::start_with(&[Service::Ingest], &[("RUST_LOG", "error")]).await;
     let redis = pipeline.redis().await;
-    let store = FeedStore::new(redis.clone(), Duration::from_secs(14 * 86400), 10_000);
+    let store = FeedStore::new(redis, Duration::from_secs(14 * 86400), 10_000);
     let mut rng = Rng(0x5eed_1234_abcd_9876);
 
     let articles: Vec<newsroom_cli::bbc::BbcArticle> = data_file("bbc-news.jsonl")
@@ -111,10 +110,7 @@ async fn main() -> anyhow::Result<()> {
             let user = format!("reader-{policy}-{r}");
             for round in 0..=ROUNDS {
                 let ids: Vec<String> = if policy == 0 {
-                    let _: () = redis
-                        .conn()
-                        .del(feed::first_page_key(&store, &user))
-                        .await?;
+                    store.forget_first_page(&user).await?;
                     let (items, _) = feed::page(&store, &user, 10, None)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -124,12 +120,12 @@ async fn main() -> anyhow::Result<()> {
                         .collect()
                 } else {
                     // Recency only: the ten newest stories this reader has not read.
-                    let read: HashSet<String> = redis
-                        .conn()
-                        .smembers(interests::Keys(&store).read(&user))
-                        .await?;
-                    let newest: Vec<String> =
-                        redis.conn().zrevrange(store.latest_key(), 0, 500).await?;
+                    let read = store.reader(&user).await?.read;
+                    let newest = store
+                        .newest(&[(Index::Latest, 501)])
+                        .await?
+                        .pop()
+                        .unwrap_or_default();
                     newest
                         .into_iter()
                         .filter(|id| !read.contains(id))

@@ -98,10 +98,7 @@ mod tests {
     use super::super::parse as parse_any;
 
     fn file(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../../shared/data/feeds/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = super::super::test_data(&format!("feeds/{name}"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("test data {path} is missing: {e}"))
     }
 

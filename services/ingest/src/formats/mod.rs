@@ -154,6 +154,16 @@ pub(crate) fn timestamp(s: &str) -> Option<prost_types::Timestamp> {
     })
 }
 
+/// Where a test data file lives: under `NEWSROOM_DATA` if set (a git worktree elsewhere),
+/// else under `shared/data` beside the repository.
+#[cfg(test)]
+fn test_data(rel: &str) -> String {
+    match std::env::var("NEWSROOM_DATA") {
+        Ok(dir) => format!("{dir}/{rel}"),
+        Err(_) => format!("{}/../../../shared/data/{rel}", env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

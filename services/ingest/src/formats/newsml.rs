@@ -221,10 +221,7 @@ mod tests {
     use super::*;
 
     fn file(name: &str) -> String {
-        let path = format!(
-            "{}/../../../shared/data/newsml/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = super::super::test_data(&format!("newsml/{name}"));
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("test data {path} is missing: {e}"))
     }

@@ -188,11 +188,8 @@ mod tests {
 
     #[test]
     fn the_seed_story_maps_onto_a_story() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/seed-story.ninjs.json"
-        );
-        let doc = std::fs::read_to_string(path)
+        let path = super::super::test_data("seed-story.ninjs.json");
+        let doc = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("test data {path} is missing: {e}"));
         let s = to_story(&doc, "scmp").unwrap();
         assert!(

@@ -1,0 +1,215 @@
+//! Recommendation's Redis state: the only module that sends Redis commands.
+//!
+//! Every other component asks [`FeedStore`] for what it needs in newsroom terms (a reader, the
+//! newest stories of an index, a snapshot), so the key layout below lives in one place and a
+//! change of layout touches one folder:
+//!
+//! - `rec:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL ([`story`]);
+//! - `rec:card:<id>` — what ranking needs of a story ([`Card`]), same TTL;
+//! - `rec:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms), one per
+//!   topic, section, author and entity, plus `rec:idx:latest` for everything and
+//!   `rec:idx:breaking`; each keeps the newest `NEWSROOM_INDEX_MAX_STORIES`;
+//! - `rec:follows:<user>`, `rec:read:<user>`, `rec:hidden:<user>`, `rec:interest:<user>` — what
+//!   the service knows of a reader ([`reader`]);
+//! - `rec:trend:<scope>:<hour>` — trending buckets ([`trend`]);
+//! - `rec:snap:<id>`, `rec:first:<user>` — ranking snapshots and the reader's cached first page,
+//!   and `rec:loaded`, the marker that Redis holds the state ([`snapshot`]).
+//!
+//! Writing a story is idempotent on (id, version): an older or equal version never replaces a
+//! newer one, so redelivered records change nothing. A killed story (pubstatus canceled) is
+//! removed from the cache and every index at once (one MULTI).
+//!
+//! In front of Redis, each replica keeps what every reader's first page reads again — story
+//! cards, the stories of feed pages, trending lists — for [`LOCAL_TTL`] in process
+//! ([`quick_cache`], bounded). A story this replica indexes or kills replaces its entries at
+//! once; another replica's copy is at most [`LOCAL_TTL`] old (a kill can show there that long).
+//!
+//! Components:
+//! - [`target`] — [`IndexKey`], the feed index a follow target reads;
+//! - [`story`] — the story cache, cards and indexes;
+//! - [`reader`] — follows, read history, hidden stories, implicit interests;
+//! - [`trend`] — trending buckets and the in-process trending lists;
+//! - [`snapshot`] — ranking snapshots, first pages and the loaded marker.
+
+pub mod reader;
+pub mod snapshot;
+pub mod story;
+pub mod target;
+pub mod trend;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use newsroom_platform::redis::RedisStore;
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_proto::v1::EnrichedStory;
+
+pub use reader::{History, InterestWeight, ReaderState};
+pub use story::{Applied, BREAKING_INDEX_MIN, Card, indexes_of, published_ms};
+pub use target::{IndexKey, follows_of};
+pub use trend::Trending;
+
+/// The Redis error every store method returns.
+pub use newsroom_platform::redis::redis::RedisError;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How long this replica reuses a card, a story or a trending list it read from Redis.
+pub const LOCAL_TTL: Duration = Duration::from_secs(5);
+/// Entries of each in-process cache at most.
+const LOCAL_CARDS: usize = 200_000;
+const LOCAL_STORIES: usize = 20_000;
+const LOCAL_TRENDING: usize = 4_096;
+
+type Fresh<T> = (Instant, T);
+
+/// An in-process cache by story id; `None` remembers that Redis had nothing.
+type LocalCache<T> = quick_cache::sync::Cache<String, Fresh<Option<Arc<T>>>>;
+
+/// The in-process caches (see the module documentation).
+struct Local {
+    cards: LocalCache<Card>,
+    stories: LocalCache<EnrichedStory>,
+    trending: quick_cache::sync::Cache<(String, usize), Fresh<Trending>>,
+}
+
+fn fresh<T: Clone>(entry: Option<Fresh<T>>, now: Instant) -> Option<T> {
+    entry
+        .filter(|(at, _)| now.duration_since(*at) < LOCAL_TTL)
+        .map(|(_, v)| v)
+}
+
+/// One of the sorted sets of story ids by publication time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Index {
+    /// The stories of a topic, entity, section or author.
+    Target(IndexKey),
+    /// Every story.
+    Latest,
+    /// Recent stories with a breaking score of at least [`BREAKING_INDEX_MIN`].
+    Breaking,
+}
+
+/// Recommendation's Redis state.
+#[derive(Clone)]
+pub struct FeedStore {
+    redis: RedisStore,
+    story_ttl: Duration,
+    index_max: usize,
+    local: Arc<Local>,
+}
+
+impl FeedStore {
+    pub fn new(redis: RedisStore, story_ttl: Duration, index_max: usize) -> Self {
+        FeedStore {
+            redis,
+            story_ttl,
+            index_max,
+            local: Arc::new(Local {
+                cards: quick_cache::sync::Cache::new(LOCAL_CARDS),
+                stories: quick_cache::sync::Cache::new(LOCAL_STORIES),
+                trending: quick_cache::sync::Cache::new(LOCAL_TRENDING),
+            }),
+        }
+    }
+
+    // The key layout (see the module documentation), in one place.
+
+    fn story_key(&self, id: &str) -> String {
+        self.redis.key(format!("rec:story:{id}"))
+    }
+
+    fn card_key(&self, id: &str) -> String {
+        self.redis.key(format!("rec:card:{id}"))
+    }
+
+    fn index_key(&self, index: &Index) -> String {
+        match index {
+            Index::Target(key) => self.redis.key(format!("rec:idx:{}", key.member())),
+            Index::Latest => self.redis.key("rec:idx:latest"),
+            Index::Breaking => self.redis.key("rec:idx:breaking"),
+        }
+    }
+
+    fn follows_key(&self, user: &str) -> String {
+        self.redis.key(format!("rec:follows:{user}"))
+    }
+
+    fn history_key(&self, history: History, user: &str) -> String {
+        match history {
+            History::Read => self.redis.key(format!("rec:read:{user}")),
+            History::Hidden => self.redis.key(format!("rec:hidden:{user}")),
+        }
+    }
+
+    fn interests_key(&self, user: &str) -> String {
+        self.redis.key(format!("rec:interest:{user}"))
+    }
+
+    fn trend_key(&self, scope: &str, hour: i64) -> String {
+        self.redis.key(format!("rec:trend:{scope}:{hour}"))
+    }
+
+    fn snapshot_key(&self, snapshot: &str) -> String {
+        self.redis.key(format!("rec:snap:{snapshot}"))
+    }
+
+    fn first_page_key(&self, user: &str) -> String {
+        self.redis.key(format!("rec:first:{user}"))
+    }
+
+    fn loaded_key(&self) -> String {
+        self.redis.key("rec:loaded")
+    }
+
+    /// Values of `ids` from `cache` where fresh, the others in one `MGET` of `key(id)`,
+    /// decoded and kept; `None` where Redis has nothing (kept too: a miss is news as well).
+    async fn through_local<T>(
+        &self,
+        cache: &LocalCache<T>,
+        ids: &[String],
+        key: impl Fn(&str) -> String,
+        decode: impl Fn(Vec<u8>) -> Option<T>,
+    ) -> Result<Vec<Option<Arc<T>>>, RedisError> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match fresh(cache.get(id), now) {
+                Some(v) => out.push(v),
+                None => {
+                    out.push(None);
+                    missing.push(i);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<String> = missing.iter().map(|&i| key(&ids[i])).collect();
+        let values: Vec<Option<Vec<u8>>> = self.redis.conn().mget(keys).await?;
+        for (&i, v) in missing.iter().zip(values) {
+            let v = v.and_then(&decode).map(Arc::new);
+            // Not over what `apply` wrote after this read began (a kill, a new version).
+            if cache.get(&ids[i]).is_none_or(|(at, _)| at <= now) {
+                cache.insert(ids[i].clone(), (now, v.clone()));
+            }
+            out[i] = v;
+        }
+        Ok(out)
+    }
+
+    /// The newest story ids of several indexes, newest first, `count` of each, in one round
+    /// trip.
+    pub async fn newest(&self, reads: &[(Index, usize)]) -> Result<Vec<Vec<String>>, RedisError> {
+        let mut pipe = redis::pipe();
+        for (index, count) in reads {
+            pipe.zrevrange(self.index_key(index), 0, *count as isize - 1);
+        }
+        pipe.query_async(&mut self.redis.conn()).await
+    }
+}

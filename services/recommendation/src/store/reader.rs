@@ -1,0 +1,213 @@
+//! What the service knows of a reader: follows, read and hidden stories, implicit interests.
+//!
+//! [`FeedStore::reader`] reads all of it (and the reader's cached first page) in one pipeline,
+//! because every first page needs all of it and round trips are what a page waits on.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+
+use super::trend::TrendCount;
+use super::{FeedStore, IndexKey, RedisError, follows_of};
+
+/// How long read and hidden stories and implicit interests are remembered, in seconds.
+pub const HISTORY_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// The stories a reader is done with: never shown to them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// Read, clicked or shared.
+    Read,
+    /// Hidden.
+    Hidden,
+}
+
+/// One implicit interest as stored: its weight when last updated, and when (`weight@ms`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InterestWeight {
+    pub weight: f64,
+    pub at_ms: i64,
+}
+
+impl InterestWeight {
+    fn encode(&self) -> String {
+        format!("{:.4}@{}", self.weight, self.at_ms)
+    }
+
+    fn decode(s: &str) -> Option<Self> {
+        let (w, at) = s.split_once('@')?;
+        Some(InterestWeight {
+            weight: w.parse().ok()?,
+            at_ms: at.parse().ok()?,
+        })
+    }
+}
+
+/// Implicit interests by topic code; unreadable entries are left out.
+fn interests_of(raw: HashMap<String, String>) -> HashMap<String, InterestWeight> {
+    raw.into_iter()
+        .filter_map(|(topic, v)| Some((topic, InterestWeight::decode(&v)?)))
+        .collect()
+}
+
+/// Everything a first page needs of a reader.
+#[derive(Debug, Default)]
+pub struct ReaderState {
+    /// The snapshot of their cached first page, if still cached.
+    pub first_page: Option<String>,
+    pub follows: Vec<IndexKey>,
+    pub interests: HashMap<String, InterestWeight>,
+    pub read: HashSet<String>,
+    pub hidden: HashSet<String>,
+}
+
+impl FeedStore {
+    /// The reader, and the snapshot of their cached first page if any, in one round trip.
+    pub async fn reader(&self, user: &str) -> Result<ReaderState, RedisError> {
+        type Raw = (
+            Option<String>,
+            Vec<String>,
+            HashMap<String, String>,
+            HashSet<String>,
+            HashSet<String>,
+        );
+        let (first_page, follows, interests, read, hidden): Raw = redis::pipe()
+            .get(self.first_page_key(user))
+            .smembers(self.follows_key(user))
+            .hgetall(self.interests_key(user))
+            .smembers(self.history_key(History::Read, user))
+            .smembers(self.history_key(History::Hidden, user))
+            .query_async(&mut self.redis.conn())
+            .await?;
+        Ok(ReaderState {
+            first_page,
+            follows: follows_of(&follows),
+            interests: interests_of(interests),
+            read,
+            hidden,
+        })
+    }
+
+    /// The user's follow targets.
+    pub async fn follows(&self, user: &str) -> Result<Vec<IndexKey>, RedisError> {
+        let members: Vec<String> = self.redis.conn().smembers(self.follows_key(user)).await?;
+        Ok(follows_of(&members))
+    }
+
+    /// Adds (or removes) a follow target; returns the user's follows afterwards.
+    pub async fn set_follow(
+        &self,
+        user: &str,
+        key: &IndexKey,
+        follow: bool,
+    ) -> Result<Vec<IndexKey>, RedisError> {
+        let k = self.follows_key(user);
+        if follow {
+            let _: () = self.redis.conn().sadd(&k, key.member()).await?;
+        } else {
+            let _: () = self.redis.conn().srem(&k, key.member()).await?;
+        }
+        self.follows(user).await
+    }
+
+    /// Replaces a reader's follows (a profile replayed from Kafka), atomically.
+    pub async fn replace_follows(
+        &self,
+        user: &str,
+        follows: impl IntoIterator<Item = IndexKey>,
+    ) -> Result<(), RedisError> {
+        let members: BTreeSet<String> = follows.into_iter().map(|k| k.member()).collect();
+        let key = self.follows_key(user);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key);
+        if !members.is_empty() {
+            pipe.sadd(&key, members.into_iter().collect::<Vec<_>>());
+        }
+        pipe.query_async::<()>(&mut self.redis.conn()).await
+    }
+
+    /// Takes a story out of the reader's feed at once (they read or hid it) and drops their
+    /// cached first page, which may show it.
+    pub async fn leave_feed(
+        &self,
+        user: &str,
+        story_id: &str,
+        history: History,
+    ) -> Result<(), RedisError> {
+        redis::pipe()
+            .sadd(self.history_key(history, user), story_id)
+            .del(self.first_page_key(user))
+            .query_async::<()>(&mut self.redis.conn())
+            .await
+    }
+
+    /// Folds one interaction in, in one round trip: the story joins the reader's `history` (kept
+    /// [`HISTORY_TTL_SECS`]), and counts in the trending buckets of `trend`.
+    pub async fn record_interaction(
+        &self,
+        user: &str,
+        story_id: &str,
+        history: Option<History>,
+        trend: Option<&TrendCount>,
+    ) -> Result<(), RedisError> {
+        let mut pipe = redis::pipe();
+        if let Some(history) = history {
+            let key = self.history_key(history, user);
+            pipe.sadd(&key, story_id).expire(&key, HISTORY_TTL_SECS);
+        }
+        if let Some(trend) = trend {
+            self.count_trend(&mut pipe, story_id, trend);
+        }
+        pipe.query_async::<()>(&mut self.redis.conn()).await
+    }
+
+    /// A reader's implicit interests as stored (not decayed).
+    pub async fn interests(
+        &self,
+        user: &str,
+    ) -> Result<HashMap<String, InterestWeight>, RedisError> {
+        let raw: HashMap<String, String> =
+            self.redis.conn().hgetall(self.interests_key(user)).await?;
+        Ok(interests_of(raw))
+    }
+
+    /// Writes some of a reader's implicit interests; the hash lives [`HISTORY_TTL_SECS`] more.
+    pub async fn set_interests(
+        &self,
+        user: &str,
+        updates: &[(String, InterestWeight)],
+    ) -> Result<(), RedisError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let key = self.interests_key(user);
+        let fields: Vec<(&str, String)> = updates
+            .iter()
+            .map(|(topic, w)| (topic.as_str(), w.encode()))
+            .collect();
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(&key, &fields)
+            .expire(&key, HISTORY_TTL_SECS);
+        pipe.query_async::<()>(&mut self.redis.conn()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interest_weights_round_trip_and_garbage_is_left_out() {
+        let w = InterestWeight {
+            weight: 1.25,
+            at_ms: 1_700_000_000_000,
+        };
+        assert_eq!(w.encode(), "1.2500@1700000000000");
+        assert_eq!(InterestWeight::decode(&w.encode()), Some(w));
+        let raw = HashMap::from([
+            ("medtop:15000000".to_owned(), w.encode()),
+            ("medtop:04000000".to_owned(), "nonsense".to_owned()),
+        ]);
+        assert_eq!(interests_of(raw).len(), 1);
+    }
+}

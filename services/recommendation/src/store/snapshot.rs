@@ -1,0 +1,72 @@
+//! Ranking snapshots (`rec:snap:<id>`), each reader's cached first page (`rec:first:<user>`,
+//! the snapshot it was served from) and the marker that Redis holds the state (`rec:loaded`).
+//!
+//! A snapshot body is opaque here: [`crate::feed`] decides its format.
+
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+
+use super::{FeedStore, RedisError};
+
+impl FeedStore {
+    /// A snapshot's body, unless it expired.
+    pub async fn snapshot(&self, snapshot: &str) -> Result<Option<String>, RedisError> {
+        self.redis.conn().get(self.snapshot_key(snapshot)).await
+    }
+
+    /// Keeps a snapshot for `ttl_secs` and makes it `user`'s first page for `first_page_secs`,
+    /// in one round trip.
+    pub async fn save_first_page(
+        &self,
+        user: &str,
+        snapshot: &str,
+        body: &str,
+        ttl_secs: u64,
+        first_page_secs: u64,
+    ) -> Result<(), RedisError> {
+        redis::pipe()
+            .set_ex(self.snapshot_key(snapshot), body, ttl_secs)
+            .set_ex(self.first_page_key(user), snapshot, first_page_secs)
+            .query_async::<()>(&mut self.redis.conn())
+            .await
+    }
+
+    /// Drops a reader's cached first page: it no longer says what they want.
+    pub async fn forget_first_page(&self, user: &str) -> Result<(), RedisError> {
+        self.redis.conn().del(self.first_page_key(user)).await
+    }
+
+    /// Drops every reader's cached first page (after a rebuild, so that pages served while
+    /// degraded are not reused).
+    pub async fn forget_all_first_pages(&self) -> Result<(), RedisError> {
+        let pattern = self.first_page_key("*");
+        let mut conn = self.redis.conn();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                let _: () = conn.del(keys).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Whether Redis holds recommendation's state (the marker is there).
+    pub async fn is_loaded(&self) -> Result<bool, RedisError> {
+        self.redis.conn().exists(self.loaded_key()).await
+    }
+
+    /// Says that Redis holds recommendation's state.
+    pub async fn mark_loaded(&self) -> Result<(), RedisError> {
+        self.redis.conn().set(self.loaded_key(), 1).await
+    }
+}

@@ -1,0 +1,264 @@
+//! The story cache, story cards and the indexes a story is written to.
+//!
+//! [`FeedStore::apply`] is the one writer: idempotent on (id, version), a kill removes the story
+//! from the cache and every index in one MULTI. Readers get cards and page stories through the
+//! in-process caches (see [`super`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_proto::Message as _;
+use newsroom_proto::v1::{EnrichedStory, PubStatus, TargetKind};
+
+use super::{FeedStore, Index, IndexKey, RedisError, now_ms};
+
+/// Every index a story belongs to.
+pub fn indexes_of(story: &EnrichedStory) -> Vec<IndexKey> {
+    let mut keys = Vec::new();
+    if let Some(e) = &story.enrichment {
+        keys.extend(
+            e.topics
+                .iter()
+                .map(|t| IndexKey::new(TargetKind::Topic, &t.code)),
+        );
+        keys.extend(
+            e.entities
+                .iter()
+                .map(|t| IndexKey::new(TargetKind::Entity, &t.name)),
+        );
+    }
+    if let Some(s) = &story.story {
+        if !s.section.trim().is_empty() {
+            keys.push(IndexKey::new(TargetKind::Section, &s.section));
+        }
+        keys.extend(
+            s.authors
+                .iter()
+                .map(|a| IndexKey::new(TargetKind::Author, a)),
+        );
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// When a story counts as published, in ms since the epoch (its own date, else acceptance).
+pub fn published_ms(story: &EnrichedStory) -> i64 {
+    let ts = story
+        .story
+        .as_ref()
+        .and_then(|s| s.published_at.or(s.updated_at))
+        .or(story.accepted_at);
+    match ts {
+        Some(t) => t.seconds * 1000 + i64::from(t.nanos) / 1_000_000,
+        None => now_ms(),
+    }
+}
+
+/// Stories at or above this breaking score go to the breaking index.
+pub const BREAKING_INDEX_MIN: f64 = 0.7;
+
+/// What ranking needs of a story, small enough to fetch hundreds per request:
+/// `ms|breaking|cluster|topic:score,topic:score`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    pub ms: i64,
+    pub breaking: f64,
+    pub cluster: String,
+    pub topics: Vec<(String, f64)>,
+}
+
+impl Card {
+    pub fn of(story: &EnrichedStory) -> Self {
+        let e = story.enrichment.clone().unwrap_or_default();
+        Card {
+            ms: published_ms(story),
+            breaking: e.breaking_score,
+            cluster: e.cluster_id,
+            topics: e.topics.iter().map(|t| (t.code.clone(), t.score)).collect(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let topics: Vec<String> = self
+            .topics
+            .iter()
+            .map(|(c, s)| format!("{c}={s:.3}"))
+            .collect();
+        format!(
+            "{}|{:.3}|{}|{}",
+            self.ms,
+            self.breaking,
+            self.cluster.replace('|', "/"),
+            topics.join(",")
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut parts = s.splitn(4, '|');
+        let ms = parts.next()?.parse().ok()?;
+        let breaking = parts.next()?.parse().ok()?;
+        let cluster = parts.next()?.to_owned();
+        let topics = parts
+            .next()?
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .filter_map(|t| {
+                let (c, s) = t.rsplit_once('=')?;
+                Some((c.to_owned(), s.parse().ok()?))
+            })
+            .collect();
+        Some(Card {
+            ms,
+            breaking,
+            cluster,
+            topics,
+        })
+    }
+
+    /// The story's main topic, if it has one.
+    pub fn primary_topic(&self) -> Option<&str> {
+        self.topics.first().map(|(c, _)| c.as_str())
+    }
+}
+
+/// What applying a story did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Stored,
+    Killed,
+    /// An equal or newer version is already there.
+    Stale,
+}
+
+/// A story as feed pages show it: without its body and its embedding.
+fn for_pages(mut e: EnrichedStory) -> EnrichedStory {
+    if let Some(s) = e.story.as_mut() {
+        s.body_html.clear();
+    }
+    if let Some(en) = e.enrichment.as_mut() {
+        en.embedding.clear();
+    }
+    e
+}
+
+/// Breaking stories kept in [`Index::Breaking`].
+const BREAKING_INDEX_MAX: isize = 200;
+
+impl FeedStore {
+    /// The cache lifetime of a story published at `ms`: the configured TTL less its age, at
+    /// least an hour — fresh news stays longest, archive copy passes through.
+    pub fn ttl_for(&self, ms: i64) -> u64 {
+        let age = ((now_ms() - ms).max(0) / 1000) as u64;
+        self.story_ttl.as_secs().saturating_sub(age).max(3600)
+    }
+
+    /// The cards of stories, in order; `None` where not cached.
+    pub async fn cards(&self, ids: &[String]) -> Result<Vec<Option<Arc<Card>>>, RedisError> {
+        self.through_local(
+            &self.local.cards,
+            ids,
+            |id| self.card_key(id),
+            |b| Card::decode(std::str::from_utf8(&b).ok()?),
+        )
+        .await
+    }
+
+    /// The card of one story, if cached.
+    pub async fn card(&self, id: &str) -> Result<Option<Arc<Card>>, RedisError> {
+        Ok(self
+            .cards(std::slice::from_ref(&id.to_owned()))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// The cached story, if any.
+    pub async fn story(&self, id: &str) -> Result<Option<EnrichedStory>, RedisError> {
+        let bytes: Option<Vec<u8>> = self.redis.conn().get(self.story_key(id)).await?;
+        Ok(bytes.and_then(|b| EnrichedStory::decode(b.as_slice()).ok()))
+    }
+
+    /// Stories as a feed page shows them (no body, no embedding), in order; `None` where not
+    /// cached (expired, killed).
+    pub async fn page_stories(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Option<Arc<EnrichedStory>>>, RedisError> {
+        self.through_local(
+            &self.local.stories,
+            ids,
+            |id| self.story_key(id),
+            |b| EnrichedStory::decode(b.as_slice()).ok().map(for_pages),
+        )
+        .await
+    }
+
+    /// Writes (or kills) a story and its index entries; idempotent on (id, version).
+    pub async fn apply(&self, story: &EnrichedStory) -> Result<Applied, RedisError> {
+        let Some(s) = &story.story else {
+            return Ok(Applied::Stale);
+        };
+        let previous = self.story(&s.id).await?;
+        if let Some(prev) = &previous
+            && prev.story.as_ref().map_or(0, |p| p.version) > s.version
+        {
+            return Ok(Applied::Stale);
+        }
+        let old_indexes = previous.as_ref().map(indexes_of).unwrap_or_default();
+        let new_indexes = indexes_of(story);
+        let target = |k: &IndexKey| self.index_key(&Index::Target(k.clone()));
+        let (latest, breaking_index) = (
+            self.index_key(&Index::Latest),
+            self.index_key(&Index::Breaking),
+        );
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if s.pubstatus == PubStatus::Canceled as i32 || s.pubstatus == PubStatus::Withheld as i32 {
+            // Gone from the cache and from every index, old and new, in one transaction.
+            for k in old_indexes.iter().chain(&new_indexes) {
+                pipe.zrem(target(k), &s.id);
+            }
+            pipe.zrem(&latest, &s.id);
+            pipe.zrem(&breaking_index, &s.id);
+            pipe.del(self.story_key(&s.id));
+            pipe.del(self.card_key(&s.id));
+            pipe.query_async::<()>(&mut self.redis.conn()).await?;
+            let now = Instant::now();
+            self.local.cards.insert(s.id.clone(), (now, None));
+            self.local.stories.insert(s.id.clone(), (now, None));
+            return Ok(Applied::Killed);
+        }
+        let ms = published_ms(story);
+        let ttl = self.ttl_for(ms);
+        pipe.set_ex(self.story_key(&s.id), story.encode_to_vec(), ttl);
+        pipe.set_ex(self.card_key(&s.id), Card::of(story).encode(), ttl);
+        let breaking = story.enrichment.as_ref().map_or(0.0, |e| e.breaking_score);
+        if breaking >= BREAKING_INDEX_MIN {
+            pipe.zadd(&breaking_index, &s.id, ms);
+            pipe.zremrangebyrank(&breaking_index, 0, -BREAKING_INDEX_MAX - 1);
+        } else {
+            pipe.zrem(&breaking_index, &s.id);
+        }
+        for k in old_indexes.iter().filter(|k| !new_indexes.contains(k)) {
+            pipe.zrem(target(k), &s.id);
+        }
+        for k in new_indexes.iter().map(target).chain([latest]) {
+            pipe.zadd(&k, &s.id, ms);
+            // Bounded by count, not by age: an archive story published years ago is still shown
+            // to its followers while cached. Ids whose cache entry expired are skipped on read.
+            pipe.zremrangebyrank(&k, 0, -(self.index_max as isize) - 1);
+        }
+        pipe.query_async::<()>(&mut self.redis.conn()).await?;
+        let now = Instant::now();
+        self.local
+            .cards
+            .insert(s.id.clone(), (now, Some(Arc::new(Card::of(story)))));
+        self.local.stories.insert(
+            s.id.clone(),
+            (now, Some(Arc::new(for_pages(story.clone())))),
+        );
+        Ok(Applied::Stored)
+    }
+}
