@@ -136,7 +136,7 @@ impl Fields {
         ("attributes", Fields::ATTRIBUTES),
     ];
 
-    pub fn union(self, other: Fields) -> Fields {
+    pub const fn union(self, other: Fields) -> Fields {
         Fields(self.0 | other.0)
     }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{BuildContext, BuildError};
+use super::{BuildContext, BuildError, StageParams};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 
 /// Params of the `embedding` stage.
@@ -36,8 +36,8 @@ fn default_tokens() -> usize {
     128
 }
 
-impl EmbeddingConfig {
-    pub fn build(&self, cx: &BuildContext) -> Result<DynStage, BuildError> {
+impl StageParams for EmbeddingConfig {
+    fn build(&self, _name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
         super::check_range("max_tokens", self.max_tokens, 8, 512).map_err(BuildError)?;
         let dir: Option<PathBuf> = match &self.model_dir {
             Some(d) => Some(cx.path(d)),
