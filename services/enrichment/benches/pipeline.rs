@@ -135,7 +135,7 @@ fn embedding(_rt: &tokio::runtime::Runtime, _all: &[Story], _rate: f64) {
 
 #[cfg(feature = "embedding")]
 fn embedding(rt: &tokio::runtime::Runtime, all: &[Story], rate_without: f64) {
-    use newsroom_enrichment::embed::MiniLm;
+    use newsroom_enrichment::stages::embedding::minilm::MiniLm;
     use newsroom_enrichment::text::StoryText;
 
     let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")

@@ -27,8 +27,6 @@
 pub mod api;
 pub mod config;
 pub mod corpus;
-#[cfg(feature = "embedding")]
-pub mod embed;
 pub mod hash;
 pub mod metrics;
 pub mod pipeline;

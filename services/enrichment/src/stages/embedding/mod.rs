@@ -11,6 +11,12 @@
 //! last embedding of each story is kept in Redis (`enrich:emb:<story id>`, with a hash of the
 //! text it was computed from) and reused for a new version whose headline and lead are the
 //! same. The model runs on a blocking thread so the stage's timeout holds.
+//!
+//! - [`minilm`] — the model itself, in pure Rust with candle (only with the feature);
+//! - this file — the stage: its params, the disabled stage, and the enabled one.
+
+#[cfg(feature = "embedding")]
+pub mod minilm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,7 +79,7 @@ fn build_model(
 
 #[cfg(feature = "embedding")]
 fn build_model(dir: PathBuf, max_tokens: usize, cx: &BuildContext) -> Result<DynStage, BuildError> {
-    let model = crate::embed::MiniLm::load(&dir, max_tokens)
+    let model = minilm::MiniLm::load(&dir, max_tokens)
         .map_err(|e| BuildError(format!("model {}: {e}", dir.display())))?;
     Ok(Arc::new(enabled::Embedding {
         model: Arc::new(model),
@@ -106,7 +112,7 @@ mod enabled {
     use newsroom_proto::v1::Enrichment;
     use sha2::Digest as _;
 
-    use crate::embed::MiniLm;
+    use super::minilm::MiniLm;
     use crate::stage::{Fields, Stage, StageError, StageInput, StageOutput};
 
     pub(super) struct Embedding {
