@@ -12,7 +12,7 @@
 //! text it was computed from) and reused for a new version whose headline and lead are the
 //! same. The model runs on a blocking thread so the stage's timeout holds.
 //!
-//! - [`minilm`] — the model itself, in pure Rust with candle (only with the feature);
+//! - `minilm` — the model itself, in pure Rust with candle (only with the feature);
 //! - this file — the stage: its params, the disabled stage, and the enabled one.
 
 #[cfg(feature = "embedding")]

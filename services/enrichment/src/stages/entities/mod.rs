@@ -30,9 +30,9 @@
 //!
 //! Where each step lives:
 //!
-//! - [`tokens`] — the words of a sentence and the punctuation around them;
+//! - `tokens` — the words of a sentence and the punctuation around them;
 //! - [`extract`] — steps 1–3: candidate runs, titles, cues ([`Extractor`]);
-//! - [`resolve`] — steps 3–5: list cues, one entity per name, kinds, salience;
+//! - `resolve` — steps 3–5: list cues, one entity per name, kinds, salience;
 //! - [`lexicon`] — the cue words (`words/*.txt`, one word a line) and the gazetteer
 //!   ([`Gazetteer`]);
 //! - this file — the stage: its params and its [`Stage`] impl.

@@ -3,7 +3,7 @@
 //! The BBC set that the [model](super::model) is fit on covers five of the 17 top-level topics
 //! (economy, arts, politics, sport, science and technology). The other twelve (crime, disaster,
 //! education, environment, health, human interest, labour, lifestyle, religion, society,
-//! conflict, weather) have no labelled copy here, so the [lexicon](super::lexicon) covers them.
+//! conflict, weather) have no labelled copy here, so the [`lexicon`] covers them.
 //!
 //! Let `u` be the share of the lexicon's points that went to topics the model does not know
 //! (counting only topics with enough points to matter). The model's probabilities are scaled by
