@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use newsroom_enrichment::Pipeline;
+use newsroom_enrichment::corpus;
 use newsroom_enrichment::stage::Mode;
 use newsroom_enrichment::stages::BuildContext;
-use newsroom_enrichment::topic_model;
 use newsroom_proto::v1::Story;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -43,7 +43,7 @@ fn stories() -> Vec<Story> {
         });
     let data = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("test data {path} is missing: {e}"));
-    topic_model::read_bbc(&data)
+    corpus::read_bbc(&data)
         .expect("BBC lines")
         .into_iter()
         .map(|a| Story {
@@ -135,7 +135,7 @@ fn embedding(_rt: &tokio::runtime::Runtime, _all: &[Story], _rate: f64) {
 
 #[cfg(feature = "embedding")]
 fn embedding(rt: &tokio::runtime::Runtime, all: &[Story], rate_without: f64) {
-    use newsroom_enrichment::embed::MiniLm;
+    use newsroom_enrichment::stages::embedding::minilm::MiniLm;
     use newsroom_enrichment::text::StoryText;
 
     let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")

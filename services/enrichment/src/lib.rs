@@ -9,13 +9,15 @@
 //!
 //! - [`config`] — the service's environment variables;
 //! - [`text`] — plain text, paragraphs, sentences and words out of HTML;
+//! - [`corpus`] — the BBC set, stopwords and word statistics that several stages share;
+//! - [`hash`] — FNV-1a, the stable hash of the held-out split and of duplicate signatures;
 //! - [`stage`] — the `Stage` trait, what a stage sees and returns, how findings merge;
 //! - [`spec`] — the pipeline file: parsing and validation;
-//! - [`stages`] — the built-in stages and the remote (`grpc`) stage, one file each;
+//! - [`stages`] — the stage types a pipeline file names, registered in one table; each
+//!   built-in stage is one file or folder with its algorithm and its data (the topic model and
+//!   lexicon in `stages/topics/`, the entity rules and word lists in `stages/entities/`);
 //! - [`pipeline`] — building a pipeline (waves of concurrent stages) and running a story;
 //! - [`reload`] — hot reload on SIGHUP and file change, atomic swap;
-//! - [`topic_model`], [`topics`] — the trained IPTC classifier and the lexicon beside it;
-//! - [`entities`] — named entities by capitalisation, cues and a gazetteer;
 //! - [`metrics`] — stage latency and failures, reloads;
 //! - [`api`] — `newsroom.v1.EnrichmentService` (`EnrichPreview`, `ListStages`);
 //! - [`remote`] — the example remote stage (`newsroom-example-stage`);
@@ -24,9 +26,8 @@
 
 pub mod api;
 pub mod config;
-#[cfg(feature = "embedding")]
-pub mod embed;
-pub mod entities;
+pub mod corpus;
+pub mod hash;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;
@@ -36,8 +37,6 @@ pub mod spec;
 pub mod stage;
 pub mod stages;
 pub mod text;
-pub mod topic_model;
-pub mod topics;
 
 use std::sync::Arc;
 

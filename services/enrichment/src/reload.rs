@@ -244,7 +244,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "newsroom-reload-{}-{}",
             std::process::id(),
-            crate::topic_model::fnv1a(format!("{:?}", std::time::Instant::now()).as_bytes())
+            crate::hash::fnv1a(format!("{:?}", std::time::Instant::now()).as_bytes())
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("pipeline.toml");

@@ -65,7 +65,7 @@ pub struct StageInput<'a> {
     pub deadline: Instant,
 }
 
-/// An enrichment stage. Built from its config variant (see [`crate::spec::StageConfig`]).
+/// An enrichment stage. Built from its config variant (see [`crate::stages::StageConfig`]).
 #[async_trait::async_trait]
 pub trait Stage: Send + Sync {
     /// The fields of [`Enrichment`] this stage reads (findings of earlier stages).
@@ -136,7 +136,7 @@ impl Fields {
         ("attributes", Fields::ATTRIBUTES),
     ];
 
-    pub fn union(self, other: Fields) -> Fields {
+    pub const fn union(self, other: Fields) -> Fields {
         Fields(self.0 | other.0)
     }
 

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use newsroom_enrichment::topic_model::{self, Article, TopicModel};
-use newsroom_enrichment::topics::TopicClassifier;
+use newsroom_enrichment::corpus::{self, Article};
+use newsroom_enrichment::stages::topics::model::{self, TopicModel};
+use newsroom_enrichment::stages::topics::{TopicClassifier, lexicon};
 
 #[derive(Parser)]
 #[command(about = "Fit the IPTC topic model on the BBC set and report held-out macro-F1")]
@@ -28,10 +29,10 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let data = std::fs::read_to_string(&args.data)
         .with_context(|| format!("test data {} is missing", args.data.display()))?;
-    let articles = topic_model::read_bbc(&data).map_err(anyhow::Error::msg)?;
+    let articles = corpus::read_bbc(&data).map_err(anyhow::Error::msg)?;
     let (held_out, train): (Vec<Article>, Vec<Article>) = articles
         .into_iter()
-        .partition(|a| topic_model::is_held_out(&a.id));
+        .partition(|a| corpus::is_held_out(&a.id));
     println!(
         "BBC set: {} training articles, {} held out (FNV-1a(id) % 5 == 0), never seen by the fit",
         train.len(),
@@ -39,16 +40,13 @@ fn main() -> anyhow::Result<()> {
     );
 
     let model = if args.check {
-        TopicModel::parse(topic_model::EMBEDDED_MODEL).map_err(anyhow::Error::msg)?
+        TopicModel::parse(model::EMBEDDED_MODEL).map_err(anyhow::Error::msg)?
     } else {
         let started = std::time::Instant::now();
         let model = TopicModel::fit(&train);
         std::fs::create_dir_all(&args.out)?;
         std::fs::write(args.out.join("topics.tsv"), model.to_artefact())?;
-        std::fs::write(
-            args.out.join("words.tsv"),
-            topic_model::word_statistics(&train),
-        )?;
+        std::fs::write(args.out.join("words.tsv"), corpus::word_statistics(&train))?;
         println!(
             "fitted in {:.2} s: {} terms; wrote {}/topics.tsv and words.tsv",
             started.elapsed().as_secs_f64(),
@@ -58,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         model
     };
 
-    let report = |name: &str, e: &topic_model::Evaluation| {
+    let report = |name: &str, e: &model::Evaluation| {
         println!(
             "{name:<48} macro-F1 {:.4}  accuracy {:.4}  ({} articles)",
             e.macro_f1, e.accuracy, e.articles
@@ -70,12 +68,12 @@ fn main() -> anyhow::Result<()> {
             );
         }
     };
-    let alone = topic_model::evaluate(&held_out, |a| {
+    let alone = model::evaluate(&held_out, |a| {
         model.predict(&a.headline, &a.body).best().to_owned()
     });
     report("model alone (held out)", &alone);
     let classifier = TopicClassifier::new(model.clone());
-    let combined = topic_model::evaluate(&held_out, |a| {
+    let combined = model::evaluate(&held_out, |a| {
         classifier
             .classify(&a.headline, &a.body)
             .first()
@@ -83,10 +81,8 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_default()
     });
     report("model + lexicon, as the service runs it", &combined);
-    let lexicon = topic_model::evaluate(&held_out, |a| {
-        newsroom_enrichment::topics::classify(&a.headline, &a.body)[0]
-            .code
-            .clone()
+    let lexicon = model::evaluate(&held_out, |a| {
+        lexicon::classify(&a.headline, &a.body)[0].code.clone()
     });
     report("baseline: the lexicon alone", &lexicon);
     Ok(())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use newsroom_proto::v1::Enrichment;
 use serde::Deserialize;
 
-use super::{BuildContext, check_range};
+use super::{BuildContext, BuildError, StageParams, check_range};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 
 /// Params of the `counts` stage.
@@ -17,19 +17,19 @@ pub struct CountsConfig {
     pub words_per_minute: Option<u32>,
 }
 
-impl CountsConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl StageParams for CountsConfig {
+    fn validate(&self) -> Result<(), String> {
         match self.words_per_minute {
             Some(w) => check_range("words_per_minute", w, 50, 2000),
             None => Ok(()),
         }
     }
 
-    pub fn build(&self, cx: &BuildContext) -> DynStage {
+    fn build(&self, _name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
         let wpm = self.words_per_minute.unwrap_or(cx.words_per_minute);
-        Arc::new(Counts {
+        Ok(Arc::new(Counts {
             words_per_minute: if wpm == 0 { 230 } else { wpm },
-        })
+        }))
     }
 }
 

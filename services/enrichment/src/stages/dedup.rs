@@ -27,10 +27,10 @@ use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_proto::v1::Enrichment;
 use serde::Deserialize;
 
-use super::{BuildContext, check_range};
+use super::{BuildContext, BuildError, StageParams, check_range};
+use crate::hash::fnv1a;
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 use crate::text;
-use crate::topic_model::fnv1a;
 
 /// Hashes per signature.
 pub const HASHES: usize = 60;
@@ -76,22 +76,22 @@ fn default_window() -> u64 {
     48
 }
 
-impl DedupConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl StageParams for DedupConfig {
+    fn validate(&self) -> Result<(), String> {
         check_range("min_similarity", self.min_similarity, 0.05, 1.0)?;
         check_range("window_hours", self.window_hours, 1, 720)?;
         check_range("min_cosine", self.min_cosine, 0.0, 1.0)?;
         check_range("max_recent", self.max_recent, 0, 2000)
     }
 
-    pub fn build(&self, cx: &BuildContext) -> DynStage {
-        Arc::new(Dedup {
+    fn build(&self, _name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
+        Ok(Arc::new(Dedup {
             redis: cx.redis.clone(),
             min_similarity: self.min_similarity,
             window: Duration::from_secs(self.window_hours * 3600),
             min_cosine: self.min_cosine,
             max_recent: self.max_recent,
-        })
+        }))
     }
 }
 

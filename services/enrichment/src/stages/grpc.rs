@@ -27,7 +27,7 @@ use serde::Deserialize;
 use tonic::transport::{Channel, Endpoint};
 use tracing::Instrument as _;
 
-use super::{BuildError, check_range};
+use super::{BuildContext, BuildError, StageParams, check_range};
 use crate::stage::{self, DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 
 /// Params of the `grpc` stage.
@@ -72,7 +72,25 @@ fn default_connect() -> u64 {
 }
 
 impl GrpcConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// What the remote reads and writes: `reads`/`writes`, else their defaults.
+    fn fields(&self) -> Result<(Fields, Fields), String> {
+        let reads = match &self.reads {
+            None => Fields::ALL,
+            Some(r) => Fields::parse(r).map_err(|e| format!("reads: {e}"))?,
+        };
+        let writes = match &self.writes {
+            None => Fields::ENTITIES
+                .union(Fields::TOPICS)
+                .union(Fields::KEYWORDS)
+                .union(Fields::ATTRIBUTES),
+            Some(w) => Fields::parse(w).map_err(|e| format!("writes: {e}"))?,
+        };
+        Ok((reads, writes))
+    }
+}
+
+impl StageParams for GrpcConfig {
+    fn validate(&self) -> Result<(), String> {
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
             return Err(format!(
                 "endpoint: expected http://host:port, got {:?}",
@@ -88,22 +106,7 @@ impl GrpcConfig {
         check_range("connect_timeout_ms", self.connect_timeout_ms, 10, 60_000)
     }
 
-    fn fields(&self) -> Result<(Fields, Fields), String> {
-        let reads = match &self.reads {
-            None => Fields::ALL,
-            Some(r) => Fields::parse(r).map_err(|e| format!("reads: {e}"))?,
-        };
-        let writes = match &self.writes {
-            None => Fields::ENTITIES
-                .union(Fields::TOPICS)
-                .union(Fields::KEYWORDS)
-                .union(Fields::ATTRIBUTES),
-            Some(w) => Fields::parse(w).map_err(|e| format!("writes: {e}"))?,
-        };
-        Ok((reads, writes))
-    }
-
-    pub fn build(&self, name: &str) -> Result<DynStage, BuildError> {
+    fn build(&self, name: &str, _cx: &BuildContext) -> Result<DynStage, BuildError> {
         let (reads, writes) = self.fields().map_err(BuildError)?;
         let channel = Endpoint::from_shared(self.endpoint.clone())
             .map_err(|e| BuildError(format!("endpoint {:?}: {e}", self.endpoint)))?

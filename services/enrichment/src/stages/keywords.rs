@@ -11,10 +11,10 @@ use std::sync::Arc;
 use newsroom_proto::v1::Enrichment;
 use serde::Deserialize;
 
-use super::check_range;
+use super::{BuildContext, BuildError, StageParams, check_range};
+use crate::corpus::{self, WordStats};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 use crate::text::{self, StoryText};
-use crate::topic_model::{STOPWORDS, WordStats};
 
 /// Params of the `keywords` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,15 +29,15 @@ fn default_max() -> usize {
     10
 }
 
-impl KeywordsConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl StageParams for KeywordsConfig {
+    fn validate(&self) -> Result<(), String> {
         check_range("max_keywords", self.max_keywords, 1, 50)
     }
 
-    pub fn build(&self) -> DynStage {
-        Arc::new(Keywords {
+    fn build(&self, _name: &str, _cx: &BuildContext) -> Result<DynStage, BuildError> {
+        Ok(Arc::new(Keywords {
             max: self.max_keywords,
-        })
+        }))
     }
 }
 
@@ -60,15 +60,8 @@ impl Stage for Keywords {
     }
 }
 
-fn is_stop(w: &str) -> bool {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
-        std::sync::OnceLock::new();
-    SET.get_or_init(|| STOPWORDS.iter().copied().collect())
-        .contains(w)
-}
-
 fn usable(w: &str) -> bool {
-    w.chars().count() >= 3 && !is_stop(w) && !w.chars().any(|c| c.is_ascii_digit())
+    w.chars().count() >= 3 && !corpus::is_stopword(w) && !w.chars().any(|c| c.is_ascii_digit())
 }
 
 /// Term weights of a text: TF-IDF over words and recurring two-word phrases.

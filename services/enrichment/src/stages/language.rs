@@ -8,6 +8,7 @@ use std::sync::Arc;
 use newsroom_proto::v1::{Enrichment, Story};
 use serde::Deserialize;
 
+use super::{BuildContext, BuildError, StageParams};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 
 /// Params of the `language` stage.
@@ -23,11 +24,11 @@ fn yes() -> bool {
     true
 }
 
-impl LanguageConfig {
-    pub fn build(&self) -> DynStage {
-        Arc::new(Language {
+impl StageParams for LanguageConfig {
+    fn build(&self, _name: &str, _cx: &BuildContext) -> Result<DynStage, BuildError> {
+        Ok(Arc::new(Language {
             trust_source: self.trust_source,
-        })
+        }))
     }
 }
 

@@ -1,41 +1,26 @@
-//! The stages a pipeline file can name: one file per stage, one variant of [`StageConfig`] each.
+//! The stage types a pipeline file can name, each registered once in the table below.
 //!
-//! Adding a built-in stage: write `stages/<name>.rs` with a config struct (every field with a
-//! `///` doc giving its default, `#[serde(deny_unknown_fields)]`), a `build` that returns the
-//! [`Stage`](crate::stage::Stage), and tests; add one variant below and one arm in
-//! [`StageConfig::build`] / [`StageConfig::validate`]. Nothing else changes: the pipeline file
-//! names it by `type`, ListStages lists it, reload picks it up.
+//! A stage type is a config struct (its `params`: every field with a `///` doc giving its
+//! default, `#[serde(deny_unknown_fields)]`) implementing [`StageParams`] (`validate`, `build`),
+//! and the [`Stage`](crate::stage::Stage) it builds. Simple stages are one file
+//! (`stages/language.rs`); a stage with an algorithm and data of its own is a folder holding
+//! both (`stages/topics/`: the trained model, the lexicon and its `.tsv`; `stages/entities/`:
+//! the rules and their word lists).
 //!
-//! | `type` | writes | notes |
-//! |---|---|---|
-//! | `language` | language | the source's tag, else whatlang |
-//! | `counts` | word_count, reading_time_seconds | |
-//! | `topics` | topics | trained model + lexicon (IPTC Media Topics) |
-//! | `entities` | entities | people, organisations, places, events |
-//! | `keywords` | keywords | TF-IDF over words and two-word phrases |
-//! | `summary` | summary | extractive |
-//! | `dedup` | cluster_id | MinHash + LSH in Redis across sources |
-//! | `urgency` | breaking_score | source urgency, wording, velocity (Redis) |
-//! | `embedding` | embedding | all-MiniLM-L6-v2 (cargo feature `embedding`) |
-//! | `grpc` | what it declares | any `newsroom.v1.EnrichmentStage` |
-
-pub mod counts;
-pub mod dedup;
-pub mod embedding;
-pub mod entities;
-pub mod grpc;
-pub mod keywords;
-pub mod language;
-pub mod summary;
-pub mod topics;
-pub mod urgency;
+//! Adding a built-in stage: write `stages/<name>.rs` (or `stages/<name>/mod.rs`) with its
+//! config, its [`StageParams`] impl and its tests, then add one line to the `stage_types!` table
+//! below: its `type`, its variant and config, and the fields it reads and writes. Nothing else
+//! changes: the line declares the module, the [`StageConfig`] variant the pipeline file's `type`
+//! selects (spec.rs), and the dispatch of `validate`/`build`; ListStages lists it and reload
+//! picks it up. A test builds every built-in type with default params and checks that the stage
+//! declares the fields its line says.
 
 use std::path::PathBuf;
 
 use newsroom_platform::redis::RedisStore;
 use serde::Deserialize;
 
-use crate::stage::DynStage;
+use crate::stage::{DynStage, Fields};
 
 /// What building a stage may need from the service.
 #[derive(Clone, Default)]
@@ -68,52 +53,101 @@ impl BuildContext {
 #[error("{0}")]
 pub struct BuildError(pub String);
 
-/// The `type` of a stage and its `params`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StageConfig {
-    Language(language::LanguageConfig),
-    Counts(counts::CountsConfig),
-    Topics(topics::TopicsConfig),
-    Entities(entities::EntitiesConfig),
-    Keywords(keywords::KeywordsConfig),
-    Summary(summary::SummaryConfig),
-    Dedup(dedup::DedupConfig),
-    Urgency(urgency::UrgencyConfig),
-    Embedding(embedding::EmbeddingConfig),
-    Grpc(grpc::GrpcConfig),
+/// What every stage type's config does: check its values, build its stage.
+pub trait StageParams {
+    /// Checks values serde cannot (ranges, URLs). Default: nothing to check.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Builds the stage named `name` (the name labels a remote stage's spans and errors).
+    fn build(&self, name: &str, cx: &BuildContext) -> Result<DynStage, BuildError>;
+}
+
+/// One stage type as registered: its `type` and the fields its stages read and write (`None`
+/// when they come from its params, as a remote stage's do).
+#[derive(Debug, Clone, Copy)]
+pub struct StageType {
+    pub name: &'static str,
+    pub reads: Option<Fields>,
+    pub writes: Option<Fields>,
+}
+
+/// The fields of a registration line: `[A, B]`, or `params` when the stage's params say.
+macro_rules! declared_fields {
+    (params) => {
+        None
+    };
+    ([$($field:ident),*]) => {
+        Some(Fields::NONE$(.union(Fields::$field))*)
+    };
+}
+
+/// Declares each stage type's module, its [`StageConfig`] variant, the dispatch to its
+/// [`StageParams`] and its [`StageType`] entry, from one line each.
+macro_rules! stage_types {
+    ($(
+        $(#[$doc:meta])*
+        $module:ident => $variant:ident($config:ty), reads $reads:tt, writes $writes:tt;
+    )*) => {
+        $(pub mod $module;)*
+
+        /// The `type` of a stage and its `params` (`type` is the variant in snake case).
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum StageConfig {
+            $($(#[$doc])* $variant($config),)*
+        }
+
+        /// Every stage type, in the table's order.
+        pub const STAGE_TYPES: &[StageType] = &[$(StageType {
+            name: stringify!($module),
+            reads: declared_fields!($reads),
+            writes: declared_fields!($writes),
+        }),*];
+
+        impl StageConfig {
+            fn params(&self) -> &dyn StageParams {
+                match self {
+                    $(StageConfig::$variant(c) => c,)*
+                }
+            }
+        }
+    };
+}
+
+stage_types! {
+    /// The source's language tag, else whatlang.
+    language => Language(language::LanguageConfig), reads [], writes [LANGUAGE];
+    /// `word_count` and `reading_time_seconds`.
+    counts => Counts(counts::CountsConfig), reads [], writes [COUNTS];
+    /// IPTC Media Topics: the trained model and the lexicon.
+    topics => Topics(topics::TopicsConfig), reads [], writes [TOPICS];
+    /// People, organisations, places and events.
+    entities => Entities(entities::EntitiesConfig), reads [], writes [ENTITIES];
+    /// TF-IDF over words and two-word phrases.
+    keywords => Keywords(keywords::KeywordsConfig), reads [], writes [KEYWORDS];
+    /// Extractive summary.
+    summary => Summary(summary::SummaryConfig), reads [], writes [SUMMARY];
+    /// Near-duplicate clusters: MinHash + LSH in Redis, across sources.
+    dedup => Dedup(dedup::DedupConfig), reads [EMBEDDING], writes [CLUSTER];
+    /// Breaking score: source urgency, wording, velocity (Redis).
+    urgency => Urgency(urgency::UrgencyConfig), reads [CLUSTER], writes [BREAKING];
+    /// all-MiniLM-L6-v2 (cargo feature `embedding`).
+    embedding => Embedding(embedding::EmbeddingConfig), reads [], writes [EMBEDDING];
+    /// Any `newsroom.v1.EnrichmentStage`: reads and writes what its params declare.
+    grpc => Grpc(grpc::GrpcConfig), reads params, writes params;
 }
 
 impl StageConfig {
     /// Checks values serde cannot (ranges, URLs).
     pub fn validate(&self) -> Result<(), String> {
-        match self {
-            StageConfig::Language(_) | StageConfig::Embedding(_) => Ok(()),
-            StageConfig::Counts(c) => c.validate(),
-            StageConfig::Topics(c) => c.validate(),
-            StageConfig::Entities(c) => c.validate(),
-            StageConfig::Keywords(c) => c.validate(),
-            StageConfig::Summary(c) => c.validate(),
-            StageConfig::Dedup(c) => c.validate(),
-            StageConfig::Urgency(c) => c.validate(),
-            StageConfig::Grpc(c) => c.validate(),
-        }
+        self.params().validate()
     }
 
     /// Builds the stage named `name` (the name labels a remote stage's spans and errors).
     pub fn build(&self, name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
-        Ok(match self {
-            StageConfig::Language(c) => c.build(),
-            StageConfig::Counts(c) => c.build(cx),
-            StageConfig::Topics(c) => c.build(cx)?,
-            StageConfig::Entities(c) => c.build(),
-            StageConfig::Keywords(c) => c.build(),
-            StageConfig::Summary(c) => c.build(),
-            StageConfig::Dedup(c) => c.build(cx),
-            StageConfig::Urgency(c) => c.build(cx),
-            StageConfig::Embedding(c) => c.build(cx)?,
-            StageConfig::Grpc(c) => c.build(name)?,
-        })
+        self.params().build(name, cx)
     }
 
     /// The remote endpoint of a `grpc` stage.
@@ -136,5 +170,31 @@ pub(crate) fn check_range<T: PartialOrd + std::fmt::Display>(
         Err(format!("{name}: expected {lo}..{hi}, got {v}"))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_type_builds_with_default_params_and_declares_its_line() {
+        for t in STAGE_TYPES {
+            let (Some(reads), Some(writes)) = (t.reads, t.writes) else {
+                continue; // a remote stage: its fields come from its params
+            };
+            let mut table = toml::Table::new();
+            table.insert("type".into(), toml::Value::String(t.name.into()));
+            let config = StageConfig::deserialize(toml::Value::Table(table))
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            let stage = config
+                .build(t.name, &BuildContext::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            assert_eq!(stage.reads(), reads, "{} reads", t.name);
+            assert_eq!(stage.writes(), writes, "{} writes", t.name);
+        }
     }
 }

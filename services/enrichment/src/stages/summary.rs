@@ -11,10 +11,10 @@ use std::sync::Arc;
 use newsroom_proto::v1::Enrichment;
 use serde::Deserialize;
 
-use super::check_range;
+use super::{BuildContext, BuildError, StageParams, check_range};
+use crate::corpus::WordStats;
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 use crate::text::{self, StoryText};
-use crate::topic_model::WordStats;
 
 /// Params of the `summary` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,17 +36,17 @@ fn default_chars() -> usize {
     400
 }
 
-impl SummaryConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl StageParams for SummaryConfig {
+    fn validate(&self) -> Result<(), String> {
         check_range("max_sentences", self.max_sentences, 1, 10)?;
         check_range("max_chars", self.max_chars, 80, 5000)
     }
 
-    pub fn build(&self) -> DynStage {
-        Arc::new(Summary {
+    fn build(&self, _name: &str, _cx: &BuildContext) -> Result<DynStage, BuildError> {
+        Ok(Arc::new(Summary {
             max_sentences: self.max_sentences,
             max_chars: self.max_chars,
-        })
+        }))
     }
 }
 

@@ -21,7 +21,7 @@ use newsroom_platform::redis::redis;
 use newsroom_proto::v1::{Enrichment, PubStatus, Story};
 use serde::Deserialize;
 
-use super::{BuildContext, check_range};
+use super::{BuildContext, BuildError, StageParams, check_range};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 use crate::text::StoryText;
 
@@ -56,19 +56,19 @@ fn default_sources() -> u32 {
     3
 }
 
-impl UrgencyConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl StageParams for UrgencyConfig {
+    fn validate(&self) -> Result<(), String> {
         check_range("wording_weight", self.wording_weight, 0.0, 1.0)?;
         check_range("velocity_weight", self.velocity_weight, 0.0, 1.0)?;
         check_range("velocity_window_s", self.velocity_window_s, 10, 86_400)?;
         check_range("velocity_sources", self.velocity_sources, 2, 50)
     }
 
-    pub fn build(&self, cx: &BuildContext) -> DynStage {
-        Arc::new(Urgency {
+    fn build(&self, _name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
+        Ok(Arc::new(Urgency {
             config: self.clone(),
             redis: cx.redis.clone(),
-        })
+        }))
     }
 }
 

@@ -1,14 +1,25 @@
-//! `type = "topics"`: IPTC Media Topics, multi-label with scores (see [`crate::topics`]).
+//! `type = "topics"`: IPTC Media Topics, multi-label with scores.
+//!
+//! - [`model`] — the trained classifier (naive Bayes over TF-IDF, fit on the BBC set by
+//!   `fit-topics`; its artefact is `models/topics.tsv`, embedded);
+//! - [`lexicon`] — stems per topic (`lexicon.tsv`) for the topics the BBC set lacks;
+//! - [`classifier`] — the two combined, as the stage runs them ([`TopicClassifier`]);
+//! - this file — the stage: its params and its [`Stage`] impl.
 
-use std::sync::{Arc, OnceLock};
+pub mod classifier;
+pub mod lexicon;
+pub mod model;
+
+use std::sync::{Arc, LazyLock};
 
 use newsroom_proto::v1::Enrichment;
 use serde::Deserialize;
 
-use super::{BuildContext, BuildError, check_range};
+use super::{BuildContext, BuildError, StageParams, check_range};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
-use crate::topic_model::{EMBEDDED_MODEL, TopicModel};
-use crate::topics::TopicClassifier;
+
+pub use classifier::TopicClassifier;
+pub use model::TopicModel;
 
 /// Params of the `topics` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,13 +45,13 @@ fn default_min_score() -> f64 {
     0.2
 }
 
-impl TopicsConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl StageParams for TopicsConfig {
+    fn validate(&self) -> Result<(), String> {
         check_range("max_topics", self.max_topics, 1, 17)?;
         check_range("min_score", self.min_score, 0.0, 1.0)
     }
 
-    pub fn build(&self, cx: &BuildContext) -> Result<DynStage, BuildError> {
+    fn build(&self, _name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
         let model = match &self.model {
             None => embedded().clone(),
             Some(p) => {
@@ -60,9 +71,10 @@ impl TopicsConfig {
 
 /// The built-in model, parsed once per process.
 fn embedded() -> &'static TopicModel {
-    static MODEL: OnceLock<TopicModel> = OnceLock::new();
-    MODEL
-        .get_or_init(|| TopicModel::parse(EMBEDDED_MODEL).expect("the built-in topic model parses"))
+    static MODEL: LazyLock<TopicModel> = LazyLock::new(|| {
+        TopicModel::parse(model::EMBEDDED_MODEL).expect("the built-in topic model parses")
+    });
+    &MODEL
 }
 
 struct Topics {
@@ -87,7 +99,7 @@ impl Stage for Topics {
 
 #[cfg(test)]
 mod tests {
-    use crate::topics::TopicClassifier;
+    use super::TopicClassifier;
 
     fn top(headline: &str, body: &str) -> Vec<String> {
         TopicClassifier::new(super::embedded().clone())

@@ -11,13 +11,19 @@
 //! last embedding of each story is kept in Redis (`enrich:emb:<story id>`, with a hash of the
 //! text it was computed from) and reused for a new version whose headline and lead are the
 //! same. The model runs on a blocking thread so the stage's timeout holds.
+//!
+//! - `minilm` — the model itself, in pure Rust with candle (only with the feature);
+//! - this file — the stage: its params, the disabled stage, and the enabled one.
+
+#[cfg(feature = "embedding")]
+pub mod minilm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{BuildContext, BuildError};
+use super::{BuildContext, BuildError, StageParams};
 use crate::stage::{DynStage, Fields, Stage, StageError, StageInput, StageOutput};
 
 /// Params of the `embedding` stage.
@@ -36,8 +42,8 @@ fn default_tokens() -> usize {
     128
 }
 
-impl EmbeddingConfig {
-    pub fn build(&self, cx: &BuildContext) -> Result<DynStage, BuildError> {
+impl StageParams for EmbeddingConfig {
+    fn build(&self, _name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
         super::check_range("max_tokens", self.max_tokens, 8, 512).map_err(BuildError)?;
         let dir: Option<PathBuf> = match &self.model_dir {
             Some(d) => Some(cx.path(d)),
@@ -73,7 +79,7 @@ fn build_model(
 
 #[cfg(feature = "embedding")]
 fn build_model(dir: PathBuf, max_tokens: usize, cx: &BuildContext) -> Result<DynStage, BuildError> {
-    let model = crate::embed::MiniLm::load(&dir, max_tokens)
+    let model = minilm::MiniLm::load(&dir, max_tokens)
         .map_err(|e| BuildError(format!("model {}: {e}", dir.display())))?;
     Ok(Arc::new(enabled::Embedding {
         model: Arc::new(model),
@@ -106,7 +112,7 @@ mod enabled {
     use newsroom_proto::v1::Enrichment;
     use sha2::Digest as _;
 
-    use crate::embed::MiniLm;
+    use super::minilm::MiniLm;
     use crate::stage::{Fields, Stage, StageError, StageInput, StageOutput};
 
     pub(super) struct Embedding {

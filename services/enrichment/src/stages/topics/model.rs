@@ -4,7 +4,7 @@
 //! whose five categories map to five top-level Media Topics (business → economy, business and
 //! finance; entertainment → arts, culture, entertainment and media; politics; sport; tech →
 //! science and technology). The split is deterministic: an article is held out when the FNV-1a
-//! hash of its id is 0 mod 5 ([`is_held_out`]), so the fit never sees the ~20% that
+//! hash of its id is 0 mod 5 ([`corpus::is_held_out`]), so the fit never sees the ~20% that
 //! [`evaluate`] scores. The fit is deterministic too (sorted vocabulary, no randomness), so the
 //! same data gives the same artefact byte for byte.
 //!
@@ -13,30 +13,20 @@
 //!
 //! The artefact (`models/topics.tsv`, committed; the service embeds it and a stage may load
 //! another with `params.model`) is plain text: a header, the classes and their log priors,
-//! then one line per term with its IDF and per-class log probabilities. `models/words.tsv`,
-//! written by the same fit, holds corpus statistics other stages use: document frequency
-//! (keyword IDF) and how often a word is written in lower case mid-sentence (to tell a name
-//! from a common word at the start of a sentence).
+//! then one line per term with its IDF and per-class log probabilities. The same fit writes
+//! `models/words.tsv` ([`corpus::word_statistics`]), the corpus statistics other stages use.
+//! Both stay in `models/`, where `fit-topics` writes them; what people edit by hand (the
+//! lexicon) sits beside this file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use crate::corpus::{self, Article};
+use crate::hash::fnv1a;
 use crate::text;
 
-/// The BBC category → Media Topic code mapping (the data's README).
-pub const BBC_TOPICS: &[(&str, &str)] = &[
-    ("business", "medtop:04000000"),
-    ("entertainment", "medtop:01000000"),
-    ("politics", "medtop:11000000"),
-    ("sport", "medtop:15000000"),
-    ("tech", "medtop:13000000"),
-];
-
 /// The artefact the service ships with (`just fit-topics` rewrites it).
-pub const EMBEDDED_MODEL: &str = include_str!("../models/topics.tsv");
-/// Corpus word statistics written by the same fit.
-pub const EMBEDDED_WORDS: &str = include_str!("../models/words.tsv");
-
+pub const EMBEDDED_MODEL: &str = include_str!("../../../models/topics.tsv");
 /// Laplace/Lidstone smoothing of the class-conditional word distributions.
 const ALPHA: f64 = 0.02;
 /// Terms kept: seen in at least this many training documents.
@@ -48,264 +38,13 @@ const TEMPERATURES: &[f64] = &[
     0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0,
 ];
 
-/// One labelled article.
-#[derive(Debug, Clone)]
-pub struct Article {
-    pub id: String,
-    pub topic: String,
-    pub headline: String,
-    pub body: String,
-}
-
-/// Reads the BBC JSON lines (`id`, `category`, `headline`, `body`).
-pub fn read_bbc(jsonl: &str) -> Result<Vec<Article>, String> {
-    #[derive(serde::Deserialize)]
-    struct Line {
-        id: String,
-        category: String,
-        headline: String,
-        body: String,
-    }
-    jsonl
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            let line: Line = serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))?;
-            let topic = BBC_TOPICS
-                .iter()
-                .find(|(c, _)| *c == line.category)
-                .map(|(_, t)| (*t).to_owned())
-                .ok_or_else(|| format!("line {}: unknown category {}", i + 1, line.category))?;
-            Ok(Article {
-                id: line.id,
-                topic,
-                headline: line.headline,
-                body: line.body,
-            })
-        })
-        .collect()
-}
-
-/// 64-bit FNV-1a: a stable hash (the split must not change between Rust versions).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// Whether an article belongs to the held-out evaluation split (never seen by the fit).
-pub fn is_held_out(id: &str) -> bool {
-    fnv1a(id.as_bytes()).is_multiple_of(5)
-}
-
-/// Function words and reporting verbs that say nothing about a topic.
-pub const STOPWORDS: &[&str] = &[
-    "a",
-    "about",
-    "above",
-    "after",
-    "again",
-    "against",
-    "all",
-    "also",
-    "am",
-    "an",
-    "and",
-    "any",
-    "are",
-    "as",
-    "at",
-    "be",
-    "because",
-    "been",
-    "before",
-    "being",
-    "below",
-    "between",
-    "both",
-    "but",
-    "by",
-    "can",
-    "could",
-    "did",
-    "do",
-    "does",
-    "doing",
-    "down",
-    "during",
-    "each",
-    "even",
-    "few",
-    "for",
-    "from",
-    "further",
-    "had",
-    "has",
-    "have",
-    "having",
-    "he",
-    "her",
-    "here",
-    "hers",
-    "herself",
-    "him",
-    "himself",
-    "his",
-    "how",
-    "however",
-    "i",
-    "if",
-    "in",
-    "into",
-    "is",
-    "it",
-    "its",
-    "itself",
-    "just",
-    "last",
-    "like",
-    "made",
-    "make",
-    "many",
-    "may",
-    "me",
-    "might",
-    "more",
-    "most",
-    "much",
-    "must",
-    "my",
-    "myself",
-    "new",
-    "no",
-    "nor",
-    "not",
-    "now",
-    "of",
-    "off",
-    "on",
-    "once",
-    "one",
-    "only",
-    "or",
-    "other",
-    "our",
-    "ours",
-    "ourselves",
-    "out",
-    "over",
-    "own",
-    "said",
-    "same",
-    "say",
-    "says",
-    "she",
-    "should",
-    "since",
-    "so",
-    "some",
-    "still",
-    "such",
-    "than",
-    "that",
-    "the",
-    "their",
-    "theirs",
-    "them",
-    "themselves",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "though",
-    "three",
-    "through",
-    "to",
-    "too",
-    "two",
-    "under",
-    "until",
-    "up",
-    "us",
-    "very",
-    "was",
-    "way",
-    "we",
-    "well",
-    "were",
-    "what",
-    "when",
-    "where",
-    "whether",
-    "which",
-    "while",
-    "who",
-    "whom",
-    "why",
-    "will",
-    "with",
-    "would",
-    "year",
-    "years",
-    "yet",
-    "you",
-    "your",
-    "yours",
-    "told",
-    "according",
-    "around",
-    "another",
-    "across",
-    "already",
-    "among",
-    "set",
-    "get",
-    "got",
-    "take",
-    "took",
-    "back",
-    "including",
-    "first",
-    "second",
-    "week",
-    "weeks",
-    "month",
-    "months",
-    "day",
-    "days",
-    "time",
-    "times",
-    "mr",
-    "mrs",
-    "ms",
-    "it's",
-    "don't",
-    "can't",
-    "won't",
-    "didn't",
-    "isn't",
-    "wasn't",
-    "there's",
-    "that's",
-];
-
-fn is_stopword(w: &str) -> bool {
-    STOPWORDS.binary_search(&w).is_ok() || STOPWORDS.contains(&w)
-}
-
 /// The terms of a story, counted: lower-case words without stopwords and numbers, headline
 /// words twice (a headline says what the story is about).
 pub fn term_counts(headline: &str, body: &str) -> HashMap<String, u32> {
     let mut counts = HashMap::new();
     let mut add = |text: &str, weight: u32| {
         for w in text::words(text) {
-            if w.chars().count() < 2 || is_stopword(&w) || w.chars().all(|c| c.is_ascii_digit()) {
+            if w.chars().count() < 2 || corpus::is_stopword(&w) || w.chars().all(|c| c.is_ascii_digit()) {
                 continue;
             }
             *counts.entry(w).or_insert(0) += weight;
@@ -509,7 +248,7 @@ impl TopicModel {
     pub fn to_artefact(&self) -> String {
         let k = self.classes.len();
         let mut out = String::with_capacity(self.terms.len() * 64);
-        out.push_str("# newsroom topic model v1: multinomial naive Bayes over tf-idf words (topic_model.rs)\n");
+        out.push_str("# newsroom topic model v1: multinomial naive Bayes over tf-idf words (stages/topics/model.rs)\n");
         out.push_str(
             "# written by `just fit-topics`; columns: term, idf, log P(term | class) per class\n",
         );
@@ -660,108 +399,13 @@ pub fn evaluate(articles: &[Article], mut predict: impl FnMut(&Article) -> Strin
     }
 }
 
-/// Per-word corpus statistics for other stages: `word\tdf\tlower\tupper`, where `lower` and
-/// `upper` count mid-sentence occurrences written in lower case and capitalised.
-pub fn word_statistics(articles: &[Article]) -> String {
-    let mut stats: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
-    for a in articles {
-        let mut seen = std::collections::HashSet::new();
-        for para in text::html_paragraphs(&a.body) {
-            for sentence in text::sentences(&para) {
-                for (i, raw) in sentence
-                    .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
-                    .filter(|w| !w.is_empty())
-                    .enumerate()
-                {
-                    let w = raw.trim_matches(|c| c == '\'' || c == '’' || c == '-');
-                    if w.is_empty() || w.chars().any(|c| c.is_ascii_digit()) {
-                        continue;
-                    }
-                    let lower = w.to_lowercase();
-                    let e = stats.entry(lower.clone()).or_default();
-                    if seen.insert(lower) {
-                        e.0 += 1;
-                    }
-                    if i > 0 {
-                        if w.chars().next().is_some_and(char::is_lowercase) {
-                            e.1 += 1;
-                        } else {
-                            e.2 += 1;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut out = String::from(
-        "# newsroom word statistics (topic_model.rs, `just fit-topics`): word, document frequency, mid-sentence lower-case and capitalised occurrences\n",
-    );
-    let _ = writeln!(out, "documents\t{}", articles.len());
-    for (w, (df, lower, upper)) in stats {
-        if df >= 2 {
-            let _ = writeln!(out, "{w}\t{df}\t{lower}\t{upper}");
-        }
-    }
-    out
-}
-
-/// Word statistics loaded for lookups.
-#[derive(Debug, Clone, Default)]
-pub struct WordStats {
-    pub documents: u32,
-    words: HashMap<String, (u32, u32, u32)>,
-}
-
-impl WordStats {
-    pub fn parse(text: &str) -> WordStats {
-        let mut out = WordStats::default();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let cols: Vec<&str> = line.split('\t').collect();
-            match cols.as_slice() {
-                ["documents", n] => out.documents = n.parse().unwrap_or(0),
-                [w, df, lower, upper] => {
-                    let p = |s: &str| s.parse::<u32>().unwrap_or(0);
-                    out.words
-                        .insert((*w).to_owned(), (p(df), p(lower), p(upper)));
-                }
-                _ => {}
-            }
-        }
-        out
-    }
-
-    /// The embedded statistics, parsed once.
-    pub fn embedded() -> &'static WordStats {
-        static STATS: std::sync::OnceLock<WordStats> = std::sync::OnceLock::new();
-        STATS.get_or_init(|| WordStats::parse(EMBEDDED_WORDS))
-    }
-
-    /// Inverse document frequency of a lower-case word (rare and unknown words score high).
-    pub fn idf(&self, word: &str) -> f64 {
-        let n = f64::from(self.documents.max(1));
-        let df = self.words.get(word).map_or(0, |s| s.0);
-        ((n + 1.0) / (f64::from(df) + 1.0)).ln() + 1.0
-    }
-
-    /// Share of mid-sentence occurrences written in lower case (`None` for unknown words).
-    pub fn lower_share(&self, word: &str) -> Option<f64> {
-        let (_, lower, upper) = self.words.get(&word.to_lowercase())?;
-        let total = lower + upper;
-        (total >= 3).then(|| f64::from(*lower) / f64::from(total))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::corpus::{is_held_out, read_bbc};
 
     fn bbc() -> Vec<Article> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/bbc-news.jsonl"
-        );
-        let data = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("test data {path} is missing: {e}"));
+        let data = crate::corpus::test_data("bbc-news.jsonl");
         read_bbc(&data).unwrap()
     }
 
