@@ -15,6 +15,7 @@
 //!
 //! A `Pipeline` is immutable; hot reload builds a new one and swaps it in ([`crate::reload`]).
 
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -242,7 +243,11 @@ impl Pipeline {
             ));
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let mut backoff = Duration::from_millis(spec.retry_backoff_ms);
+        // `retry_backoff_ms`, then doubling, between at most `attempts` attempts.
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(spec.retry_backoff_ms))
+            .with_max_times(spec.attempts.saturating_sub(1) as usize)
+            .build();
         let mut attempt = 0;
         let error = loop {
             attempt += 1;
@@ -300,13 +305,16 @@ impl Pipeline {
                     ));
                 }
                 Err(e) => {
-                    let last = attempt >= spec.attempts || matches!(e, StageError::Invalid(_));
-                    if last {
+                    // An invalid story fails every attempt alike: no retry.
+                    let delay = match e {
+                        StageError::Invalid(_) => None,
+                        _ => delays.next(),
+                    };
+                    let Some(delay) = delay else {
                         break e;
-                    }
+                    };
                     tracing::warn!(stage = %name, attempt, error = %e, "stage failed, retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(delay).await;
                 }
             }
         };

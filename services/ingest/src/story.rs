@@ -166,17 +166,11 @@ fn story_size(s: &Story) -> usize {
             .sum::<usize>()
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use newsroom_platform::time::now_ms;
 
 /// When a story's embargo ends, in ms since the epoch, if it has one (past or future).
 pub fn embargo_until_ms(story: &Story) -> Option<i64> {
-    let t = story.embargo_until?;
-    Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+    newsroom_platform::time::timestamp_ms(&story.embargo_until?)
 }
 
 /// Hex SHA-256 over the editorial content: what, if changed, makes a new version.

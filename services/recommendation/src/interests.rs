@@ -83,9 +83,9 @@ impl Handler for InteractionHandler {
 /// Applies one interaction.
 pub async fn apply(store: &FeedStore, i: &Interaction) -> Result<(), RedisError> {
     let kind = InteractionKind::try_from(i.kind).unwrap_or(InteractionKind::Unspecified);
-    let at = i.at.map_or_else(now_ms, |t| {
-        t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
-    });
+    let at =
+        i.at.and_then(|t| newsroom_platform::time::timestamp_ms(&t))
+            .unwrap_or_else(now_ms);
     let w = weight(kind, i.dwell_ms);
     let card = store.card(&i.story_id).await?;
     let trend = (w > 0.0).then(|| {

@@ -20,7 +20,7 @@
 //! tests) every story is its own cluster.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
@@ -220,11 +220,7 @@ impl Stage for Dedup {
         let mut conn = redis.conn();
         let sig_key = |story: &str| redis.key(format!("enrich:sig:{story}"));
         let previous: Option<String> = conn.get(sig_key(id)).await.map_err(redis_error)?;
-        let now_ms = input
-            .event_time
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let now_ms = newsroom_platform::time::ms_of(input.event_time).max(0) as u64;
         let window_ms = self.window.as_millis() as u64;
         let bands: Vec<String> = band_keys(&sig).iter().map(|k| redis.key(k)).collect();
 

@@ -18,6 +18,7 @@
 //! INVALID_ARGUMENT and FAILED_PRECONDITION mean "this story, never": not retried, not counted
 //! against the remote's health, and a dead-letter with `on_error = "retry"` or `"dead-letter"`.
 
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,10 +150,12 @@ impl Stage for Remote {
     }
 
     async fn run(&self, input: &StageInput<'_>) -> Result<StageOutput, StageError> {
-        let mut backoff = Duration::from_millis(20);
-        let mut attempt = 0;
+        // 20 ms, then doubling: at most `retries` more calls, each only if it fits the deadline.
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(20))
+            .with_max_times(self.retries as usize)
+            .build();
         loop {
-            attempt += 1;
             if !self.breaker.allow() {
                 return Err(StageError::Unavailable(format!(
                     "circuit open for {} after repeated failures",
@@ -180,13 +183,14 @@ impl Stage for Remote {
                 }
                 Err(CallError::Transient(msg)) => {
                     self.breaker.record(false);
-                    let retry_fits =
-                        Instant::now() + backoff < input.deadline && attempt <= self.retries;
-                    if !retry_fits {
-                        return Err(StageError::Failed(format!("{}: {msg}", self.endpoint)));
+                    match delays.next() {
+                        Some(delay) if Instant::now() + delay < input.deadline => {
+                            tokio::time::sleep(delay).await;
+                        }
+                        _ => {
+                            return Err(StageError::Failed(format!("{}: {msg}", self.endpoint)));
+                        }
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
                 }
                 Err(CallError::Other(msg)) => {
                     self.breaker.record(false);

@@ -14,7 +14,6 @@
 //! does not answer, velocity counts one source (logged) rather than failing the story.
 
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis;
@@ -204,11 +203,7 @@ impl Urgency {
     /// Distinct sources that reported this story's event within the window (itself included).
     async fn sources(&self, redis: &RedisStore, input: &StageInput<'_>) -> Result<u32, StageError> {
         let key = redis.key(format!("enrich:velocity:{}", input.enrichment.cluster_id));
-        let t = input
-            .event_time
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let t = newsroom_platform::time::ms_of(input.event_time).max(0) as u64;
         let w = self.config.velocity_window_s * 1000;
         let source = if input.story.source.is_empty() {
             "unknown"

@@ -38,7 +38,7 @@ pub mod target;
 pub mod trend;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
@@ -52,11 +52,7 @@ pub use trend::Trending;
 /// The Redis error every store method returns.
 pub use newsroom_platform::redis::redis::RedisError;
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use newsroom_platform::time::now_ms;
 
 /// How long this replica reuses a card, a story or a trending list it read from Redis.
 pub const LOCAL_TTL: Duration = Duration::from_secs(5);

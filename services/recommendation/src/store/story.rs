@@ -50,10 +50,8 @@ pub fn published_ms(story: &EnrichedStory) -> i64 {
         .as_ref()
         .and_then(|s| s.published_at.or(s.updated_at))
         .or(story.accepted_at);
-    match ts {
-        Some(t) => t.seconds * 1000 + i64::from(t.nanos) / 1_000_000,
-        None => now_ms(),
-    }
+    ts.and_then(|t| newsroom_platform::time::timestamp_ms(&t))
+        .unwrap_or_else(now_ms)
 }
 
 /// Stories at or above this breaking score go to the breaking index.
