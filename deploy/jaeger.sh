@@ -20,6 +20,8 @@ PIDFILE="$RUN/jaeger.pid"
 LOG="$RUN/logs/jaeger.log"
 
 log() { printf 'jaeger: %s\n' "$*" >&2; }
+# shellcheck source=deploy/proc.sh
+. "$(dirname "$0")/proc.sh"
 
 install() {
   [ -x "$BIN" ] && return 0
@@ -50,7 +52,7 @@ up() {
       log "up: OTLP/gRPC 127.0.0.1:4317, query http://127.0.0.1:16686 (pid $(cat "$PIDFILE"))"
       return 0
     fi
-    kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { log "exited; see $LOG"; tail -20 "$LOG" >&2; exit 1; }
+    alive "$(cat "$PIDFILE")" || { log "exited; see $LOG"; tail -20 "$LOG" >&2; exit 1; }
     sleep 0.2
   done
   log "did not answer within 20 s; see $LOG"
@@ -61,9 +63,9 @@ down() {
   [ -f "$PIDFILE" ] || return 0
   local pid
   pid=$(cat "$PIDFILE")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill "$pid"
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
   fi
   rm -f "$PIDFILE"
   log "stopped"

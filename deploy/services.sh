@@ -15,6 +15,8 @@ PIDS="$ROOT/.run/pids"
 SERVICES="ingest:50051 enrichment:50052 recommendation:50053 notification:50054"
 
 log() { printf '\033[1mservices:\033[0m %s\n' "$*" >&2; }
+# shellcheck source=deploy/proc.sh
+. "$ROOT/deploy/proc.sh"
 
 ready() { curl -fsS -m 1 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
 
@@ -22,7 +24,7 @@ start() {
   mkdir -p "$LOGS" "$PIDS"
   for entry in $SERVICES; do
     name=${entry%%:*}; port=${entry##*:}
-    if [ -f "$PIDS/$name.pid" ] && kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null; then
+    if [ -f "$PIDS/$name.pid" ] && alive "$(cat "$PIDS/$name.pid")" "newsroom-$name"; then
       log "$name already running"; continue
     fi
     [ -x "$BIN/newsroom-$name" ] || { log "$BIN/newsroom-$name is missing: run cargo build --workspace --bins"; exit 1; }
@@ -30,7 +32,7 @@ start() {
     echo $! >"$PIDS/$name.pid"
     log "started $name on 127.0.0.1:$port (log: .run/logs/$name.log)"
   done
-  if ! { [ -f "$PIDS/phone.pid" ] && kill -0 "$(cat "$PIDS/phone.pid")" 2>/dev/null; }; then
+  if ! { [ -f "$PIDS/phone.pid" ] && alive "$(cat "$PIDS/phone.pid")" webhook-sink; }; then
     nohup "$BIN/newsroom" webhook-sink --addr 127.0.0.1:8099 >"$LOGS/phone.log" 2>&1 &
     echo $! >"$PIDS/phone.pid"
     log "started the demo phone (webhook sink) on http://127.0.0.1:8099/ (alerts: .run/logs/phone.log)"
@@ -48,10 +50,10 @@ stop() {
     f="$PIDS/$name.pid"
     [ -f "$f" ] || continue
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       kill -TERM "$pid"
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -0 "$pid" 2>/dev/null && { log "$name did not stop, killing"; kill -KILL "$pid"; }
+      for _ in $(seq 1 40); do alive "$pid" || break; sleep 0.5; done
+      alive "$pid" && { log "$name did not stop, killing"; kill -KILL "$pid"; }
       log "stopped $name"
     fi
     rm -f "$f"

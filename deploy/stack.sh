@@ -34,6 +34,8 @@ BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 TOPICS=$(awk -F'	' '!/^#/ && NF >= 3 { print $1, $2, $3 }' "$ROOT/deploy/topics.tsv")
 
 log() { printf '\033[1mstack:\033[0m %s\n' "$*" >&2; }
+# shellcheck source=deploy/proc.sh
+. "$ROOT/deploy/proc.sh"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -121,7 +123,7 @@ start_kafka() {
          --bootstrap-server "$BOOTSTRAP" --list >/dev/null 2>&1; then
       log "Kafka is up"; return 0
     fi
-    if ! kill -0 "$(cat "$KAFKA_DIR/pid")" 2>/dev/null; then
+    if ! alive "$(cat "$KAFKA_DIR/pid")"; then
       log "Kafka exited; last lines of its log:"; tail -n 30 "$KAFKA_DIR/logs/stdout.log" "$KAFKA_DIR/logs/server.log" >&2 || true
       exit 1
     fi
@@ -170,11 +172,11 @@ stop_pid() { # name pidfile
   local pid
   [ -f "$2" ] || return 0
   pid=$(cat "$2")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "stopping $1 (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && { log "$1 did not stop in 30 s, killing"; kill -KILL "$pid" 2>/dev/null || true; }
+    for _ in $(seq 1 60); do alive "$pid" || break; sleep 0.5; done
+    alive "$pid" && { log "$1 did not stop in 30 s, killing"; kill -KILL "$pid" 2>/dev/null || true; }
   fi
   rm -f "$2"
 }

@@ -169,6 +169,28 @@ fresh_docker; replace "$SCRATCH/d/Dockerfile" "ARG RUST_VERSION=" "ARG RUST_VERS
 ARG UNUSED_RUST_VERSION="
 case_ "dockerfile: a Rust image that is not rust-toolchain.toml's" fail "is not rust-toolchain.toml's" -- "$DOCKERFILE_LINT" "$SCRATCH/d/Dockerfile" "$SCRATCH/d/README.md"
 
+# --- process checks (deploy/proc.sh) ------------------------------------------------------------
+# A SIGKILLed service the init has not reaped yet is a zombie: `kill -0` still succeeds on it, so
+# `deploy/services.sh start` used to say "already running" and start nothing (issue 14).
+zombie_is_dead() {
+  python3 - "$ROOT/deploy/proc.sh" <<'PY'
+import os, signal, subprocess, sys, time
+pid = os.fork()
+if pid == 0:
+    time.sleep(60)
+    os._exit(0)
+os.kill(pid, signal.SIGKILL)
+time.sleep(0.3)  # not reaped: a zombie until waitpid below
+check = f'. "{sys.argv[1]}"; kill -0 {pid} || exit 3; if alive {pid}; then echo "a zombie counted as alive"; exit 1; fi'
+rc = subprocess.run(["bash", "-c", check]).returncode
+os.waitpid(pid, 0)
+sys.exit({0: 0, 3: "setup: kill -0 failed on the zombie"}.get(rc, rc))
+PY
+}
+case_ "proc: a zombie is not a running service" pass "" -- zombie_is_dead
+case_ "proc: a live process is running, under its name" pass "" -- bash -c ". '$ROOT/deploy/proc.sh'; alive \$\$ bash"
+case_ "proc: a live process under another name is not ours" fail "not ours" -- bash -c ". '$ROOT/deploy/proc.sh'; n=newsroom-; alive \$\$ \"\${n}ingest\" || { echo not ours; exit 1; }"
+
 echo
 echo "deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
