@@ -520,6 +520,19 @@ impl RawTopic {
         handler: std::sync::Arc<H>,
         shutdown: &Shutdown,
     ) -> JoinHandle<Result<(), newsroom_platform::kafka::rdkafka::error::KafkaError>> {
+        let handling = newsroom_platform::readiness::Check::new("handling under test");
+        self.consume_watched(settings, handler, shutdown, handling)
+    }
+
+    /// The same, with the loop's `handling` check (failing while a record waits on a
+    /// dependency) given by the test to watch.
+    pub fn consume_watched<H: newsroom_platform::kafka::Handler>(
+        &self,
+        settings: newsroom_platform::kafka::ConsumerSettings,
+        handler: std::sync::Arc<H>,
+        shutdown: &Shutdown,
+        handling: newsroom_platform::readiness::Check,
+    ) -> JoinHandle<Result<(), newsroom_platform::kafka::rdkafka::error::KafkaError>> {
         use newsroom_platform::kafka::{ConsumerDeps, ConsumerLoop};
         tokio::spawn(
             ConsumerLoop {
@@ -532,6 +545,7 @@ impl RawTopic {
                     shutdown: shutdown.clone(),
                 },
                 health: newsroom_platform::readiness::Check::new("consumer under test"),
+                handling,
             }
             .run(),
         )

@@ -204,6 +204,9 @@ impl Service {
         let health = self
             .readiness
             .check(format!("kafka consumer {}", settings.group_id));
+        let handling = self
+            .readiness
+            .check(format!("kafka consumer {} handling", settings.group_id));
         ConsumerLoop {
             settings,
             handler,
@@ -214,6 +217,7 @@ impl Service {
                 shutdown: self.shutdown.clone(),
             },
             health,
+            handling,
         }
         .spawn();
         Ok(())

@@ -9,10 +9,13 @@
 //!   partition revoke and on shutdown. Handlers are idempotent on (story id, version), so a
 //!   record handled again after a crash or a rebalance is harmless.
 //! - [`HandlerError`] says what to do with a failure: poison goes to the DLQ at once (with the
-//!   headers the handler adds); a retryable failure is retried with capped, jittered backoff and
-//!   dead-lettered after the configured attempts.
+//!   headers the handler adds); a retryable failure (Redis or a broker away) is never
+//!   dead-lettered by default: the partition is paused and the record retried with capped,
+//!   jittered backoff until the dependency is back, however long that takes. An outage delays
+//!   records; it does not throw them away. ([`ConsumerSettings::max_attempts`] can bound it.)
 //! - The consumer's [`Check`] passes once the member joined its group and fails while no broker
-//!   answers.
+//!   answers; its `handling` check fails while any partition waits on a dependency, so the
+//!   replica reports NOT_SERVING until its records flow again.
 //!
 //! How partitions become tasks: when librdkafka assigns partitions (inside the main queue's
 //! poll, on its rebalance callback) the context pauses them before any fetch, and hands them to
@@ -56,7 +59,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum Failure {
     /// The record can never be handled (cannot be decoded, invalid): dead-letter it at once.
     Poison,
-    /// A dependency failed (Redis, Kafka): retry with backoff, dead-letter after the limit.
+    /// A dependency failed (Redis, Kafka): retry with backoff until it is back.
     Retryable,
 }
 
@@ -140,8 +143,10 @@ pub struct ConsumerSettings {
     /// Full topic names to subscribe to.
     pub topics: Vec<String>,
     pub group_id: String,
-    /// Attempts for a retryable failure before the record is dead-lettered.
-    pub max_attempts: u32,
+    /// Attempts for a retryable failure before the record is dead-lettered; `None` (the
+    /// default): retry until it succeeds, since a retryable failure is an outage, and an outage
+    /// must not send good records to the DLQ.
+    pub max_attempts: Option<u32>,
     /// First retry delay; doubles each attempt (with jitter), at most `max_backoff`.
     pub retry_backoff: Duration,
     /// Longest delay between two attempts.
@@ -155,9 +160,10 @@ impl ConsumerSettings {
         ConsumerSettings {
             topics: topics.iter().map(|t| config.topic(t)).collect(),
             group_id: config.consumer_group.clone(),
-            max_attempts: 5,
+            max_attempts: None,
             retry_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(10),
+            // Short enough that a record flows again within seconds of the dependency's return.
+            max_backoff: Duration::from_secs(5),
             statistics_interval: Duration::from_secs(5),
         }
     }
@@ -168,14 +174,17 @@ impl ConsumerSettings {
         self
     }
 
-    /// The delays between attempts: `max_attempts - 1` of them.
+    /// The delays between attempts: `max_attempts - 1` of them, or without end.
     fn retry_delays(&self) -> impl Iterator<Item = Duration> + use<> {
-        ExponentialBuilder::default()
+        let builder = ExponentialBuilder::default()
             .with_min_delay(self.retry_backoff)
             .with_max_delay(self.max_backoff)
-            .with_jitter()
-            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
-            .build()
+            .with_jitter();
+        match self.max_attempts {
+            Some(n) => builder.with_max_times(n.saturating_sub(1) as usize),
+            None => builder.without_max_times(),
+        }
+        .build()
     }
 }
 
@@ -319,6 +328,8 @@ pub struct ConsumerLoop<H> {
     pub deps: ConsumerDeps,
     /// Passes once the member joined its group; fails while no broker answers.
     pub health: Check,
+    /// Fails while any partition's record waits for a dependency to come back.
+    pub handling: Check,
 }
 
 impl<H: Handler> ConsumerLoop<H> {
@@ -330,7 +341,9 @@ impl<H: Handler> ConsumerLoop<H> {
             handler,
             deps,
             health,
+            handling,
         } = self;
+        handling.set(true);
         let (assigned_tx, mut assigned) = mpsc::unbounded_channel();
         let consumer: Arc<StreamConsumer<GroupContext>> = Arc::new(
             service_client(&deps.platform)
@@ -365,6 +378,10 @@ impl<H: Handler> ConsumerLoop<H> {
             settings: settings.clone(),
             handler,
             deps: deps.clone(),
+            stalled: Stalled {
+                check: handling,
+                partitions: Arc::new(Mutex::new(0)),
+            },
         });
         let mut tasks = JoinSet::new();
         // Records that reached the main queue before their partition had its own (should not
@@ -460,6 +477,58 @@ struct PartitionRun<H> {
     settings: ConsumerSettings,
     handler: Arc<H>,
     deps: ConsumerDeps,
+    stalled: Stalled,
+}
+
+/// How many partitions wait on a dependency; the `handling` check fails while any does.
+#[derive(Clone)]
+struct Stalled {
+    check: Check,
+    partitions: Arc<Mutex<usize>>,
+}
+
+/// A partition waiting on a dependency: paused (librdkafka fetches nothing more for it while
+/// its record is retried), counted in [`Stalled`]. Dropping it resumes and uncounts.
+struct Stall<'a> {
+    stalled: &'a Stalled,
+    consumer: &'a StreamConsumer<GroupContext>,
+    partition: TopicPartitionList,
+}
+
+impl<'a> Stall<'a> {
+    fn begin(
+        stalled: &'a Stalled,
+        consumer: &'a StreamConsumer<GroupContext>,
+        record: &Record,
+    ) -> Self {
+        let mut partition = TopicPartitionList::new();
+        partition.add_partition(&record.topic, record.partition);
+        // Fails only when the partition was just revoked; its task stops anyway.
+        let _ = consumer.pause(&partition);
+        let mut n = stalled.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        stalled.check.set(false);
+        Stall {
+            stalled,
+            consumer,
+            partition,
+        }
+    }
+}
+
+impl Drop for Stall<'_> {
+    fn drop(&mut self) {
+        let _ = self.consumer.resume(&self.partition);
+        let mut n = self
+            .stalled
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.stalled.check.set(true);
+        }
+    }
 }
 
 impl<H: Handler> PartitionRun<H> {
@@ -486,7 +555,7 @@ impl<H: Handler> PartitionRun<H> {
                     }
                 },
             };
-            if !self.handle(&record, &stop).await {
+            if !self.handle(&consumer, &record, &stop).await {
                 // Stopped inside a retry: the offset stays, the record comes back.
                 break;
             }
@@ -500,7 +569,12 @@ impl<H: Handler> PartitionRun<H> {
 
     /// Handles one record with retries and dead-lettering. Returns false only when `stop`
     /// interrupted it before the record was done.
-    async fn handle(&self, record: &Record, stop: &CancellationToken) -> bool {
+    async fn handle(
+        &self,
+        consumer: &StreamConsumer<GroupContext>,
+        record: &Record,
+        stop: &CancellationToken,
+    ) -> bool {
         let label = TopicLabel {
             topic: record.topic.clone(),
         };
@@ -524,6 +598,7 @@ impl<H: Handler> PartitionRun<H> {
         let started = Instant::now();
         let mut attempt = 0u32;
         let mut delays = self.settings.retry_delays();
+        let mut stall = None;
         let error = loop {
             attempt += 1;
             match self.handler.handle(record).instrument(span.clone()).await {
@@ -543,9 +618,10 @@ impl<H: Handler> PartitionRun<H> {
                         break HandlerError { reason, ..e };
                     }
                     Some(delay) => {
-                        span.in_scope(
-                            || tracing::warn!(reason = %e, attempt, "handler failed, retrying"),
-                        );
+                        stall.get_or_insert_with(|| Stall::begin(&self.stalled, consumer, record));
+                        span.in_scope(|| {
+                            tracing::warn!(reason = %e, attempt, "dependency failed; partition paused, retrying")
+                        });
                         tokio::select! {
                             _ = stop.cancelled() => return false,
                             _ = tokio::time::sleep(delay) => {}
@@ -576,6 +652,7 @@ pub fn spawn_consumer<H: Handler>(
 ) {
     ConsumerLoop {
         health: Check::new(format!("kafka consumer {}", settings.group_id)),
+        handling: Check::new(format!("kafka consumer {} handling", settings.group_id)),
         settings,
         handler,
         deps: deps.clone(),
