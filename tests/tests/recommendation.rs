@@ -4,12 +4,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use newsroom_e2e::{Pipeline, Service, eventually};
+use newsroom_e2e::{Pipeline, RawTopic, Service, eventually};
+use newsroom_platform::kafka::topics;
+use newsroom_proto::Message as _;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{
-    FeedItem, FollowRequest, FollowTarget, GetFeedRequest, GetProfileRequest, GetStoryRequest,
+    EnrichedStory, FeedItem, FollowRequest, FollowTarget, GetFeedRequest, GetProfileRequest, GetStoryRequest,
     GetTrendingRequest, InteractionKind, InteractionRequest, PubStatus, Story, SubmitStoryRequest,
     TargetKind,
 };
@@ -187,6 +189,47 @@ async fn read_hidden_and_killed_stories_leave_the_feed() {
         }
     })
     .await;
+
+    // Issue 14: the kill deleted the cached story that was the version guard, so the older
+    // version arriving after it (a redelivery, a replay) came back. Redeliver version 1.
+    let v1 = s
+        .pipeline
+        .records(topics::STORIES_ENRICHED)
+        .await
+        .into_iter()
+        .filter(|(k, _)| *k == killed)
+        .filter_map(|(_, v)| v)
+        .find(|v| {
+            EnrichedStory::decode(v.as_slice())
+                .is_ok_and(|e| e.story.is_some_and(|st| st.version == 1))
+        })
+        .expect("version 1 on stories.enriched");
+    let raw = RawTopic::of(&s.pipeline).await;
+    raw.producer
+        .send(&s.pipeline.topic(topics::STORIES_ENRICHED), &killed, &v1)
+        .await
+        .expect("redelivered");
+    // A story submitted after it is indexed: the redelivery has been consumed by then (its
+    // partition may differ, so a little more time is given).
+    let later = s.submit(sport(7)).await;
+    s.indexed(std::slice::from_ref(&later)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (items, _) = feed(&mut s.rec, "ann", 10, "").await;
+    assert!(
+        !ids(&items).contains(&killed),
+        "a version older than the kill is shown again"
+    );
+    let answer = s
+        .rec
+        .get_story(GetStoryRequest {
+            story_id: killed.clone(),
+        })
+        .await;
+    assert_eq!(
+        answer.map(|_| ()).map_err(|e| e.code()),
+        Err(tonic::Code::NotFound),
+        "GetStory brings back a killed story from an older record"
+    );
     s.pipeline.stop().await;
 }
 

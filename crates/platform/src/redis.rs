@@ -1,7 +1,8 @@
 //! Redis: a cache that can be lost.
 //!
 //! [`RedisStore`] wraps a [`ConnectionManager`] (reconnects by itself; cheap to clone, one
-//! multiplexed connection) and the key prefix that keeps services, tenants and tests apart.
+//! multiplexed connection) and the key prefix that keeps services, tenants and tests apart;
+//! [`VersionGuard`] keeps the highest version of each story a consumer applied.
 
 use redis::aio::ConnectionManager;
 
@@ -40,5 +41,64 @@ impl RedisStore {
 
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+}
+
+/// Admits `ARGV[1]` if it is not below the version in `KEYS[1]`, and records it (`ARGV[2]`: TTL
+/// in seconds). Returns 1 when admitted.
+const ADMIT: &str = r"
+local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
+local version = tonumber(ARGV[1])
+if version < seen then return 0 end
+redis.call('SET', KEYS[1], version, 'EX', ARGV[2])
+return 1
+";
+
+static ADMIT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(ADMIT));
+
+/// The highest version of each story a consumer has applied, kept apart from the cached story
+/// itself: a kill deletes the story from a cache but is a version too, so an older version that
+/// arrives after it (a redelivery, a replay, a late partition) is still refused.
+///
+/// [`VersionGuard::admit`] is atomic (one script), so two replicas cannot both admit versions
+/// out of order. An equal version is admitted again: a redelivered record must be re-applied
+/// when its first application was interrupted, and appliers are idempotent on (id, version).
+#[derive(Clone)]
+pub struct VersionGuard {
+    store: RedisStore,
+    namespace: &'static str,
+    ttl: std::time::Duration,
+}
+
+impl VersionGuard {
+    /// Guards kept under `<prefix><namespace>:<id>` for `ttl` after each admission (longer than
+    /// any redelivery or replay can come late).
+    pub fn new(store: RedisStore, namespace: &'static str, ttl: std::time::Duration) -> Self {
+        VersionGuard {
+            store,
+            namespace,
+            ttl,
+        }
+    }
+
+    /// Whether `version` of `id` may be applied (no higher version was); records it if so.
+    pub async fn admit(&self, id: &str, version: u32) -> Result<bool, redis::RedisError> {
+        let admitted: i32 = ADMIT_SCRIPT
+            .key(self.store.key(format!("{}:{id}", self.namespace)))
+            .arg(version)
+            .arg(self.ttl.as_secs().max(1))
+            .invoke_async(&mut self.store.conn())
+            .await?;
+        Ok(admitted == 1)
+    }
+
+    /// The highest version admitted for `id`, if remembered.
+    pub async fn seen(&self, id: &str) -> Result<Option<u32>, redis::RedisError> {
+        use redis::AsyncCommands as _;
+        self.store
+            .conn()
+            .get(self.store.key(format!("{}:{id}", self.namespace)))
+            .await
     }
 }

@@ -23,6 +23,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::feed::{self, Cursor};
 use crate::interests;
+use crate::lookup::{Found, StoryLookup};
 use crate::metrics::{CacheLookup, Metrics};
 use crate::store::{FeedStore, IndexKey, RedisError};
 
@@ -47,6 +48,9 @@ pub enum ApiError {
     /// The story could not be read from `stories.enriched`: `UNAVAILABLE`.
     #[error("stories.enriched: {0}")]
     Record(KafkaError),
+    /// Every story lookup slot is taken (see [`crate::lookup`]): `UNAVAILABLE`.
+    #[error("story lookups busy; retry shortly")]
+    LookupsBusy,
 }
 
 impl From<ApiError> for Status {
@@ -60,7 +64,10 @@ impl From<ApiError> for Status {
             ),
             ApiError::Expired => Status::failed_precondition(message),
             ApiError::NoStory(_) => Status::not_found(message),
-            ApiError::Store(_) | ApiError::Produce(_) | ApiError::Record(_) => {
+            ApiError::Store(_)
+            | ApiError::Produce(_)
+            | ApiError::Record(_)
+            | ApiError::LookupsBusy => {
                 Status::unavailable(message)
             }
         }
@@ -91,10 +98,9 @@ pub const DEFAULT_LIMIT: u32 = 20;
 pub struct RecommendationApi {
     store: FeedStore,
     producer: Producer,
-    platform: newsroom_platform::PlatformConfig,
     profiles_topic: String,
     interactions_topic: String,
-    enriched_topic: String,
+    lookup: StoryLookup,
     metrics: Metrics,
 }
 
@@ -119,14 +125,6 @@ fn page_limit(limit: u32) -> Result<usize, ApiError> {
     }
 }
 
-/// Whether a story may be shown (not killed, not withheld).
-fn is_live(story: &EnrichedStory) -> bool {
-    story.story.as_ref().is_some_and(|s| {
-        s.pubstatus != newsroom_proto::v1::PubStatus::Canceled as i32
-            && s.pubstatus != newsroom_proto::v1::PubStatus::Withheld as i32
-    })
-}
-
 impl RecommendationApi {
     pub fn new(
         store: FeedStore,
@@ -140,8 +138,7 @@ impl RecommendationApi {
             producer,
             profiles_topic: platform.topic(topics::PROFILES),
             interactions_topic: platform.topic(topics::INTERACTIONS),
-            enriched_topic: platform.topic(topics::STORIES_ENRICHED),
-            platform,
+            lookup: StoryLookup::new(platform),
             metrics,
         }
     }
@@ -208,20 +205,16 @@ impl RecommendationApi {
             return Ok(story);
         }
         self.metrics.story_lookup(CacheLookup::Miss);
-        // A cache miss: ask the record of truth, the compacted stories.enriched.
-        let found =
-            newsroom_platform::kafka::latest_for_key(&self.platform, &self.enriched_topic, id)
-                .await
-                .map_err(ApiError::Record)?
-                .and_then(|bytes| EnrichedStory::decode(bytes.as_slice()).ok())
-                .filter(is_live);
-        match found {
-            Some(story) => {
+        // A cache miss: ask the record of truth, the compacted stories.enriched, bounded.
+        let applied = self.store.applied_version(id).await?;
+        match self.lookup.find(id, applied).await.map_err(ApiError::Record)? {
+            Found::Story(story) => {
                 // Warm the cache for the next reader.
                 let _ = self.store.apply(&story).await;
-                Ok(story)
+                Ok(*story)
             }
-            None => Err(ApiError::NoStory(id.to_owned())),
+            Found::Missing => Err(ApiError::NoStory(id.to_owned())),
+            Found::Busy => Err(ApiError::LookupsBusy),
         }
     }
 

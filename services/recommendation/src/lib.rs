@@ -11,6 +11,7 @@
 //!   snapshot pagination;
 //! - [`interests`] — interactions into trending, read history and implicit interests;
 //! - [`rebuild`] — the state rebuilt from Kafka when Redis lost it;
+//! - [`lookup`] — `GetStory`'s cache miss, read from `stories.enriched`, bounded;
 //! - [`api`] — `newsroom.v1.RecommendationService`, with its errors ([`api::ApiError`]);
 //! - [`metrics`] — the feed latency histogram and story cache lookups;
 //! - [`run`] — wiring, the consumer loop, serving and draining.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod config;
 pub mod feed;
 pub mod interests;
+pub mod lookup;
 pub mod metrics;
 pub mod rebuild;
 pub mod store;

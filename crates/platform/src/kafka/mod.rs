@@ -11,7 +11,7 @@
 //!   [`Handler`] finished, commits on revoke and shutdown, retries, the consumer's health;
 //! - [`dlq`] — poison and exhausted retries to `<topic>.dlq` with headers saying why;
 //! - [`replay`] — reading a topic outside the group: [`replay`](replay::replay) a compacted
-//!   topic into a cache, [`latest_for_key`];
+//!   topic into a cache, [`values_for_key`];
 //! - `health` — a client's health from librdkafka's errors and statistics (readiness).
 
 pub mod client;
@@ -32,5 +32,5 @@ pub use consumer::{
 pub use dlq::{dlq_headers, dlq_topic};
 pub use producer::{Delivered, ProduceError, Producer};
 pub use record::Record;
-pub use replay::{follow_from_start, latest_for_key, replay, replay_headers};
+pub use replay::{follow_from_start, replay, replay_headers, values_for_key};
 pub use topics::{TOPICS, TopicSpec, ensure_topics};

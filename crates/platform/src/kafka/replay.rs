@@ -1,7 +1,7 @@
 //! Reading a topic outside the group: a whole replay, and the latest value of one key.
 //!
 //! [`replay`] rebuilds a Redis cache from a compacted topic (every partition from its beginning
-//! to its end as of the call); [`latest_for_key`] reads one key's partition, the record of truth
+//! to its end as of the call); [`values_for_key`] reads one key's values, the record of truth
 //! behind a cache miss. Neither joins a group nor commits anything.
 
 use std::future::Future;
@@ -122,48 +122,70 @@ async fn retry_briefly<T>(
         .await
 }
 
-/// The latest value for `key` in a compacted topic, found by reading the key's partition
-/// (librdkafka's default partitioner: CRC32 of the key modulo the partition count). The record
-/// of truth behind a cache miss: slow, and only for misses.
-pub async fn latest_for_key(
+/// Every value still in `topic` for `key`, oldest first (a tombstone clears what came before):
+/// the record of truth behind a cache miss, from which the caller picks the version it trusts
+/// (compaction keeps the last record written, which need not be the highest version).
+///
+/// Reads the key's partition as librdkafka's default partitioner places it today (CRC32 of the
+/// key modulo the partition count); if nothing is there, the other partitions too, since a key
+/// written before partitions were added sits where that day's count put it. Slow (a partition
+/// scan): callers bound how many run at once.
+pub async fn values_for_key(
     config: &PlatformConfig,
     topic: &str,
     key: &str,
-) -> Result<Option<Vec<u8>>, KafkaError> {
+) -> Result<Vec<Vec<u8>>, KafkaError> {
     let consumer: StreamConsumer =
         reader_config(config, &format!("{}-lookup", config.consumer_group)).create()?;
     // A topic created a moment ago (or a broker just restarted) answers NotLeaderForPartition
     // until its partitions have leaders: retried briefly rather than failing the lookup.
-    let partitions = retry_briefly(|| {
-        consumer
-            .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))
-            .map(|m| m.topics().first().map_or(0, |t| t.partitions().len()) as u32)
-    })
-    .await?;
-    if partitions == 0 {
-        return Ok(None);
+    let partitions = partition_ids(&consumer, topic).await?;
+    if partitions.is_empty() {
+        return Ok(Vec::new());
     }
-    let partition = (crc32fast::hash(key.as_bytes()) % partitions) as i32;
+    let hashed = (crc32fast::hash(key.as_bytes()) % partitions.len() as u32) as i32;
+    let mut values = scan_partition(&consumer, topic, hashed, key).await?;
+    if values.is_empty() {
+        for &p in partitions.iter().filter(|&&p| p != hashed) {
+            values = scan_partition(&consumer, topic, p, key).await?;
+            if !values.is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// The values for `key` in one partition, from its beginning to its end as of the call.
+async fn scan_partition(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partition: i32,
+    key: &str,
+) -> Result<Vec<Vec<u8>>, KafkaError> {
     let (low, high) = retry_briefly(|| {
         consumer.fetch_watermarks(topic, partition, Timeout::After(Duration::from_secs(10)))
     })
     .await?;
+    let mut values = Vec::new();
     if high <= low {
-        return Ok(None);
+        return Ok(values);
     }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
     consumer.assign(&tpl)?;
-    let mut latest = None;
     loop {
         let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .map_err(|_| KafkaError::MessageConsumption(RDKafkaErrorCode::RequestTimedOut))??;
-        if m.key() == Some(key.as_bytes()) {
-            latest = m.payload().map(<[u8]>::to_vec);
+        if m.partition() == partition && m.key() == Some(key.as_bytes()) {
+            match m.payload() {
+                Some(v) => values.push(v.to_vec()),
+                None => values.clear(),
+            }
         }
-        if m.offset() + 1 >= high {
-            return Ok(latest);
+        if m.partition() == partition && m.offset() + 1 >= high {
+            return Ok(values);
         }
     }
 }

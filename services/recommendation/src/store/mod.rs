@@ -40,7 +40,7 @@ pub mod trend;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use newsroom_platform::redis::RedisStore;
+use newsroom_platform::redis::{RedisStore, VersionGuard};
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_proto::v1::EnrichedStory;
 
@@ -90,10 +90,16 @@ pub enum Index {
     Breaking,
 }
 
+/// How long the highest applied version of a story is remembered: longer than any record of
+/// it can come late (a redelivery, a replay of the compacted topic rewrites it anyway).
+const VERSION_GUARD_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Recommendation's Redis state.
 #[derive(Clone)]
 pub struct FeedStore {
     redis: RedisStore,
+    /// The highest version applied per story (`rec:version:<id>`), kills included.
+    versions: VersionGuard,
     story_ttl: Duration,
     index_max: usize,
     local: Arc<Local>,
@@ -102,6 +108,7 @@ pub struct FeedStore {
 impl FeedStore {
     pub fn new(redis: RedisStore, story_ttl: Duration, index_max: usize) -> Self {
         FeedStore {
+            versions: VersionGuard::new(redis.clone(), "rec:version", VERSION_GUARD_TTL),
             redis,
             story_ttl,
             index_max,

@@ -1,7 +1,8 @@
 //! The story cache, story cards and the indexes a story is written to.
 //!
 //! [`FeedStore::apply`] is the one writer: idempotent on (id, version), a kill removes the story
-//! from the cache and every index in one MULTI. Readers get cards and page stories through the
+//! from the cache and every index in one MULTI. Which version is newest is decided by a
+//! [`VersionGuard`](newsroom_platform::redis::VersionGuard) that a kill does not delete. Readers get cards and page stories through the
 //! in-process caches (see [`super`]).
 
 use std::sync::Arc;
@@ -172,6 +173,11 @@ impl FeedStore {
             .flatten())
     }
 
+    /// The highest version of a story applied here (a kill included), if remembered.
+    pub async fn applied_version(&self, id: &str) -> Result<Option<u32>, RedisError> {
+        self.versions.seen(id).await
+    }
+
     /// The cached story, if any.
     pub async fn story(&self, id: &str) -> Result<Option<EnrichedStory>, RedisError> {
         let bytes: Option<Vec<u8>> = self.redis.conn().get(self.story_key(id)).await?;
@@ -198,6 +204,11 @@ impl FeedStore {
         let Some(s) = &story.story else {
             return Ok(Applied::Stale);
         };
+        // The guard outlives the cached story (a kill deletes that): an older version arriving
+        // after a kill is refused, not shown again.
+        if !self.versions.admit(&s.id, s.version).await? {
+            return Ok(Applied::Stale);
+        }
         let previous = self.story(&s.id).await?;
         if let Some(prev) = &previous
             && prev.story.as_ref().map_or(0, |p| p.version) > s.version
