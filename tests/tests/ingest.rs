@@ -629,3 +629,55 @@ async fn a_broker_restart_during_a_bulk_ingest_loses_no_acknowledged_story() {
     );
     pipeline.stop().await;
 }
+
+/// Issue 14: the release used to be claimed in Redis before it was written, so a broker down
+/// across the release time (the write fails after the 5 s delivery timeout) skipped the story
+/// for ever. Now nothing is claimed before Kafka acknowledged it: the story is released once
+/// the broker is back, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_embargo_due_while_the_broker_is_down_is_released_once_it_is_back() {
+    let broker = OwnBroker {
+        dir: std::env::temp_dir()
+            .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
+        port: 19192,
+    };
+    tokio::task::block_in_place(|| broker.stack("kafka-up"));
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let pipeline =
+        Pipeline::start_with(&[Service::Ingest], &[("KAFKA_BROKERS", brokers.as_str())]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let release = SystemTime::now() + Duration::from_secs(4);
+    let mut held = story("embargoed-outage", "Results are out at noon.");
+    held.embargo_until = Some(release.into());
+    let answer = submit(&mut ingest, held).await.expect("accepted");
+    assert_eq!(pipeline.records(topics::STORIES_HELD).await.len(), 1);
+
+    // The broker goes down before the release time and stays down past the delivery timeout.
+    tokio::task::block_in_place(|| broker.stack("kafka-down"));
+    let until = release + Duration::from_secs(8);
+    tokio::time::sleep(until.duration_since(SystemTime::now()).unwrap_or_default()).await;
+    tokio::task::block_in_place(|| broker.stack("kafka-up"));
+
+    let id = answer.story_id;
+    eventually(
+        Duration::from_secs(60),
+        "the embargoed story on stories.raw after the outage",
+        || {
+            let (p, id) = (&pipeline, id.clone());
+            async move {
+                let raw = p.records(topics::STORIES_RAW).await;
+                raw.iter().any(|(k, _)| *k == id).then_some(())
+            }
+        },
+    )
+    .await;
+    // Given time for a second writer to show itself: still once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let raw = pipeline.records(topics::STORIES_RAW).await;
+    assert_eq!(
+        raw.iter().filter(|(k, _)| *k == id).count(),
+        1,
+        "released exactly once"
+    );
+    pipeline.stop().await;
+}

@@ -5,14 +5,18 @@
 //! `stories.held` from the beginning on start (so no embargo is forgotten across restarts),
 //! keeps the waiting stories in memory ordered by release time, and when one is due hands it to
 //! [`Submitter::release`], which:
-//! 1. claims the release in Redis (`SET NX ingest:released:<id>:<version>`), so that of several
-//!    replicas only one releases it;
-//! 2. drops it if a newer version of the story was acknowledged meanwhile (an update or a kill
-//!    supersedes what was held);
-//! 3. writes it to `stories.raw`, then a tombstone for it on `stories.held`.
+//! 1. leases the release in Redis (`SET NX PX ingest:releasing:<id>:<version>`, 30 s), so that
+//!    of several replicas one writes it; a replica that finds it `ingest:released` goes to 3;
+//! 2. unless a newer version of the story was acknowledged meanwhile (an update or a kill
+//!    supersedes what was held), writes it to `stories.raw`, and only once Kafka acknowledged
+//!    it marks it `ingest:released`;
+//! 3. writes a tombstone for it on `stories.held`.
 //!
-//! A crash between 3's two writes leaves the held record; on restart the claim is found and
-//! only the tombstone is written. Downstream is idempotent on (id, version) in any case.
+//! Nothing is claimed before it is durable: a write that fails (the broker down across the
+//! release time) or a crash leaves the hold and at most a lease that expires, and the release
+//! is tried again until it lands. A crash between 2 and 3 leaves the held record; the next
+//! attempt finds it released and writes only the tombstone. Downstream is idempotent on
+//! (id, version) in any case.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -91,8 +95,7 @@ impl Embargo {
                         match m.payload().map(StoryEvent::decode) {
                             None => waiting.forget(&id),
                             Some(Ok(event)) => {
-                                let at = event.story.as_ref().and_then(|s| s.embargo_until)
-                                    .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+                                let at = event.story.as_ref().and_then(crate::story::embargo_until_ms).unwrap_or(0);
                                 waiting.hold(id, at, event);
                             }
                             Some(Err(e)) => tracing::error!(story.id = %id, error = %e, "undecodable record on stories.held, ignored"),
@@ -106,11 +109,19 @@ impl Embargo {
                 _ = tokio::time::sleep(sleep) => {}
             }
             while let Some((id, event)) = waiting.next_due(now_ms()) {
-                if let Err(e) = self.submitter.release(&id, &event).await {
-                    tracing::warn!(story.id = %id, error = %e, "release failed, retrying shortly");
-                    // Put it back a second later; nothing is lost.
-                    waiting.hold(id, now_ms() + 1000, event);
-                    break;
+                match self.submitter.release(&id, &event).await {
+                    Ok(None) => {}
+                    // Another replica is releasing it: its tombstone will make us forget it;
+                    // if that replica died, we release it once its lease expired.
+                    Ok(Some(later)) => {
+                        waiting.hold(id, now_ms() + later.as_millis() as i64, event);
+                    }
+                    Err(e) => {
+                        tracing::warn!(story.id = %id, error = %e, "release failed, retrying shortly");
+                        // Put it back a second later; nothing is lost.
+                        waiting.hold(id, now_ms() + 1000, event);
+                        break;
+                    }
                 }
             }
         }

@@ -22,8 +22,22 @@ const LOADED_MARKER: &str = "ingest:index-loaded";
 /// How long an idempotency key remembers its answer.
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
-/// How long an embargo release claim is kept (longer than any redelivery of `stories.held`).
-const RELEASE_CLAIM_TTL_SECS: u64 = 30 * 24 * 3600;
+/// How long an embargoed version is remembered as released (its hold is tombstoned long before).
+const RELEASED_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// How long one replica may take to write a due embargoed version before another may.
+pub const RELEASE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Who releases a due embargoed version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Already on `stories.raw`: only the hold's tombstone may be missing.
+    Done,
+    /// This replica holds the lease: it writes the version.
+    Leased,
+    /// Another replica holds the lease: look again once it may have expired.
+    Busy,
+}
 
 /// The stable id of the story `guid` from `source`.
 pub fn story_id(source: &str, guid: &str) -> String {
@@ -135,25 +149,49 @@ impl Identity {
         self.redis.conn().hget(self.key(story_id), "v").await
     }
 
-    /// Claims the release of an embargoed version (`SET NX`): true for the one replica that
-    /// gets it, false for every other and for a claim made before.
-    pub async fn claim_release(
+    /// Leases the release of an embargoed version to this replica: [`Release::Done`] if some
+    /// replica already wrote it to `stories.raw`, [`Release::Busy`] while another holds the
+    /// lease, else [`Release::Leased`] (`SET NX PX`, expiring after [`RELEASE_LEASE`], so a
+    /// replica that dies holding it delays the release, and never loses it).
+    pub async fn lease_release(
         &self,
         story_id: &str,
         version: u32,
-    ) -> Result<bool, redis::RedisError> {
-        let claim: Option<String> = redis::cmd("SET")
-            .arg(
-                self.redis
-                    .key(format!("ingest:released:{story_id}:{version}")),
-            )
+    ) -> Result<Release, redis::RedisError> {
+        let mut conn = self.redis.conn();
+        let done: bool = conn.exists(self.released_key(story_id, version)).await?;
+        if done {
+            return Ok(Release::Done);
+        }
+        let leased: Option<String> = redis::cmd("SET")
+            .arg(self.redis.key(format!("ingest:releasing:{story_id}:{version}")))
             .arg(1)
             .arg("NX")
-            .arg("EX")
-            .arg(RELEASE_CLAIM_TTL_SECS)
-            .query_async(&mut self.redis.conn())
+            .arg("PX")
+            .arg(RELEASE_LEASE.as_millis() as u64)
+            .query_async(&mut conn)
             .await?;
-        Ok(claim.is_some())
+        Ok(if leased.is_some() {
+            Release::Leased
+        } else {
+            Release::Busy
+        })
+    }
+
+    /// Records that an embargoed version is on `stories.raw` (only once Kafka acknowledged it).
+    pub async fn mark_released(&self, story_id: &str, version: u32) -> Result<(), redis::RedisError> {
+        self.redis
+            .conn()
+            .set_ex(
+                self.released_key(story_id, version),
+                1,
+                RELEASED_TTL_SECS,
+            )
+            .await
+    }
+
+    fn released_key(&self, story_id: &str, version: u32) -> String {
+        self.redis.key(format!("ingest:released:{story_id}:{version}"))
     }
 
     fn idempotency_key(&self, source: &str, key: &str) -> String {

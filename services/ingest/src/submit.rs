@@ -13,7 +13,7 @@
 //! Failures are a [`SubmitError`]; the gRPC adapter turns it into a status.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use newsroom_platform::PlatformConfig;
 use newsroom_platform::kafka::{ProduceError, Producer};
@@ -30,7 +30,7 @@ use newsroom_proto::v1::{
 use crate::access::{Principal, RateLimits, Refusal};
 use crate::config::Limits;
 use crate::formats;
-use crate::identity::{self, Identity, RebuildError, Reservation};
+use crate::identity::{self, Identity, RebuildError, Release, Reservation};
 use crate::story::{self, FieldError};
 
 /// Labels of the ingest counter.
@@ -350,25 +350,33 @@ impl Submitter {
         Ok((results, errors))
     }
 
-    /// Releases a due embargoed version: claims the release (one replica wins), writes it to
-    /// `stories.raw` unless a newer version was acknowledged meanwhile (an update or a kill
-    /// supersedes what was held), then tombstones the hold. Repeating it is harmless.
-    pub async fn release(&self, id: &str, event: &StoryEvent) -> Result<(), ReleaseError> {
+    /// Releases a due embargoed version: leases the release (one replica writes it), writes it
+    /// to `stories.raw` unless a newer version was acknowledged meanwhile (an update or a kill
+    /// supersedes what was held), records it released only once Kafka acknowledged it, then
+    /// tombstones the hold. Repeating it is harmless; a failure at any step leaves the hold for
+    /// the next attempt. Returns when to look again if another replica holds the lease.
+    pub async fn release(&self, id: &str, event: &StoryEvent) -> Result<Option<Duration>, ReleaseError> {
         let version = event.story.as_ref().map_or(0, |s| s.version);
-        let claimed = self.identity.claim_release(id, version).await?;
-        let superseded = self
-            .identity
-            .acknowledged_version(id)
-            .await?
-            .is_some_and(|latest| latest > version);
-        if claimed && !superseded {
-            self.producer
-                .send(&self.raw_topic, id, &event.encode_to_vec())
-                .await?;
-            tracing::info!(story.id = %id, version, "embargo lifted, story released");
+        match self.identity.lease_release(id, version).await? {
+            Release::Busy => return Ok(Some(identity::RELEASE_LEASE)),
+            Release::Done => {}
+            Release::Leased => {
+                let superseded = self
+                    .identity
+                    .acknowledged_version(id)
+                    .await?
+                    .is_some_and(|latest| latest > version);
+                if !superseded {
+                    self.producer
+                        .send(&self.raw_topic, id, &event.encode_to_vec())
+                        .await?;
+                    tracing::info!(story.id = %id, version, "embargo lifted, story released");
+                }
+                self.identity.mark_released(id, version).await?;
+            }
         }
         self.producer.send_tombstone(&self.held_topic, id).await?;
-        Ok(())
+        Ok(None)
     }
 }
 
