@@ -509,12 +509,29 @@ async fn a_configured_feed_is_polled_with_conditional_get() {
 }
 
 /// A broker of this test's own (it is restarted), on other ports, through `deploy/stack.sh`.
+/// One at a time: two JVM brokers starting beside the shared one on 2 cores slow every write
+/// past the timings these tests assert.
 struct OwnBroker {
     dir: std::path::PathBuf,
     port: u16,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
+static OWN_BROKER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl OwnBroker {
+    /// Waits for its turn, then starts the broker on `port` (and `port + 1` for its controller).
+    async fn start(port: u16) -> Self {
+        let broker = OwnBroker {
+            _turn: OWN_BROKER_TURN.lock().await,
+            dir: std::env::temp_dir()
+                .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
+            port,
+        };
+        tokio::task::block_in_place(|| broker.stack("kafka-up"));
+        broker
+    }
+
     fn stack(&self, command: &str) {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/stack.sh");
         let status = std::process::Command::new("bash")
@@ -541,12 +558,7 @@ impl Drop for OwnBroker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_during_a_bulk_ingest_loses_no_acknowledged_story() {
-    let broker = OwnBroker {
-        dir: std::env::temp_dir()
-            .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
-        port: 19092,
-    };
-    tokio::task::block_in_place(|| broker.stack("kafka-up"));
+    let broker = OwnBroker::start(19092).await;
     let brokers = format!("127.0.0.1:{}", broker.port);
     let pipeline =
         Pipeline::start_with(&[Service::Ingest], &[("KAFKA_BROKERS", brokers.as_str())]).await;
@@ -636,12 +648,7 @@ async fn a_broker_restart_during_a_bulk_ingest_loses_no_acknowledged_story() {
 /// the broker is back, exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_embargo_due_while_the_broker_is_down_is_released_once_it_is_back() {
-    let broker = OwnBroker {
-        dir: std::env::temp_dir()
-            .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
-        port: 19192,
-    };
-    tokio::task::block_in_place(|| broker.stack("kafka-up"));
+    let broker = OwnBroker::start(19192).await;
     let brokers = format!("127.0.0.1:{}", broker.port);
     let pipeline =
         Pipeline::start_with(&[Service::Ingest], &[("KAFKA_BROKERS", brokers.as_str())]).await;
