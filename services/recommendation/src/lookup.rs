@@ -6,7 +6,7 @@
 //! - at most [`LOOKUPS_AT_ONCE`] scans run at once; a caller that cannot get one within
 //!   [`WAIT_FOR_LOOKUP`] hears UNAVAILABLE (retry later), not a queue that grows;
 //! - an id found missing is remembered for [`MISS_MEMORY`], so asking again is answered at once
-//!   (a story indexed meanwhile is found in Redis first, so this never hides it);
+//!   (unless a version of it was applied since: then it is looked up again);
 //! - of the key's records the highest version wins, and none older than the version guard
 //!   (a kill is a version: a story killed since is not brought back from an older record).
 
@@ -44,7 +44,8 @@ pub struct StoryLookup {
     platform: PlatformConfig,
     topic: String,
     slots: Arc<Semaphore>,
-    misses: Arc<quick_cache::sync::Cache<String, Instant>>,
+    /// When an id was found missing, and the version guard's value then.
+    misses: Arc<quick_cache::sync::Cache<String, (Instant, Option<u32>)>>,
 }
 
 impl StoryLookup {
@@ -60,10 +61,12 @@ impl StoryLookup {
     /// The live story `id` at its highest version, not older than `applied` (the version
     /// guard's), read from `stories.enriched`.
     pub async fn find(&self, id: &str, applied: Option<u32>) -> Result<Found, KafkaError> {
+        // A miss is trusted only while nothing was applied since: a story indexed after the
+        // miss and then evicted from the cache is looked up again.
         if self
             .misses
             .get(id)
-            .is_some_and(|at| at.elapsed() < MISS_MEMORY)
+            .is_some_and(|(at, then)| at.elapsed() < MISS_MEMORY && then == applied)
         {
             return Ok(Found::Missing);
         }
@@ -75,7 +78,7 @@ impl StoryLookup {
         match newest_live(&values, applied) {
             Some(story) => Ok(Found::Story(Box::new(story))),
             None => {
-                self.misses.insert(id.to_owned(), Instant::now());
+                self.misses.insert(id.to_owned(), (Instant::now(), applied));
                 Ok(Found::Missing)
             }
         }
