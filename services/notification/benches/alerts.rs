@@ -594,9 +594,7 @@ async fn wait_first(seen: &Seen, story: &str, within: Duration) -> Option<Instan
 async fn delete_topics(brokers: &str, prefix: &str) {
     use newsroom_platform::kafka::rdkafka::admin::{AdminClient, AdminOptions};
     use newsroom_platform::kafka::rdkafka::client::DefaultClientContext;
-    use newsroom_platform::kafka::rdkafka::config::ClientConfig;
-    let Ok(admin) = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let Ok(admin) = newsroom_platform::kafka::client_config(brokers, "newsroom-bench")
         .create::<AdminClient<DefaultClientContext>>()
     else {
         return;

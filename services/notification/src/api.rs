@@ -83,41 +83,27 @@ fn invalid(message: impl Into<String>) -> ApiError {
     }
 }
 
+/// `newsroom.v1.NotificationService`: the gRPC edge (validation, roles) in front of the fan-out
+/// and the store; built by [`crate::run`] from its parts.
 pub struct NotificationApi {
-    fanout: Fanout,
-    producer: Producer,
-    devices_topic: String,
-    alerts_topic: String,
-    auth: AuthConfig,
-    segments: BTreeMap<String, Segment>,
-    redis_client: redis::Client,
-    shutdown: Shutdown,
+    /// The fan-out, and through it the store and the channels.
+    pub fanout: Fanout,
+    /// Writes devices and alert requests.
+    pub producer: Producer,
+    /// The `devices` topic (with the platform's prefix).
+    pub devices_topic: String,
+    /// The `notifications.alerts` topic (with the platform's prefix).
+    pub alerts_topic: String,
+    pub auth: AuthConfig,
+    /// The segments an editor may alert (`NEWSROOM_SEGMENTS`).
+    pub segments: BTreeMap<String, Segment>,
+    /// A client of its own for `StreamAlerts`' pub/sub connections.
+    pub redis_client: redis::Client,
+    /// Ends open `StreamAlerts` streams.
+    pub shutdown: Shutdown,
 }
 
 impl NotificationApi {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        fanout: Fanout,
-        producer: Producer,
-        devices_topic: String,
-        alerts_topic: String,
-        auth: AuthConfig,
-        segments: BTreeMap<String, Segment>,
-        redis_client: redis::Client,
-        shutdown: Shutdown,
-    ) -> Self {
-        NotificationApi {
-            fanout,
-            producer,
-            devices_topic,
-            alerts_topic,
-            auth,
-            segments,
-            redis_client,
-            shutdown,
-        }
-    }
-
     /// Validates a device at the edge into one the core can trust.
     async fn validate_device(&self, device: Option<Device>) -> Result<Device, ApiError> {
         let mut d = device.ok_or_else(|| invalid("device: required"))?;

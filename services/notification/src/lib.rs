@@ -14,8 +14,12 @@
 //! - [`preferences`] — quiet hours, budgets, language, opt-out: the per-device filter;
 //! - [`decision`] — which stories alert, and the alert they send;
 //! - [`audience`] — who an alert is for, streamed page by page; segments;
-//! - [`store`] — the Redis layout, the at-most-once ledger, counts;
-//! - [`fanout`] — the bounded, crash-safe fan-out and corrections;
+//! - [`suppression`] — why a device was not alerted, one spelling for ledger, receipts and
+//!   metrics;
+//! - [`store`] — the Redis layout (a folder: devices, audiences, stories, alert runs and
+//!   counts, the at-most-once ledger; each Lua script a `.lua` file beside its Rust);
+//! - [`fanout`] — the bounded, crash-safe fan-out (a folder: the run, one page of the audience,
+//!   the per-device send shared with corrections, corrections, the alert's status);
 //! - [`receipts`] — one `DeliveryReceipt` per device and alert, published in the background;
 //! - [`metrics`] — typed events behind `/metrics`;
 //! - [`api`] — `newsroom.v1.NotificationService`;
@@ -33,6 +37,7 @@ pub mod preferences;
 pub mod receipts;
 pub mod secret;
 pub mod store;
+pub mod suppression;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -346,19 +351,19 @@ pub async fn run_with_channels(
         );
     }
     tracing::info!(channels = ?channels.names(), "channels ready");
-    let fanout = Fanout::new(
-        store.clone(),
+    let fanout = Fanout {
+        store: store.clone(),
         channels,
-        producer.clone(),
-        receipts.clone(),
-        platform.topic(t::DEVICES),
-        fanout::FanoutSettings {
+        producer: producer.clone(),
+        receipts: receipts.clone(),
+        devices_topic: platform.topic(t::DEVICES),
+        settings: fanout::FanoutSettings {
             batch: config.fanout_batch,
             correction_window: config.correction_window,
         },
-        service.shutdown().clone(),
+        shutdown: service.shutdown().clone(),
         metrics,
-    );
+    };
 
     // Three loops, three groups: a long fan-out must not hold back device or audience updates.
     // The index loops' groups carry the Redis index epoch: when Redis was lost, the epoch is
@@ -393,16 +398,16 @@ pub async fn run_with_channels(
         }),
     )?;
 
-    let api = api::NotificationApi::new(
+    let api = api::NotificationApi {
         fanout,
         producer,
-        platform.topic(t::DEVICES),
-        platform.topic(t::NOTIFICATIONS_ALERTS),
-        config.auth.clone(),
-        config.segments.clone(),
+        devices_topic: platform.topic(t::DEVICES),
+        alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
+        auth: config.auth.clone(),
+        segments: config.segments.clone(),
         redis_client,
-        service.shutdown().clone(),
-    );
+        shutdown: service.shutdown().clone(),
+    };
     service
         .serve(tonic::service::Routes::new(NotificationServiceServer::new(
             api,

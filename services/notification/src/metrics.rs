@@ -21,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::channel::SendOutcome;
+use crate::suppression::Suppression;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SendLabels {
@@ -59,14 +60,10 @@ impl Metrics {
             audience: Counter::default(),
         };
         // Every reason at 0 from the start: "nothing suppressed" rather than "no data".
-        for reason in [
-            crate::preferences::OPTED_OUT,
-            crate::preferences::LANGUAGE,
-            crate::preferences::QUIET_HOURS,
-            crate::preferences::BUDGET,
-            crate::fanout::CHANNEL_UNAVAILABLE,
-        ] {
-            let _ = m.suppressed.get_or_create(&ReasonLabel { reason });
+        for reason in Suppression::ALL {
+            let _ = m.suppressed.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            });
         }
         registry.register(
             "newsroom_notification_sends",
@@ -171,18 +168,18 @@ impl Sent<'_> {
 pub struct Suppressed<'a> {
     pub story_id: &'a str,
     pub device_id: &'a str,
-    pub reason: &'static str,
+    pub reason: Suppression,
 }
 
 impl Suppressed<'_> {
     pub fn emit(&self, m: &Metrics) {
         m.suppressed
             .get_or_create(&ReasonLabel {
-                reason: self.reason,
+                reason: self.reason.as_str(),
             })
             .inc();
         tracing::debug!(
-            story.id = %self.story_id, device.id = %self.device_id, reason = self.reason,
+            story.id = %self.story_id, device.id = %self.device_id, reason = self.reason.as_str(),
             "alert suppressed"
         );
     }

@@ -3,8 +3,7 @@
 //! Preferences live on each `Device` (durable on the compacted `devices` topic with it). A
 //! device without preferences has the defaults: alerts on, no quiet hours, no daily limit, any
 //! language. [`judge`] decides, for one device and one alert, whether the device is in the
-//! alert's audience and, if so, whether a filter suppresses it and why — the reasons are the
-//! keys of `AlertStatus.suppressed`:
+//! alert's audience and, if so, whether a filter suppresses it and why (a [`Suppression`]):
 //!
 //! - `opted_out` — breaking alerts switched off;
 //! - `language` — the story is in a language the reader did not choose;
@@ -18,12 +17,7 @@ use chrono_tz::Tz;
 use newsroom_proto::v1::{Device, Preferences};
 use prost_types::FieldMask;
 
-/// The suppression reasons decided here.
-pub const OPTED_OUT: &str = "opted_out";
-pub const LANGUAGE: &str = "language";
-pub const QUIET_HOURS: &str = "quiet_hours";
-/// Decided in Redis, with the day's count.
-pub const BUDGET: &str = "budget";
+use crate::suppression::Suppression;
 
 /// The preferences of a device that never set any.
 pub fn defaults() -> Preferences {
@@ -193,7 +187,7 @@ pub enum Verdict {
     /// Not in the audience at all: not counted.
     Outside,
     /// In the audience, not sent, for this reason.
-    Suppress(&'static str),
+    Suppress(Suppression),
     /// Send, subject to the daily budget (0 = none).
     Send { budget: u32 },
 }
@@ -226,7 +220,7 @@ pub fn judge(
         }
     }
     if !prefs.breaking_alerts {
-        return Verdict::Suppress(OPTED_OUT);
+        return Verdict::Suppress(Suppression::OptedOut);
     }
     let wanted = if prefs.language.is_empty() {
         &device.language
@@ -238,13 +232,13 @@ pub fn judge(
         && !lang.is_empty()
         && primary(wanted) != primary(lang)
     {
-        return Verdict::Suppress(LANGUAGE);
+        return Verdict::Suppress(Suppression::Language);
     }
     if critical {
         return Verdict::Send { budget: 0 };
     }
     if in_quiet_hours(device, prefs, now) {
-        return Verdict::Suppress(QUIET_HOURS);
+        return Verdict::Suppress(Suppression::QuietHours);
     }
     Verdict::Send {
         budget: prefs.max_alerts_per_day,
@@ -289,13 +283,13 @@ mod tests {
         );
         assert_eq!(
             judge(&tokyo, &story, Reach::Followers, false, utc(14, 0)),
-            Verdict::Suppress(QUIET_HOURS)
+            Verdict::Suppress(Suppression::QuietHours)
         );
         // The same hours in New York (UTC-5 in January): 03:00 UTC is 22:00 there.
         let ny = device("America/New_York", quiet("22:00", "07:00"));
         assert_eq!(
             judge(&ny, &story, Reach::Followers, false, utc(3, 0)),
-            Verdict::Suppress(QUIET_HOURS)
+            Verdict::Suppress(Suppression::QuietHours)
         );
         assert!(!in_quiet_hours(&ny, &quiet("22:00", "07:00"), utc(12, 0)));
         // A daytime window, and the critical override.
@@ -326,7 +320,7 @@ mod tests {
         let off = device("", Preferences::default());
         assert_eq!(
             judge(&off, &story, Reach::Followers, true, utc(12, 0)),
-            Verdict::Suppress(OPTED_OUT)
+            Verdict::Suppress(Suppression::OptedOut)
         );
         let german = device(
             "Europe/Berlin",
@@ -338,7 +332,7 @@ mod tests {
         );
         assert_eq!(
             judge(&german, &story, Reach::Followers, false, utc(12, 0)),
-            Verdict::Suppress(LANGUAGE)
+            Verdict::Suppress(Suppression::Language)
         );
         let british = Device {
             language: "en-GB".into(),

@@ -49,6 +49,10 @@ pub enum Attempt {
 
 /// Runs `attempt` until it delivers, fails for good or runs out of attempts. `attempt` gets
 /// `true` when it should refresh its credentials first.
+///
+/// A loop of its own rather than a `backon` schedule: the wait before the next attempt is the
+/// provider's `Retry-After` when it sends one (or none at all before a credential refresh),
+/// which a precomputed backoff cannot follow.
 pub async fn with_retries<F, Fut>(policy: &RetryPolicy, mut attempt: F) -> SendOutcome
 where
     F: FnMut(bool) -> Fut,

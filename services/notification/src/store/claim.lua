@@ -1,0 +1,52 @@
+-- Claims devices in an alert's ledger before they are sent, applying the daily budget and
+-- counting targeted, suppressed and resent. Returns per device: 0 skip, 1 send, 2 resend,
+-- 3 busy (a live run is sending it), 4 suppressed.
+-- KEYS: ledger, alert. ARGV: run, run-key prefix, critical, version, budget prefix, ttl,
+-- then per device: id, reason ('' = send), budget limit, local day.
+local run, critical = ARGV[1], ARGV[3] == '1'
+local mine = 'p|' .. run .. '|' .. ARGV[4]
+local out = {}
+for i = 7, #ARGV, 4 do
+  local dev, reason, limit, day = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local cur = redis.call('HGET', KEYS[1], dev)
+  local code = 0
+  if not cur then
+    redis.call('HINCRBY', KEYS[2], 'targeted', 1)
+    if reason == '' and limit > 0 then
+      local used = tonumber(redis.call('HGET', ARGV[5] .. day, dev) or '0')
+      if used >= limit then reason = 'budget' end
+    end
+    if reason ~= '' then
+      redis.call('HSET', KEYS[1], dev, 's|' .. reason)
+      redis.call('HINCRBY', KEYS[2], 'suppressed:' .. reason, 1)
+      code = 4
+    else
+      redis.call('HSET', KEYS[1], dev, mine)
+      code = 1
+    end
+  elseif string.sub(cur, 1, 2) == 'p|' then
+    local owner = string.match(cur, '^p|([^|]*)|')
+    if owner ~= run then
+      if redis.call('EXISTS', ARGV[2] .. owner) == 1 then
+        code = 3
+      else
+        redis.call('HSET', KEYS[1], dev, mine)
+        redis.call('HINCRBY', KEYS[2], 'resent', 1)
+        code = 2
+      end
+    end
+  elseif critical and reason == '' and (cur == 's|quiet_hours' or cur == 's|budget') then
+    -- A critical alert reaches the devices an earlier alert of this story held back.
+    redis.call('HINCRBY', KEYS[2], 'suppressed:' .. string.sub(cur, 3), -1)
+    redis.call('HSET', KEYS[1], dev, mine)
+    code = 1
+  end
+  if code == 1 and limit > 0 then
+    redis.call('HINCRBY', ARGV[5] .. day, dev, 1)
+    redis.call('EXPIRE', ARGV[5] .. day, 259200)
+  end
+  out[#out + 1] = code
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return out

@@ -1,0 +1,318 @@
+//! The at-most-once ledger: `notif:sent:<story>`, a hash device → [`LedgerEntry`], and the
+//! corrections sent (`notif:corrected:<story>`, device → last version).
+//!
+//! A device is claimed *before* it is sent (`claim.lua`, which also applies the device's daily
+//! budget in `notif:budget:<local day>` and counts `targeted`, `suppressed:<reason>` and
+//! `resent`), and its answer is recorded after (`complete.lua`, which also counts the answers
+//! and keeps the timeline). A correction is claimed per version (`claim_corrections.lua`). The
+//! scripts are beside this file; they write the entries, Rust reads them back with
+//! [`LedgerEntry::parse`].
+
+use std::sync::LazyLock;
+
+use newsroom_platform::redis::redis::{self, Script};
+
+use super::{AlertStore, LEDGER_TTL_SECS, RedisError, TIMELINE_BUCKET_MS};
+use crate::suppression::Suppression;
+
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+
+static COMPLETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("complete.lua")));
+
+static CLAIM_CORRECTIONS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("claim_corrections.lua")));
+
+/// What the claim of one device came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Already handled (sent, suppressed, or claimed by this same run through another topic).
+    Skip,
+    /// Ours to send, for the first time.
+    Send,
+    /// Ours to send again: its first send was in flight when its sender died.
+    Resend,
+    /// Another live fan-out is sending it right now.
+    Busy,
+    /// Suppressed now (counted).
+    Suppressed,
+}
+
+/// A device's answer, for the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Delivered,
+    Failed,
+    Gone,
+}
+
+impl Answer {
+    /// Its code in a ledger entry and in the counts of `complete.lua`.
+    fn code(self) -> &'static str {
+        match self {
+            Answer::Delivered => "D",
+            Answer::Failed => "F",
+            Answer::Gone => "G",
+        }
+    }
+
+    fn of_code(code: &str) -> Option<Answer> {
+        match code {
+            "D" => Some(Answer::Delivered),
+            "F" => Some(Answer::Failed),
+            "G" => Some(Answer::Gone),
+            _ => None,
+        }
+    }
+}
+
+/// One device's entry in the ledger, as the scripts write it (fields separated by `|`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// `p|<run>|<version>`: claimed by fan-out `run`, its send in flight.
+    InFlight { run: String, version: u32 },
+    /// `d|<version>|<D,F,G>|<ms>`: sent, and answered at `at_ms` (ms since the epoch).
+    Answered {
+        version: u32,
+        answer: Answer,
+        at_ms: i64,
+    },
+    /// `s|<reason>`: held back.
+    Suppressed(Suppression),
+}
+
+impl LedgerEntry {
+    /// The entry as stored. The scripts build the same bytes (`claim.lua`, `complete.lua`);
+    /// Lua 5.1 prints the time as an integer below 10^14 ms, i.e. for the next 3,000 years.
+    pub fn encode(&self) -> String {
+        match self {
+            LedgerEntry::InFlight { run, version } => format!("p|{run}|{version}"),
+            LedgerEntry::Answered {
+                version,
+                answer,
+                at_ms,
+            } => format!("d|{version}|{}|{at_ms}", answer.code()),
+            LedgerEntry::Suppressed(reason) => format!("s|{}", reason.as_str()),
+        }
+    }
+
+    /// Reads a stored entry; `None` when it is not one (never panics).
+    pub fn parse(s: &str) -> Option<LedgerEntry> {
+        let mut parts = s.split('|');
+        let entry = match parts.next()? {
+            "p" => LedgerEntry::InFlight {
+                run: parts.next()?.to_owned(),
+                version: parts.next()?.parse().ok()?,
+            },
+            "d" => LedgerEntry::Answered {
+                version: parts.next()?.parse().ok()?,
+                answer: Answer::of_code(parts.next()?)?,
+                at_ms: parts.next()?.parse().ok()?,
+            },
+            "s" => LedgerEntry::Suppressed(Suppression::parse(parts.next()?)?),
+            _ => return None,
+        };
+        // Nothing after the last field.
+        parts.next().is_none().then_some(entry)
+    }
+}
+
+/// One device to claim.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub device_id: String,
+    /// `None` = send; else why it is held back.
+    pub reason: Option<Suppression>,
+    /// Alerts per day allowed (0 = no limit).
+    pub budget: u32,
+    /// The device's local day (`YYYY-MM-DD`).
+    pub day: String,
+}
+
+impl AlertStore {
+    /// Claims devices for one alert, in one atomic step (see the module doc).
+    pub async fn claim(
+        &self,
+        story: &str,
+        version: u32,
+        run: &str,
+        critical: bool,
+        requests: &[ClaimRequest],
+    ) -> Result<Vec<Claim>, RedisError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = CLAIM.prepare_invoke();
+        inv.key(self.k(format!("sent:{story}")))
+            .key(self.k(format!("alert:{story}")))
+            .arg(run)
+            .arg(self.k("run:"))
+            .arg(if critical { "1" } else { "0" })
+            .arg(version)
+            .arg(self.k("budget:"))
+            .arg(LEDGER_TTL_SECS);
+        for r in requests {
+            inv.arg(&r.device_id)
+                .arg(r.reason.map_or("", Suppression::as_str))
+                .arg(r.budget)
+                .arg(&r.day);
+        }
+        let codes: Vec<i64> = inv.invoke_async(&mut self.conn()).await?;
+        Ok(codes
+            .into_iter()
+            .map(|c| match c {
+                1 => Claim::Send,
+                2 => Claim::Resend,
+                3 => Claim::Busy,
+                4 => Claim::Suppressed,
+                _ => Claim::Skip,
+            })
+            .collect())
+    }
+
+    /// Records the answers of sends claimed by `run`; returns how many were recorded.
+    pub async fn complete(
+        &self,
+        story: &str,
+        version: u32,
+        run: &str,
+        answers: &[(String, Answer, i64)],
+    ) -> Result<i64, RedisError> {
+        if answers.is_empty() {
+            return Ok(0);
+        }
+        let mut inv = COMPLETE.prepare_invoke();
+        inv.key(self.k(format!("sent:{story}")))
+            .key(self.k(format!("alert:{story}")))
+            .key(self.k(format!("timeline:{story}")))
+            .arg(run)
+            .arg(version)
+            .arg(TIMELINE_BUCKET_MS)
+            .arg(LEDGER_TTL_SECS);
+        for (id, answer, ms) in answers {
+            inv.arg(id).arg(answer.code()).arg(ms);
+        }
+        inv.invoke_async(&mut self.conn()).await
+    }
+
+    /// Ledger entries of an alert, page by page (for corrections and recovery): device ids
+    /// and their raw entries (read them with [`LedgerEntry::parse`]).
+    pub async fn scan_ledger(
+        &self,
+        story: &str,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<(String, String)>), RedisError> {
+        redis::cmd("HSCAN")
+            .arg(self.k(format!("sent:{story}")))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    /// Claims devices for a correction to `version`: true for those not yet sent it.
+    pub async fn claim_corrections(
+        &self,
+        story: &str,
+        version: u32,
+        devices: &[String],
+    ) -> Result<Vec<bool>, RedisError> {
+        if devices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = CLAIM_CORRECTIONS.prepare_invoke();
+        inv.key(self.k(format!("corrected:{story}")))
+            .key(self.k(format!("alert:{story}")))
+            .arg(version)
+            .arg(LEDGER_TTL_SECS);
+        for d in devices {
+            inv.arg(d);
+        }
+        let codes: Vec<i64> = inv.invoke_async(&mut self.conn()).await?;
+        Ok(codes.into_iter().map(|c| c == 1).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_byte_for_byte_as_the_scripts_write_them() {
+        let stored = [
+            (
+                "p|5f1c0e2a9b7d4e3f8a6b1c2d3e4f5a6b|3",
+                LedgerEntry::InFlight {
+                    run: "5f1c0e2a9b7d4e3f8a6b1c2d3e4f5a6b".into(),
+                    version: 3,
+                },
+            ),
+            (
+                "d|3|D|1764331200123",
+                LedgerEntry::Answered {
+                    version: 3,
+                    answer: Answer::Delivered,
+                    at_ms: 1_764_331_200_123,
+                },
+            ),
+            (
+                "d|1|F|1764331200000",
+                LedgerEntry::Answered {
+                    version: 1,
+                    answer: Answer::Failed,
+                    at_ms: 1_764_331_200_000,
+                },
+            ),
+            (
+                "d|2|G|7",
+                LedgerEntry::Answered {
+                    version: 2,
+                    answer: Answer::Gone,
+                    at_ms: 7,
+                },
+            ),
+            (
+                "s|quiet_hours",
+                LedgerEntry::Suppressed(Suppression::QuietHours),
+            ),
+            ("s|budget", LedgerEntry::Suppressed(Suppression::Budget)),
+        ];
+        for (raw, entry) in stored {
+            assert_eq!(LedgerEntry::parse(raw).as_ref(), Some(&entry), "{raw}");
+            assert_eq!(entry.encode(), raw);
+        }
+        for reason in Suppression::ALL {
+            let entry = LedgerEntry::Suppressed(reason);
+            assert_eq!(LedgerEntry::parse(&entry.encode()), Some(entry));
+        }
+    }
+
+    #[test]
+    fn malformed_entries_are_none_not_a_panic() {
+        for raw in [
+            "",
+            "|",
+            "d",
+            "d|",
+            "d|3|D",
+            "d|3|D|",
+            "d|x|D|1",
+            "d|-1|D|1",
+            "d|3|X|1",
+            "d|3|D|1.5",
+            "d|3|D|1|extra",
+            "p|run",
+            "p|run|v2",
+            "p|run|2|extra",
+            "s|",
+            "s|asleep",
+            "s|budget|1",
+            "x|1|D|1",
+            "D|1|d|1",
+            "d|99999999999|D|1",
+        ] {
+            assert_eq!(LedgerEntry::parse(raw), None, "{raw:?}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Notification's Redis state: [`AlertStore`], the key layout, and the index epoch.
+//!
+//! Redis is a cache of what Kafka holds (devices from the compacted `devices` topic, follows
+//! from `profiles`), plus the ledger that makes alerts at-most-once. Keys (after the prefix):
+//!
+//! - `notif:device:<id>` — `<kafka offset>|<user id>|<Device protobuf>`. Writes are conditional
+//!   on the offset, so the API (which writes right after Kafka acknowledged) and the `devices`
+//!   consumer (which replays the topic) can both write without an older record ever winning;
+//!   `notif:device-gone:<id>` remembers a tombstone's offset for a day for the same reason;
+//! - `notif:devices` — every device id; `notif:user-devices:<user>` — a user's device ids;
+//! - `notif:audience:{topic,entity}:<x>` — users who follow a topic or entity (from `profiles`);
+//!   `notif:user-follows:<user>` — what the user follows, to undo it;
+//! - `notif:alert-{topic,entity}:<x>` — devices whose preferences choose that topic or entity;
+//!   `notif:device-subs:<id>` — those keys, to undo them;
+//! - `notif:story:<id>` — the story as an alert needs it (an `EnrichedStory` without body);
+//!   `notif:story-trace:<id>` — the `traceparent` it came with; `notif:killed:<id>`;
+//! - `notif:sent:<story>` — the ledger, a hash device → [`LedgerEntry`]: `p|<run>|<version>`
+//!   while a send is in flight, `d|<version>|<D,F,G>|<ms>` once answered, `s|<reason>` when
+//!   suppressed. Claimed *before* the send (see `fanout` for what a crash in between means);
+//! - `notif:run:<run>` — the heartbeat of a running fan-out (15 s lease);
+//!   `notif:alert-runs:<story>` — the story's runs;
+//! - `notif:alert:<story>` — counts (`targeted`, `sent`, `delivered`, `failed`, `gone`,
+//!   `resent`, `corrected`, `suppressed:<reason>`) and times (`started_ms`, `first_sent_ms`,
+//!   `accepted_ms`); `notif:timeline:<story>` — sends per 10 ms since the start;
+//! - `notif:corrected:<story>` — the last version sent as a correction, per device;
+//! - `notif:budget:<local day>` — alerts per device that day (kept by the claim script);
+//! - `notif:index-epoch` — see [`AlertStore::index_epoch`].
+//!
+//! Everything about an alert expires after [`LEDGER_TTL_SECS`]. The scripts (a `.lua` file
+//! each, beside the Rust that runs it) assume one Redis (not Redis Cluster: their keys are not
+//! hash-tagged). Components:
+//!
+//! - [`devices`] — devices and their preference subscriptions, offset-versioned;
+//! - [`audiences`] — who follows what, and paging through a set;
+//! - [`stories`] — the story an alert needs, its trace, killed stories;
+//! - [`alerts`] — an alert's runs (heartbeats), counts and timeline;
+//! - [`ledger`] — the at-most-once ledger: claims (with the daily budget), answers,
+//!   corrections.
+
+pub mod alerts;
+pub mod audiences;
+pub mod devices;
+pub mod ledger;
+pub mod stories;
+
+use newsroom_platform::redis::RedisStore;
+use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+
+pub use alerts::AlertFields;
+pub use ledger::{Answer, Claim, ClaimRequest, LedgerEntry};
+
+/// How long the ledger, the counts and the story are kept: 7 days.
+pub const LEDGER_TTL_SECS: u64 = 7 * 24 * 3600;
+/// The lease of a fan-out's heartbeat.
+pub const RUN_LEASE_MS: u64 = 15_000;
+/// Timeline resolution.
+pub const TIMELINE_BUCKET_MS: i64 = 10;
+
+pub type RedisError = redis::RedisError;
+
+/// Notification's Redis state. Cheap to clone.
+#[derive(Clone)]
+pub struct AlertStore {
+    redis: RedisStore,
+}
+
+impl AlertStore {
+    pub fn new(redis: RedisStore) -> Self {
+        AlertStore { redis }
+    }
+
+    pub fn redis(&self) -> &RedisStore {
+        &self.redis
+    }
+
+    /// The full key of `notif:<key>`.
+    pub fn k(&self, key: impl std::fmt::Display) -> String {
+        self.redis.key(format!("notif:{key}"))
+    }
+
+    fn conn(&self) -> redis::aio::ConnectionManager {
+        self.redis.conn()
+    }
+
+    /// The epoch of the Redis index: set once when Redis has none (new, or lost). The
+    /// `devices` and `profiles` consumers use it in their group ids, so a lost Redis makes
+    /// them replay their compacted topics from the start.
+    pub async fn index_epoch(&self, candidate: &str) -> Result<String, RedisError> {
+        let key = self.k("index-epoch");
+        let _: bool = self.conn().set_nx(&key, candidate).await?;
+        self.conn().get(&key).await
+    }
+}
