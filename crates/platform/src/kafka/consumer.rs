@@ -8,7 +8,7 @@
 //!   dead-letter topic); stored offsets are committed in the background every second, on
 //!   partition revoke and on shutdown. Handlers are idempotent on (story id, version), so a
 //!   record handled again after a crash or a rebalance is harmless.
-//! - [`HandlerError`] says what to do with a failure: poison goes to the DLQ at once (with the
+//! - [`HandlerError`](super::HandlerError) says what to do with a failure: poison goes to the DLQ at once (with the
 //!   headers the handler adds); a retryable failure (Redis or a broker away) is never
 //!   dead-lettered by default: the partition is paused and the record retried with capped,
 //!   jittered backoff until the dependency is back, however long that takes. An outage delays
@@ -23,7 +23,6 @@
 //! A revoke cancels the partitions' tasks (each finishes the record it holds) and commits.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +42,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::client::service_client;
 use super::dlq::dead_letter;
+use super::handler::Handler;
 use super::health;
 use super::producer::Producer;
 use super::record::Record;
@@ -50,92 +50,6 @@ use crate::config::PlatformConfig;
 use crate::metrics::{KafkaMetrics, PartitionLabels, TopicLabel};
 use crate::readiness::Check;
 use crate::shutdown::Shutdown;
-
-/// Boxed error source carried by a [`HandlerError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Whether a failed record can ever succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The record can never be handled (cannot be decoded, invalid): dead-letter it at once.
-    Poison,
-    /// A dependency failed (Redis, Kafka): retry with backoff until it is back.
-    Retryable,
-}
-
-/// Why a handler did not handle a record: the kind of failure, the reason people read (the
-/// DLQ's `dlq.error` header), headers to add to the dead-lettered record, and the typed cause.
-#[derive(Debug, thiserror::Error)]
-#[error("{reason}")]
-pub struct HandlerError {
-    failure: Failure,
-    reason: String,
-    dlq_headers: Vec<(&'static str, String)>,
-    #[source]
-    source: Option<BoxError>,
-}
-
-impl HandlerError {
-    /// A record that can never be handled.
-    pub fn poison(reason: impl Into<String>) -> Self {
-        HandlerError {
-            failure: Failure::Poison,
-            reason: reason.into(),
-            dlq_headers: Vec::new(),
-            source: None,
-        }
-    }
-
-    /// A dependency failed with `error`: try again later.
-    pub fn retryable(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        HandlerError {
-            failure: Failure::Retryable,
-            reason: error.to_string(),
-            dlq_headers: Vec::new(),
-            source: Some(Box::new(error)),
-        }
-    }
-
-    /// A dependency failed, described in words only.
-    pub fn retry(reason: impl Into<String>) -> Self {
-        HandlerError {
-            failure: Failure::Retryable,
-            reason: reason.into(),
-            dlq_headers: Vec::new(),
-            source: None,
-        }
-    }
-
-    /// Adds `name: value` to the record's headers if it is dead-lettered (a handler's own
-    /// header may also replace one of the platform's, `dlq.attempts` say).
-    pub fn with_dlq_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.dlq_headers.push((name, value.into()));
-        self
-    }
-
-    /// Prefixes the reason with what was being done (`redis: …`).
-    pub fn context(mut self, what: &str) -> Self {
-        self.reason = format!("{what}: {}", self.reason);
-        self
-    }
-
-    pub fn failure(&self) -> Failure {
-        self.failure
-    }
-
-    pub fn is_poison(&self) -> bool {
-        self.failure == Failure::Poison
-    }
-
-    pub(super) fn dlq_headers(&self) -> &[(&'static str, String)] {
-        &self.dlq_headers
-    }
-}
-
-/// What a consumer does with each record. Must be idempotent: a record can come twice.
-pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, record: &Record) -> impl Future<Output = Result<(), HandlerError>> + Send;
-}
 
 /// How a consumer loop runs.
 #[derive(Debug, Clone)]
@@ -614,8 +528,7 @@ impl<H: Handler> PartitionRun<H> {
                 Err(e) if e.is_poison() => break e,
                 Err(e) => match delays.next() {
                     None => {
-                        let reason = format!("{e} (after {attempt} attempts)");
-                        break HandlerError { reason, ..e };
+                        break e.after_attempts(attempt);
                     }
                     Some(delay) => {
                         stall.get_or_insert_with(|| Stall::begin(&self.stalled, consumer, record));

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use tracing::Instrument as _;
 
-use super::consumer::HandlerError;
+use super::handler::HandlerError;
 use super::producer::Producer;
 use super::record::Record;
 use crate::metrics::{KafkaMetrics, TopicLabel};

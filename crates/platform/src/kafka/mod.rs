@@ -7,16 +7,18 @@
 //!   acknowledged the record, inside a producer span whose context travels in the headers;
 //! - [`record`] — a consumed [`Record`] and [`Record::decode`], which turns a record that is
 //!   not what it should be into poison;
+//! - [`handler`] — the [`Handler`] a consumer runs, and [`HandlerError`]: poison or retryable;
 //! - [`consumer`] — the group consumer: a task per assigned partition, offsets stored after the
 //!   [`Handler`] finished, commits on revoke and shutdown, retries, the consumer's health;
-//! - [`dlq`] — poison and exhausted retries to `<topic>.dlq` with headers saying why;
-//! - [`replay`] — reading a topic outside the group: [`replay`](replay::replay) a compacted
+//! - [`dlq`] — poison (and retries exhausted, where a consumer bounds them) to `<topic>.dlq` with headers saying why;
+//! - [`replay`](mod@replay) — reading a topic outside the group: [`replay`](replay::replay) a compacted
 //!   topic into a cache, [`values_for_key`];
 //! - `health` — a client's health from librdkafka's errors and statistics (readiness).
 
 pub mod client;
 pub mod consumer;
 pub mod dlq;
+pub mod handler;
 mod health;
 pub mod producer;
 pub mod record;
@@ -26,10 +28,9 @@ pub mod topics;
 pub use rdkafka;
 
 pub use client::{client_config, reader_config, service_client};
-pub use consumer::{
-    ConsumerDeps, ConsumerLoop, ConsumerSettings, Failure, Handler, HandlerError, spawn_consumer,
-};
+pub use consumer::{ConsumerDeps, ConsumerLoop, ConsumerSettings, spawn_consumer};
 pub use dlq::{dlq_headers, dlq_topic};
+pub use handler::{Failure, Handler, HandlerError};
 pub use producer::{Delivered, ProduceError, Producer};
 pub use record::Record;
 pub use replay::{follow_from_start, replay, replay_headers, values_for_key};

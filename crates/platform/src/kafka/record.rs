@@ -3,7 +3,7 @@
 use opentelemetry::propagation::Extractor;
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 
-use super::consumer::HandlerError;
+use super::handler::HandlerError;
 
 /// A consumed record, detached from the consumer.
 #[derive(Debug, Clone)]
