@@ -1637,3 +1637,130 @@ async fn editors_send_alerts_services_manage_devices_and_no_credential_reaches_a
     }
     let _ = std::fs::remove_file(log);
 }
+
+/// Issue 14: a kill deleted the cached story that was the version guard, so an older version
+/// arriving after the kill (an enrichment replica that was slow on it, a replay) alerted
+/// followers about a story the newsroom had killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_version_older_than_a_kill_never_alerts() {
+    let pipeline = Pipeline::start_only(&[]).await;
+    let service = Notification::start(&pipeline, &[]).await;
+    let mut notif = service.client().await;
+    let newsroom = Newsroom::new(&pipeline);
+    let phone = Endpoint::ok(Duration::ZERO).await;
+    newsroom.follow("dan", &[TECH]).await;
+    register(
+        &mut notif,
+        webhook("dan-phone", "dan", &phone.url("/dan-phone")),
+    )
+    .await;
+    pipeline.wait_in_audience(TECH, "dan").await;
+
+    // The kill (version 2) is handled first; the breaking version 1 comes after it.
+    let mut kill = story("killed-1", 2, 1, &[TECH], "Withdrawn");
+    kill.story.as_mut().unwrap().pubstatus = newsroom_proto::v1::PubStatus::Canceled as i32;
+    newsroom.publish_story(&kill).await;
+    newsroom
+        .publish_story(&story(
+            "killed-1",
+            1,
+            1,
+            &[TECH],
+            "Early flash, since killed",
+        ))
+        .await;
+    // A flash published after both is alerted: by then both were handled (or nearly: their
+    // partition may differ, so a little more time is given).
+    newsroom
+        .publish_story(&story("control-1", 1, 1, &[TECH], "Another flash"))
+        .await;
+    wait_sent(&notif, "control-1", 1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_alerts = phone
+        .hits()
+        .iter()
+        .filter(|h| h.json()["story_id"] == "killed-1")
+        .count();
+    assert_eq!(killed_alerts, 0, "an alert for a killed story");
+    service.stop().await;
+    pipeline.stop().await;
+}
+
+/// Issue 14: notification read its Redis index epoch only at start, so after a Redis flush the
+/// audiences stayed empty until a restart (a flash reached nobody), and the ledger was gone (a
+/// redelivered flash alerted everyone again). Now the loss is noticed at run time and the state
+/// rebuilt from Kafka: devices, follows, and the ledger from the delivery receipts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_redis_flush_a_new_flash_still_alerts_and_a_redelivered_one_does_not() {
+    let pipeline = Pipeline::start_only(&[]).await;
+    let service = Notification::start(&pipeline, &[]).await;
+    let mut notif = service.client().await;
+    let newsroom = Newsroom::new(&pipeline);
+    let phone = Endpoint::ok(Duration::ZERO).await;
+    newsroom.follow("erin", &[TECH]).await;
+    register(
+        &mut notif,
+        webhook("erin-phone", "erin", &phone.url("/erin-phone")),
+    )
+    .await;
+    pipeline.wait_in_audience(TECH, "erin").await;
+    let before = story("before-flush", 1, 1, &[TECH], "Flash before the flush");
+    newsroom.publish_story(&before).await;
+    wait_sent(&notif, "before-flush", 1, Duration::from_secs(30)).await;
+
+    // "FLUSHALL" for this pipeline: every key under its prefix, while notification runs.
+    let redis = pipeline.redis().await;
+    let mut conn = redis.conn();
+    let keys: Vec<String> = newsroom_platform::redis::redis::cmd("KEYS")
+        .arg(format!("{}*", redis.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = conn.del(keys).await.unwrap();
+
+    // The flash before the flush is redelivered; a new flash follows.
+    newsroom.publish_story(&before).await;
+    newsroom
+        .publish_story(&story(
+            "after-flush",
+            1,
+            1,
+            &[TECH],
+            "Flash after the flush",
+        ))
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the flash after the flush on erin's phone",
+        || {
+            let phone = phone.clone();
+            async move {
+                phone
+                    .hits()
+                    .iter()
+                    .any(|h| h.json()["story_id"] == "after-flush")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut per_story: BTreeMap<String, usize> = BTreeMap::new();
+    for hit in phone.hits() {
+        *per_story
+            .entry(
+                hit.json()["story_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    assert_eq!(
+        per_story,
+        BTreeMap::from([("after-flush".into(), 1), ("before-flush".into(), 1)]),
+        "one alert per story and device across the flush"
+    );
+    service.stop().await;
+    pipeline.stop().await;
+}

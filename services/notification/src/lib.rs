@@ -18,6 +18,7 @@
 //!   metrics;
 //! - [`store`] — the Redis layout (a folder: devices, audiences, stories, alert runs and
 //!   counts, the at-most-once ledger; each Lua script a `.lua` file beside its Rust);
+//! - [`state`] — the state rebuilt from Kafka whenever Redis is found to have lost it;
 //! - [`fanout`] — the bounded, crash-safe fan-out (a folder: the run, one page of the audience,
 //!   the per-device send shared with corrections, corrections, the alert's status);
 //! - [`receipts`] — one `DeliveryReceipt` per device and alert, published in the background;
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod preferences;
 pub mod receipts;
 pub mod secret;
+pub mod state;
 pub mod store;
 pub mod suppression;
 
@@ -84,6 +86,7 @@ impl From<FanoutError> for HandlerError {
 /// `notifications.alerts`.
 pub struct AlertHandler {
     fanout: Fanout,
+    state: state::State,
     alerts_topic: String,
     max_urgency: u32,
     breaking_score: Option<f64>,
@@ -99,20 +102,19 @@ impl AlertHandler {
         let alert = decision::alert_of(&enriched)
             .ok_or_else(|| HandlerError::poison("EnrichedStory without a story id"))?;
         let store = &self.fanout.store;
-        if decision::is_killed(&enriched) {
-            // A killed story is never alerted, not even by an editor later.
-            return store.kill_story(&alert.story_id).await.map_err(retry);
-        }
-        // Never back to an older version (a replayed or reordered record): one story's records
-        // are on one partition, handled one at a time, so reading then writing is safe.
-        let cached = store.story(&alert.story_id).await.map_err(retry)?;
-        if cached
-            .as_ref()
-            .and_then(|c| c.story.as_ref())
-            .is_some_and(|c| c.version > alert.version)
+        // Never back to an older version (a replayed, reordered or late record), whether the
+        // newer one was an update or a kill: the guard outlives the cached story.
+        if !store
+            .admit_version(&alert.story_id, alert.version)
+            .await
+            .map_err(retry)?
         {
             tracing::debug!(story.id = %alert.story_id, version = alert.version, "older version ignored");
             return Ok(());
+        }
+        if decision::is_killed(&enriched) {
+            // A killed story is never alerted, not even by an editor later.
+            return store.kill_story(&alert.story_id).await.map_err(retry);
         }
         let traceparent = newsroom_platform::telemetry::current_traceparent();
         store
@@ -201,6 +203,8 @@ impl AlertHandler {
 
 impl Handler for AlertHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
+        // Nothing is decided against a ledger or audiences Redis has lost.
+        self.state.ensure_loaded().await?;
         if record.topic == self.alerts_topic {
             self.editor_alert(record).await
         } else {
@@ -212,47 +216,55 @@ impl Handler for AlertHandler {
 /// Materialises audiences from the compacted `profiles` topic.
 pub struct ProfileHandler {
     store: store::AlertStore,
+    state: state::State,
 }
 
 impl Handler for ProfileHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
-        let (user, topics, entities) = match record.decode_or_tombstone::<UserProfile>()? {
-            // A tombstone: the user is gone, and so are their follows.
-            None => (record.key_str(), BTreeSet::new(), BTreeSet::new()),
-            Some(profile) => {
-                let of = |kind: TargetKind| -> BTreeSet<String> {
-                    profile
-                        .follows
-                        .iter()
-                        .filter(|f| f.kind == kind as i32)
-                        .map(|f| f.value.clone())
-                        .collect()
-                };
-                (
-                    profile.user_id.clone(),
-                    of(TargetKind::Topic),
-                    of(TargetKind::Entity),
-                )
-            }
-        };
+        self.state.ensure_loaded().await?;
+        // A tombstone: the user is gone, and so are their follows.
+        let profile = record.decode_or_tombstone::<UserProfile>()?;
+        let user = profile
+            .as_ref()
+            .map_or_else(|| record.key_str(), |p| p.user_id.clone());
         if user.is_empty() {
             return Err(HandlerError::poison("profile without a user id"));
         }
-        self.store
-            .set_follows(&user, &topics, &entities)
+        apply_profile(&self.store, &user, profile.as_ref())
             .await
             .map_err(retry)
     }
+}
+
+/// Sets a user's audiences to what their profile follows (`None`: none, the user is gone).
+pub(crate) async fn apply_profile(
+    store: &store::AlertStore,
+    user: &str,
+    profile: Option<&UserProfile>,
+) -> Result<(), store::RedisError> {
+    let of = |kind: TargetKind| -> BTreeSet<String> {
+        profile
+            .iter()
+            .flat_map(|p| &p.follows)
+            .filter(|f| f.kind == kind as i32)
+            .map(|f| f.value.clone())
+            .collect()
+    };
+    store
+        .set_follows(user, &of(TargetKind::Topic), &of(TargetKind::Entity))
+        .await
 }
 
 /// Rebuilds the device index from the compacted `devices` topic (after a lost Redis, or for
 /// devices another replica registered).
 pub struct DeviceHandler {
     store: store::AlertStore,
+    state: state::State,
 }
 
 impl Handler for DeviceHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
+        self.state.ensure_loaded().await?;
         match record.decode_or_tombstone::<Device>()? {
             None => {
                 let id = record.key_str();
@@ -365,17 +377,25 @@ pub async fn run_with_channels(
         metrics,
     };
 
+    // The state in Redis, rebuilt from Kafka whenever it is found gone (see [`state`]).
+    let state = state::State::new(store.clone());
+    service.task(
+        "notification state",
+        state::keep_loaded(
+            state.clone(),
+            platform.clone(),
+            receipts.clone(),
+            service.shutdown().clone(),
+        ),
+    );
+
     // Three loops, three groups: a long fan-out must not hold back device or audience updates.
-    // The index loops' groups carry the Redis index epoch: when Redis was lost, the epoch is
-    // new, the groups are new, and both compacted topics are replayed from the start.
-    let epoch = store
-        .index_epoch(&uuid::Uuid::new_v4().simple().to_string()[..8])
-        .await?;
     service.consumer(
         ConsumerSettings::new(platform, &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS])
             .in_group(platform, "stories"),
         Arc::new(AlertHandler {
             fanout: fanout.clone(),
+            state: state.clone(),
             alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
             max_urgency: config.alert_max_urgency,
             breaking_score: config.alert_breaking_score,
@@ -384,17 +404,17 @@ pub async fn run_with_channels(
         }),
     )?;
     service.consumer(
-        ConsumerSettings::new(platform, &[t::PROFILES])
-            .in_group(platform, &format!("profiles-{epoch}")),
+        ConsumerSettings::new(platform, &[t::PROFILES]).in_group(platform, "profiles"),
         Arc::new(ProfileHandler {
             store: store.clone(),
+            state: state.clone(),
         }),
     )?;
     service.consumer(
-        ConsumerSettings::new(platform, &[t::DEVICES])
-            .in_group(platform, &format!("devices-{epoch}")),
+        ConsumerSettings::new(platform, &[t::DEVICES]).in_group(platform, "devices"),
         Arc::new(DeviceHandler {
             store: store.clone(),
+            state,
         }),
     )?;
 

@@ -132,6 +132,8 @@ impl Fanout {
             outcome: outcome as i32,
             detail,
             at: Some(SystemTime::now().into()),
+            version: alert.version,
+            correction: alert.correction,
         };
         self.receipts.publish(&receipt).await;
     }

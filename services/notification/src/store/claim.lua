@@ -1,8 +1,13 @@
 -- Claims devices in an alert's ledger before they are sent, applying the daily budget and
 -- counting targeted, suppressed and resent. Returns per device: 0 skip, 1 send, 2 resend,
 -- 3 busy (a live run is sending it), 4 suppressed.
--- KEYS: ledger, alert. ARGV: run, run-key prefix, critical, version, budget prefix, ttl,
+-- Refuses (an error reply) when the state marker is gone: Redis lost the ledger, and nothing may
+-- be claimed until it is rebuilt from notifications.receipts.
+-- KEYS: ledger, alert, state marker. ARGV: run, run-key prefix, critical, version, budget prefix, ttl,
 -- then per device: id, reason ('' = send), budget limit, local day.
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return redis.error_reply('NOTLOADED notification state lost from Redis; rebuilding from Kafka')
+end
 local run, critical = ARGV[1], ARGV[3] == '1'
 local mine = 'p|' .. run .. '|' .. ARGV[4]
 local out = {}

@@ -144,6 +144,7 @@ impl AlertStore {
         let mut inv = CLAIM.prepare_invoke();
         inv.key(self.k(format!("sent:{story}")))
             .key(self.k(format!("alert:{story}")))
+            .key(self.loaded_key())
             .arg(run)
             .arg(self.k("run:"))
             .arg(if critical { "1" } else { "0" })
@@ -231,6 +232,66 @@ impl AlertStore {
         }
         let codes: Vec<i64> = inv.invoke_async(&mut self.conn()).await?;
         Ok(codes.into_iter().map(|c| c == 1).collect())
+    }
+}
+
+impl AlertStore {
+    /// Puts back what receipts say was sent (after Redis lost the ledger): an answered entry
+    /// per device and story, the last correction version per device, the story's alerted
+    /// version, without overwriting anything written since.
+    pub async fn restore_from_receipts(
+        &self,
+        receipts: &[newsroom_proto::v1::DeliveryReceipt],
+    ) -> Result<(), RedisError> {
+        use newsroom_proto::v1::DeliveryOutcome;
+        let mut pipe = redis::pipe();
+        let mut writes = 0;
+        for r in receipts {
+            let ms =
+                r.at.as_ref()
+                    .and_then(newsroom_platform::time::timestamp_ms)
+                    .unwrap_or(0);
+            let answer = match DeliveryOutcome::try_from(r.outcome) {
+                Ok(DeliveryOutcome::Delivered) => Some(Answer::Delivered),
+                Ok(DeliveryOutcome::Failed) => Some(Answer::Failed),
+                Ok(DeliveryOutcome::Gone) => Some(Answer::Gone),
+                _ => None,
+            };
+            let entry = match (answer, Suppression::parse(&r.detail)) {
+                (Some(answer), _) => LedgerEntry::Answered {
+                    version: r.version,
+                    answer,
+                    at_ms: ms,
+                },
+                (None, Some(reason)) => LedgerEntry::Suppressed(reason),
+                (None, None) => continue,
+            };
+            writes += 1;
+            if r.correction {
+                let key = self.k(format!("corrected:{}", r.story_id));
+                pipe.hset(&key, &r.device_id, r.version)
+                    .ignore()
+                    .expire(&key, LEDGER_TTL_SECS as i64)
+                    .ignore();
+                continue;
+            }
+            let (ledger, alert) = (
+                self.k(format!("sent:{}", r.story_id)),
+                self.k(format!("alert:{}", r.story_id)),
+            );
+            pipe.hset_nx(&ledger, &r.device_id, entry.encode())
+                .ignore()
+                .expire(&ledger, LEDGER_TTL_SECS as i64)
+                .ignore()
+                .hset_nx(&alert, "version", r.version)
+                .ignore()
+                .expire(&alert, LEDGER_TTL_SECS as i64)
+                .ignore();
+        }
+        if writes == 0 {
+            return Ok(());
+        }
+        pipe.query_async::<()>(&mut self.conn()).await
     }
 }
 

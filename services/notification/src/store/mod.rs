@@ -1,4 +1,4 @@
-//! Notification's Redis state: [`AlertStore`], the key layout, and the index epoch.
+//! Notification's Redis state: [`AlertStore`], the key layout, and the state marker.
 //!
 //! Redis is a cache of what Kafka holds (devices from the compacted `devices` topic, follows
 //! from `profiles`), plus the ledger that makes alerts at-most-once. Keys (after the prefix):
@@ -14,6 +14,8 @@
 //!   `notif:device-subs:<id>` — those keys, to undo them;
 //! - `notif:story:<id>` — the story as an alert needs it (an `EnrichedStory` without body);
 //!   `notif:story-trace:<id>` — the `traceparent` it came with; `notif:killed:<id>`;
+//! - `notif:version:<id>` — the highest version of the story handled, a kill included: the
+//!   version guard, which a kill does not delete (the platform's `VersionGuard`);
 //! - `notif:sent:<story>` — the ledger, a hash device → [`LedgerEntry`]: `p|<run>|<version>`
 //!   while a send is in flight, `d|<version>|<D,F,G>|<ms>` once answered, `s|<reason>` when
 //!   suppressed. Claimed *before* the send (see `fanout` for what a crash in between means);
@@ -24,7 +26,8 @@
 //!   `accepted_ms`); `notif:timeline:<story>` — sends per 10 ms since the start;
 //! - `notif:corrected:<story>` — the last version sent as a correction, per device;
 //! - `notif:budget:<local day>` — alerts per device that day (kept by the claim script);
-//! - `notif:index-epoch` — see [`AlertStore::index_epoch`].
+//! - `notif:loaded` — present while Redis holds the state; when it is gone the state is rebuilt
+//!   from Kafka before anything is claimed (see [`crate::state`]).
 //!
 //! Everything about an alert expires after [`LEDGER_TTL_SECS`]. The scripts (a `.lua` file
 //! each, beside the Rust that runs it) assume one Redis (not Redis Cluster: their keys are not
@@ -43,8 +46,8 @@ pub mod devices;
 pub mod ledger;
 pub mod stories;
 
-use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_platform::redis::{RedisStore, VersionGuard};
 
 pub use alerts::AlertFields;
 pub use ledger::{Answer, Claim, ClaimRequest, LedgerEntry};
@@ -62,11 +65,25 @@ pub type RedisError = redis::RedisError;
 #[derive(Clone)]
 pub struct AlertStore {
     redis: RedisStore,
+    /// The highest version of each story handled (`notif:version:<id>`), kills included.
+    versions: VersionGuard,
 }
 
 impl AlertStore {
     pub fn new(redis: RedisStore) -> Self {
-        AlertStore { redis }
+        AlertStore {
+            versions: VersionGuard::new(
+                redis.clone(),
+                "notif:version",
+                std::time::Duration::from_secs(LEDGER_TTL_SECS),
+            ),
+            redis,
+        }
+    }
+
+    /// Whether `version` of story `id` may be handled: no higher version (a kill included) was.
+    pub async fn admit_version(&self, id: &str, version: u32) -> Result<bool, RedisError> {
+        self.versions.admit(id, version).await
     }
 
     pub fn redis(&self) -> &RedisStore {
@@ -82,12 +99,18 @@ impl AlertStore {
         self.redis.conn()
     }
 
-    /// The epoch of the Redis index: set once when Redis has none (new, or lost). The
-    /// `devices` and `profiles` consumers use it in their group ids, so a lost Redis makes
-    /// them replay their compacted topics from the start.
-    pub async fn index_epoch(&self, candidate: &str) -> Result<String, RedisError> {
-        let key = self.k("index-epoch");
-        let _: bool = self.conn().set_nx(&key, candidate).await?;
-        self.conn().get(&key).await
+    /// `notif:loaded`: present while Redis holds notification's state (see [`crate::state`]).
+    pub(crate) fn loaded_key(&self) -> String {
+        self.k("loaded")
+    }
+
+    /// Whether Redis holds notification's state (devices, audiences, ledger).
+    pub async fn is_loaded(&self) -> Result<bool, RedisError> {
+        self.conn().exists(self.loaded_key()).await
+    }
+
+    /// Marks the state present (after a rebuild).
+    pub async fn mark_loaded(&self) -> Result<(), RedisError> {
+        self.conn().set(self.loaded_key(), 1).await
     }
 }
