@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, RawTopic, Service, eventually};
 use newsroom_platform::kafka::topics;
-use newsroom_proto::Message as _;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_proto::Message as _;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{
-    EnrichedStory, FeedItem, FollowRequest, FollowTarget, GetFeedRequest, GetProfileRequest, GetStoryRequest,
-    GetTrendingRequest, InteractionKind, InteractionRequest, PubStatus, Story, SubmitStoryRequest,
-    TargetKind,
+    EnrichedStory, FeedItem, FollowRequest, FollowTarget, GetFeedRequest, GetProfileRequest,
+    GetStoryRequest, GetTrendingRequest, InteractionKind, InteractionRequest, PubStatus, Story,
+    SubmitStoryRequest, TargetKind,
 };
 use tonic::transport::Channel;
 
@@ -427,4 +427,53 @@ async fn a_cache_miss_is_answered_from_kafka() {
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
     s.pipeline.stop().await;
+}
+
+/// Issue 14: each Follow wrote Redis, then published the snapshot it read; two at once could
+/// publish out of order, and the compacted `profiles` topic (what notification's audiences and
+/// every rebuild come from) ended on a snapshot that had lost a follow. Each Follow now checks
+/// Redis after its write and publishes again until what it published is current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_follows_all_reach_the_profiles_topic() {
+    use newsroom_proto::v1::UserProfile;
+    let mut pipeline = Pipeline::start_only(&[Service::Recommendation]).await;
+    // Two replicas, each with its own producer: nothing orders their writes.
+    let second = pipeline.start_replica(Service::Recommendation).await;
+    let replicas = [
+        RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await),
+        RecommendationServiceClient::new(newsroom_e2e::channel_to(second).await),
+    ];
+    // The 17 IPTC Media Topic top levels, followed all at once, through both replicas.
+    let codes: Vec<String> = (1..=17).map(|n| format!("medtop:{n:02}000000")).collect();
+    let calls = codes.iter().enumerate().map(|(n, code)| {
+        let (mut rec, code) = (replicas[n % 2].clone(), code.clone());
+        tokio::spawn(async move {
+            rec.follow(FollowRequest {
+                user_id: "gus".into(),
+                target: Some(FollowTarget {
+                    kind: TargetKind::Topic as i32,
+                    value: code,
+                }),
+            })
+            .await
+            .expect("Follow")
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    let last = pipeline
+        .records(topics::PROFILES)
+        .await
+        .into_iter()
+        .rfind(|(k, _)| k == "gus")
+        .and_then(|(_, v)| UserProfile::decode(v?.as_slice()).ok())
+        .expect("gus's profile on the topic");
+    let followed: HashSet<String> = last.follows.into_iter().map(|f| f.value).collect();
+    let missing: Vec<&String> = codes.iter().filter(|c| !followed.contains(*c)).collect();
+    assert!(
+        missing.is_empty(),
+        "the last profile on the topic lost {missing:?}"
+    );
+    pipeline.stop().await;
 }

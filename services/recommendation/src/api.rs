@@ -67,9 +67,7 @@ impl From<ApiError> for Status {
             ApiError::Store(_)
             | ApiError::Produce(_)
             | ApiError::Record(_)
-            | ApiError::LookupsBusy => {
-                Status::unavailable(message)
-            }
+            | ApiError::LookupsBusy => Status::unavailable(message),
         }
     }
 }
@@ -123,6 +121,12 @@ fn page_limit(limit: u32) -> Result<usize, ApiError> {
         n if n > MAX_LIMIT => Err(invalid("limit", format!("at most {MAX_LIMIT}"))),
         n => Ok(n as usize),
     }
+}
+
+/// Whether two lists of follows hold the same targets, in any order.
+fn same_follows(a: &[IndexKey], b: &[IndexKey]) -> bool {
+    let set = |x: &[IndexKey]| x.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+    set(a) == set(b)
 }
 
 impl RecommendationApi {
@@ -207,7 +211,12 @@ impl RecommendationApi {
         self.metrics.story_lookup(CacheLookup::Miss);
         // A cache miss: ask the record of truth, the compacted stories.enriched, bounded.
         let applied = self.store.applied_version(id).await?;
-        match self.lookup.find(id, applied).await.map_err(ApiError::Record)? {
+        match self
+            .lookup
+            .find(id, applied)
+            .await
+            .map_err(ApiError::Record)?
+        {
             Found::Story(story) => {
                 // Warm the cache for the next reader.
                 let _ = self.store.apply(&story).await;
@@ -239,20 +248,31 @@ impl RecommendationApi {
                 format!("{value:?} is not an IPTC Media Topic code (e.g. medtop:13000000)"),
             ));
         }
-        let follows = self
+        let mut follows = self
             .store
             .set_follow(user, &IndexKey::new(kind, value), follow)
             .await?;
-        let profile = UserProfile {
-            user_id: user.to_owned(),
-            follows: follows.iter().map(IndexKey::target).collect(),
-            updated_at: Some(SystemTime::now().into()),
-        };
         // The cached first page no longer says what the reader wants.
         self.store.forget_first_page(user).await?;
-        self.producer
-            .send(&self.profiles_topic, user, &profile.encode_to_vec())
-            .await?;
+        // Publish the snapshot, then look again: a concurrent Follow (here or on another
+        // replica) may have changed the follows and published its snapshot before ours. The
+        // last writer to find Redis unchanged after its write publishes the current state, so
+        // the compacted `profiles` topic never ends on a snapshot that lost a follow.
+        let profile = loop {
+            let profile = UserProfile {
+                user_id: user.to_owned(),
+                follows: follows.iter().map(IndexKey::target).collect(),
+                updated_at: Some(SystemTime::now().into()),
+            };
+            self.producer
+                .send(&self.profiles_topic, user, &profile.encode_to_vec())
+                .await?;
+            let now = self.store.follows(user).await?;
+            if same_follows(&now, &follows) {
+                break profile;
+            }
+            follows = now;
+        };
         Ok(profile)
     }
 

@@ -40,8 +40,8 @@ pub mod trend;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use newsroom_platform::redis::{RedisStore, VersionGuard};
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_platform::redis::{RedisStore, VersionGuard};
 use newsroom_proto::v1::EnrichedStory;
 
 pub use reader::{History, InterestWeight, ReaderState};
