@@ -688,3 +688,40 @@ async fn an_embargo_due_while_the_broker_is_down_is_released_once_it_is_back() {
     );
     pipeline.stop().await;
 }
+
+/// Issue 14: when ingest's Redis write failed after Kafka acknowledged a story, the client's
+/// retry of the same content was handed the next version: a duplicate version of one story.
+/// Now the same content reserved again before its commit gets the same version (written again;
+/// downstream is idempotent on (id, version)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_failed_commit_reuses_its_version() {
+    use newsroom_ingest::identity::{Identity, Reservation};
+    use newsroom_platform::redis::redis::AsyncCommands as _;
+    let pipeline = Pipeline::start_only(&[]).await;
+    let redis = pipeline.redis().await;
+    // Ingest's state is present (as after its start-up rebuild).
+    let _: () = redis
+        .conn()
+        .set(redis.key("ingest:index-loaded"), 1)
+        .await
+        .unwrap();
+    let identity = Identity::new(redis);
+    let new = |version| Reservation::New {
+        version,
+        held: false,
+    };
+    assert_eq!(identity.reserve("s1", "fp-a").await.unwrap(), new(1));
+    // Written to Kafka, then the commit failed: the client retries the same content.
+    assert_eq!(identity.reserve("s1", "fp-a").await.unwrap(), new(1));
+    identity.commit("s1", 1, "fp-a", false).await.unwrap();
+    assert_eq!(
+        identity.reserve("s1", "fp-a").await.unwrap(),
+        Reservation::Duplicate(1)
+    );
+    // New content: the next version; different content meanwhile does not reuse it.
+    assert_eq!(identity.reserve("s1", "fp-b").await.unwrap(), new(2));
+    assert_eq!(identity.reserve("s1", "fp-c").await.unwrap(), new(3));
+    identity.commit("s1", 3, "fp-c", false).await.unwrap();
+    assert_eq!(identity.reserve("s1", "fp-b").await.unwrap(), new(4));
+    pipeline.stop().await;
+}

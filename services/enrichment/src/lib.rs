@@ -43,7 +43,7 @@ use std::sync::Arc;
 use newsroom_platform::kafka::{
     ConsumerSettings, Handler, HandlerError, Producer, Record, dlq_headers, topics as t,
 };
-use newsroom_platform::redis::RedisStore;
+use newsroom_platform::redis::{RedisStore, VersionGuard};
 use newsroom_platform::server::Listeners;
 use newsroom_platform::service::{Service, ServiceError};
 use newsroom_platform::shutdown::Shutdown;
@@ -79,6 +79,36 @@ pub struct EnrichHandler {
     pipeline: SharedPipeline,
     producer: Producer,
     enriched_topic: String,
+    /// Where Redis comes from (it may answer late, or never): the version guard's store.
+    reloader: Arc<Reloader>,
+}
+
+/// How long enrichment remembers the highest version it published of a story.
+const VERSION_GUARD_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+impl EnrichHandler {
+    /// Whether `version` of story `id` may still be published: no higher version was. Without
+    /// Redis (enrichment runs without it) or when Redis fails, it may: the consumers' own guards
+    /// still refuse an older version; only the compacted topic's last record could then be an
+    /// older one, which readers of it (GetStory's lookup, replays) already pick around.
+    async fn admit(&self, id: &str, version: u32, record: bool) -> bool {
+        let Some(redis) = self.reloader.redis() else {
+            return true;
+        };
+        let guard = VersionGuard::new(redis, "enrich:version", VERSION_GUARD_TTL);
+        let answer = if record {
+            guard.admit(id, version).await
+        } else {
+            guard
+                .seen(id)
+                .await
+                .map(|seen| seen.is_none_or(|s| version >= s))
+        };
+        answer.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "version guard unavailable; publishing without it");
+            true
+        })
+    }
 }
 
 impl Handler for EnrichHandler {
@@ -91,11 +121,24 @@ impl Handler for EnrichHandler {
         if story.id.is_empty() {
             return Err(HandlerError::poison("story without an id"));
         }
-        let id = story.id.clone();
+        let (id, version) = (story.id.clone(), story.version);
+        // An older version than one already published (a late or replayed record) is not
+        // enriched again: `stories.enriched` is compacted, and its last record must be the
+        // newest version, not the last one written.
+        if !self.admit(&id, version, false).await {
+            tracing::debug!(story.id = %id, version, "older version than one published; skipped");
+            return Ok(());
+        }
         // One pipeline for the whole story, whatever a reload does meanwhile.
         let pipeline = self.pipeline.load_full();
         match pipeline.enrich_event(event, Mode::Live).await {
             Ok(enriched) => {
+                // Looked at again right before the write: a newer version may have been
+                // published meanwhile (another replica, during a rebalance).
+                if !self.admit(&id, version, true).await {
+                    tracing::debug!(story.id = %id, version, "superseded while enriching; skipped");
+                    return Ok(());
+                }
                 self.producer
                     .send(&self.enriched_topic, &id, &enriched.encode_to_vec())
                     .await
@@ -178,6 +221,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         pipeline: pipeline.clone(),
         producer: service.producer()?,
         enriched_topic: platform.topic(t::STORIES_ENRICHED),
+        reloader: reloader.clone(),
     });
     service.consumer(ConsumerSettings::new(platform, &[t::STORIES_RAW]), handler)?;
 

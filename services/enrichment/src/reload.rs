@@ -120,6 +120,15 @@ impl Reloader {
         self.cx.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Redis, once it answered (at start-up or since).
+    pub fn redis(&self) -> Option<newsroom_platform::redis::RedisStore> {
+        self.cx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .redis
+            .clone()
+    }
+
     /// Gives the stages Redis once it answers (it did not at start-up) and rebuilds the
     /// running pipeline with it.
     pub fn set_redis(&self, redis: newsroom_platform::redis::RedisStore) {

@@ -3,12 +3,16 @@
 //! A story id is a UUIDv5 of (source, guid), so every replica computes the same id without
 //! coordination. Versions live in a Redis hash per story:
 //! - `next` — the last version handed out (only ever incremented);
-//! - `v`, `fp` — the latest version Kafka acknowledged, and its content fingerprint.
+//! - `v`, `fp` — the latest version Kafka acknowledged, and its content fingerprint;
+//! - `pv`, `pfp` — the last version handed out and the fingerprint it was handed out for.
 //!
 //! [`Identity::reserve`] atomically compares the fingerprint with the acknowledged one
 //! (→ duplicate) or hands out `next + 1`; [`Identity::commit`] records the version once Kafka
-//! acknowledged it. A reservation that never reaches Kafka leaves a gap in the version
-//! sequence, never a duplicate and never a step backwards.
+//! acknowledged it. The same content submitted again before its version was committed (the
+//! write or the commit failed, or the answer was lost, and the client retried) gets the *same*
+//! version again, written again: downstream is idempotent on (id, version), so a failed commit
+//! after Kafka acknowledged never turns a retry into a duplicate version. A reservation that
+//! never reaches Kafka leaves at most a gap in the version sequence, never a step backwards.
 
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _, Script};
@@ -70,11 +74,17 @@ impl Identity {
             reserve: Script::new(
                 r"
                 if redis.call('EXISTS', KEYS[2]) == 0 then return {2, 0, 0} end
-                local h = redis.call('HMGET', KEYS[1], 'fp', 'v', 'held')
+                local h = redis.call('HMGET', KEYS[1], 'fp', 'v', 'held', 'pfp', 'pv')
                 if h[1] == ARGV[1] then return {0, tonumber(h[2]), 0} end
                 local held = 0
                 if h[3] then held = 1 end
-                return {1, redis.call('HINCRBY', KEYS[1], 'next', 1), held}
+                local pv = tonumber(h[5] or '0')
+                if h[4] == ARGV[1] and pv > tonumber(h[2] or '0') then
+                  return {1, pv, held}
+                end
+                local v = redis.call('HINCRBY', KEYS[1], 'next', 1)
+                redis.call('HSET', KEYS[1], 'pfp', ARGV[1], 'pv', v)
+                return {1, v, held}
                 ",
             ),
             commit: Script::new(
@@ -98,7 +108,8 @@ impl Identity {
         self.redis.key(format!("ingest:story:{story_id}"))
     }
 
-    /// Duplicate, or the next version to publish.
+    /// Duplicate, or the version to publish: the next one, or the one already handed out for
+    /// this same content and never committed.
     pub async fn reserve(
         &self,
         story_id: &str,
@@ -164,7 +175,10 @@ impl Identity {
             return Ok(Release::Done);
         }
         let leased: Option<String> = redis::cmd("SET")
-            .arg(self.redis.key(format!("ingest:releasing:{story_id}:{version}")))
+            .arg(
+                self.redis
+                    .key(format!("ingest:releasing:{story_id}:{version}")),
+            )
             .arg(1)
             .arg("NX")
             .arg("PX")
@@ -179,19 +193,20 @@ impl Identity {
     }
 
     /// Records that an embargoed version is on `stories.raw` (only once Kafka acknowledged it).
-    pub async fn mark_released(&self, story_id: &str, version: u32) -> Result<(), redis::RedisError> {
+    pub async fn mark_released(
+        &self,
+        story_id: &str,
+        version: u32,
+    ) -> Result<(), redis::RedisError> {
         self.redis
             .conn()
-            .set_ex(
-                self.released_key(story_id, version),
-                1,
-                RELEASED_TTL_SECS,
-            )
+            .set_ex(self.released_key(story_id, version), 1, RELEASED_TTL_SECS)
             .await
     }
 
     fn released_key(&self, story_id: &str, version: u32) -> String {
-        self.redis.key(format!("ingest:released:{story_id}:{version}"))
+        self.redis
+            .key(format!("ingest:released:{story_id}:{version}"))
     }
 
     fn idempotency_key(&self, source: &str, key: &str) -> String {

@@ -355,7 +355,11 @@ impl Submitter {
     /// supersedes what was held), records it released only once Kafka acknowledged it, then
     /// tombstones the hold. Repeating it is harmless; a failure at any step leaves the hold for
     /// the next attempt. Returns when to look again if another replica holds the lease.
-    pub async fn release(&self, id: &str, event: &StoryEvent) -> Result<Option<Duration>, ReleaseError> {
+    pub async fn release(
+        &self,
+        id: &str,
+        event: &StoryEvent,
+    ) -> Result<Option<Duration>, ReleaseError> {
         let version = event.story.as_ref().map_or(0, |s| s.version);
         match self.identity.lease_release(id, version).await? {
             Release::Busy => return Ok(Some(identity::RELEASE_LEASE)),
