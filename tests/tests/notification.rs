@@ -1764,3 +1764,67 @@ async fn after_a_redis_flush_a_new_flash_still_alerts_and_a_redelivered_one_does
     service.stop().await;
     pipeline.stop().await;
 }
+
+/// Issue 14: a send that failed (a provider answering 503 past the channel's own retries) was
+/// final: the reader never got the flash. Now failed devices get later rounds, under the same
+/// idempotency key, and the alert's counts end delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_that_failed_while_the_provider_was_down_is_sent_in_a_later_round() {
+    let pipeline = Pipeline::start_only(&[]).await;
+    let service = Notification::start(&pipeline, &[]).await;
+    let mut notif = service.client().await;
+    let newsroom = Newsroom::new(&pipeline);
+    // The provider answers 503 to its first four requests (more than one send's retries).
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let phone = Endpoint::serve(Duration::ZERO, {
+        let answered = answered.clone();
+        Arc::new(move |_| {
+            let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let status = if n < 4 {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            (status, HeaderMap::new(), "{}".into())
+        })
+    })
+    .await;
+    newsroom.follow("hal", &[TECH]).await;
+    register(
+        &mut notif,
+        webhook("hal-phone", "hal", &phone.url("/hal-phone")),
+    )
+    .await;
+    pipeline.wait_in_audience(TECH, "hal").await;
+    newsroom
+        .publish_story(&story(
+            "outage-1",
+            1,
+            1,
+            &[TECH],
+            "Flash during a provider outage",
+        ))
+        .await;
+    let status = eventually(Duration::from_secs(60), "the flash delivered", || {
+        let mut notif = notif.clone();
+        async move {
+            let s = alert_status(&mut notif, "outage-1").await?;
+            (s.delivered == 1).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!((status.sent, status.failed), (1, 0), "{status:?}");
+    let hits = phone.hits();
+    assert!(
+        hits.len() > 4,
+        "retried past the outage: {} requests",
+        hits.len()
+    );
+    assert!(
+        hits.iter()
+            .all(|h| h.header("idempotency-key") == "outage-1:hal-phone"),
+        "one idempotency key for every attempt"
+    );
+    service.stop().await;
+    pipeline.stop().await;
+}

@@ -12,6 +12,9 @@
 //! 4. Answers go to a writer task that records them in the ledger in batches (`sent`,
 //!    `delivered`, `failed`, the timeline behind "time to 90% sent"), and every outcome —
 //!    suppressed ones too — is published to `notifications.receipts`.
+//! 5. Devices whose send failed (after the channel's own retries) are claimed again and sent
+//!    again in later rounds ([`FAILED_SEND_ROUNDS`]), under the same idempotency key: a
+//!    provider's bad minute does not make a failed send final.
 //!
 //! Crashes, redeliveries and replicas. The claim comes *before* the send, so a redelivered
 //! story, a second replica or an editor's alert for the same story finds the device claimed
@@ -80,7 +83,15 @@ use crate::store::{AlertStore, RedisError};
 pub use page::{TRACE_EVERY_PAGE, TRACED_PAGES, page_traced};
 pub use status::status_of;
 
-use page::page_span;
+use page::{RunPages, page_span};
+
+/// The waits before each later round of the sends that failed (after the channel's own
+/// retries): about a minute in all, while the alert is still news.
+const FAILED_SEND_ROUNDS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(45),
+];
 
 /// One alert to send.
 #[derive(Debug, Clone)]
@@ -213,20 +224,26 @@ impl Fanout {
             }
         }));
 
-        let busy = Mutex::new(Vec::new());
+        let (busy, failed_sends) = (Mutex::new(Vec::new()), Mutex::new(Vec::new()));
+        let mut run_pages = RunPages {
+            run: &run,
+            completions: &completions,
+            busy: &busy,
+            failed: &failed_sends,
+            retry_failed: false,
+        };
         let pages_in_flight = self.pages_in_flight();
         let devices = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<Result<(), RedisError>> =
             tokio_stream::wrappers::ReceiverStream::new(pages_rx)
                 .enumerate()
                 .map(|(index, page)| {
-                    let (completions, busy, run, devices) = (&completions, &busy, &run, &devices);
+                    let (run_pages, devices) = (&run_pages, &devices);
                     let span = page_span(index);
                     async move {
                         let page = page?;
                         devices.fetch_add(page.len(), std::sync::atomic::Ordering::Relaxed);
-                        self.send_page(job, run, page, completions, busy, &span)
-                            .await
+                        self.send_page(job, run_pages, page, &span).await
                     }
                 })
                 .buffer_unordered(pages_in_flight)
@@ -266,10 +283,32 @@ impl Fanout {
                 // Retried pages count on from the audience's: the same sampling bounds them.
                 let span = page_span(pages);
                 pages += 1;
-                if let Err(e) = self
-                    .send_page(job, &run, chunk.to_vec(), &completions, &busy, &span)
-                    .await
-                {
+                if let Err(e) = self.send_page(job, &run_pages, chunk.to_vec(), &span).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+
+        // Devices whose send failed (the provider down, 5xx after the channel's retries): a
+        // few later rounds, with the same idempotency key, so a provider's bad minute does not
+        // make a failed send final. Claimed again in the ledger, so no other run sends them.
+        run_pages.retry_failed = true;
+        for delay in FAILED_SEND_ROUNDS {
+            let ids: Vec<String> =
+                std::mem::take(&mut *failed_sends.lock().unwrap_or_else(|p| p.into_inner()));
+            if failed.is_some() || ids.is_empty() || self.shutdown.is_requested() {
+                break;
+            }
+            tracing::info!(devices = ids.len(), ?delay, "retrying failed sends");
+            tokio::select! {
+                _ = self.shutdown.requested() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            for chunk in ids.chunks(self.settings.batch) {
+                let span = page_span(pages);
+                pages += 1;
+                if let Err(e) = self.send_page(job, &run_pages, chunk.to_vec(), &span).await {
                     failed = Some(e);
                     break;
                 }

@@ -40,18 +40,35 @@ pub(super) fn page_span(index: usize) -> tracing::Span {
     )
 }
 
+/// What every page of one fan-out run shares.
+pub(super) struct RunPages<'a> {
+    pub run: &'a str,
+    pub completions: &'a Completions,
+    /// Devices another live run holds in flight, to try again once it answered or died.
+    pub busy: &'a Mutex<Vec<String>>,
+    /// Devices whose send failed (after the channel's own retries), for a later round.
+    pub failed: &'a Mutex<Vec<String>>,
+    /// This is such a later round: failed devices may be claimed again.
+    pub retry_failed: bool,
+}
+
 impl Fanout {
     /// Reads, filters, claims and sends one page of the audience; `page` is its batch span
     /// (disabled when the page is not traced).
     pub(super) async fn send_page(
         &self,
         job: &AlertJob,
-        run: &str,
+        pages: &RunPages<'_>,
         ids: Vec<String>,
-        completions: &Completions,
-        busy: &Mutex<Vec<String>>,
         page: &tracing::Span,
     ) -> Result<(), RedisError> {
+        let RunPages {
+            run,
+            completions,
+            busy,
+            failed,
+            retry_failed,
+        } = *pages;
         page.record("messaging.batch.message_count", ids.len());
         async {
             self.metrics.audience_read(ids.len());
@@ -95,6 +112,7 @@ impl Fanout {
                     job.alert.version,
                     run,
                     job.alert.critical,
+                    retry_failed,
                     &requests,
                 )
                 .await?;
@@ -106,10 +124,15 @@ impl Fanout {
                 match claim {
                     Claim::Send | Claim::Resend => {
                         claimed += 1;
-                        sends
-                            .entry(channel_name(&device))
-                            .or_default()
-                            .push(self.send_to_device(job, device, Some(completions)));
+                        let channel = channel_name(&device);
+                        sends.entry(channel).or_default().push(async move {
+                            let id = device.device_id.clone();
+                            let answer = self.send_to_device(job, device, Some(completions)).await;
+                            if answer == Answer::Failed {
+                                failed.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+                            }
+                            answer
+                        });
                     }
                     Claim::Suppressed => {
                         suppressed += 1;

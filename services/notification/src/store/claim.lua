@@ -3,15 +3,17 @@
 -- 3 busy (a live run is sending it), 4 suppressed.
 -- Refuses (an error reply) when the state marker is gone: Redis lost the ledger, and nothing may
 -- be claimed until it is rebuilt from notifications.receipts.
--- KEYS: ledger, alert, state marker. ARGV: run, run-key prefix, critical, version, budget prefix, ttl,
--- then per device: id, reason ('' = send), budget limit, local day.
+-- With ARGV[7] = '1' (a retry round), a device whose send failed (d|<v>|F|<ms>) is claimed
+-- again and its answer uncounted (the new answer is counted when it comes).
+-- KEYS: ledger, alert, state marker. ARGV: run, run-key prefix, critical, version, budget
+-- prefix, ttl, retry failed, then per device: id, reason ('' = send), budget limit, local day.
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return redis.error_reply('NOTLOADED notification state lost from Redis; rebuilding from Kafka')
 end
-local run, critical = ARGV[1], ARGV[3] == '1'
+local run, critical, retry = ARGV[1], ARGV[3] == '1', ARGV[7] == '1'
 local mine = 'p|' .. run .. '|' .. ARGV[4]
 local out = {}
-for i = 7, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local dev, reason, limit, day = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local cur = redis.call('HGET', KEYS[1], dev)
   local code = 0
@@ -40,6 +42,11 @@ for i = 7, #ARGV, 4 do
         code = 2
       end
     end
+  elseif retry and reason == '' and string.match(cur, '^d|%d+|F|') then
+    redis.call('HINCRBY', KEYS[2], 'sent', -1)
+    redis.call('HINCRBY', KEYS[2], 'failed', -1)
+    redis.call('HSET', KEYS[1], dev, mine)
+    code = 2
   elseif critical and reason == '' and (cur == 's|quiet_hours' or cur == 's|budget') then
     -- A critical alert reaches the devices an earlier alert of this story held back.
     redis.call('HINCRBY', KEYS[2], 'suppressed:' .. string.sub(cur, 3), -1)

@@ -129,13 +129,15 @@ pub struct ClaimRequest {
 }
 
 impl AlertStore {
-    /// Claims devices for one alert, in one atomic step (see the module doc).
+    /// Claims devices for one alert, in one atomic step (see the module doc); with
+    /// `retry_failed`, devices whose send failed are claimed again.
     pub async fn claim(
         &self,
         story: &str,
         version: u32,
         run: &str,
         critical: bool,
+        retry_failed: bool,
         requests: &[ClaimRequest],
     ) -> Result<Vec<Claim>, RedisError> {
         if requests.is_empty() {
@@ -150,7 +152,8 @@ impl AlertStore {
             .arg(if critical { "1" } else { "0" })
             .arg(version)
             .arg(self.k("budget:"))
-            .arg(LEDGER_TTL_SECS);
+            .arg(LEDGER_TTL_SECS)
+            .arg(if retry_failed { "1" } else { "0" });
         for r in requests {
             inv.arg(&r.device_id)
                 .arg(r.reason.map_or("", Suppression::as_str))
@@ -279,9 +282,13 @@ impl AlertStore {
                 self.k(format!("sent:{}", r.story_id)),
                 self.k(format!("alert:{}", r.story_id)),
             );
-            pipe.hset_nx(&ledger, &r.device_id, entry.encode())
-                .ignore()
-                .expire(&ledger, LEDGER_TTL_SECS as i64)
+            // A retried send's delivery replaces its failure; nothing else overwrites.
+            if answer == Some(Answer::Delivered) {
+                pipe.hset(&ledger, &r.device_id, entry.encode()).ignore();
+            } else {
+                pipe.hset_nx(&ledger, &r.device_id, entry.encode()).ignore();
+            }
+            pipe.expire(&ledger, LEDGER_TTL_SECS as i64)
                 .ignore()
                 .hset_nx(&alert, "version", r.version)
                 .ignore()
