@@ -112,6 +112,12 @@ bench-alerts: stack-up
     cargo build --release -p newsroom-ingest -p newsroom-enrichment --bins
     cargo bench -p newsroom-notification --bench alerts
 
+# Chaos: every scenario (a crash of each service, a Redis flush and a Redis pause mid-load,
+# poison on every consumed topic) under load, then one table of what held (CHAOS_ONLY=<text>
+# picks scenarios). `just test` runs a short set (tests/tests/chaos.rs).
+chaos: stack-up
+    NEWSROOM_DATA="{{data}}" cargo run -p newsroom-e2e --bin chaos
+
 # GetFeed under load (100,000 stories, 100,000 readers) beside a raw Redis baseline.
 bench-feed: stack-up
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-feed

@@ -17,6 +17,8 @@ use newsroom_platform::shutdown::Shutdown;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod chaos;
+
 /// The four services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -181,6 +183,19 @@ impl Pipeline {
         for (_, r) in stopping {
             r.shutdown.trigger();
             let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
+        }
+    }
+
+    /// Crashes every instance of a service: its task is dropped where it stands, nothing is
+    /// drained, flushed or committed on its way out (in-process, the nearest thing to SIGKILL;
+    /// librdkafka's clients are dropped with it).
+    pub async fn crash_service(&mut self, service: Service) {
+        let (crashing, keep): (Vec<_>, Vec<_>) =
+            self.running.drain(..).partition(|(s, _)| *s == service);
+        self.running = keep;
+        for (_, r) in crashing {
+            r.task.abort();
+            let _ = r.task.await;
         }
     }
 

@@ -1,0 +1,510 @@
+//! Chaos scenarios: the whole pipeline under load while a fault strikes, and the README's
+//! promises checked afterwards, one row per scenario.
+//!
+//! A scenario starts the four services ([`Pipeline::start`]), registers readers who follow
+//! Science and Technology with a webhook phone each (a sink in this process), submits BBC
+//! technology stories (every fifth a flash, urgency 1) from two writers, strikes its [`Fault`]
+//! halfway, and waits until the pipeline has caught up or [`SETTLE`] has passed. Then it counts:
+//! stories acknowledged by ingest, on `stories.enriched`, in the feed store at their latest
+//! version (`GetStory`), alerts expected (flashes × readers) and received (distinct story and
+//! device), duplicates, records on any DLQ, and the time from the end of the fault to the
+//! last of it. [`Row::violations`] names every broken promise.
+//!
+//! `just chaos` runs [`Scenario::all`] (`tests/src/bin/chaos.rs`) and prints the table; `just
+//! test` runs [`Scenario::short`] (`tests/tests/chaos.rs`). A fault here strikes the services in
+//! this process: a crash drops a service's task where it stands (no drain, no flush, no
+//! commit), a Redis flush deletes the pipeline's keys, a Redis pause is `CLIENT PAUSE` (every
+//! client of that Redis waits), poison is undecodable bytes on every topic a service consumes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use newsroom_platform::kafka::topics;
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use newsroom_proto::v1::{GetStoryRequest, Story, SubmitStoryRequest};
+
+use crate::{Pipeline, RawTopic, Service, data_file};
+
+/// Science and Technology: what the BBC technology articles are filed under.
+const TECH: &str = "medtop:13000000";
+/// Longest wait for the pipeline to catch up after the load.
+pub const SETTLE: Duration = Duration::from_secs(90);
+
+/// What strikes halfway through the load.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// No fault: the baseline row.
+    Nothing,
+    /// A service crashes and is started again after a second.
+    Crash(Service),
+    /// Every key of the pipeline deleted from Redis, the services running.
+    RedisFlush,
+    /// Redis answers no client for this long.
+    RedisPause(Duration),
+    /// Undecodable records on every topic a service consumes.
+    Poison,
+}
+
+/// Topics a service consumes, for poison, with how many consumer groups read each (each
+/// dead-letters a poison record once).
+const CONSUMED: [(&str, usize); 5] = [
+    (topics::STORIES_RAW, 1),
+    (topics::STORIES_ENRICHED, 2),
+    (topics::PROFILES, 1),
+    (topics::DEVICES, 1),
+    (topics::NOTIFICATIONS_ALERTS, 1),
+];
+
+/// A named fault and the load it strikes.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub fault: Fault,
+    pub stories: usize,
+    pub readers: usize,
+}
+
+impl Scenario {
+    fn new(name: &str, fault: Fault) -> Self {
+        Scenario {
+            name: name.to_owned(),
+            fault,
+            stories: 40,
+            readers: 4,
+        }
+    }
+
+    /// Every scenario of `just chaos`.
+    pub fn all() -> Vec<Scenario> {
+        let mut all = vec![Scenario::new("baseline", Fault::Nothing)];
+        for s in Service::ALL {
+            all.push(Scenario::new(
+                &format!("crash {}", s.name()),
+                Fault::Crash(s),
+            ));
+        }
+        all.extend([
+            Scenario::new("redis flush mid-load", Fault::RedisFlush),
+            Scenario::new(
+                "redis paused 10 s",
+                Fault::RedisPause(Duration::from_secs(10)),
+            ),
+            Scenario::new("poison on every topic", Fault::Poison),
+        ]);
+        all
+    }
+
+    /// The short set `just test` runs (a few minutes on 2 cores).
+    pub fn short() -> Vec<Scenario> {
+        vec![
+            Scenario::new("crash notification", Fault::Crash(Service::Notification)),
+            Scenario::new("redis flush mid-load", Fault::RedisFlush),
+            Scenario::new("poison on every topic", Fault::Poison),
+        ]
+    }
+}
+
+/// What one scenario came to.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    pub name: String,
+    pub acked: usize,
+    pub enriched: usize,
+    pub in_feed: usize,
+    pub alerts_expected: usize,
+    pub alerts_received: usize,
+    pub duplicates: usize,
+    pub dlq: usize,
+    /// DLQ records the poison should make (one per record and consumer group reading it);
+    /// nothing else belongs in a DLQ.
+    pub poison: usize,
+    pub recovered: Option<Duration>,
+}
+
+impl Row {
+    /// The promises this row breaks, in words.
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.enriched < self.acked {
+            v.push(format!(
+                "{} acknowledged stories lost",
+                self.acked - self.enriched
+            ));
+        }
+        if self.in_feed < self.acked {
+            v.push(format!(
+                "{} stories not in the feed at their latest version",
+                self.acked - self.in_feed
+            ));
+        }
+        if self.alerts_received < self.alerts_expected {
+            v.push(format!(
+                "{} followers not alerted",
+                self.alerts_expected - self.alerts_received
+            ));
+        }
+        if self.duplicates > 0 {
+            v.push(format!("{} duplicate alerts", self.duplicates));
+        }
+        if self.dlq != self.poison {
+            v.push(format!(
+                "{} DLQ records for {} poison records",
+                self.dlq, self.poison
+            ));
+        }
+        v
+    }
+}
+
+/// The table `just chaos` prints.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<26} {:>6} {:>9} {:>8} {:>8} {:>9} {:>5} {:>4} {:>9}  verdict",
+        "scenario",
+        "acked",
+        "enriched",
+        "in feed",
+        "alerts",
+        "received",
+        "dups",
+        "dlq",
+        "recovered"
+    );
+    for r in rows {
+        let recovered = r
+            .recovered
+            .map_or("never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+        let verdict = match r.violations() {
+            v if v.is_empty() => "held".to_owned(),
+            v => v.join("; "),
+        };
+        let _ = writeln!(
+            out,
+            "{:<26} {:>6} {:>9} {:>8} {:>8} {:>9} {:>5} {:>4} {:>9}  {verdict}",
+            r.name,
+            r.acked,
+            r.enriched,
+            r.in_feed,
+            r.alerts_expected,
+            r.alerts_received,
+            r.duplicates,
+            r.dlq,
+            recovered
+        );
+    }
+    out
+}
+
+/// The phones: every alert a webhook device received, as (story, device).
+#[derive(Clone, Default)]
+struct Phones(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Phones {
+    async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the phones");
+        let addr = listener.local_addr().expect("address");
+        let hits = self.0.clone();
+        let app = axum::Router::new().route(
+            "/{device}",
+            axum::routing::post(
+                move |axum::extract::Path(device): axum::extract::Path<String>,
+                      body: axum::body::Bytes| {
+                    let hits = hits.clone();
+                    async move {
+                        let story = serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v["story_id"].as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        hits.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((story, device));
+                        "{}"
+                    }
+                },
+            ),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    fn hits(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The n-th BBC technology article as a story; a flash when `flash`.
+fn story(articles: &[Story], n: usize, flash: bool) -> Story {
+    let mut s = articles[n % articles.len()].clone();
+    s.source = "wire".into();
+    s.guid = format!("chaos-{n}");
+    s.urgency = if flash { 1 } else { 5 };
+    s
+}
+
+fn tech_articles() -> Vec<Story> {
+    data_file("bbc-news.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).ok())
+        .filter(|a| a.category == "tech")
+        .map(|a| a.to_story())
+        .collect()
+}
+
+/// Runs one scenario and counts what came of it.
+pub async fn run(scenario: &Scenario) -> Row {
+    let mut pipeline = Pipeline::start().await;
+    let phones = Phones::default();
+    let phone = phones.serve().await;
+    for r in 0..scenario.readers {
+        pipeline
+            .reader_with_phone(
+                &format!("reader-{r}"),
+                &format!("phone-{r}"),
+                TECH,
+                &format!("http://{phone}/phone-{r}"),
+            )
+            .await;
+    }
+    let articles = tech_articles();
+    let acked: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let flashes: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let half = Arc::new(tokio::sync::Notify::new());
+
+    // Two writers, each half of the stories, retrying what ingest refuses (UNAVAILABLE).
+    let ingest = pipeline.grpc_addr(Service::Ingest);
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (articles, acked, flashes, half) = (
+                articles.clone(),
+                acked.clone(),
+                flashes.clone(),
+                half.clone(),
+            );
+            let total = scenario.stories;
+            tokio::spawn(async move {
+                let mut client = IngestServiceClient::new(crate::channel_to(ingest).await);
+                for n in (w..total).step_by(2) {
+                    let flash = n % 5 == 0;
+                    let s = story(&articles, n, flash);
+                    for _ in 0..60 {
+                        let answer = client
+                            .submit_story(SubmitStoryRequest {
+                                story: Some(s.clone()),
+                                idempotency_key: format!("chaos-{n}"),
+                            })
+                            .await;
+                        if let Ok(a) = answer {
+                            let a = a.into_inner();
+                            if flash {
+                                flashes.lock().unwrap().insert(a.story_id.clone());
+                            }
+                            acked.lock().unwrap().insert(a.story_id, a.version);
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    if n == total / 2 {
+                        half.notify_one();
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        })
+        .collect();
+
+    half.notified().await;
+    let poison = strike(&mut pipeline, scenario.fault).await;
+    let fault_over = Instant::now();
+    for w in writers {
+        let _ = w.await;
+    }
+
+    // Caught up when every acknowledged story is in the feed store at its version and every
+    // follower has every flash.
+    let rec = RecommendationServiceClient::new(
+        crate::channel_to(pipeline.grpc_addr(Service::Recommendation)).await,
+    );
+    let acked = acked.lock().unwrap().clone();
+    let flashes = flashes.lock().unwrap().clone();
+    let expected = flashes.len() * scenario.readers;
+    let mut in_feed = 0;
+    let mut recovered = None;
+    while fault_over.elapsed() < SETTLE {
+        in_feed = in_feed_store(&rec, &acked).await;
+        let received = distinct_alerts(&phones.hits(), &flashes);
+        if in_feed == acked.len() && received >= expected {
+            recovered = Some(fault_over.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Late duplicates have a moment to show themselves.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let enriched: HashSet<String> = pipeline
+        .records(topics::STORIES_ENRICHED)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let hits = phones.hits();
+    let flash_hits: Vec<_> = hits.iter().filter(|(s, _)| flashes.contains(s)).collect();
+    let received = distinct_alerts(&hits, &flashes);
+    let mut dlq = 0;
+    for (t, _) in CONSUMED {
+        dlq += pipeline.records(&format!("{t}.dlq")).await.len();
+    }
+    let row = Row {
+        name: scenario.name.clone(),
+        acked: acked.len(),
+        enriched: acked.keys().filter(|id| enriched.contains(*id)).count(),
+        in_feed,
+        alerts_expected: expected,
+        alerts_received: received,
+        duplicates: flash_hits.len() - received,
+        dlq,
+        poison,
+        recovered,
+    };
+    pipeline.stop().await;
+    row
+}
+
+/// Distinct (flash, device) pairs among the phones' hits.
+fn distinct_alerts(hits: &[(String, String)], flashes: &HashSet<String>) -> usize {
+    hits.iter()
+        .filter(|(s, _)| flashes.contains(s))
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// Acknowledged stories the feed store answers at their acknowledged version (or later).
+async fn in_feed_store(
+    rec: &RecommendationServiceClient<tonic::transport::Channel>,
+    acked: &HashMap<String, u32>,
+) -> usize {
+    let mut n = 0;
+    for (id, version) in acked {
+        let found = rec
+            .clone()
+            .get_story(GetStoryRequest {
+                story_id: id.clone(),
+            })
+            .await;
+        if let Ok(s) = found
+            && s.into_inner().story.is_some_and(|s| s.version >= *version)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Strikes `fault`; returns how many DLQ records its poison should make.
+async fn strike(pipeline: &mut Pipeline, fault: Fault) -> usize {
+    use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+    match fault {
+        Fault::Nothing => 0,
+        Fault::Crash(service) => {
+            pipeline.crash_service(service).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            pipeline.start_replica(service).await;
+            0
+        }
+        Fault::RedisFlush => {
+            let store = pipeline.redis().await;
+            let mut conn = store.conn();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", store.prefix()))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = conn.del(keys).await;
+            }
+            0
+        }
+        Fault::RedisPause(d) => {
+            let store = pipeline.redis().await;
+            let _: Result<(), _> = redis::cmd("CLIENT")
+                .arg("PAUSE")
+                .arg(d.as_millis() as u64)
+                .arg("ALL")
+                .query_async(&mut store.conn())
+                .await;
+            tokio::time::sleep(d).await;
+            0
+        }
+        Fault::Poison => {
+            let raw = RawTopic::of(pipeline).await;
+            let mut written = 0;
+            // Two kinds of bytes no decoder takes: an invalid tag, a length past the end.
+            let poison: [&[u8]; 2] = [b"\xff\xfe not protobuf", &[0x0a, 0xff, 0xff, 0xff, 0x0f]];
+            for (t, groups) in CONSUMED {
+                let topic = pipeline.topic(t);
+                for (n, bytes) in poison.iter().enumerate() {
+                    let key = format!("poison-{n}");
+                    if raw.producer.send(&topic, &key, bytes).await.is_ok() {
+                        written += groups;
+                    }
+                }
+            }
+            written
+        }
+    }
+}
+
+/// Rows per scenario name, for a caller that wants to look one up.
+pub fn by_name(rows: &[Row]) -> BTreeMap<&str, &Row> {
+    rows.iter().map(|r| (r.name.as_str(), r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_names_each_broken_promise_and_a_clean_one_none() {
+        let clean = Row {
+            name: "clean".into(),
+            acked: 40,
+            enriched: 40,
+            in_feed: 40,
+            alerts_expected: 32,
+            alerts_received: 32,
+            dlq: 12,
+            poison: 12,
+            ..Row::default()
+        };
+        assert!(clean.violations().is_empty());
+        let broken = Row {
+            enriched: 38,
+            in_feed: 39,
+            alerts_received: 30,
+            duplicates: 3,
+            dlq: 13,
+            ..clean.clone()
+        };
+        let v = broken.violations().join("; ");
+        for words in [
+            "2 acknowledged stories lost",
+            "1 stories not in the feed",
+            "2 followers not alerted",
+            "3 duplicate alerts",
+            "13 DLQ records for 12 poison",
+        ] {
+            assert!(v.contains(words), "{v}");
+        }
+        assert!(table(&[broken]).contains("duplicate alerts"));
+    }
+}
