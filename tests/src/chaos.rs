@@ -66,6 +66,9 @@ pub struct Scenario {
     pub fault: Fault,
     pub stories: usize,
     pub readers: usize,
+    /// How long each phone takes to answer: slow phones keep a fan-out running when the
+    /// fault strikes.
+    pub phone_delay: Duration,
 }
 
 impl Scenario {
@@ -75,6 +78,16 @@ impl Scenario {
             fault,
             stories: 40,
             readers: 4,
+            phone_delay: Duration::ZERO,
+        }
+    }
+
+    /// The same fault striking mid fan-out: `readers` phones answering in `delay` each.
+    fn mid_fan_out(name: &str, fault: Fault, readers: usize, delay: Duration) -> Self {
+        Scenario {
+            readers,
+            phone_delay: delay,
+            ..Scenario::new(name, fault)
         }
     }
 
@@ -94,6 +107,22 @@ impl Scenario {
                 Fault::RedisPause(Duration::from_secs(10)),
             ),
             Scenario::new("poison on every topic", Fault::Poison),
+        ]);
+        let slow = Duration::from_millis(100);
+        all.extend([
+            Scenario::mid_fan_out(
+                "crash notif mid fan-out",
+                Fault::Crash(Service::Notification),
+                300,
+                slow,
+            ),
+            Scenario::mid_fan_out("redis flush mid fan-out", Fault::RedisFlush, 300, slow),
+            Scenario::mid_fan_out(
+                "redis pause mid fan-out",
+                Fault::RedisPause(Duration::from_secs(10)),
+                300,
+                slow,
+            ),
         ]);
         all
     }
@@ -206,7 +235,7 @@ pub fn table(rows: &[Row]) -> String {
 struct Phones(Arc<Mutex<Vec<(String, String)>>>);
 
 impl Phones {
-    async fn serve(&self) -> SocketAddr {
+    async fn serve(&self, delay: Duration) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the phones");
@@ -219,6 +248,7 @@ impl Phones {
                       body: axum::body::Bytes| {
                     let hits = hits.clone();
                     async move {
+                        tokio::time::sleep(delay).await;
                         let story = serde_json::from_slice::<serde_json::Value>(&body)
                             .ok()
                             .and_then(|v| v["story_id"].as_str().map(str::to_owned))
@@ -264,7 +294,7 @@ fn tech_articles() -> Vec<Story> {
 pub async fn run(scenario: &Scenario) -> Row {
     let mut pipeline = Pipeline::start().await;
     let phones = Phones::default();
-    let phone = phones.serve().await;
+    let phone = phones.serve(scenario.phone_delay).await;
     for r in 0..scenario.readers {
         pipeline
             .reader_with_phone(
