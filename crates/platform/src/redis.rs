@@ -2,7 +2,8 @@
 //!
 //! [`RedisStore`] wraps a [`ConnectionManager`] (reconnects by itself; cheap to clone, one
 //! multiplexed connection) and the key prefix that keeps services, tenants and tests apart;
-//! [`VersionGuard`] keeps the highest version of each story a consumer applied.
+//! [`VersionGuard`] keeps the highest version of each story a consumer applied; [`Rebuild`]
+//! marks state replayed from Kafka present only if Redis was not lost again meanwhile.
 
 use redis::aio::ConnectionManager;
 
@@ -42,6 +43,22 @@ impl RedisStore {
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
+
+    /// Redis's `maxmemory-policy`, when it tells (a managed Redis may refuse `CONFIG`).
+    pub async fn eviction_policy(&self) -> Option<String> {
+        let answer: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut self.conn())
+            .await
+            .ok()?;
+        answer.get(1).cloned()
+    }
+}
+
+/// Whether a `maxmemory-policy` keeps keys that have no expiry: any but `allkeys-*`.
+pub fn keeps_state(policy: &str) -> bool {
+    !policy.starts_with("allkeys-")
 }
 
 /// Admits `ARGV[1]` if it is not below the version in `KEYS[1]`, and records it (`ARGV[2]`: TTL
@@ -100,5 +117,70 @@ impl VersionGuard {
             .conn()
             .get(self.store.key(format!("{}:{id}", self.namespace)))
             .await
+    }
+}
+
+/// Sets `KEYS[2]` (the state marker) and deletes `KEYS[1]` (the rebuild's sentinel) if the
+/// sentinel still exists; returns 1 if it did.
+const FINISH_REBUILD: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], 1)
+redis.call('DEL', KEYS[1])
+return 1
+";
+
+static FINISH_REBUILD_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(FINISH_REBUILD));
+
+/// A rebuild of state Redis lost (replayed from Kafka), marked done only if Redis was not lost
+/// *again* while it ran: a flush in the middle of a replay deletes what was restored so far,
+/// and a marker set afterwards would say the state is there when it is not.
+pub struct Rebuild {
+    store: RedisStore,
+    sentinel: String,
+    marker: String,
+}
+
+impl Rebuild {
+    /// Starts a rebuild of the state whose presence `marker` (a key, unprefixed) says.
+    pub async fn begin(store: &RedisStore, marker: &str) -> Result<Self, redis::RedisError> {
+        use redis::AsyncCommands as _;
+        let sentinel = store.key(format!(
+            "{marker}:rebuilding:{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        // Expires on its own if this process dies mid-rebuild.
+        let _: () = store.conn().set_ex(&sentinel, 1, 3600).await?;
+        Ok(Rebuild {
+            marker: store.key(marker),
+            store: store.clone(),
+            sentinel,
+        })
+    }
+
+    /// Sets the marker; false (and no marker) when Redis lost the sentinel meanwhile, so the
+    /// caller rebuilds again.
+    pub async fn finish(self) -> Result<bool, redis::RedisError> {
+        let done: i32 = FINISH_REBUILD_SCRIPT
+            .key(&self.sentinel)
+            .key(&self.marker)
+            .invoke_async(&mut self.store.conn())
+            .await?;
+        Ok(done == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keeps_state;
+
+    #[test]
+    fn only_allkeys_policies_may_evict_state() {
+        for policy in ["noeviction", "volatile-lru", "volatile-ttl", "volatile-lfu"] {
+            assert!(keeps_state(policy), "{policy}");
+        }
+        for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random"] {
+            assert!(!keeps_state(policy), "{policy}");
+        }
     }
 }

@@ -84,6 +84,12 @@ pub enum ServiceError {
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The Redis at `REDIS_URL` may evict any key, and this service keeps state there.
+    #[error(
+        "{}: this Redis evicts any key when full (maxmemory-policy {policy}), and {service} keeps state there that must not vanish silently; set maxmemory-policy noeviction (writes then fail and the service waits, instead of losing state)",
+        crate::config::REDIS_URL
+    )]
+    EvictingRedis { service: String, policy: String },
 }
 
 /// What flushes a buffer of writes when the service stops, given the time left.
@@ -191,6 +197,22 @@ impl Service {
         check.set(true);
         tokio::spawn(watch_redis(redis.clone(), check, self.shutdown.clone()));
         Ok(redis)
+    }
+
+    /// [`Service::redis`] for a service that keeps state in Redis (ingest's story versions,
+    /// notification's at-most-once ledger), refused when that Redis may evict any key
+    /// (`allkeys-*`): an evicted version or ledger entry would be a duplicate, silently.
+    pub async fn state_redis(&self) -> Result<RedisStore, ServiceError> {
+        let redis = self.redis().await?;
+        match redis.eviction_policy().await {
+            Some(policy) if !crate::redis::keeps_state(&policy) => {
+                Err(ServiceError::EvictingRedis {
+                    service: self.platform.service.to_owned(),
+                    policy,
+                })
+            }
+            _ => Ok(redis),
+        }
     }
 
     /// Runs a consumer loop: `settings.group_id`'s member, `handler` for every record, dead

@@ -73,7 +73,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let metrics = submit::IngestMetrics::register(service.registry());
     let poller_metrics = poller::PollerMetrics::register(service.registry());
     let producer = service.producer()?;
-    let identity = identity::Identity::new(service.redis().await?);
+    let identity = identity::Identity::new(service.state_redis().await?);
     let restored =
         identity::rebuild_if_lost(platform, &identity, &platform.topic(topics::STORIES_INDEX))
             .await?;

@@ -325,7 +325,7 @@ pub async fn run_with_channels(
     .await?;
     let metrics = metrics::Metrics::register(service.registry());
     let producer = service.producer()?;
-    let redis = service.redis().await?;
+    let redis = service.state_redis().await?;
     let redis_client = newsroom_platform::redis::redis::Client::open(platform.redis_url.as_str())?;
     let store = store::AlertStore::new(redis.clone());
     let receipts = receipts::Receipts::new(platform, platform.topic(t::NOTIFICATIONS_RECEIPTS))?;

@@ -12,7 +12,8 @@
 //! 3. the compacted `devices` and `profiles` topics are replayed into the device index and the
 //!    audiences, and `notifications.receipts` into the ledger (answered and suppressed devices,
 //!    corrections, the version each story alerted);
-//! 4. the marker is set again: the partitions resume, and an interrupted fan-out carries on
+//! 4. the marker is set again, unless Redis lost the state again during the rebuild (then it
+//!    starts over: see the platform's `Rebuild`): the partitions resume, and an interrupted fan-out carries on
 //!    with the devices the receipts do not name.
 //!
 //! Left open: a send in flight on *another* replica at the moment of the loss whose receipt
@@ -175,17 +176,23 @@ pub async fn keep_loaded(
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("notification state missing from Redis: rebuilding from Kafka");
-                match rebuild(&state.store, &platform, &receipts).await {
-                    Ok(restored) => match state.store.mark_loaded().await {
-                        Ok(()) => tracing::info!(
-                            devices = restored.devices,
-                            profiles = restored.profiles,
-                            receipts = restored.receipts,
-                            "state rebuilt from Kafka"
-                        ),
-                        Err(e) => tracing::warn!(error = %e, "could not mark the state loaded"),
+                match state.store.begin_rebuild().await {
+                    Ok(guard) => match rebuild(&state.store, &platform, &receipts).await {
+                        Ok(restored) => match guard.finish().await {
+                            Ok(true) => tracing::info!(
+                                devices = restored.devices,
+                                profiles = restored.profiles,
+                                receipts = restored.receipts,
+                                "state rebuilt from Kafka"
+                            ),
+                            Ok(false) => tracing::warn!(
+                                "Redis lost the state again during the rebuild; rebuilding again"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "could not mark the state loaded"),
+                        },
+                        Err(e) => tracing::error!(error = %e, "rebuild failed; retrying"),
                     },
-                    Err(e) => tracing::error!(error = %e, "rebuild failed; retrying"),
+                    Err(e) => tracing::debug!(error = %e, "redis unavailable"),
                 }
             }
             // Redis itself is away: the handlers wait, nothing to rebuild until it is back.

@@ -85,24 +85,30 @@ pub async fn keep_loaded(store: FeedStore, config: PlatformConfig, shutdown: Shu
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("recommendation state missing from Redis: rebuilding from Kafka");
-                match rebuild(&store, &config).await {
-                    Ok((stories, profiles, interactions)) => {
-                        let set = store.mark_loaded().await;
-                        // First pages served while degraded are dropped, so readers see the
-                        // whole feed again at once.
-                        if let Err(e) = store.forget_all_first_pages().await {
-                            tracing::warn!(error = %e, "could not drop cached first pages");
-                        }
-                        if set.is_ok() {
-                            tracing::info!(
-                                stories,
-                                profiles,
-                                interactions,
-                                "state rebuilt from Kafka"
-                            );
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "rebuild failed; retrying"),
+                match store.begin_rebuild().await {
+                    Ok(guard) => match rebuild(&store, &config).await {
+                        Ok((stories, profiles, interactions)) => match guard.finish().await {
+                            Ok(true) => {
+                                // First pages served while degraded are dropped, so readers see
+                                // the whole feed again at once.
+                                if let Err(e) = store.forget_all_first_pages().await {
+                                    tracing::warn!(error = %e, "could not drop cached first pages");
+                                }
+                                tracing::info!(
+                                    stories,
+                                    profiles,
+                                    interactions,
+                                    "state rebuilt from Kafka"
+                                );
+                            }
+                            Ok(false) => tracing::warn!(
+                                "Redis lost the state again during the rebuild; rebuilding again"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "could not mark the state loaded"),
+                        },
+                        Err(e) => tracing::error!(error = %e, "rebuild failed; retrying"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "redis unavailable"),
                 }
             }
             // Redis itself is away: nothing to do until it is back.

@@ -47,7 +47,7 @@ pub mod ledger;
 pub mod stories;
 
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
-use newsroom_platform::redis::{RedisStore, VersionGuard};
+use newsroom_platform::redis::{Rebuild, RedisStore, VersionGuard};
 
 pub use alerts::AlertFields;
 pub use ledger::{Answer, Claim, ClaimRequest, LedgerEntry};
@@ -109,8 +109,9 @@ impl AlertStore {
         self.conn().exists(self.loaded_key()).await
     }
 
-    /// Marks the state present (after a rebuild).
-    pub async fn mark_loaded(&self) -> Result<(), RedisError> {
-        self.conn().set(self.loaded_key(), 1).await
+    /// Starts a rebuild of the state; [`Rebuild::finish`] sets the marker unless Redis lost
+    /// the state again meanwhile.
+    pub async fn begin_rebuild(&self) -> Result<Rebuild, RedisError> {
+        Rebuild::begin(&self.redis, "notif:loaded").await
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! A snapshot body is opaque here: [`crate::feed`] decides its format.
 
+use newsroom_platform::redis::Rebuild;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 
 use super::{FeedStore, RedisError};
@@ -65,8 +66,9 @@ impl FeedStore {
         self.redis.conn().exists(self.loaded_key()).await
     }
 
-    /// Says that Redis holds recommendation's state.
-    pub async fn mark_loaded(&self) -> Result<(), RedisError> {
-        self.redis.conn().set(self.loaded_key(), 1).await
+    /// Starts a rebuild of the state; [`Rebuild::finish`] sets the marker unless Redis lost
+    /// the state again meanwhile.
+    pub async fn begin_rebuild(&self) -> Result<Rebuild, RedisError> {
+        Rebuild::begin(&self.redis, "rec:loaded").await
     }
 }
