@@ -279,14 +279,8 @@ impl Fanout {
                 _ = self.shutdown.requested() => break,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
-            for chunk in ids.chunks(self.settings.batch) {
-                // Retried pages count on from the audience's: the same sampling bounds them.
-                let span = page_span(pages);
-                pages += 1;
-                if let Err(e) = self.send_page(job, &run_pages, chunk.to_vec(), &span).await {
-                    failed = Some(e);
-                    break;
-                }
+            if let Err(e) = self.send_again(job, &run_pages, &ids, &mut pages).await {
+                failed = Some(e);
             }
         }
 
@@ -305,13 +299,8 @@ impl Fanout {
                 _ = self.shutdown.requested() => break,
                 _ = tokio::time::sleep(delay) => {}
             }
-            for chunk in ids.chunks(self.settings.batch) {
-                let span = page_span(pages);
-                pages += 1;
-                if let Err(e) = self.send_page(job, &run_pages, chunk.to_vec(), &span).await {
-                    failed = Some(e);
-                    break;
-                }
+            if let Err(e) = self.send_again(job, &run_pages, &ids, &mut pages).await {
+                failed = Some(e);
             }
         }
 
@@ -330,6 +319,24 @@ impl Fanout {
         // Still alive (heartbeat) here: end_run comes after.
         self.store.finish_alert(&story, &run, now_ms()).await?;
         tracing::info!("fan-out complete");
+        Ok(())
+    }
+
+    /// Sends devices of this run again (held elsewhere, or failed), in pages. Such pages count
+    /// on from the audience's (`pages`): the same span sampling bounds them.
+    async fn send_again(
+        &self,
+        job: &AlertJob,
+        run_pages: &RunPages<'_>,
+        ids: &[String],
+        pages: &mut usize,
+    ) -> Result<(), RedisError> {
+        for chunk in ids.chunks(self.settings.batch) {
+            let span = page_span(*pages);
+            *pages += 1;
+            self.send_page(job, run_pages, chunk.to_vec(), &span)
+                .await?;
+        }
         Ok(())
     }
 

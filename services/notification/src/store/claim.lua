@@ -4,7 +4,8 @@
 -- Refuses (an error reply) when the state marker is gone: Redis lost the ledger, and nothing may
 -- be claimed until it is rebuilt from notifications.receipts.
 -- With ARGV[7] = '1' (a retry round), a device whose send failed (d|<v>|F|<ms>) is claimed
--- again and its answer uncounted (the new answer is counted when it comes).
+-- again, its answer uncounted (the new answer is counted when it comes) and the send counted
+-- as resent.
 -- KEYS: ledger, alert, state marker. ARGV: run, run-key prefix, critical, version, budget
 -- prefix, ttl, retry failed, then per device: id, reason ('' = send), budget limit, local day.
 if redis.call('EXISTS', KEYS[3]) == 0 then
@@ -45,6 +46,7 @@ for i = 8, #ARGV, 4 do
   elseif retry and reason == '' and string.match(cur, '^d|%d+|F|') then
     redis.call('HINCRBY', KEYS[2], 'sent', -1)
     redis.call('HINCRBY', KEYS[2], 'failed', -1)
+    redis.call('HINCRBY', KEYS[2], 'resent', 1)
     redis.call('HSET', KEYS[1], dev, mine)
     code = 2
   elseif critical and reason == '' and (cur == 's|quiet_hours' or cur == 's|budget') then
