@@ -377,8 +377,10 @@ pub async fn run_with_channels(
         metrics,
     };
 
-    // The state in Redis, rebuilt from Kafka whenever it is found gone (see [`state`]).
+    // The state in Redis, rebuilt from Kafka whenever it is found gone (see [`state`]); at
+    // start before any consumer runs, so none begins by waiting for it.
     let state = state::State::new(store.clone());
+    state::load_if_lost(&state, platform, &receipts).await;
     service.task(
         "notification state",
         state::keep_loaded(

@@ -164,6 +164,55 @@ pub async fn rebuild(
     })
 }
 
+/// Rebuilds the state if Redis lost it; true when it is there afterwards.
+pub async fn load_if_lost(state: &State, platform: &PlatformConfig, receipts: &Receipts) -> bool {
+    match state.store.is_loaded().await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!("notification state missing from Redis: rebuilding from Kafka");
+            let guard = match state.store.begin_rebuild().await {
+                Ok(guard) => guard,
+                Err(e) => {
+                    tracing::debug!(error = %e, "redis unavailable");
+                    return false;
+                }
+            };
+            match rebuild(&state.store, platform, receipts).await {
+                Ok(restored) => match guard.finish().await {
+                    Ok(true) => {
+                        tracing::info!(
+                            devices = restored.devices,
+                            profiles = restored.profiles,
+                            receipts = restored.receipts,
+                            "state rebuilt from Kafka"
+                        );
+                        true
+                    }
+                    Ok(false) => {
+                        tracing::warn!(
+                            "Redis lost the state again during the rebuild; rebuilding again"
+                        );
+                        false
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not mark the state loaded");
+                        false
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "rebuild failed; retrying");
+                    false
+                }
+            }
+        }
+        // Redis itself is away: the handlers wait, nothing to rebuild until it is back.
+        Err(e) => {
+            tracing::debug!(error = %e, "redis unavailable");
+            false
+        }
+    }
+}
+
 /// Keeps the state in Redis until shutdown (see the module documentation).
 pub async fn keep_loaded(
     state: State,
@@ -172,32 +221,7 @@ pub async fn keep_loaded(
     shutdown: Shutdown,
 ) -> Result<(), std::convert::Infallible> {
     loop {
-        match state.store.is_loaded().await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!("notification state missing from Redis: rebuilding from Kafka");
-                match state.store.begin_rebuild().await {
-                    Ok(guard) => match rebuild(&state.store, &platform, &receipts).await {
-                        Ok(restored) => match guard.finish().await {
-                            Ok(true) => tracing::info!(
-                                devices = restored.devices,
-                                profiles = restored.profiles,
-                                receipts = restored.receipts,
-                                "state rebuilt from Kafka"
-                            ),
-                            Ok(false) => tracing::warn!(
-                                "Redis lost the state again during the rebuild; rebuilding again"
-                            ),
-                            Err(e) => tracing::warn!(error = %e, "could not mark the state loaded"),
-                        },
-                        Err(e) => tracing::error!(error = %e, "rebuild failed; retrying"),
-                    },
-                    Err(e) => tracing::debug!(error = %e, "redis unavailable"),
-                }
-            }
-            // Redis itself is away: the handlers wait, nothing to rebuild until it is back.
-            Err(e) => tracing::debug!(error = %e, "redis unavailable"),
-        }
+        load_if_lost(&state, &platform, &receipts).await;
         tokio::select! {
             _ = shutdown.requested() => return Ok(()),
             _ = state.wake.notified() => {}
