@@ -14,7 +14,8 @@
 //! test` runs [`Scenario::short`] (`tests/tests/chaos.rs`). A fault here strikes the services in
 //! this process: a crash drops a service's task where it stands (no drain, no flush, no
 //! commit), a Redis flush deletes the pipeline's keys, a Redis pause is `CLIENT PAUSE` (every
-//! client of that Redis waits), poison is undecodable bytes on every topic a service consumes.
+//! client of that Redis waits), poison is undecodable bytes on every topic a service consumes,
+//! scaling starts and stops notification replicas (each a rebalance of its groups).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -47,6 +48,9 @@ pub enum Fault {
     RedisPause(Duration),
     /// Undecodable records on every topic a service consumes.
     Poison,
+    /// Notification scaled from one replica to three, then (3 s later) back to one: the
+    /// three stop gracefully (a rebalance each time) and one starts.
+    ScaleNotification,
 }
 
 /// Topics a service consumes, for poison, with how many consumer groups read each (each
@@ -117,6 +121,12 @@ impl Scenario {
                 slow,
             ),
             Scenario::mid_fan_out("redis flush mid fan-out", Fault::RedisFlush, 300, slow),
+            Scenario::mid_fan_out(
+                "notif 1→3→1 mid fan-out",
+                Fault::ScaleNotification,
+                300,
+                slow,
+            ),
             Scenario::mid_fan_out(
                 "redis pause mid fan-out",
                 Fault::RedisPause(Duration::from_secs(10)),
@@ -449,6 +459,14 @@ async fn strike(pipeline: &mut Pipeline, fault: Fault) -> usize {
             pipeline.crash_service(service).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
             pipeline.start_replica(service).await;
+            0
+        }
+        Fault::ScaleNotification => {
+            pipeline.start_replica(Service::Notification).await;
+            pipeline.start_replica(Service::Notification).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            pipeline.stop_service(Service::Notification).await;
+            pipeline.start_replica(Service::Notification).await;
             0
         }
         Fault::RedisFlush => {
