@@ -28,7 +28,7 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{GetStoryRequest, Story, SubmitStoryRequest};
 
-use crate::{Pipeline, RawTopic, Service, data_file};
+use crate::{OwnBroker, Pipeline, RawTopic, Service, data_file};
 
 /// Science and Technology: what the BBC technology articles are filed under.
 const TECH: &str = "medtop:13000000";
@@ -48,6 +48,9 @@ pub enum Fault {
     RedisPause(Duration),
     /// Undecodable records on every topic a service consumes.
     Poison,
+    /// The pipeline's own broker down for this long, every consumer running (the scenario runs
+    /// against a broker of its own, [`OwnBroker`]).
+    BrokerDown(Duration),
     /// Notification scaled from one replica to three, then (3 s later) back to one: the
     /// three stop gracefully (a rebalance each time) and one starts.
     ScaleNotification,
@@ -111,6 +114,11 @@ impl Scenario {
                 Fault::RedisPause(Duration::from_secs(10)),
             ),
             Scenario::new("poison on every topic", Fault::Poison),
+            Scenario::new("broker down 5 s", Fault::BrokerDown(Duration::from_secs(5))),
+            Scenario::new(
+                "broker down 60 s",
+                Fault::BrokerDown(Duration::from_secs(60)),
+            ),
         ]);
         let slow = Duration::from_millis(100);
         all.extend([
@@ -302,7 +310,15 @@ fn tech_articles() -> Vec<Story> {
 
 /// Runs one scenario and counts what came of it.
 pub async fn run(scenario: &Scenario) -> Row {
-    let mut pipeline = Pipeline::start().await;
+    // A broker outage needs a broker of the scenario's own, on other ports.
+    let broker = match scenario.fault {
+        Fault::BrokerDown(_) => Some(OwnBroker::start(19392).await),
+        _ => None,
+    };
+    let mut pipeline = match &broker {
+        Some(b) => Pipeline::start_with(&Service::ALL, &[("KAFKA_BROKERS", &b.bootstrap())]).await,
+        None => Pipeline::start().await,
+    };
     let phones = Phones::default();
     let phone = phones.serve(scenario.phone_delay).await;
     for r in 0..scenario.readers {
@@ -336,7 +352,8 @@ pub async fn run(scenario: &Scenario) -> Row {
                 for n in (w..total).step_by(2) {
                     let flash = n % 5 == 0;
                     let s = story(&articles, n, flash);
-                    for _ in 0..60 {
+                    // Up to 2 minutes of refusals (a broker down for 60 s, then leaders).
+                    for _ in 0..240 {
                         let answer = client
                             .submit_story(SubmitStoryRequest {
                                 story: Some(s.clone()),
@@ -363,7 +380,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         .collect();
 
     half.notified().await;
-    let poison = strike(&mut pipeline, scenario.fault).await;
+    let poison = strike(&mut pipeline, broker.as_ref(), scenario.fault).await;
     let fault_over = Instant::now();
     for w in writers {
         let _ = w.await;
@@ -417,6 +434,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         recovered,
     };
     pipeline.stop().await;
+    drop(broker);
     row
 }
 
@@ -451,7 +469,7 @@ async fn in_feed_store(
 }
 
 /// Strikes `fault`; returns how many DLQ records its poison should make.
-async fn strike(pipeline: &mut Pipeline, fault: Fault) -> usize {
+async fn strike(pipeline: &mut Pipeline, broker: Option<&OwnBroker>, fault: Fault) -> usize {
     use newsroom_platform::redis::redis::{self, AsyncCommands as _};
     match fault {
         Fault::Nothing => 0,
@@ -459,6 +477,13 @@ async fn strike(pipeline: &mut Pipeline, fault: Fault) -> usize {
             pipeline.crash_service(service).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
             pipeline.start_replica(service).await;
+            0
+        }
+        Fault::BrokerDown(d) => {
+            let broker = broker.expect("a broker of the scenario's own");
+            tokio::task::block_in_place(|| broker.stack("kafka-down"));
+            tokio::time::sleep(d).await;
+            tokio::task::block_in_place(|| broker.stack("kafka-up"));
             0
         }
         Fault::ScaleNotification => {
