@@ -470,7 +470,7 @@ async fn in_feed_store(
 
 /// Strikes `fault`; returns how many DLQ records its poison should make.
 async fn strike(pipeline: &mut Pipeline, broker: Option<&OwnBroker>, fault: Fault) -> usize {
-    use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+    use newsroom_platform::redis::redis;
     match fault {
         Fault::Nothing => 0,
         Fault::Crash(service) => {
@@ -495,16 +495,10 @@ async fn strike(pipeline: &mut Pipeline, broker: Option<&OwnBroker>, fault: Faul
             0
         }
         Fault::RedisFlush => {
-            let store = pipeline.redis().await;
-            let mut conn = store.conn();
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}*", store.prefix()))
-                .query_async(&mut conn)
+            pipeline
+                .flush_redis()
                 .await
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: Result<(), _> = conn.del(keys).await;
-            }
+                .expect("flush the pipeline's Redis keys");
             0
         }
         Fault::RedisPause(d) => {

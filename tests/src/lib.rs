@@ -416,35 +416,34 @@ impl Pipeline {
             let _ = tokio::time::timeout(Duration::from_secs(20), r.task).await;
         }
         self.delete_topics().await;
-        self.delete_redis_keys().await;
+        // Best effort: a failure here fails no test.
+        let _ = self.flush_redis().await;
     }
 
-    /// Deletes this pipeline's Redis keys (its prefix), for the same reason as its topics.
-    async fn delete_redis_keys(&self) {
+    /// Deletes this pipeline's Redis keys (its prefix): what `FLUSHALL` would do to the
+    /// services of this pipeline, and the clean-up after it (for the same reason as its
+    /// topics). Returns how many keys it deleted.
+    pub async fn flush_redis(&self) -> newsroom_platform::redis::redis::RedisResult<usize> {
         use newsroom_platform::redis::redis::{self, AsyncCommands as _};
         let url = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let Ok(store) =
-            newsroom_platform::redis::RedisStore::connect(&url, &self.redis_prefix()).await
-        else {
-            return;
-        };
+        let store =
+            newsroom_platform::redis::RedisStore::connect(&url, &self.redis_prefix()).await?;
         let mut conn = store.conn();
-        let pattern = format!("{}*", self.redis_prefix());
+        let pattern = format!("{}*", store.prefix());
         let mut keys: Vec<String> = Vec::new();
         {
-            let Ok(mut iter) = conn.scan_match::<_, String>(&pattern).await else {
-                return;
-            };
+            let mut iter = conn.scan_match::<_, String>(&pattern).await?;
             while let Some(key) = iter.next_item().await {
-                if let Ok(key) = key {
-                    keys.push(key);
-                }
+                keys.push(key?);
             }
         }
         for chunk in keys.chunks(500) {
-            let _: redis::RedisResult<()> =
-                redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+            redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async::<()>(&mut conn)
+                .await?;
         }
+        Ok(keys.len())
     }
 
     /// Deletes this pipeline's topics, so that a broker running the suite again and again

@@ -1709,14 +1709,7 @@ async fn after_a_redis_flush_a_new_flash_still_alerts_and_a_redelivered_one_does
     wait_sent(&notif, "before-flush", 1, Duration::from_secs(30)).await;
 
     // "FLUSHALL" for this pipeline: every key under its prefix, while notification runs.
-    let redis = pipeline.redis().await;
-    let mut conn = redis.conn();
-    let keys: Vec<String> = newsroom_platform::redis::redis::cmd("KEYS")
-        .arg(format!("{}*", redis.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: () = conn.del(keys).await.unwrap();
+    assert!(pipeline.flush_redis().await.expect("flush") > 0);
 
     // The flash before the flush is redelivered; a new flash follows.
     newsroom.publish_story(&before).await;

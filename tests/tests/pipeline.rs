@@ -415,23 +415,12 @@ async fn readiness_is_cleared_while_redis_is_lost_and_comes_back_with_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_interrupted_by_another_flush_does_not_mark_the_state_present() {
     use newsroom_platform::redis::Rebuild;
-    use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+    use newsroom_platform::redis::redis::AsyncCommands as _;
     let pipeline = Pipeline::start_only(&[]).await;
     let store = pipeline.redis().await;
     let marker = store.key("test:loaded");
-    let flush = || async {
-        let mut conn = store.conn();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", store.prefix()))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = conn.del(keys).await.unwrap();
-        }
-    };
     let rebuild = Rebuild::begin(&store, "test:loaded").await.unwrap();
-    flush().await;
+    assert!(pipeline.flush_redis().await.expect("flush") > 0);
     assert!(!rebuild.finish().await.unwrap(), "finished across a flush");
     let present: bool = store.conn().exists(&marker).await.unwrap();
     assert!(!present, "the marker says the state is there after a flush");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, RawTopic, Service, eventually};
 use newsroom_platform::kafka::topics;
-use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
@@ -360,14 +360,7 @@ async fn losing_redis_degrades_the_feed_and_the_state_comes_back_from_kafka() {
     s.indexed(&all).await;
 
     // "FLUSHALL" for this pipeline: every key under its prefix.
-    let redis = s.pipeline.redis().await;
-    let mut conn = redis.conn();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", redis.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: () = conn.del(keys).await.unwrap();
+    assert!(s.pipeline.flush_redis().await.expect("flush") > 0);
 
     // Still answering, no error.
     let (items, _) = feed(&mut s.rec, "cara", 10, "").await;
