@@ -5,6 +5,8 @@
 //! [`VersionGuard`] keeps the highest version of each story a consumer applied; [`Rebuild`]
 //! marks state replayed from Kafka present only if Redis was not lost again meanwhile.
 
+use std::future::Future;
+
 use redis::aio::ConnectionManager;
 
 pub use redis;
@@ -141,7 +143,71 @@ pub struct Rebuild {
     marker: String,
 }
 
+/// What [`Rebuild::if_lost`] found and did.
+#[derive(Debug)]
+pub enum Loaded<T> {
+    /// The state was there.
+    Present,
+    /// It was gone; this call rebuilt it (what the rebuild returned) and marked it present.
+    Rebuilt(T),
+    /// Not there, and not rebuilt this time (Redis away, the rebuild failed, or Redis lost the
+    /// state again during it): look again later.
+    Missing,
+}
+
 impl Rebuild {
+    /// Looks for `marker`; if it is gone, runs `rebuild` (the replay from Kafka) and sets the
+    /// marker unless Redis lost the state again meanwhile. Logs each outcome, naming `what`.
+    pub async fn if_lost<T, E, F>(
+        store: &RedisStore,
+        marker: &str,
+        what: &str,
+        rebuild: impl FnOnce() -> F,
+    ) -> Loaded<T>
+    where
+        E: std::fmt::Display,
+        F: Future<Output = Result<T, E>>,
+    {
+        use redis::AsyncCommands as _;
+        match store.conn().exists::<_, bool>(store.key(marker)).await {
+            Ok(true) => return Loaded::Present,
+            Ok(false) => {}
+            // Redis itself is away: nothing to rebuild until it is back.
+            Err(e) => {
+                tracing::debug!(error = %e, "redis unavailable");
+                return Loaded::Missing;
+            }
+        }
+        tracing::warn!("{what} state missing from Redis: rebuilding from Kafka");
+        let guard = match Rebuild::begin(store, marker).await {
+            Ok(guard) => guard,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis unavailable");
+                return Loaded::Missing;
+            }
+        };
+        let rebuilt = match rebuild().await {
+            Ok(rebuilt) => rebuilt,
+            Err(e) => {
+                tracing::error!(error = %e, "rebuild of the {what} state failed; retrying");
+                return Loaded::Missing;
+            }
+        };
+        match guard.finish().await {
+            Ok(true) => Loaded::Rebuilt(rebuilt),
+            Ok(false) => {
+                tracing::warn!(
+                    "Redis lost the {what} state again during the rebuild; rebuilding again"
+                );
+                Loaded::Missing
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not mark the {what} state loaded");
+                Loaded::Missing
+            }
+        }
+    }
+
     /// Starts a rebuild of the state whose presence `marker` (a key, unprefixed) says.
     pub async fn begin(store: &RedisStore, marker: &str) -> Result<Self, redis::RedisError> {
         use redis::AsyncCommands as _;

@@ -25,13 +25,14 @@ use std::time::Duration;
 
 use newsroom_platform::PlatformConfig;
 use newsroom_platform::kafka::{self, HandlerError, topics};
+use newsroom_platform::redis::{Loaded, Rebuild};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::{DeliveryReceipt, Device, UserProfile};
 use tokio::sync::Notify;
 
 use crate::receipts::Receipts;
-use crate::store::{AlertStore, RedisError};
+use crate::store::{AlertStore, LOADED_MARKER, RedisError};
 
 /// How often the marker is checked when nothing else noticed.
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -166,50 +167,22 @@ pub async fn rebuild(
 
 /// Rebuilds the state if Redis lost it; true when it is there afterwards.
 pub async fn load_if_lost(state: &State, platform: &PlatformConfig, receipts: &Receipts) -> bool {
-    match state.store.is_loaded().await {
-        Ok(true) => true,
-        Ok(false) => {
-            tracing::warn!("notification state missing from Redis: rebuilding from Kafka");
-            let guard = match state.store.begin_rebuild().await {
-                Ok(guard) => guard,
-                Err(e) => {
-                    tracing::debug!(error = %e, "redis unavailable");
-                    return false;
-                }
-            };
-            match rebuild(&state.store, platform, receipts).await {
-                Ok(restored) => match guard.finish().await {
-                    Ok(true) => {
-                        tracing::info!(
-                            devices = restored.devices,
-                            profiles = restored.profiles,
-                            receipts = restored.receipts,
-                            "state rebuilt from Kafka"
-                        );
-                        true
-                    }
-                    Ok(false) => {
-                        tracing::warn!(
-                            "Redis lost the state again during the rebuild; rebuilding again"
-                        );
-                        false
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not mark the state loaded");
-                        false
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(error = %e, "rebuild failed; retrying");
-                    false
-                }
-            }
+    let loaded = Rebuild::if_lost(state.store.redis(), LOADED_MARKER, "notification", || {
+        rebuild(&state.store, platform, receipts)
+    })
+    .await;
+    match loaded {
+        Loaded::Present => true,
+        Loaded::Rebuilt(restored) => {
+            tracing::info!(
+                devices = restored.devices,
+                profiles = restored.profiles,
+                receipts = restored.receipts,
+                "state rebuilt from Kafka"
+            );
+            true
         }
-        // Redis itself is away: the handlers wait, nothing to rebuild until it is back.
-        Err(e) => {
-            tracing::debug!(error = %e, "redis unavailable");
-            false
-        }
+        Loaded::Missing => false,
     }
 }
 

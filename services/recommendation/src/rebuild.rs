@@ -15,7 +15,9 @@ use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::{EnrichedStory, Interaction, TargetKind, UserProfile};
 
-use crate::store::{FeedStore, IndexKey, RedisError};
+use newsroom_platform::redis::{Loaded, Rebuild};
+
+use crate::store::{FeedStore, IndexKey, LOADED_MARKER, RedisError};
 
 /// How often the marker is checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -81,38 +83,17 @@ pub async fn rebuild(
 /// Keeps Redis loaded until shutdown.
 pub async fn keep_loaded(store: FeedStore, config: PlatformConfig, shutdown: Shutdown) {
     loop {
-        match store.is_loaded().await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!("recommendation state missing from Redis: rebuilding from Kafka");
-                match store.begin_rebuild().await {
-                    Ok(guard) => match rebuild(&store, &config).await {
-                        Ok((stories, profiles, interactions)) => match guard.finish().await {
-                            Ok(true) => {
-                                // First pages served while degraded are dropped, so readers see
-                                // the whole feed again at once.
-                                if let Err(e) = store.forget_all_first_pages().await {
-                                    tracing::warn!(error = %e, "could not drop cached first pages");
-                                }
-                                tracing::info!(
-                                    stories,
-                                    profiles,
-                                    interactions,
-                                    "state rebuilt from Kafka"
-                                );
-                            }
-                            Ok(false) => tracing::warn!(
-                                "Redis lost the state again during the rebuild; rebuilding again"
-                            ),
-                            Err(e) => tracing::warn!(error = %e, "could not mark the state loaded"),
-                        },
-                        Err(e) => tracing::error!(error = %e, "rebuild failed; retrying"),
-                    },
-                    Err(e) => tracing::warn!(error = %e, "redis unavailable"),
-                }
+        let loaded = Rebuild::if_lost(store.redis(), LOADED_MARKER, "recommendation", || {
+            rebuild(&store, &config)
+        })
+        .await;
+        if let Loaded::Rebuilt((stories, profiles, interactions)) = loaded {
+            // First pages served while degraded are dropped, so readers see the whole feed
+            // again at once.
+            if let Err(e) = store.forget_all_first_pages().await {
+                tracing::warn!(error = %e, "could not drop cached first pages");
             }
-            // Redis itself is away: nothing to do until it is back.
-            Err(e) => tracing::warn!(error = %e, "redis unavailable"),
+            tracing::info!(stories, profiles, interactions, "state rebuilt from Kafka");
         }
         tokio::select! {
             _ = shutdown.requested() => return,

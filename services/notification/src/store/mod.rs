@@ -47,13 +47,15 @@ pub mod ledger;
 pub mod stories;
 
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
-use newsroom_platform::redis::{Rebuild, RedisStore, VersionGuard};
+use newsroom_platform::redis::{RedisStore, VersionGuard};
 
 pub use alerts::AlertFields;
 pub use ledger::{Answer, Claim, ClaimRequest, LedgerEntry};
 
 /// How long the ledger, the counts and the story are kept: 7 days.
 pub const LEDGER_TTL_SECS: u64 = 7 * 24 * 3600;
+/// The key (unprefixed) whose presence says Redis holds notification's state.
+pub const LOADED_MARKER: &str = "notif:loaded";
 /// The lease of a fan-out's heartbeat.
 pub const RUN_LEASE_MS: u64 = 15_000;
 /// Timeline resolution.
@@ -101,17 +103,11 @@ impl AlertStore {
 
     /// `notif:loaded`: present while Redis holds notification's state (see [`crate::state`]).
     pub(crate) fn loaded_key(&self) -> String {
-        self.k("loaded")
+        self.redis.key(LOADED_MARKER)
     }
 
     /// Whether Redis holds notification's state (devices, audiences, ledger).
     pub async fn is_loaded(&self) -> Result<bool, RedisError> {
         self.conn().exists(self.loaded_key()).await
-    }
-
-    /// Starts a rebuild of the state; [`Rebuild::finish`] sets the marker unless Redis lost
-    /// the state again meanwhile.
-    pub async fn begin_rebuild(&self) -> Result<Rebuild, RedisError> {
-        Rebuild::begin(&self.redis, "notif:loaded").await
     }
 }

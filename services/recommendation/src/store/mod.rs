@@ -105,7 +105,15 @@ pub struct FeedStore {
     local: Arc<Local>,
 }
 
+/// The key (unprefixed) whose presence says Redis holds recommendation's state.
+pub const LOADED_MARKER: &str = "rec:loaded";
+
 impl FeedStore {
+    /// The Redis connection (for the platform's [`newsroom_platform::redis::Rebuild`]).
+    pub fn redis(&self) -> &RedisStore {
+        &self.redis
+    }
+
     pub fn new(redis: RedisStore, story_ttl: Duration, index_max: usize) -> Self {
         FeedStore {
             versions: VersionGuard::new(redis.clone(), "rec:version", VERSION_GUARD_TTL),
@@ -163,10 +171,6 @@ impl FeedStore {
 
     fn first_page_key(&self, user: &str) -> String {
         self.redis.key(format!("rec:first:{user}"))
-    }
-
-    fn loaded_key(&self) -> String {
-        self.redis.key("rec:loaded")
     }
 
     /// Values of `ids` from `cache` where fresh, the others in one `MGET` of `key(id)`,

@@ -3,7 +3,6 @@
 //!
 //! A snapshot body is opaque here: [`crate::feed`] decides its format.
 
-use newsroom_platform::redis::Rebuild;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 
 use super::{FeedStore, RedisError};
@@ -59,16 +58,5 @@ impl FeedStore {
             }
             cursor = next;
         }
-    }
-
-    /// Whether Redis holds recommendation's state (the marker is there).
-    pub async fn is_loaded(&self) -> Result<bool, RedisError> {
-        self.redis.conn().exists(self.loaded_key()).await
-    }
-
-    /// Starts a rebuild of the state; [`Rebuild::finish`] sets the marker unless Redis lost
-    /// the state again meanwhile.
-    pub async fn begin_rebuild(&self) -> Result<Rebuild, RedisError> {
-        Rebuild::begin(&self.redis, "rec:loaded").await
     }
 }
