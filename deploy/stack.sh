@@ -7,9 +7,16 @@
 #   deploy/stack.sh status   say what runs
 #   deploy/stack.sh fetch    only fetch the Kafka jars into the cache
 #   deploy/stack.sh kafka-up | kafka-down   only the broker (tests start a second one this way)
+#   deploy/stack.sh cluster-up | cluster-down   three KRaft brokers beside the default one
+#                            (replication factor 3, min.insync.replicas=2), for the tests and
+#                            chaos scenarios that kill a partition leader
+#   deploy/stack.sh cluster-kill N | cluster-start N   SIGKILL node N (1-3) / start it again
+#   deploy/stack.sh cluster-bootstrap   print the cluster's bootstrap list
 #
 # NEWSROOM_KAFKA_PORT (9092), NEWSROOM_KAFKA_CONTROLLER_PORT (9093) and NEWSROOM_RUN_DIR
-# (.run) move the broker, e.g. for a test that restarts its own broker.
+# (.run) move the broker, e.g. for a test that restarts its own broker. The cluster's node N
+# listens on NEWSROOM_CLUSTER_PORT + 2(N-1) (default 19092, 19094, 19096) with its
+# controller on the port after it; its state lives in $NEWSROOM_RUN_DIR/cluster/node-N.
 #
 # Kafka's jars come from Maven Central through deploy/kafka/pom.xml into
 # $NEWSROOM_CACHE (default ~/.cache/newsroom), so a second machine run costs nothing.
@@ -54,12 +61,19 @@ kafka_tool() {
        -cp "$LIBS/*" "$@"
 }
 
+# write_kafka_config: the broker of $KAFKA_DIR, node $NODE_ID on $KAFKA_PORT/$CONTROLLER_PORT,
+# its quorum ($QUORUM: the single node's own controller unless the cluster sets it), with
+# $RF replicas per partition and $MIN_ISR of them in sync for an acknowledged write.
+NODE_ID=1
+QUORUM="controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT"
+RF=1
+MIN_ISR=1
 write_kafka_config() {
   mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
   cat > "$KAFKA_DIR/server.properties" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
+node.id=$NODE_ID
+$QUORUM
 listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
 advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
@@ -67,15 +81,15 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$KAFKA_DIR/data
 num.partitions=3
-default.replication.factor=1
-offsets.topic.replication.factor=1
+default.replication.factor=$RF
+offsets.topic.replication.factor=$RF
 offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-min.insync.replicas=1
-# A single local node: no reason to wait for more group members before the first assignment.
+transaction.state.log.replication.factor=$RF
+transaction.state.log.min.isr=$MIN_ISR
+share.coordinator.state.topic.replication.factor=$RF
+share.coordinator.state.topic.min.isr=$MIN_ISR
+min.insync.replicas=$MIN_ISR
+# Local nodes: no reason to wait for more group members before the first assignment.
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.check.interval.ms=60000
@@ -110,18 +124,28 @@ start_kafka() {
     kafka_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" \
       -c "$KAFKA_DIR/server.properties" >/dev/null
   fi
-  log "starting Kafka $KAFKA_VERSION on $BOOTSTRAP"
   # 1 GiB of heap: a development broker that has run the suite many times holds thousands of
   # partitions (the test kit deletes its topics, a test that panics leaves them), and 512 MiB
   # ran out at ~15,000.
-  nohup java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+  launch_kafka 1g
+  wait_kafka
+}
+
+# launch_kafka HEAP: start the broker of $KAFKA_DIR in the background.
+launch_kafka() {
+  log "starting Kafka $KAFKA_VERSION on $BOOTSTRAP (node $NODE_ID)"
+  nohup java -Xms256m "-Xmx$1" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIBS/*" \
     kafka.Kafka "$KAFKA_DIR/server.properties" > "$KAFKA_DIR/logs/stdout.log" 2>&1 &
   echo $! > "$KAFKA_DIR/pid"
+}
+
+# wait_kafka: until the broker of $KAFKA_DIR answers a topic listing (so its quorum is up).
+wait_kafka() {
   for _ in $(seq 1 120); do
     if port_open $KAFKA_PORT && kafka_tool org.apache.kafka.tools.TopicCommand \
          --bootstrap-server "$BOOTSTRAP" --list >/dev/null 2>&1; then
-      log "Kafka is up"; return 0
+      log "Kafka is up on $BOOTSTRAP"; return 0
     fi
     if ! alive "$(cat "$KAFKA_DIR/pid")"; then
       log "Kafka exited; last lines of its log:"; tail -n 30 "$KAFKA_DIR/logs/stdout.log" "$KAFKA_DIR/logs/server.log" >&2 || true
@@ -130,6 +154,47 @@ start_kafka() {
     sleep 1
   done
   log "Kafka did not answer within 120 s (see $KAFKA_DIR/logs)"; exit 1
+}
+
+# The three-node cluster: node N's client and controller ports, and its directory.
+CLUSTER_PORT=${NEWSROOM_CLUSTER_PORT:-19092}
+CLUSTER_DIR="$RUN/cluster"
+CLUSTER_VOTERS=$(for n in 1 2 3; do printf '%s%d@127.0.0.1:%d' "${sep:-}" $n $((CLUSTER_PORT + 2 * (n - 1) + 1)); sep=,; done)
+CLUSTER_BOOTSTRAP=$(for n in 1 2 3; do printf '%s127.0.0.1:%d' "${sep2:-}" $((CLUSTER_PORT + 2 * (n - 1))); sep2=,; done)
+
+# cluster_node N: point the broker variables at node N of the cluster.
+cluster_node() {
+  case "$1" in 1|2|3) ;; *) log "no cluster node '$1' (1, 2 or 3)"; exit 64 ;; esac
+  NODE_ID=$1
+  KAFKA_PORT=$((CLUSTER_PORT + 2 * (NODE_ID - 1)))
+  CONTROLLER_PORT=$((KAFKA_PORT + 1))
+  BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+  KAFKA_DIR="$CLUSTER_DIR/node-$NODE_ID"
+  QUORUM="controller.quorum.voters=$CLUSTER_VOTERS"
+  RF=3
+  MIN_ISR=2
+}
+
+cluster_up() {
+  fetch_kafka
+  local cluster_id="" n
+  for n in 1 2 3; do
+    cluster_node $n
+    write_kafka_config
+    if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+      [ -n "$cluster_id" ] || cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid | tail -n 1)
+      kafka_tool kafka.tools.StorageTool format -t "$cluster_id" \
+        -c "$KAFKA_DIR/server.properties" >/dev/null
+    fi
+  done
+  # All three first: a node answers only once a quorum of controllers (two) is up.
+  for n in 1 2 3; do
+    cluster_node $n
+    if port_open $KAFKA_PORT; then log "node $n already answers on $BOOTSTRAP"; continue; fi
+    launch_kafka 512m
+  done
+  for n in 1 2 3; do cluster_node $n; wait_kafka; done
+  log "cluster up: $CLUSTER_BOOTSTRAP (replication factor 3, min.insync.replicas 2)"
 }
 
 start_redis() {
@@ -190,6 +255,28 @@ case "${1:-up}" in
   fetch) fetch_kafka ;;
   kafka-up) start_kafka ;;
   kafka-down) stop_pid Kafka "$KAFKA_DIR/pid" ;;
+  cluster-up) cluster_up ;;
+  cluster-down)
+    # All three at once: the last of them to stop one by one would wait for a quorum that
+    # has already gone.
+    for n in 1 2 3; do cluster_node $n; stop_pid "Kafka node $n" "$KAFKA_DIR/pid" & done
+    wait
+    ;;
+  cluster-kill)
+    cluster_node "${2:-}"
+    pid=$(cat "$KAFKA_DIR/pid" 2>/dev/null || true)
+    if alive "$pid" java; then
+      log "SIGKILL Kafka node $NODE_ID (pid $pid)"; kill -KILL "$pid"
+      for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+    fi
+    ;;
+  cluster-start)
+    cluster_node "${2:-}"
+    fetch_kafka
+    if ! port_open $KAFKA_PORT; then launch_kafka 512m; fi
+    wait_kafka
+    ;;
+  cluster-bootstrap) echo "$CLUSTER_BOOTSTRAP" ;;
   down)
     stop_pid Kafka "$KAFKA_DIR/pid"
     if redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && [ -f "$REDIS_DIR/pid" ]; then
@@ -200,5 +287,5 @@ case "${1:-up}" in
     port_open $KAFKA_PORT && echo "kafka: up ($BOOTSTRAP)" || echo "kafka: down"
     port_open $REDIS_PORT && echo "redis: up (127.0.0.1:$REDIS_PORT)" || echo "redis: down"
     ;;
-  *) echo "usage: $0 up|down|status|fetch|kafka-up|kafka-down" >&2; exit 64 ;;
+  *) echo "usage: $0 up|down|status|fetch|kafka-up|kafka-down|cluster-up|cluster-down|cluster-kill N|cluster-start N|cluster-bootstrap" >&2; exit 64 ;;
 esac

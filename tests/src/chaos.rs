@@ -15,7 +15,9 @@
 //! this process: a crash drops a service's task where it stands (no drain, no flush, no
 //! commit), a Redis flush deletes the pipeline's keys, a Redis pause is `CLIENT PAUSE` (every
 //! client of that Redis waits), poison is undecodable bytes on every topic a service consumes,
-//! scaling starts and stops notification replicas (each a rebalance of its groups).
+//! scaling starts and stops notification replicas (each a rebalance of its groups). Broker
+//! faults strike brokers of the scenario's own: one it stops and starts, or a three-node
+//! cluster ([`OwnCluster`]) whose partition leader it SIGKILLs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -28,7 +30,7 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{GetStoryRequest, Story, SubmitStoryRequest};
 
-use crate::{OwnBroker, Pipeline, RawTopic, Service, data_file};
+use crate::{OwnBroker, OwnCluster, Pipeline, RawTopic, Service, data_file};
 
 /// Science and Technology: what the BBC technology articles are filed under.
 const TECH: &str = "medtop:13000000";
@@ -54,6 +56,36 @@ pub enum Fault {
     /// Notification scaled from one replica to three, then (3 s later) back to one: the
     /// three stop gracefully (a rebalance each time) and one starts.
     ScaleNotification,
+    /// The leader of `stories.raw` partition 0 SIGKILLed in a three-broker cluster of the
+    /// scenario's own ([`OwnCluster`]); it stays down for the rest of the load and the count.
+    LeaderKill,
+}
+
+/// The brokers a scenario runs against.
+enum Brokers {
+    /// The shared broker of `deploy/stack.sh up`.
+    Shared,
+    Own(OwnBroker),
+    Cluster(OwnCluster),
+}
+
+impl Brokers {
+    async fn for_fault(fault: Fault) -> Self {
+        match fault {
+            // A broker outage needs a broker of the scenario's own, on other ports.
+            Fault::BrokerDown(_) => Brokers::Own(OwnBroker::start(19392).await),
+            Fault::LeaderKill => Brokers::Cluster(OwnCluster::start(19492).await),
+            _ => Brokers::Shared,
+        }
+    }
+
+    fn bootstrap(&self) -> Option<String> {
+        match self {
+            Brokers::Shared => None,
+            Brokers::Own(b) => Some(b.bootstrap()),
+            Brokers::Cluster(c) => Some(c.bootstrap()),
+        }
+    }
 }
 
 /// Topics a service consumes, for poison, with how many consumer groups read each (each
@@ -119,6 +151,7 @@ impl Scenario {
                 "broker down 60 s",
                 Fault::BrokerDown(Duration::from_secs(60)),
             ),
+            Scenario::new("raw leader SIGKILLed (3 nodes)", Fault::LeaderKill),
         ]);
         let slow = Duration::from_millis(100);
         all.extend([
@@ -151,6 +184,7 @@ impl Scenario {
             Scenario::new("crash notification", Fault::Crash(Service::Notification)),
             Scenario::new("redis flush mid-load", Fault::RedisFlush),
             Scenario::new("poison on every topic", Fault::Poison),
+            Scenario::new("raw leader SIGKILLed (3 nodes)", Fault::LeaderKill),
         ]
     }
 }
@@ -212,7 +246,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<26} {:>6} {:>9} {:>8} {:>8} {:>9} {:>5} {:>4} {:>9}  verdict",
+        "{:<30} {:>6} {:>9} {:>8} {:>8} {:>9} {:>5} {:>4} {:>9}  verdict",
         "scenario",
         "acked",
         "enriched",
@@ -233,7 +267,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<26} {:>6} {:>9} {:>8} {:>8} {:>9} {:>5} {:>4} {:>9}  {verdict}",
+            "{:<30} {:>6} {:>9} {:>8} {:>8} {:>9} {:>5} {:>4} {:>9}  {verdict}",
             r.name,
             r.acked,
             r.enriched,
@@ -310,13 +344,9 @@ fn tech_articles() -> Vec<Story> {
 
 /// Runs one scenario and counts what came of it.
 pub async fn run(scenario: &Scenario) -> Row {
-    // A broker outage needs a broker of the scenario's own, on other ports.
-    let broker = match scenario.fault {
-        Fault::BrokerDown(_) => Some(OwnBroker::start(19392).await),
-        _ => None,
-    };
-    let mut pipeline = match &broker {
-        Some(b) => Pipeline::start_with(&Service::ALL, &[("KAFKA_BROKERS", &b.bootstrap())]).await,
+    let brokers = Brokers::for_fault(scenario.fault).await;
+    let mut pipeline = match brokers.bootstrap() {
+        Some(b) => Pipeline::start_with(&Service::ALL, &[("KAFKA_BROKERS", &b)]).await,
         None => Pipeline::start().await,
     };
     let phones = Phones::default();
@@ -380,7 +410,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         .collect();
 
     half.notified().await;
-    let poison = strike(&mut pipeline, broker.as_ref(), scenario.fault).await;
+    let poison = strike(&mut pipeline, &brokers, scenario.fault).await;
     let fault_over = Instant::now();
     for w in writers {
         let _ = w.await;
@@ -434,7 +464,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         recovered,
     };
     pipeline.stop().await;
-    drop(broker);
+    drop(brokers);
     row
 }
 
@@ -469,7 +499,7 @@ async fn in_feed_store(
 }
 
 /// Strikes `fault`; returns how many DLQ records its poison should make.
-async fn strike(pipeline: &mut Pipeline, broker: Option<&OwnBroker>, fault: Fault) -> usize {
+async fn strike(pipeline: &mut Pipeline, brokers: &Brokers, fault: Fault) -> usize {
     use newsroom_platform::redis::redis;
     match fault {
         Fault::Nothing => 0,
@@ -480,10 +510,21 @@ async fn strike(pipeline: &mut Pipeline, broker: Option<&OwnBroker>, fault: Faul
             0
         }
         Fault::BrokerDown(d) => {
-            let broker = broker.expect("a broker of the scenario's own");
+            let Brokers::Own(broker) = brokers else {
+                panic!("a broker of the scenario's own")
+            };
             tokio::task::block_in_place(|| broker.stack("kafka-down"));
             tokio::time::sleep(d).await;
             tokio::task::block_in_place(|| broker.stack("kafka-up"));
+            0
+        }
+        Fault::LeaderKill => {
+            let Brokers::Cluster(cluster) = brokers else {
+                panic!("a cluster of the scenario's own")
+            };
+            let leader = cluster.leader_of(&pipeline.topic(topics::STORIES_RAW), 0);
+            eprintln!("chaos: SIGKILL of node {leader}, the stories.raw/0 leader");
+            cluster.kill(leader);
             0
         }
         Fault::ScaleNotification => {

@@ -17,7 +17,10 @@ use newsroom_platform::shutdown::Shutdown;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+mod brokers;
 pub mod chaos;
+
+pub use brokers::{OwnBroker, OwnCluster};
 
 /// The four services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -696,63 +699,5 @@ where
             "timed out after {timeout:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A broker of this test's own (it is restarted), on other ports, through `deploy/stack.sh`.
-/// One at a time: two JVM brokers starting beside the shared one on 2 cores slow every write
-/// past the timings these tests assert.
-///
-/// `KAFKA_BROKERS` of a [`Pipeline::start_with`] points services at it: [`OwnBroker::bootstrap`].
-pub struct OwnBroker {
-    dir: std::path::PathBuf,
-    pub port: u16,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
-}
-
-static OWN_BROKER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-impl OwnBroker {
-    /// Waits for its turn, then starts the broker on `port` (and `port + 1` for its controller).
-    pub async fn start(port: u16) -> Self {
-        let broker = OwnBroker {
-            _turn: OWN_BROKER_TURN.lock().await,
-            dir: std::env::temp_dir()
-                .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
-            port,
-        };
-        tokio::task::block_in_place(|| broker.stack("kafka-up"));
-        broker
-    }
-
-    /// Runs `deploy/stack.sh <command>` for this broker (`kafka-down`, `kafka-up`).
-    pub fn stack(&self, command: &str) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/stack.sh");
-        let status = std::process::Command::new("bash")
-            .arg(script)
-            .arg(command)
-            .env("NEWSROOM_KAFKA_PORT", self.port.to_string())
-            .env(
-                "NEWSROOM_KAFKA_CONTROLLER_PORT",
-                (self.port + 1).to_string(),
-            )
-            .env("NEWSROOM_RUN_DIR", &self.dir)
-            .status()
-            .expect("run deploy/stack.sh");
-        assert!(status.success(), "deploy/stack.sh {command} failed");
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.stack("kafka-down");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl OwnBroker {
-    /// Its bootstrap address.
-    pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
     }
 }

@@ -81,6 +81,7 @@ impl Embargo {
         // consumer group is left behind in Kafka per start.
         let consumer = kafka::follow_from_start(&self.config, &self.held_topic).await?;
         let mut waiting = Waiting::default();
+        let errors = newsroom_platform::kafka::ErrorLog::new("stories.held consumer error");
         loop {
             let sleep = match waiting.by_time.keys().next() {
                 Some((at, _)) => Duration::from_millis((*at - now_ms()).clamp(0, 1000) as u64),
@@ -102,7 +103,7 @@ impl Embargo {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "stories.held consumer error");
+                        errors.warn(&e, "embargo reader");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 },

@@ -43,7 +43,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use super::client::service_client;
 use super::dlq::dead_letter;
 use super::handler::Handler;
-use super::health;
+use super::health::{self, ErrorLog};
 use super::producer::Producer;
 use super::record::Record;
 use crate::config::PlatformConfig;
@@ -128,6 +128,9 @@ struct GroupContext {
     assigned: mpsc::UnboundedSender<Assigned>,
     /// The cancellation of each running partition task.
     running: Mutex<HashMap<PartitionKey, CancellationToken>>,
+    /// librdkafka's client errors, and the consumer's own (main and partition queues).
+    client_errors: ErrorLog,
+    consumer_errors: ErrorLog,
 }
 
 impl GroupContext {
@@ -175,7 +178,7 @@ impl ClientContext for GroupContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        health::on_error(&self.health, &error, reason);
+        health::on_error(&self.health, &self.client_errors, &error, reason);
     }
 }
 
@@ -282,6 +285,8 @@ impl<H: Handler> ConsumerLoop<H> {
                     joined: AtomicBool::new(false),
                     assigned: assigned_tx,
                     running: Mutex::new(HashMap::new()),
+                    client_errors: ErrorLog::new("kafka client error"),
+                    consumer_errors: ErrorLog::new("consumer error"),
                 })?,
         );
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
@@ -346,7 +351,7 @@ impl<H: Handler> ConsumerLoop<H> {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "consumer error");
+                        consumer.context().consumer_errors.warn(&e, "main queue");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 },
@@ -463,7 +468,7 @@ impl<H: Handler> PartitionRun<H> {
                 m = queue.recv() => match m {
                     Ok(m) => Record::from_message(&m),
                     Err(e) => {
-                        tracing::warn!(error = %e, "partition queue error");
+                        consumer.context().consumer_errors.warn(&e, "partition queue");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
                     }

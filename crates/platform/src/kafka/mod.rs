@@ -31,6 +31,7 @@ pub use client::{client_config, reader_config, service_client};
 pub use consumer::{ConsumerDeps, ConsumerLoop, ConsumerSettings, spawn_consumer};
 pub use dlq::{dlq_headers, dlq_topic};
 pub use handler::{Failure, Handler, HandlerError};
+pub use health::ErrorLog;
 pub use producer::{Delivered, ProduceError, Producer};
 pub use record::Record;
 pub use replay::{follow_from_start, replay, replay_headers, values_for_key};

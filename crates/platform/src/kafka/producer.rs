@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::client::service_client;
-use super::health;
+use super::health::{self, ErrorLog};
 use crate::config::PlatformConfig;
 use crate::metrics::{KafkaMetrics, TopicLabel};
 use crate::readiness::Check;
@@ -67,7 +67,10 @@ impl Producer {
             )
             // Statistics every 5 s tell whether a broker answers again (readiness).
             .set("statistics.interval.ms", "5000")
-            .create_with_context(ProducerHealth(health.clone()))?;
+            .create_with_context(ProducerHealth(
+                health.clone(),
+                ErrorLog::new("kafka producer error"),
+            ))?;
         Ok(Producer {
             inner,
             metrics,
@@ -166,7 +169,7 @@ impl Producer {
 }
 
 /// The producer's context: its health from librdkafka's errors and statistics.
-struct ProducerHealth(Check);
+struct ProducerHealth(Check, ErrorLog);
 
 impl ClientContext for ProducerHealth {
     fn stats(&self, statistics: rdkafka::Statistics) {
@@ -176,7 +179,7 @@ impl ClientContext for ProducerHealth {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        health::on_error(&self.0, &error, reason);
+        health::on_error(&self.0, &self.1, &error, reason);
     }
 }
 
