@@ -15,7 +15,8 @@
 //! this process: a crash drops a service's task where it stands (no drain, no flush, no
 //! commit), a Redis flush deletes the pipeline's keys, a Redis pause is `CLIENT PAUSE` (every
 //! client of that Redis waits), poison is undecodable bytes on every topic a service consumes,
-//! scaling starts and stops notification replicas (each a rebalance of its groups). Broker
+//! scaling starts and stops notification replicas (each a rebalance of its groups), a provider
+//! fault makes every phone answer 503, 429 with `Retry-After`, or nothing at all for a while. Broker
 //! faults strike brokers of the scenario's own: one it stops and starts, or a three-node
 //! cluster ([`OwnCluster`]) whose partition leader it SIGKILLs.
 
@@ -56,9 +57,22 @@ pub enum Fault {
     /// Notification scaled from one replica to three, then (3 s later) back to one: the
     /// three stop gracefully (a rebalance each time) and one starts.
     ScaleNotification,
+    /// Every phone's push provider answers `ProviderFault` for this long, then recovers.
+    Provider(ProviderFault, Duration),
     /// The leader of `stories.raw` partition 0 SIGKILLed in a three-broker cluster of the
     /// scenario's own ([`OwnCluster`]); it stays down for the rest of the load and the count.
     LeaderKill,
+}
+
+/// How a push provider fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFault {
+    /// 503 Service Unavailable, nothing delivered.
+    Unavailable,
+    /// 429 Too Many Requests with `Retry-After: 1`, nothing delivered.
+    TooManyRequests,
+    /// No answer at all until the fault ends (then the connection drops), nothing delivered.
+    Stall,
 }
 
 /// The brokers a scenario runs against.
@@ -174,6 +188,27 @@ impl Scenario {
                 300,
                 slow,
             ),
+            Scenario::mid_fan_out(
+                "redis paused 60 s mid fan-out",
+                Fault::RedisPause(Duration::from_secs(60)),
+                300,
+                slow,
+            ),
+        ]);
+        let ten = Duration::from_secs(10);
+        all.extend([
+            Scenario::new(
+                "provider 503 for 10 s",
+                Fault::Provider(ProviderFault::Unavailable, ten),
+            ),
+            Scenario::new(
+                "provider 429 Retry-After",
+                Fault::Provider(ProviderFault::TooManyRequests, ten),
+            ),
+            Scenario::new(
+                "provider stalls 10 s",
+                Fault::Provider(ProviderFault::Stall, ten),
+            ),
         ]);
         all
     }
@@ -282,9 +317,13 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The phones: every alert a webhook device received, as (story, device).
+/// The phones: every alert a webhook device received, as (story, device), and the fault
+/// their push provider has until when.
 #[derive(Clone, Default)]
-struct Phones(Arc<Mutex<Vec<(String, String)>>>);
+struct Phones {
+    hits: Arc<Mutex<Vec<(String, String)>>>,
+    fault: Arc<Mutex<Option<(ProviderFault, Instant)>>>,
+}
 
 impl Phones {
     async fn serve(&self, delay: Duration) -> SocketAddr {
@@ -292,24 +331,14 @@ impl Phones {
             .await
             .expect("bind the phones");
         let addr = listener.local_addr().expect("address");
-        let hits = self.0.clone();
+        let phones = self.clone();
         let app = axum::Router::new().route(
             "/{device}",
             axum::routing::post(
                 move |axum::extract::Path(device): axum::extract::Path<String>,
                       body: axum::body::Bytes| {
-                    let hits = hits.clone();
-                    async move {
-                        tokio::time::sleep(delay).await;
-                        let story = serde_json::from_slice::<serde_json::Value>(&body)
-                            .ok()
-                            .and_then(|v| v["story_id"].as_str().map(str::to_owned))
-                            .unwrap_or_default();
-                        hits.lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((story, device));
-                        "{}"
-                    }
+                    let phones = phones.clone();
+                    async move { phones.answer(device, &body, delay).await }
                 },
             ),
         );
@@ -319,8 +348,47 @@ impl Phones {
         addr
     }
 
+    async fn answer(
+        &self,
+        device: String,
+        body: &[u8],
+        delay: Duration,
+    ) -> axum::response::Response {
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse as _;
+        let fault = *self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        match fault {
+            Some((ProviderFault::Unavailable, until)) if Instant::now() < until => {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            Some((ProviderFault::TooManyRequests, until)) if Instant::now() < until => {
+                return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response();
+            }
+            Some((ProviderFault::Stall, until)) if Instant::now() < until => {
+                tokio::time::sleep_until(until.into()).await;
+                return StatusCode::GATEWAY_TIMEOUT.into_response();
+            }
+            _ => {}
+        }
+        tokio::time::sleep(delay).await;
+        let story = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["story_id"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.hits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((story, device));
+        "{}".into_response()
+    }
+
+    /// Every phone's provider answers `fault` for `d` from now.
+    fn fail(&self, fault: ProviderFault, d: Duration) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some((fault, Instant::now() + d));
+    }
+
     fn hits(&self) -> Vec<(String, String)> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -410,7 +478,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         .collect();
 
     half.notified().await;
-    let poison = strike(&mut pipeline, &brokers, scenario.fault).await;
+    let poison = strike(&mut pipeline, &brokers, &phones, scenario.fault).await;
     let fault_over = Instant::now();
     for w in writers {
         let _ = w.await;
@@ -499,7 +567,12 @@ async fn in_feed_store(
 }
 
 /// Strikes `fault`; returns how many DLQ records its poison should make.
-async fn strike(pipeline: &mut Pipeline, brokers: &Brokers, fault: Fault) -> usize {
+async fn strike(
+    pipeline: &mut Pipeline,
+    brokers: &Brokers,
+    phones: &Phones,
+    fault: Fault,
+) -> usize {
     use newsroom_platform::redis::redis;
     match fault {
         Fault::Nothing => 0,
@@ -516,6 +589,11 @@ async fn strike(pipeline: &mut Pipeline, brokers: &Brokers, fault: Fault) -> usi
             tokio::task::block_in_place(|| broker.stack("kafka-down"));
             tokio::time::sleep(d).await;
             tokio::task::block_in_place(|| broker.stack("kafka-up"));
+            0
+        }
+        Fault::Provider(answer, d) => {
+            phones.fail(answer, d);
+            tokio::time::sleep(d).await;
             0
         }
         Fault::LeaderKill => {
