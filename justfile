@@ -25,6 +25,7 @@ up: stack-up
     @echo; echo "The demo reader's feed (target/debug/newsroom feed --user demo):"
     target/debug/newsroom feed --user demo --limit 10
     @echo; echo "Alerts on the demo phone (.run/logs/phone.log):"; grep ALERT .run/logs/phone.log || echo "(none yet)"
+    @echo; echo "The canary's probes (.run/logs/canary.log; metrics http://127.0.0.1:9098/metrics):"; grep -E '^(ok|missed|refused) ' .run/logs/canary.log || echo "(first probe under way)"
 
 # Stop the services and the stack.
 down:

@@ -2,7 +2,9 @@
 # Starts and stops the four services (and the demo phone) on this machine, from target/debug.
 #
 #   deploy/services.sh start   start ingest, enrichment, recommendation, notification and a
-#                              webhook sink on 127.0.0.1:8099; wait until each is ready
+#                              webhook sink on 127.0.0.1:8099; wait until each is ready; then
+#                              the canary (`newsroom canary`: a probe flash every 30 s, metrics
+#                              on http://127.0.0.1:9098/metrics, log .run/logs/canary.log)
 #   deploy/services.sh stop    SIGTERM each (they drain and commit), wait for them to exit
 #
 # Logs: .run/logs/<name>.log   pids: .run/pids/<name>.pid
@@ -43,10 +45,16 @@ start() {
     ready "$admin" || { log "$name is not ready; last log lines:"; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
   done
   log "all four services are ready"
+  if ! { [ -f "$PIDS/canary.pid" ] && alive "$(cat "$PIDS/canary.pid")" canary; }; then
+    nohup "$BIN/newsroom" canary --every-secs "${NEWSROOM_CANARY_EVERY_SECS:-30}" \
+      --phone 127.0.0.1:8098 --metrics 127.0.0.1:9098 >"$LOGS/canary.log" 2>&1 &
+    echo $! >"$PIDS/canary.pid"
+    log "started the canary: a probe flash every ${NEWSROOM_CANARY_EVERY_SECS:-30} s (.run/logs/canary.log, http://127.0.0.1:9098/metrics)"
+  fi
 }
 
 stop() {
-  for name in phone notification recommendation enrichment ingest; do
+  for name in canary phone notification recommendation enrichment ingest; do
     f="$PIDS/$name.pid"
     [ -f "$f" ] || continue
     pid=$(cat "$f")

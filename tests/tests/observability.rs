@@ -309,6 +309,20 @@ async fn the_grafana_dashboard_uses_only_metrics_the_services_expose() {
     })
     .await;
 
+    // The canary, probing this pipeline every second, serves the canary panels' metrics.
+    let canary_metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let url = |s: Service| format!("http://{}", pipeline.grpc_addr(s));
+    let mut canary = tokio::process::Command::new(newsroom_e2e::binary("newsroom"))
+        .args(["--ingest", &url(Service::Ingest)])
+        .args(["--notification", &url(Service::Notification)])
+        .args(["canary", "--every-secs", "1", "--phone", "127.0.0.1:0"])
+        .args(["--metrics", &canary_metrics.to_string()])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run newsroom canary");
+
     // Consumer lag appears with the first statistics after a commit (5 s).
     let mut names = std::collections::BTreeSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -317,11 +331,17 @@ async fn the_grafana_dashboard_uses_only_metrics_the_services_expose() {
         for service in Service::ALL {
             exposed(&scrape(&pipeline, service).await, &mut names);
         }
+        if let Ok(page) = reqwest::get(format!("http://{canary_metrics}/metrics")).await
+            && let Ok(page) = page.text().await
+        {
+            exposed(&page, &mut names);
+        }
         if used.is_subset(&names) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let _ = canary.kill().await;
     pipeline.stop().await;
 
     let missing: Vec<&String> = used.difference(&names).collect();
@@ -338,6 +358,7 @@ async fn the_grafana_dashboard_uses_only_metrics_the_services_expose() {
         "newsroom_recommendation_story_cache_lookups_total",
         "newsroom_recommendation_feed_duration_seconds_bucket",
         "newsroom_notification_fanout_devices_total",
+        "newsroom_canary_alert_latency_seconds_bucket",
         "newsroom_notification_delivery_latency_seconds_bucket",
         // Which channel, which stage: what fails.
         "newsroom_notification_sends_total",

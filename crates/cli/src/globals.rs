@@ -71,6 +71,7 @@ pub enum Output {
 }
 
 /// Notification's client, sending `authorization: Bearer <token>` when a token is given.
+pub type Ingest = IngestServiceClient<Channel>;
 pub type Notification = NotificationServiceClient<InterceptedService<Channel, BearerToken>>;
 
 /// Adds the `--token` to every request to notification.

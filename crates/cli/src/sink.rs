@@ -16,6 +16,13 @@ impl Received {
     pub fn all(&self) -> Vec<Value> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
+
+    /// Whether an alert for `story_id` has arrived.
+    pub fn contains_story(&self, story_id: &str) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|v| v.iter().any(|a| a["story_id"] == story_id))
+    }
 }
 
 /// Serves the sink on `listener` (POST any path) until the task is dropped. `print` writes each

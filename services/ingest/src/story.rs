@@ -201,6 +201,7 @@ pub fn fingerprint(s: &Story) -> String {
     field(&s.urgency.to_le_bytes());
     field(&s.pubstatus.to_le_bytes());
     field(&s.signal.to_le_bytes());
+    field(&[u8::from(s.canary)]);
     let embargo = s.embargo_until.as_ref().map(|t| (t.seconds, t.nanos));
     field(format!("{embargo:?}").as_bytes());
     hex::encode(h.finalize())

@@ -58,6 +58,9 @@ pub enum Audience {
     Everyone,
     /// A configured segment (name, filter).
     Segment(String, Segment),
+    /// The devices of one user, the canary (`NEWSROOM_CANARY_USER`): a canary story's only
+    /// audience, whoever follows its topics.
+    Canary(String),
 }
 
 impl Audience {
@@ -66,6 +69,7 @@ impl Audience {
             Audience::Followers => "followers".into(),
             Audience::Everyone => "everyone".into(),
             Audience::Segment(name, _) => format!("segment:{name}"),
+            Audience::Canary(user) => format!("canary:{user}"),
         }
     }
 }
@@ -105,6 +109,9 @@ impl AudienceCursor {
             }
             Audience::Everyone | Audience::Segment(..) => {
                 sources.push(Source::Devices(store.k("devices")));
+            }
+            Audience::Canary(user) => {
+                sources.push(Source::Devices(store.k(format!("user-devices:{user}"))));
             }
         }
         sources.reverse();

@@ -45,6 +45,8 @@ pub const NEWSROOM_WEBHOOK_SECRET: &str = "NEWSROOM_WEBHOOK_SECRET";
 pub const NEWSROOM_SEGMENTS: &str = "NEWSROOM_SEGMENTS";
 
 /// The default gRPC port of notification.
+/// The user whose devices alone receive canary stories (`newsroom canary`). Default `canary`.
+pub const NEWSROOM_CANARY_USER: &str = "NEWSROOM_CANARY_USER";
 pub const DEFAULT_PORT: u16 = 50054;
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     pub segments: BTreeMap<String, Segment>,
     pub auth: AuthConfig,
+    pub canary_user: String,
 }
 
 impl Config {
@@ -117,6 +120,14 @@ impl Config {
             })?,
         };
         let auth = AuthConfig::from_env(env, &platform)?;
+        let canary_user = env.string(NEWSROOM_CANARY_USER, "canary");
+        if canary_user.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                NEWSROOM_CANARY_USER,
+                &canary_user,
+                "a user id is required (canary stories alert only that user's devices)",
+            ));
+        }
         Ok(Config {
             platform,
             alert_max_urgency,
@@ -129,6 +140,7 @@ impl Config {
             channels,
             segments,
             auth,
+            canary_user,
         })
     }
 }

@@ -92,9 +92,19 @@ pub struct AlertHandler {
     breaking_score: Option<f64>,
     max_age: std::time::Duration,
     segments: BTreeMap<String, Segment>,
+    canary_user: String,
 }
 
 impl AlertHandler {
+    /// Followers, or the canary user alone for a canary story.
+    fn story_audience(&self, enriched: &EnrichedStory) -> Audience {
+        if enriched.story.as_ref().is_some_and(|s| s.canary) {
+            Audience::Canary(self.canary_user.clone())
+        } else {
+            Audience::Followers
+        }
+    }
+
     async fn story(&self, record: &Record) -> Result<(), HandlerError> {
         let Some(enriched) = record.decode_or_tombstone::<EnrichedStory>()? else {
             return Ok(());
@@ -123,7 +133,7 @@ impl AlertHandler {
             .map_err(retry)?;
         let job = AlertJob {
             facts: decision::facts_of(&enriched),
-            audience: Audience::Followers,
+            audience: self.story_audience(&enriched),
             accepted_at: decision::accepted_at(&enriched),
             alert,
             // The fan-out runs in the story's own trace.
@@ -178,6 +188,10 @@ impl AlertHandler {
             .ok_or_else(|| HandlerError::poison("cached story without an id"))?;
         alert.critical = request.critical;
         let audience = match request.audience.and_then(|a| a.target) {
+            // Whatever the editor asked, a canary reaches no reader.
+            _ if enriched.story.as_ref().is_some_and(|s| s.canary) => {
+                self.story_audience(&enriched)
+            }
             Some(Target::Everyone(true)) => Audience::Everyone,
             Some(Target::Segment(name)) => {
                 let segment = self.segments.get(&name).cloned().ok_or_else(|| {
@@ -403,6 +417,7 @@ pub async fn run_with_channels(
             breaking_score: config.alert_breaking_score,
             max_age: config.alert_max_age,
             segments: config.segments.clone(),
+            canary_user: config.canary_user.clone(),
         }),
     )?;
     service.consumer(

@@ -10,6 +10,8 @@
 //! - [`alert`] — an alert's counts, watched or not;
 //! - [`demo`] — the demo reader, the seed story, BBC stories, one flash;
 //! - [`webhook_sink`] — a phone that prints the alerts it receives.
+//! - [`canary`] — the end-to-end probe: a canary flash every N seconds, its alert latency as
+//!   metrics.
 //!
 //! Operators (Kafka directly):
 //! - [`tail`] — a topic's records as JSON;
@@ -26,6 +28,7 @@ use clap::{Parser, Subcommand};
 use crate::{Error, Globals};
 
 pub mod alert;
+pub mod canary;
 pub mod demo;
 pub mod feed;
 pub mod follow;
@@ -88,6 +91,9 @@ pub enum Command {
     Demo(demo::Args),
     /// A phone-like webhook endpoint that prints each alert it receives as a JSON line.
     WebhookSink(webhook_sink::Args),
+    /// The end-to-end probe: a canary flash every --every-secs to the canary user's own phone,
+    /// its alert latency and failures as Prometheus metrics.
+    Canary(canary::Args),
 }
 
 /// Runs the command; the error says which exit code the process ends with.
@@ -105,6 +111,7 @@ pub async fn run(Cli { globals, command }: Cli) -> Result<(), Error> {
         Command::Replay(args) => replay::run(args, globals).await,
         Command::Demo(args) => demo::run(args, globals).await,
         Command::WebhookSink(args) => webhook_sink::run(args).await,
+        Command::Canary(args) => canary::run(args, globals).await,
     }
 }
 

@@ -216,7 +216,12 @@ impl FeedStore {
             return Ok(Applied::Stale);
         }
         let old_indexes = previous.as_ref().map(indexes_of).unwrap_or_default();
-        let new_indexes = indexes_of(story);
+        // A canary is cached for GetStory but in no index: no reader's feed shows it.
+        let new_indexes = if s.canary {
+            Default::default()
+        } else {
+            indexes_of(story)
+        };
         let target = |k: &IndexKey| self.index_key(&Index::Target(k.clone()));
         let (latest, breaking_index) = (
             self.index_key(&Index::Latest),
@@ -244,7 +249,7 @@ impl FeedStore {
         pipe.set_ex(self.story_key(&s.id), story.encode_to_vec(), ttl);
         pipe.set_ex(self.card_key(&s.id), Card::of(story).encode(), ttl);
         let breaking = story.enrichment.as_ref().map_or(0.0, |e| e.breaking_score);
-        if breaking >= BREAKING_INDEX_MIN {
+        if breaking >= BREAKING_INDEX_MIN && !s.canary {
             pipe.zadd(&breaking_index, &s.id, ms);
             pipe.zremrangebyrank(&breaking_index, 0, -BREAKING_INDEX_MAX - 1);
         } else {
@@ -253,7 +258,14 @@ impl FeedStore {
         for k in old_indexes.iter().filter(|k| !new_indexes.contains(k)) {
             pipe.zrem(target(k), &s.id);
         }
-        for k in new_indexes.iter().map(target).chain([latest]) {
+        if s.canary {
+            pipe.zrem(&latest, &s.id);
+        }
+        for k in new_indexes
+            .iter()
+            .map(target)
+            .chain((!s.canary).then_some(latest))
+        {
             pipe.zadd(&k, &s.id, ms);
             // Bounded by count, not by age: an archive story published years ago is still shown
             // to its followers while cached. Ids whose cache entry expired are skipped on read.
