@@ -677,3 +677,39 @@ async fn a_retry_after_a_failed_commit_reuses_its_version() {
     assert_eq!(identity.reserve("s1", "fp-b").await.unwrap(), new(4));
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_continue_after_redis_lost_ingest_state() {
+    let pipeline = Pipeline::start_only(&[Service::Ingest]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    for (n, body) in ["first", "second", "third"].iter().enumerate() {
+        let a = submit(&mut ingest, story("lost-1", body)).await.unwrap();
+        assert_eq!(a.version, n as u32 + 1);
+    }
+    assert!(pipeline.flush_redis().await.expect("flush") > 0);
+
+    // Rebuilt from stories.index: the third content is still a duplicate of version 3, and
+    // new content is version 4, never a version handed out before.
+    let again = submit(&mut ingest, story("lost-1", "third")).await.unwrap();
+    assert_eq!(
+        (again.outcome(), again.version),
+        (Outcome::Duplicate, 3),
+        "{again:?}"
+    );
+    let next = submit(&mut ingest, story("lost-1", "fourth"))
+        .await
+        .unwrap();
+    assert_eq!((next.outcome(), next.version), (Outcome::Updated, 4));
+    // The compacted index holds an entry per version written, the superseded ones tombstoned.
+    let index = pipeline.records(topics::STORIES_INDEX).await;
+    let live: Vec<_> = index
+        .iter()
+        .filter(|(k, v)| v.is_some() && k.ends_with("/4"))
+        .collect();
+    assert_eq!(live.len(), 1, "{index:?}");
+    assert!(
+        index.iter().any(|(k, v)| v.is_none() && k.ends_with("/3")),
+        "version 3's entry tombstoned: {index:?}"
+    );
+    pipeline.stop().await;
+}

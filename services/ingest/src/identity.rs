@@ -16,6 +16,8 @@
 
 use newsroom_platform::redis::RedisStore;
 use newsroom_platform::redis::redis::{self, AsyncCommands as _, Script};
+use newsroom_proto::Message as _;
+use newsroom_proto::v1::StoryIndexEntry;
 
 /// Namespace of story ids (UUIDv5).
 const STORY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6e657773_726f_6f6d_8000_73746f727921);
@@ -247,12 +249,77 @@ impl Identity {
 mod tests {
     use super::*;
 
+    /// What a compacted topic ends up holding of `writes` (in the order they landed): the
+    /// last record of each key, tombstoned keys gone.
+    fn compacted(writes: &[(String, Option<Vec<u8>>)]) -> Vec<StoryIndexEntry> {
+        let mut last = std::collections::HashMap::new();
+        for (k, v) in writes {
+            last.insert(k.clone(), v.clone());
+        }
+        last.into_values()
+            .flatten()
+            .map(|b| StoryIndexEntry::decode(b.as_slice()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_compacted_index_keeps_the_highest_version_whatever_order_entries_land_in() {
+        let entry = |v: u32| StoryIndexEntry {
+            story_id: "s".into(),
+            version: v,
+            fingerprint: format!("fp{v}"),
+        };
+        let highest = |kept: &[StoryIndexEntry]| kept.iter().map(|e| e.version).max();
+        // Version 1, then two replicas whose entries land out of order: 3's before 2's.
+        let raced: Vec<_> = [1, 3, 2]
+            .map(entry)
+            .iter()
+            .flat_map(index_records)
+            .collect();
+        assert_eq!(highest(&compacted(&raced)), Some(3));
+        // Under one key per story, as it was, compaction kept the last written: 2.
+        let per_story: Vec<_> = [1, 3, 2]
+            .map(entry)
+            .iter()
+            .map(|e| ("s".to_owned(), Some(e.encode_to_vec())))
+            .collect();
+        assert_eq!(highest(&compacted(&per_story)), Some(2));
+        // In order, the topic holds one entry per story.
+        let in_order: Vec<_> = [1, 2, 3]
+            .map(entry)
+            .iter()
+            .flat_map(index_records)
+            .collect();
+        let kept = compacted(&in_order);
+        assert_eq!((kept.len(), highest(&kept)), (1, Some(3)));
+    }
+
     #[test]
     fn story_id_is_stable_per_source_and_guid() {
         assert_eq!(story_id("ap", "g1"), story_id("ap", "g1"));
         assert_ne!(story_id("ap", "g1"), story_id("afp", "g1"));
         assert_ne!(story_id("ap", "g1"), story_id("ap", "g2"));
     }
+}
+
+/// The `stories.index` records that note `version` of a story: its entry, keyed
+/// `<story id>/<version>`, and (from version 2) a tombstone for `<story id>/<version - 1>`.
+///
+/// One key per version, because compaction keeps the *last written* record of a key, and two
+/// replicas submitting the same story can land their entries out of version order (v3's, then
+/// v2's): under one key per story the compacted topic would keep v2, and a rebuild after a lost
+/// Redis would hand out version 3 twice. With a key per version nothing lower can replace the
+/// highest entry; the tombstone keeps the topic at about one entry per story (a race leaves at
+/// most a stray lower entry, which the rebuild's max ignores).
+pub fn index_records(entry: &StoryIndexEntry) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut records = vec![(
+        format!("{}/{}", entry.story_id, entry.version),
+        Some(entry.encode_to_vec()),
+    )];
+    if entry.version > 1 {
+        records.push((format!("{}/{}", entry.story_id, entry.version - 1), None));
+    }
+    records
 }
 
 /// Rebuilds ingest's identity state from the compacted `stories.index` topic when Redis has
@@ -264,8 +331,6 @@ pub async fn rebuild_if_lost(
     identity: &Identity,
     index_topic: &str,
 ) -> Result<usize, RebuildError> {
-    use newsroom_proto::Message as _;
-
     let marker = identity.redis.key(LOADED_MARKER);
     let loaded: bool = identity.redis.conn().exists(&marker).await?;
     if loaded {
@@ -278,7 +343,7 @@ pub async fn rebuild_if_lost(
         if let Some(entry) = record
             .payload
             .as_deref()
-            .and_then(|p| newsroom_proto::v1::StoryIndexEntry::decode(p).ok())
+            .and_then(|p| StoryIndexEntry::decode(p).ok())
         {
             let slot = latest.entry(entry.story_id).or_insert((0, String::new()));
             if entry.version > slot.0 {

@@ -239,12 +239,19 @@ impl Submitter {
                     version,
                     fingerprint: fingerprint.clone(),
                 };
-                let (event, entry) = (event.encode_to_vec(), entry.encode_to_vec());
+                let event = event.encode_to_vec();
                 // The story and its identity entry are written together; the answer waits for
                 // both acknowledgements.
                 let written = futures::future::try_join3(
                     self.producer.send(topic, &id, &event),
-                    self.producer.send(&self.index_topic, &id, &entry),
+                    futures::future::try_join_all(identity::index_records(&entry).into_iter().map(
+                        |(key, value)| async move {
+                            match value {
+                                Some(v) => self.producer.send(&self.index_topic, &key, &v).await,
+                                None => self.producer.send_tombstone(&self.index_topic, &key).await,
+                            }
+                        },
+                    )),
                     async {
                         if earlier_held && !held {
                             // This version supersedes a held one (an update or a kill during
