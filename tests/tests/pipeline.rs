@@ -325,6 +325,56 @@ fn own_redis(port: u16) -> tokio::process::Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_and_notification_refuse_a_redis_that_may_evict_their_state() {
+    // volatile-lru evicts keys with a TTL when full: the ledger and version guards have one.
+    let port = 16391;
+    let mut redis = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start redis-server");
+    eventually(Duration::from_secs(10), "the evicting Redis up", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+    })
+    .await;
+    let pipeline = Pipeline::start_only(&[]).await;
+    for service in [Service::Ingest, Service::Notification] {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new(newsroom_e2e::binary(&format!(
+                "newsroom-{}",
+                service.name()
+            )))
+            .envs(pipeline.env(service))
+            .env("REDIS_URL", format!("redis://127.0.0.1:{port}"))
+            .env("NEWSROOM_GRPC_ADDR", "127.0.0.1:0")
+            .env("NEWSROOM_ADMIN_ADDR", "127.0.0.1:0")
+            .output(),
+        )
+        .await
+        .expect("exits at once")
+        .expect("run the service");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{} started: {stderr}",
+            service.name()
+        );
+        assert!(
+            stderr.contains("maxmemory-policy volatile-lru") && stderr.contains("noeviction"),
+            "{}: {stderr}",
+            service.name()
+        );
+    }
+    let _ = redis.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_is_cleared_while_redis_is_lost_and_comes_back_with_it() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};

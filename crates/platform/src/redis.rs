@@ -58,9 +58,11 @@ impl RedisStore {
     }
 }
 
-/// Whether a `maxmemory-policy` keeps keys that have no expiry: any but `allkeys-*`.
+/// Whether a `maxmemory-policy` keeps every key until it expires: only `noeviction`.
+/// `allkeys-*` evicts anything; `volatile-*` evicts keys that have a TTL, and the state the
+/// services keep has TTLs too (the at-most-once ledger, version guards, idempotency answers).
 pub fn keeps_state(policy: &str) -> bool {
-    !policy.starts_with("allkeys-")
+    policy == "noeviction"
 }
 
 /// Admits `ARGV[1]` if it is not below the version in `KEYS[1]`, and records it (`ARGV[2]`: TTL
@@ -241,11 +243,17 @@ mod tests {
     use super::keeps_state;
 
     #[test]
-    fn only_allkeys_policies_may_evict_state() {
-        for policy in ["noeviction", "volatile-lru", "volatile-ttl", "volatile-lfu"] {
-            assert!(keeps_state(policy), "{policy}");
-        }
-        for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random"] {
+    fn only_noeviction_keeps_state() {
+        assert!(keeps_state("noeviction"));
+        for policy in [
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+        ] {
             assert!(!keeps_state(policy), "{policy}");
         }
     }

@@ -51,8 +51,39 @@ pub fn config_or_exit<C: ServiceConfig>(binary: &str) -> C {
 }
 
 /// Runs a service binary: configuration ([`config_or_exit`]), telemetry (flushed when this
-/// returns), listeners, and `run` with a [`Shutdown`] triggered by SIGTERM or SIGINT.
+/// returns), listeners, and `run` with a [`Shutdown`] triggered by SIGTERM or SIGINT; the exit
+/// code and, on an error, its message ([`exit_code`]).
 pub async fn main<C, F, E>(
+    binary: &str,
+    run: impl FnOnce(C, Listeners, Shutdown) -> F,
+) -> std::process::ExitCode
+where
+    C: ServiceConfig,
+    F: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
+    exit_code(binary, serve_binary(binary, run).await)
+}
+
+/// The exit code of a binary that ended with `result`: 0, or 1 after the error and each of
+/// its causes on one line of standard error (`newsroom-ingest: REDIS_URL: this Redis evicts
+/// …`), as an operator reads it, not Rust's debug form.
+pub fn exit_code(binary: &str, result: Result<(), BoxError>) -> std::process::ExitCode {
+    let Err(error) = result else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let mut line = format!("{binary}: {error}");
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        line.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    tracing::error!(error = %line, "stopped on an error");
+    eprintln!("{line}");
+    std::process::ExitCode::FAILURE
+}
+
+async fn serve_binary<C, F, E>(
     binary: &str,
     run: impl FnOnce(C, Listeners, Shutdown) -> F,
 ) -> Result<(), BoxError>
@@ -86,7 +117,7 @@ pub enum ServiceError {
     Serve(#[from] ServeError),
     /// The Redis at `REDIS_URL` may evict any key, and this service keeps state there.
     #[error(
-        "{}: this Redis evicts any key when full (maxmemory-policy {policy}), and {service} keeps state there that must not vanish silently; set maxmemory-policy noeviction (writes then fail and the service waits, instead of losing state)",
+        "{}: this Redis evicts keys when full (maxmemory-policy {policy}), and {service} keeps state there that must not vanish silently; set maxmemory-policy noeviction (writes then fail and the service waits, instead of losing state)",
         crate::config::REDIS_URL
     )]
     EvictingRedis { service: String, policy: String },
@@ -201,7 +232,8 @@ impl Service {
 
     /// [`Service::redis`] for a service that keeps state in Redis (ingest's story versions,
     /// notification's at-most-once ledger), refused when that Redis may evict any key
-    /// (`allkeys-*`): an evicted version or ledger entry would be a duplicate, silently.
+    /// (any `maxmemory-policy` but `noeviction`): an evicted version or ledger entry would be
+    /// a duplicate, silently.
     pub async fn state_redis(&self) -> Result<RedisStore, ServiceError> {
         let redis = self.redis().await?;
         match redis.eviction_policy().await {

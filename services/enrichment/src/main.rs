@@ -21,20 +21,24 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), newsroom_platform::service::BoxError> {
+async fn main() -> std::process::ExitCode {
     const BINARY: &str = "newsroom-enrichment";
     let cli = Cli::parse();
     if let Some(Command::Replay { dry_run }) = cli.command {
-        let config: newsroom_enrichment::Config =
-            newsroom_platform::service::config_or_exit(BINARY);
-        let _telemetry = newsroom_platform::telemetry::init(&config.platform)?;
-        let options = newsroom_enrichment::replay::ReplayOptions { dry_run };
-        let report = newsroom_enrichment::replay::replay(&config, &options).await?;
-        eprintln!(
-            "replay: {} republished, {} skipped, {} failed",
-            report.republished, report.skipped, report.failed
-        );
-        return Ok(());
+        return newsroom_platform::service::exit_code(BINARY, replay(dry_run).await);
     }
     newsroom_platform::service::main(BINARY, newsroom_enrichment::run).await
+}
+
+async fn replay(dry_run: bool) -> Result<(), newsroom_platform::service::BoxError> {
+    let config: newsroom_enrichment::Config =
+        newsroom_platform::service::config_or_exit("newsroom-enrichment");
+    let _telemetry = newsroom_platform::telemetry::init(&config.platform)?;
+    let options = newsroom_enrichment::replay::ReplayOptions { dry_run };
+    let report = newsroom_enrichment::replay::replay(&config, &options).await?;
+    eprintln!(
+        "replay: {} republished, {} skipped, {} failed",
+        report.republished, report.skipped, report.failed
+    );
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! `newsroom-ingest`: parse config, start telemetry, run until SIGTERM, drain, flush.
 
 #[tokio::main]
-async fn main() -> Result<(), newsroom_platform::service::BoxError> {
+async fn main() -> std::process::ExitCode {
     newsroom_platform::service::main("newsroom-ingest", newsroom_ingest::run).await
 }
