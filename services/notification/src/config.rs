@@ -27,6 +27,9 @@ pub const NEWSROOM_ALERT_MAX_AGE_S: &str = "NEWSROOM_ALERT_MAX_AGE_S";
 pub const NEWSROOM_FANOUT_CONCURRENCY: &str = "NEWSROOM_FANOUT_CONCURRENCY";
 /// Devices read, filtered and claimed per Redis round trip. Default 256.
 pub const NEWSROOM_FANOUT_BATCH: &str = "NEWSROOM_FANOUT_BATCH";
+/// Alerts (fan-outs) run at once per partition of `stories.enriched` and
+/// `notifications.alerts`, of different stories. Default 8.
+pub const NEWSROOM_ALERTS_PER_PARTITION: &str = "NEWSROOM_ALERTS_PER_PARTITION";
 /// Default timeout of one provider request, in milliseconds. Default 5000.
 pub const NEWSROOM_WEBHOOK_TIMEOUT_MS: &str = "NEWSROOM_WEBHOOK_TIMEOUT_MS";
 /// A correction of an alerted story replaces the alert on devices alerted less than this many
@@ -57,6 +60,7 @@ pub struct Config {
     pub alert_max_age: Duration,
     pub fanout_concurrency: usize,
     pub fanout_batch: usize,
+    pub alerts_per_partition: usize,
     pub webhook_timeout: Duration,
     pub correction_window: Duration,
     pub channels: Vec<ChannelConfig>,
@@ -106,6 +110,14 @@ impl Config {
                 "expected 1..10000",
             ));
         }
+        let alerts_per_partition: usize = env.parse(NEWSROOM_ALERTS_PER_PARTITION, 8)?;
+        if alerts_per_partition == 0 {
+            return Err(ConfigError::invalid(
+                NEWSROOM_ALERTS_PER_PARTITION,
+                "0",
+                "at least 1 alert must be able to run",
+            ));
+        }
         let timeout_ms: u64 = env.parse(NEWSROOM_WEBHOOK_TIMEOUT_MS, 5000)?;
         let correction_s: u64 = env.parse(NEWSROOM_CORRECTION_WINDOW_S, 3600)?;
         let channels = channels_from_env(env)?;
@@ -135,6 +147,7 @@ impl Config {
             alert_max_age: Duration::from_secs(max_age),
             fanout_concurrency,
             fanout_batch,
+            alerts_per_partition,
             webhook_timeout: Duration::from_millis(timeout_ms.max(1)),
             correction_window: Duration::from_secs(correction_s),
             channels,

@@ -408,7 +408,10 @@ pub async fn run_with_channels(
     // Three loops, three groups: a long fan-out must not hold back device or audience updates.
     service.consumer(
         ConsumerSettings::new(platform, &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS])
-            .in_group(platform, "stories"),
+            .in_group(platform, "stories")
+            // A fan-out runs a minute for a million devices (or while a provider is down):
+            // the next stories of its partition, and editors' alerts, do not wait for it.
+            .concurrently(config.alerts_per_partition),
         Arc::new(AlertHandler {
             fanout: fanout.clone(),
             state: state.clone(),

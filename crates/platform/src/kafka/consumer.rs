@@ -1,9 +1,12 @@
 //! The at-least-once consumer: a group member with a task per assigned partition.
 //!
-//! - One [`Handler`] call per record, records of a partition strictly in order, partitions in
-//!   parallel: a slow record (a large fan-out, a retry while Redis is away) holds back only its
-//!   own partition, and the group's main queue is polled all the time, so the member keeps its
-//!   place in the group however long a record takes.
+//! - One [`Handler`] call per record, records of a partition in order, partitions in
+//!   parallel: a slow record (a retry while Redis is away) holds back only its own partition,
+//!   and the group's main queue is polled all the time, so the member keeps its place in the
+//!   group however long a record takes. A loop whose handler runs long by nature (a fan-out)
+//!   sets [`ConsumerSettings::concurrently`]: up to that many records of a partition at once,
+//!   never two of one key, offsets committed only past records that are all done
+//!   ([`super::inflight`]).
 //! - A record's offset is stored only after its handler finished (or the record went to the
 //!   dead-letter topic); stored offsets are committed in the background every second, on
 //!   partition revoke and on shutdown. Handlers are idempotent on (story id, version), so a
@@ -25,29 +28,26 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
-    stream_consumer::StreamPartitionQueue,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::client::service_client;
-use super::dlq::dead_letter;
 use super::handler::Handler;
 use super::health::{self, ErrorLog};
+use super::partition::{PartitionRun, Stalled};
 use super::producer::Producer;
 use super::record::Record;
 use crate::config::PlatformConfig;
-use crate::metrics::{KafkaMetrics, PartitionLabels, TopicLabel};
+use crate::metrics::{KafkaMetrics, PartitionLabels};
 use crate::readiness::Check;
 use crate::shutdown::Shutdown;
 
@@ -67,6 +67,9 @@ pub struct ConsumerSettings {
     pub max_backoff: Duration,
     /// How often librdkafka reports statistics, from which the consumer-lag gauge is set.
     pub statistics_interval: Duration,
+    /// Records of one partition handled at once (never two of one key; offsets committed in
+    /// order, see [`super::inflight`]). 1, the default: one after the other.
+    pub concurrency: usize,
 }
 
 impl ConsumerSettings {
@@ -79,7 +82,15 @@ impl ConsumerSettings {
             // Short enough that a record flows again within seconds of the dependency's return.
             max_backoff: Duration::from_secs(5),
             statistics_interval: Duration::from_secs(5),
+            concurrency: 1,
         }
+    }
+
+    /// Handles up to `n` records of a partition at once, of different keys: for a handler
+    /// that runs long (a fan-out), so that it does not hold the records behind it.
+    pub fn concurrently(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
     }
 
     /// The same, in the group `<service's group>-<suffix>` (a service with several loops).
@@ -89,7 +100,7 @@ impl ConsumerSettings {
     }
 
     /// The delays between attempts: `max_attempts - 1` of them, or without end.
-    fn retry_delays(&self) -> impl Iterator<Item = Duration> + use<> {
+    pub(super) fn retry_delays(&self) -> impl Iterator<Item = Duration> + use<> {
         let builder = ExponentialBuilder::default()
             .with_min_delay(self.retry_backoff)
             .with_max_delay(self.max_backoff)
@@ -120,7 +131,7 @@ type Assigned = Vec<PartitionKey>;
 /// The consumer's context: pauses newly assigned partitions and hands them to the loop, stops
 /// revoked partitions' tasks and commits, turns librdkafka's statistics into the consumer-lag
 /// gauge and its errors into the consumer's health.
-struct GroupContext {
+pub(super) struct GroupContext {
     group: String,
     metrics: KafkaMetrics,
     health: Check,
@@ -130,7 +141,7 @@ struct GroupContext {
     running: Mutex<HashMap<PartitionKey, CancellationToken>>,
     /// librdkafka's client errors, and the consumer's own (main and partition queues).
     client_errors: ErrorLog,
-    consumer_errors: ErrorLog,
+    pub(super) consumer_errors: ErrorLog,
 }
 
 impl GroupContext {
@@ -388,176 +399,6 @@ impl<H: Handler> ConsumerLoop<H> {
                 shutdown.trigger();
             }
         });
-    }
-}
-
-/// What a partition's task runs: the loop's settings and handler.
-struct PartitionRun<H> {
-    settings: ConsumerSettings,
-    handler: Arc<H>,
-    deps: ConsumerDeps,
-    stalled: Stalled,
-}
-
-/// How many partitions wait on a dependency; the `handling` check fails while any does.
-#[derive(Clone)]
-struct Stalled {
-    check: Check,
-    partitions: Arc<Mutex<usize>>,
-}
-
-/// A partition waiting on a dependency: paused (librdkafka fetches nothing more for it while
-/// its record is retried), counted in [`Stalled`]. Dropping it resumes and uncounts.
-struct Stall<'a> {
-    stalled: &'a Stalled,
-    consumer: &'a StreamConsumer<GroupContext>,
-    partition: TopicPartitionList,
-}
-
-impl<'a> Stall<'a> {
-    fn begin(
-        stalled: &'a Stalled,
-        consumer: &'a StreamConsumer<GroupContext>,
-        record: &Record,
-    ) -> Self {
-        let mut partition = TopicPartitionList::new();
-        partition.add_partition(&record.topic, record.partition);
-        // Fails only when the partition was just revoked; its task stops anyway.
-        let _ = consumer.pause(&partition);
-        let mut n = stalled.partitions.lock().unwrap_or_else(|e| e.into_inner());
-        *n += 1;
-        stalled.check.set(false);
-        Stall {
-            stalled,
-            consumer,
-            partition,
-        }
-    }
-}
-
-impl Drop for Stall<'_> {
-    fn drop(&mut self) {
-        let _ = self.consumer.resume(&self.partition);
-        let mut n = self
-            .stalled
-            .partitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *n -= 1;
-        if *n == 0 {
-            self.stalled.check.set(true);
-        }
-    }
-}
-
-impl<H: Handler> PartitionRun<H> {
-    /// Handles the partition's records in order until its token is cancelled (revoke or
-    /// shutdown), storing each offset once the record is done.
-    async fn run(
-        self: Arc<Self>,
-        consumer: Arc<StreamConsumer<GroupContext>>,
-        queue: StreamPartitionQueue<GroupContext>,
-        mut strays: mpsc::UnboundedReceiver<Record>,
-        stop: CancellationToken,
-    ) {
-        loop {
-            let record = tokio::select! {
-                biased;
-                _ = stop.cancelled() => break,
-                Some(r) = strays.recv() => r,
-                m = queue.recv() => match m {
-                    Ok(m) => Record::from_message(&m),
-                    Err(e) => {
-                        consumer.context().consumer_errors.warn(&e, "partition queue");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
-                },
-            };
-            if !self.handle(&consumer, &record, &stop).await {
-                // Stopped inside a retry: the offset stays, the record comes back.
-                break;
-            }
-            // Only now is the record done: store its offset for the next commit. After a
-            // revoke this fails, and the partition's next owner handles the record again.
-            if let Err(e) = consumer.store_offset(&record.topic, record.partition, record.offset) {
-                tracing::debug!(error = %e, topic = %record.topic, "store_offset failed");
-            }
-        }
-    }
-
-    /// Handles one record with retries and dead-lettering. Returns false only when `stop`
-    /// interrupted it before the record was done.
-    async fn handle(
-        &self,
-        consumer: &StreamConsumer<GroupContext>,
-        record: &Record,
-        stop: &CancellationToken,
-    ) -> bool {
-        let label = TopicLabel {
-            topic: record.topic.clone(),
-        };
-        // The consumer span continues the producer's trace as its child, so one story version
-        // is one trace from SubmitStory to the last push (see the README's tracing section).
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(record));
-        let span = tracing::info_span!(
-            "process",
-            otel.name = %format!("process {}", record.topic),
-            otel.kind = "consumer",
-            messaging.system = "kafka",
-            messaging.operation.type = "process",
-            messaging.destination.name = %record.topic,
-            messaging.destination.partition.id = record.partition,
-            messaging.kafka.offset = record.offset,
-            messaging.kafka.message.key = %record.key_str(),
-            messaging.consumer.group.name = %self.settings.group_id,
-        );
-        let _ = span.set_parent(parent);
-
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        let mut delays = self.settings.retry_delays();
-        let mut stall = None;
-        let error = loop {
-            attempt += 1;
-            match self.handler.handle(record).instrument(span.clone()).await {
-                Ok(()) => {
-                    self.deps.metrics.consumed.get_or_create(&label).inc();
-                    self.deps
-                        .metrics
-                        .handler_seconds
-                        .get_or_create(&label)
-                        .observe(started.elapsed().as_secs_f64());
-                    return true;
-                }
-                Err(e) if e.is_poison() => break e,
-                Err(e) => match delays.next() {
-                    None => {
-                        break e.after_attempts(attempt);
-                    }
-                    Some(delay) => {
-                        stall.get_or_insert_with(|| Stall::begin(&self.stalled, consumer, record));
-                        span.in_scope(|| {
-                            tracing::warn!(reason = %e, attempt, "dependency failed; partition paused, retrying")
-                        });
-                        tokio::select! {
-                            _ = stop.cancelled() => return false,
-                            _ = tokio::time::sleep(delay) => {}
-                        }
-                    }
-                },
-            }
-        };
-        dead_letter(
-            &self.deps.producer,
-            &self.deps.metrics,
-            record,
-            &error,
-            attempt,
-            stop.cancelled(),
-        )
-        .instrument(span)
-        .await
     }
 }
 

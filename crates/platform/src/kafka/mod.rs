@@ -20,6 +20,8 @@ pub mod consumer;
 pub mod dlq;
 pub mod handler;
 mod health;
+mod inflight;
+mod partition;
 pub mod producer;
 pub mod record;
 pub mod replay;

@@ -186,10 +186,26 @@ pub fn name_of(kind: ChannelKind) -> &'static str {
 }
 
 /// The channels configured on this server, each with its concurrency bound.
+///
+/// The bound is shared by every fan-out on the server, and its waiters are served in order.
+/// A fan-out sends through its own [`Channels::for_run`] copy, which lets at most a channel's
+/// concurrency of its sends in flight or waiting at once: a million-device fan-out never
+/// queues more than that ahead of an alert that starts after it, so an editor's flash waits
+/// for about one provider answer, not for the pages already queued.
 #[derive(Clone, Default)]
 pub struct Channels {
-    by_kind: HashMap<i32, (Arc<dyn Channel>, Arc<Semaphore>)>,
+    by_kind: HashMap<i32, ChannelSlot>,
     permits: usize,
+}
+
+#[derive(Clone)]
+struct ChannelSlot {
+    channel: Arc<dyn Channel>,
+    /// The server's bound.
+    shared: Arc<Semaphore>,
+    /// One fan-out's share of it (`None` outside a run).
+    run: Option<Arc<Semaphore>>,
+    concurrency: usize,
 }
 
 impl Channels {
@@ -213,13 +229,28 @@ impl Channels {
     /// Adds a channel (tests and benchmarks plug their own in).
     pub fn insert(&mut self, channel: Arc<dyn Channel>, concurrency: usize) {
         let concurrency = concurrency.max(1);
-        if let Some((_, old)) = self.by_kind.insert(
+        if let Some(old) = self.by_kind.insert(
             channel.kind() as i32,
-            (channel, Arc::new(Semaphore::new(concurrency))),
+            ChannelSlot {
+                channel,
+                shared: Arc::new(Semaphore::new(concurrency)),
+                run: None,
+                concurrency,
+            },
         ) {
-            self.permits -= old.available_permits();
+            self.permits -= old.concurrency;
         }
         self.permits += concurrency;
+    }
+
+    /// The channels as one fan-out uses them: the server's bounds, and a share of each that
+    /// is this run's alone (see [`Channels`]).
+    pub fn for_run(&self) -> Channels {
+        let mut run = self.clone();
+        for slot in run.by_kind.values_mut() {
+            slot.run = Some(Arc::new(Semaphore::new(slot.concurrency)));
+        }
+        run
     }
 
     /// Concurrent sends across every channel.
@@ -229,7 +260,7 @@ impl Channels {
 
     /// The channel serving `kind`, if configured.
     pub fn get(&self, kind: i32) -> Option<&Arc<dyn Channel>> {
-        self.by_kind.get(&kind).map(|(c, _)| c)
+        self.by_kind.get(&kind).map(|s| &s.channel)
     }
 
     /// Names of the configured channels, for messages.
@@ -247,10 +278,15 @@ impl Channels {
     /// Sends through the device's channel, waiting for one of its permits first. `None` when
     /// the channel is not configured here.
     pub async fn send(&self, delivery: Delivery<'_>) -> Option<SendOutcome> {
-        let (channel, permits) = self.by_kind.get(&delivery.device.channel)?;
-        // The semaphore is never closed, so acquiring cannot fail.
-        let _permit = permits.acquire().await.ok()?;
-        Some(channel.send(delivery).await)
+        let slot = self.by_kind.get(&delivery.device.channel)?;
+        // The run's share first, so its waiters queue here rather than on the shared bound.
+        // The semaphores are never closed, so acquiring cannot fail.
+        let _run = match &slot.run {
+            Some(run) => Some(run.acquire().await.ok()?),
+            None => None,
+        };
+        let _permit = slot.shared.acquire().await.ok()?;
+        Some(slot.channel.send(delivery).await)
     }
 }
 

@@ -160,6 +160,20 @@ impl Fanout {
         notification.devices = tracing::field::Empty,
     ))]
     pub async fn alert(&self, job: &AlertJob) -> Result<(), FanoutError> {
+        self.own_lane().run_alert(job).await
+    }
+
+    /// This fan-out's copy, sending through its own share of each channel
+    /// ([`Channels::for_run`]): it never queues more than a channel's concurrency of sends
+    /// ahead of an alert that starts after it.
+    pub(super) fn own_lane(&self) -> Fanout {
+        Fanout {
+            channels: self.channels.for_run(),
+            ..self.clone()
+        }
+    }
+
+    async fn run_alert(&self, job: &AlertJob) -> Result<(), FanoutError> {
         if let Some(traceparent) = &job.story_trace {
             newsroom_platform::telemetry::link_current_to(traceparent);
         }
