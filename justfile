@@ -31,11 +31,13 @@ up: stack-up
 down:
     deploy/services.sh stop
     deploy/jaeger.sh down
+    deploy/toxiproxy.sh down
     deploy/stack.sh down
 
-# The whole test suite: unit tests and end-to-end tests against real Kafka and Redis, and the
-# trace test against a real Jaeger (built once into ~/.cache/newsroom/go-bin, left running).
-test: stack-up jaeger-up
+# The whole test suite: unit tests and end-to-end tests against real Kafka and Redis, the
+# trace test against a real Jaeger and the short chaos set's network faults through Toxiproxy
+# (both built once into ~/.cache/newsroom/go-bin, left running).
+test: stack-up jaeger-up toxiproxy-up
     cargo build --workspace --bins
     NEWSROOM_DATA="{{data}}" cargo test --workspace
 
@@ -46,11 +48,11 @@ ci: stack-up
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p .run
-    deploy/jaeger.sh install > .run/jaeger-install.log 2>&1 &
-    jaeger=$!
+    { deploy/jaeger.sh install && deploy/toxiproxy.sh install; } > .run/go-install.log 2>&1 &
+    tools=$!
     just lint
     just dockerfile-lint compose-validate k8s-validate deploy-test
-    wait "$jaeger" || { tail -n 30 .run/jaeger-install.log >&2; exit 1; }
+    wait "$tools" || { tail -n 30 .run/go-install.log >&2; exit 1; }
     just test
 
 # Jaeger on 127.0.0.1 (OTLP/gRPC 4317, UI and API 16686) for the trace test and debugging.
@@ -59,6 +61,13 @@ jaeger-up:
 
 jaeger-down:
     deploy/jaeger.sh down
+
+# Toxiproxy on 127.0.0.1 (API 8474): the chaos scenarios' network faults.
+toxiproxy-up:
+    deploy/toxiproxy.sh up
+
+toxiproxy-down:
+    deploy/toxiproxy.sh down
 
 # Only the end-to-end tests (the trace test needs Jaeger).
 e2e: stack-up jaeger-up
@@ -113,10 +122,11 @@ bench-alerts: stack-up
     cargo build --release -p newsroom-ingest -p newsroom-enrichment --bins
     cargo bench -p newsroom-notification --bench alerts
 
-# Chaos: every scenario (a crash of each service, a Redis flush and a Redis pause mid-load,
-# poison on every consumed topic) under load, then one table of what held (CHAOS_ONLY=<text>
-# picks scenarios). `just test` runs a short set (tests/tests/chaos.rs).
-chaos: stack-up
+# Chaos: every scenario (crashes, Redis flushes and pauses, poison, broker outages, a partition
+# leader SIGKILLed in a three-broker cluster, network faults through Toxiproxy, push provider
+# faults) under load, then one table of what held (CHAOS_ONLY=<text> picks scenarios).
+# `just test` runs a short set (tests/tests/chaos.rs).
+chaos: stack-up toxiproxy-up
     NEWSROOM_DATA="{{data}}" cargo run -p newsroom-e2e --bin chaos
 
 # GetFeed under load (100,000 stories, 100,000 readers) beside a raw Redis baseline.

@@ -14,7 +14,9 @@
 #   deploy/stack.sh cluster-bootstrap   print the cluster's bootstrap list
 #
 # NEWSROOM_KAFKA_PORT (9092), NEWSROOM_KAFKA_CONTROLLER_PORT (9093) and NEWSROOM_RUN_DIR
-# (.run) move the broker, e.g. for a test that restarts its own broker. The cluster's node N
+# (.run) move the broker, e.g. for a test that restarts its own broker;
+# NEWSROOM_KAFKA_ADVERTISED_PORT (the broker's port) is the port clients are told to connect
+# to, e.g. a Toxiproxy in front of the broker (deploy/toxiproxy.sh), so no client bypasses it. The cluster's node N
 # listens on NEWSROOM_CLUSTER_PORT + 2(N-1) (default 19092, 19094, 19096) with its
 # controller on the port after it; its state lives in $NEWSROOM_RUN_DIR/cluster/node-N.
 #
@@ -34,6 +36,7 @@ KAFKA_DIR="$RUN/kafka"
 REDIS_DIR="$RUN/redis"
 KAFKA_PORT=${NEWSROOM_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${NEWSROOM_KAFKA_CONTROLLER_PORT:-9093}
+ADVERTISED_PORT=${NEWSROOM_KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}
 REDIS_PORT=6379
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 
@@ -75,7 +78,7 @@ process.roles=broker,controller
 node.id=$NODE_ID
 $QUORUM
 listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$ADVERTISED_PORT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -167,6 +170,7 @@ cluster_node() {
   case "$1" in 1|2|3) ;; *) log "no cluster node '$1' (1, 2 or 3)"; exit 64 ;; esac
   NODE_ID=$1
   KAFKA_PORT=$((CLUSTER_PORT + 2 * (NODE_ID - 1)))
+  ADVERTISED_PORT=$KAFKA_PORT
   CONTROLLER_PORT=$((KAFKA_PORT + 1))
   BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
   KAFKA_DIR="$CLUSTER_DIR/node-$NODE_ID"

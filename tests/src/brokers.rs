@@ -31,6 +31,8 @@ fn stack(args: &[&str], env: &[(&str, String)]) {
 pub struct OwnBroker {
     dir: std::path::PathBuf,
     pub port: u16,
+    /// The port clients are told to connect to (a proxy's), when not `port`.
+    advertised: Option<u16>,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
@@ -39,11 +41,18 @@ static OWN_BROKER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new((
 impl OwnBroker {
     /// Waits for its turn, then starts the broker on `port` (and `port + 1` for its controller).
     pub async fn start(port: u16) -> Self {
+        Self::start_advertising(port, None).await
+    }
+
+    /// The same, telling clients to connect to `advertised` (a proxy in front of it, which
+    /// must exist first: the broker's own readiness check goes through it).
+    pub async fn start_advertising(port: u16, advertised: Option<u16>) -> Self {
         let broker = OwnBroker {
             _turn: OWN_BROKER_TURN.lock().await,
             dir: std::env::temp_dir()
                 .join(format!("newsroom-broker-{}", uuid::Uuid::new_v4().simple())),
             port,
+            advertised,
         };
         tokio::task::block_in_place(|| broker.stack("kafka-up"));
         broker
@@ -58,6 +67,10 @@ impl OwnBroker {
                 (
                     "NEWSROOM_KAFKA_CONTROLLER_PORT",
                     (self.port + 1).to_string(),
+                ),
+                (
+                    "NEWSROOM_KAFKA_ADVERTISED_PORT",
+                    self.advertised.unwrap_or(self.port).to_string(),
                 ),
                 ("NEWSROOM_RUN_DIR", self.dir.display().to_string()),
             ],
@@ -75,7 +88,7 @@ impl Drop for OwnBroker {
 impl OwnBroker {
     /// Its bootstrap address.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.advertised.unwrap_or(self.port))
     }
 }
 

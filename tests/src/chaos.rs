@@ -31,6 +31,7 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{GetStoryRequest, Story, SubmitStoryRequest};
 
+use crate::toxiproxy::{Proxy, Toxiproxy};
 use crate::{OwnBroker, OwnCluster, Pipeline, RawTopic, Service, data_file};
 
 /// Science and Technology: what the BBC technology articles are filed under.
@@ -57,11 +58,31 @@ pub enum Fault {
     /// Notification scaled from one replica to three, then (3 s later) back to one: the
     /// three stop gracefully (a rebalance each time) and one starts.
     ScaleNotification,
+    /// A network fault on a link (through Toxiproxy) for this long, then healed.
+    Network(Link, NetFault, Duration),
     /// Every phone's push provider answers `ProviderFault` for this long, then recovers.
     Provider(ProviderFault, Duration),
     /// The leader of `stories.raw` partition 0 SIGKILLed in a three-broker cluster of the
     /// scenario's own ([`OwnCluster`]); it stays down for the rest of the load and the count.
     LeaderKill,
+}
+
+/// A link through Toxiproxy: every service's connections to the broker, or to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Kafka,
+    Redis,
+}
+
+/// What happens on the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetFault {
+    /// Connections reset, new ones refused.
+    Cut,
+    /// Connections stay open, nothing passes.
+    Stall,
+    /// Every byte 300 ms late each way.
+    Slow,
 }
 
 /// How a push provider fails.
@@ -75,12 +96,19 @@ pub enum ProviderFault {
     Stall,
 }
 
-/// The brokers a scenario runs against.
+/// The brokers (and links) a scenario runs against.
 enum Brokers {
     /// The shared broker of `deploy/stack.sh up`.
     Shared,
     Own(OwnBroker),
     Cluster(OwnCluster),
+    /// A broker of its own behind a proxy (which it advertises), and a proxy to the shared
+    /// Redis: every service connection crosses Toxiproxy.
+    Proxied {
+        _broker: OwnBroker,
+        kafka: Proxy,
+        redis: Proxy,
+    },
 }
 
 impl Brokers {
@@ -89,15 +117,51 @@ impl Brokers {
             // A broker outage needs a broker of the scenario's own, on other ports.
             Fault::BrokerDown(_) => Brokers::Own(OwnBroker::start(19392).await),
             Fault::LeaderKill => Brokers::Cluster(OwnCluster::start(19492).await),
+            Fault::Network(..) => {
+                let toxiproxy = Toxiproxy::connect().await;
+                // The proxy first: the broker advertises it, and checks itself through it.
+                let kafka = toxiproxy
+                    .proxy("newsroom-chaos-kafka", 19595, "127.0.0.1:19592")
+                    .await;
+                let redis_port = std::env::var("REDIS_URL")
+                    .ok()
+                    .and_then(|u| u.rsplit(':').next().map(str::to_owned))
+                    .unwrap_or_else(|| "6379".into());
+                let redis = toxiproxy
+                    .proxy(
+                        "newsroom-chaos-redis",
+                        19596,
+                        &format!("127.0.0.1:{redis_port}"),
+                    )
+                    .await;
+                let broker = OwnBroker::start_advertising(19592, Some(kafka.listen)).await;
+                Brokers::Proxied {
+                    _broker: broker,
+                    kafka,
+                    redis,
+                }
+            }
             _ => Brokers::Shared,
         }
     }
 
-    fn bootstrap(&self) -> Option<String> {
+    /// The services' environment for these brokers (none: the shared stack).
+    fn env(&self) -> Vec<(&'static str, String)> {
         match self {
-            Brokers::Shared => None,
-            Brokers::Own(b) => Some(b.bootstrap()),
-            Brokers::Cluster(c) => Some(c.bootstrap()),
+            Brokers::Shared => vec![],
+            Brokers::Own(b) => vec![("KAFKA_BROKERS", b.bootstrap())],
+            Brokers::Cluster(c) => vec![("KAFKA_BROKERS", c.bootstrap())],
+            Brokers::Proxied { kafka, redis, .. } => vec![
+                ("KAFKA_BROKERS", format!("127.0.0.1:{}", kafka.listen)),
+                ("REDIS_URL", format!("redis://127.0.0.1:{}", redis.listen)),
+            ],
+        }
+    }
+
+    async fn remove(self) {
+        if let Brokers::Proxied { kafka, redis, .. } = self {
+            kafka.remove().await;
+            redis.remove().await;
         }
     }
 }
@@ -196,6 +260,16 @@ impl Scenario {
             ),
         ]);
         let ten = Duration::from_secs(10);
+        for (name, link, fault) in [
+            ("kafka link cut 10 s", Link::Kafka, NetFault::Cut),
+            ("kafka link stalled 10 s", Link::Kafka, NetFault::Stall),
+            ("kafka link +300 ms 10 s", Link::Kafka, NetFault::Slow),
+            ("redis link cut 10 s", Link::Redis, NetFault::Cut),
+            ("redis link stalled 10 s", Link::Redis, NetFault::Stall),
+            ("redis link +300 ms 10 s", Link::Redis, NetFault::Slow),
+        ] {
+            all.push(Scenario::new(name, Fault::Network(link, fault, ten)));
+        }
         all.extend([
             Scenario::new(
                 "provider 503 for 10 s",
@@ -220,6 +294,10 @@ impl Scenario {
             Scenario::new("redis flush mid-load", Fault::RedisFlush),
             Scenario::new("poison on every topic", Fault::Poison),
             Scenario::new("raw leader SIGKILLed (3 nodes)", Fault::LeaderKill),
+            Scenario::new(
+                "redis link stalled 10 s",
+                Fault::Network(Link::Redis, NetFault::Stall, Duration::from_secs(10)),
+            ),
         ]
     }
 }
@@ -413,10 +491,9 @@ fn tech_articles() -> Vec<Story> {
 /// Runs one scenario and counts what came of it.
 pub async fn run(scenario: &Scenario) -> Row {
     let brokers = Brokers::for_fault(scenario.fault).await;
-    let mut pipeline = match brokers.bootstrap() {
-        Some(b) => Pipeline::start_with(&Service::ALL, &[("KAFKA_BROKERS", &b)]).await,
-        None => Pipeline::start().await,
-    };
+    let env = brokers.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut pipeline = Pipeline::start_with(&Service::ALL, &env).await;
     let phones = Phones::default();
     let phone = phones.serve(scenario.phone_delay).await;
     for r in 0..scenario.readers {
@@ -532,7 +609,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         recovered,
     };
     pipeline.stop().await;
-    drop(brokers);
+    brokers.remove().await;
     row
 }
 
@@ -589,6 +666,23 @@ async fn strike(
             tokio::task::block_in_place(|| broker.stack("kafka-down"));
             tokio::time::sleep(d).await;
             tokio::task::block_in_place(|| broker.stack("kafka-up"));
+            0
+        }
+        Fault::Network(link, fault, d) => {
+            let Brokers::Proxied { kafka, redis, .. } = brokers else {
+                panic!("links through Toxiproxy")
+            };
+            let proxy = match link {
+                Link::Kafka => kafka,
+                Link::Redis => redis,
+            };
+            match fault {
+                NetFault::Cut => proxy.cut().await,
+                NetFault::Stall => proxy.stall().await,
+                NetFault::Slow => proxy.slow(Duration::from_millis(300)).await,
+            }
+            tokio::time::sleep(d).await;
+            proxy.heal().await;
             0
         }
         Fault::Provider(answer, d) => {

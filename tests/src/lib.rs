@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 
 mod brokers;
 pub mod chaos;
+pub mod toxiproxy;
 
 pub use brokers::{OwnBroker, OwnCluster};
 

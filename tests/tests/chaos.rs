@@ -1,6 +1,7 @@
 //! The short chaos set in `just test` (the whole set is `just chaos`): a crash of notification
 //! mid-load, a Redis flush mid-load, poison on every consumed topic, the leader of
-//! `stories.raw` SIGKILLed in a three-broker cluster. Each must hold every
+//! `stories.raw` SIGKILLed in a three-broker cluster, every service's Redis link stalled 10 s
+//! (Toxiproxy). Each must hold every
 //! promise: no acknowledged story lost, every story in the feed store at its latest version,
 //! every follower alerted once, DLQ records only for poison.
 

@@ -219,6 +219,58 @@ async fn a_remote_stage_plugged_in_by_config_alone_enriches_every_story() {
     pipeline.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_waits_for_a_retry_stage_that_is_down_instead_of_going_to_the_dlq() {
+    // The remote stage's address, with nothing listening there yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let (pipeline, _path) = enrichment_with(&format!(
+        r#"
+        [[stage]]
+        name = "readability"
+        type = "grpc"
+        timeout_ms = 1000
+        on_error = "retry"
+        attempts = 2
+        params = {{ endpoint = "http://127.0.0.1:{port}", reads = [], writes = ["attributes"] }}
+        "#
+    ))
+    .await;
+    publish(
+        &pipeline,
+        story(
+            "waits-1",
+            "wire",
+            "The cat sat on the mat",
+            "<p>The cat sat on the mat. It was a good day. We all went home.</p>",
+        ),
+    )
+    .await;
+    // The stage is down for a while: the story is neither published nor dead-lettered.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        pipeline.records("stories.raw.dlq").await.is_empty(),
+        "an outage sent the story to the DLQ"
+    );
+    assert!(pipeline.records("stories.enriched").await.is_empty());
+
+    // The stage comes up: the story goes through, once, with its findings.
+    let mut stage = Command::new(newsroom_e2e::binary("newsroom-example-stage"))
+        .env("NEWSROOM_STAGE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start newsroom-example-stage");
+    let e = enriched(&pipeline, "waits-1").await.enrichment.unwrap();
+    assert_eq!(e.attributes["readability.level"], "easy", "{e:?}");
+    assert!(pipeline.records("stories.raw.dlq").await.is_empty());
+    let _ = stage.kill().await;
+    pipeline.stop().await;
+}
+
 /// A remote stage that takes its time and remembers what the pipeline sent it.
 #[derive(Clone, Default)]
 struct SlowStage {

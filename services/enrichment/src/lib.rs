@@ -146,6 +146,11 @@ impl Handler for EnrichHandler {
                 tracing::debug!(story.id = %id, pipeline = %pipeline.id, "story enriched");
                 Ok(())
             }
+            // A `retry` stage whose dependency is down: the record waits (the partition paused
+            // and retried by the consumer until it is back), it is not thrown away.
+            Err(e) if e.is_outage(pipeline.on_error_of(&e.stage)) => {
+                Err(HandlerError::retryable(e).context("enrichment stage dependency"))
+            }
             // The pipeline already retried the stage as its spec says: the story goes to the
             // DLQ with the stage that failed and the stage's own attempts.
             Err(e) => {

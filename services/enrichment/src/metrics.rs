@@ -20,7 +20,8 @@ pub struct StageLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabel {
     pub stage: String,
-    /// `skipped` or `dead_lettered`.
+    /// `skipped`, `dead_lettered`, or `waiting` (a `retry` stage's dependency down: the story
+    /// waits for it, retried by the consumer).
     pub action: &'static str,
 }
 
@@ -91,7 +92,7 @@ impl StageMetrics {
     }
 
     /// What a stage's failure can lead to (the `action` label).
-    pub const ACTIONS: [&'static str; 2] = ["skipped", "dead_lettered"];
+    pub const ACTIONS: [&'static str; 3] = ["skipped", "dead_lettered", "waiting"];
 
     /// Declares a stage's series at 0 when a pipeline with it is built: the failure panels
     /// show "none" for a healthy stage instead of "no data".

@@ -60,6 +60,20 @@ pub struct PipelineError {
     pub attempts: u32,
 }
 
+impl PipelineError {
+    /// Whether the failure is an outage the story should wait out rather than be
+    /// dead-lettered for: a stage with `on_error = "retry"` whose dependency failed or is known
+    /// to be down (Redis, a remote stage). An invalid story, or a stage past its timeout on
+    /// every attempt, still goes to the DLQ; so does any failure of a `dead-letter` stage.
+    pub fn is_outage(&self, on_error: OnError) -> bool {
+        on_error == OnError::Retry
+            && matches!(
+                self.error,
+                StageError::Failed(_) | StageError::Unavailable(_)
+            )
+    }
+}
+
 /// An immutable, built pipeline.
 pub struct Pipeline {
     /// Short hash of the definition (`Enrichment.pipeline_id`).
@@ -85,6 +99,14 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
+    /// The `on_error` of the stage named `stage` (`dead-letter` for a name it does not have).
+    pub fn on_error_of(&self, stage: &str) -> OnError {
+        self.stages
+            .iter()
+            .find(|p| p.spec.name == stage)
+            .map_or(OnError::DeadLetter, |p| p.spec.on_error)
+    }
+
     /// Parses, validates and builds a pipeline definition.
     pub fn build(
         text: &str,
@@ -334,12 +356,18 @@ impl Pipeline {
                 ))
             }
             OnError::Retry | OnError::DeadLetter => {
-                self.metrics.failed(&name, "dead_lettered");
-                Err(PipelineError {
+                let error = PipelineError {
                     stage: name,
                     error,
                     attempts: attempt,
-                })
+                };
+                let outcome = if error.is_outage(spec.on_error) {
+                    "waiting"
+                } else {
+                    "dead_lettered"
+                };
+                self.metrics.failed(&error.stage, outcome);
+                Err(error)
             }
         }
     }
@@ -496,6 +524,15 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.stage.as_str(), err.attempts), ("flaky", 3));
         assert!(err.to_string().contains("boom"), "{err}");
+        // A failed dependency of a `retry` stage is an outage: the story waits, no DLQ.
+        assert!(err.is_outage(p.on_error_of("flaky")));
+        // Past its timeout on every attempt, it is the story's: DLQ.
+        let p = with_flaky("retry", 20, 100, 0);
+        let err = p
+            .enrich(&story(), Mode::Live, SystemTime::now())
+            .await
+            .unwrap_err();
+        assert!(!err.is_outage(p.on_error_of("flaky")), "{err}");
     }
 
     #[tokio::test]
@@ -506,5 +543,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!((err.stage.as_str(), err.attempts), ("flaky", 1));
+        assert!(
+            !err.is_outage(p.on_error_of("flaky")),
+            "dead-letter means the DLQ, whatever failed"
+        );
     }
 }

@@ -169,12 +169,22 @@ impl Stage for Urgency {
         }
         // Redis is a cache that can be lost: without it velocity is unknown (one source), and
         // the story still gets its score from urgency and wording.
+        // The lookup gets half of what is left of the stage's budget: a Redis that stalls
+        // (connections open, nothing answered) must not make the stage itself time out.
+        let budget = input
+            .deadline
+            .saturating_duration_since(std::time::Instant::now())
+            / 2;
         let sources = match &self.redis {
             Some(redis) if !input.enrichment.cluster_id.is_empty() => {
-                match self.sources(redis, input).await {
-                    Ok(n) => n,
-                    Err(e) => {
+                match tokio::time::timeout(budget, self.sources(redis, input)).await {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => {
                         tracing::warn!(error = %e, "velocity unknown, counting one source");
+                        1
+                    }
+                    Err(_) => {
+                        tracing::warn!(?budget, "velocity lookup too slow, counting one source");
                         1
                     }
                 }
