@@ -13,7 +13,8 @@
 //! `just chaos` runs [`Scenario::all`] (`tests/src/bin/chaos.rs`) and prints the table; `just
 //! test` runs [`Scenario::short`] (`tests/tests/chaos.rs`). A fault here strikes the services in
 //! this process: a crash drops a service's task where it stands (no drain, no flush, no
-//! commit), a Redis flush deletes the pipeline's keys, a Redis pause is `CLIENT PAUSE` (every
+//! commit), a SIGKILL kills the service running as its own process ([`ServiceProcess`]) and
+//! starts it again on the same address, a Redis flush deletes the pipeline's keys, a Redis pause is `CLIENT PAUSE` (every
 //! client of that Redis waits), poison is undecodable bytes on every topic a service consumes,
 //! scaling starts and stops notification replicas (each a rebalance of its groups), a provider
 //! fault makes every phone answer 503, 429 with `Retry-After`, or nothing at all for a while. Broker
@@ -31,6 +32,7 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{GetStoryRequest, Story, SubmitStoryRequest};
 
+use crate::process::ServiceProcess;
 use crate::toxiproxy::{Proxy, Toxiproxy};
 use crate::{OwnBroker, OwnCluster, Pipeline, RawTopic, Service, data_file};
 
@@ -46,6 +48,8 @@ pub enum Fault {
     Nothing,
     /// A service crashes and is started again after a second.
     Crash(Service),
+    /// A service running as its own process is SIGKILLed and started again after a second.
+    Kill(Service),
     /// Every key of the pipeline deleted from Redis, the services running.
     RedisFlush,
     /// Redis answers no client for this long.
@@ -216,6 +220,10 @@ impl Scenario {
                 &format!("crash {}", s.name()),
                 Fault::Crash(s),
             ));
+            all.push(Scenario::new(
+                &format!("SIGKILL {}", s.name()),
+                Fault::Kill(s),
+            ));
         }
         all.extend([
             Scenario::new("redis flush mid-load", Fault::RedisFlush),
@@ -290,7 +298,7 @@ impl Scenario {
     /// The short set `just test` runs (a few minutes on 2 cores).
     pub fn short() -> Vec<Scenario> {
         vec![
-            Scenario::new("crash notification", Fault::Crash(Service::Notification)),
+            Scenario::new("SIGKILL notification", Fault::Kill(Service::Notification)),
             Scenario::new("redis flush mid-load", Fault::RedisFlush),
             Scenario::new("poison on every topic", Fault::Poison),
             Scenario::new("raw leader SIGKILLed (3 nodes)", Fault::LeaderKill),
@@ -493,12 +501,31 @@ pub async fn run(scenario: &Scenario) -> Row {
     let brokers = Brokers::for_fault(scenario.fault).await;
     let env = brokers.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut pipeline = Pipeline::start_with(&Service::ALL, &env).await;
+    // A service to SIGKILL runs as its own process; the others in this one.
+    let killed = match scenario.fault {
+        Fault::Kill(s) => Some(s),
+        _ => None,
+    };
+    let in_process: Vec<Service> = Service::ALL
+        .into_iter()
+        .filter(|s| Some(*s) != killed)
+        .collect();
+    let mut pipeline = Pipeline::start_with(&in_process, &env).await;
+    let mut process = match killed {
+        Some(s) => Some(ServiceProcess::spawn(&pipeline, s).await),
+        None => None,
+    };
+    let addr = |p: &Pipeline, process: &Option<ServiceProcess>, s: Service| match process {
+        Some(sp) if sp.service == s => sp.grpc,
+        _ => p.grpc_addr(s),
+    };
     let phones = Phones::default();
     let phone = phones.serve(scenario.phone_delay).await;
     for r in 0..scenario.readers {
         pipeline
-            .reader_with_phone(
+            .reader_with_phone_at(
+                addr(&pipeline, &process, Service::Recommendation),
+                addr(&pipeline, &process, Service::Notification),
                 &format!("reader-{r}"),
                 &format!("phone-{r}"),
                 TECH,
@@ -512,7 +539,7 @@ pub async fn run(scenario: &Scenario) -> Row {
     let half = Arc::new(tokio::sync::Notify::new());
 
     // Two writers, each half of the stories, retrying what ingest refuses (UNAVAILABLE).
-    let ingest = pipeline.grpc_addr(Service::Ingest);
+    let ingest = addr(&pipeline, &process, Service::Ingest);
     let writers: Vec<_> = (0..2)
         .map(|w| {
             let (articles, acked, flashes, half) = (
@@ -555,7 +582,15 @@ pub async fn run(scenario: &Scenario) -> Row {
         .collect();
 
     half.notified().await;
-    let poison = strike(&mut pipeline, &brokers, &phones, scenario.fault).await;
+    let poison = match (scenario.fault, process.as_mut()) {
+        (Fault::Kill(_), Some(p)) => {
+            p.kill().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            p.restart().await;
+            0
+        }
+        _ => strike(&mut pipeline, &brokers, &phones, scenario.fault).await,
+    };
     let fault_over = Instant::now();
     for w in writers {
         let _ = w.await;
@@ -564,7 +599,7 @@ pub async fn run(scenario: &Scenario) -> Row {
     // Caught up when every acknowledged story is in the feed store at its version and every
     // follower has every flash.
     let rec = RecommendationServiceClient::new(
-        crate::channel_to(pipeline.grpc_addr(Service::Recommendation)).await,
+        crate::channel_to(addr(&pipeline, &process, Service::Recommendation)).await,
     );
     let acked = acked.lock().unwrap().clone();
     let flashes = flashes.lock().unwrap().clone();
@@ -608,6 +643,7 @@ pub async fn run(scenario: &Scenario) -> Row {
         poison,
         recovered,
     };
+    drop(process);
     pipeline.stop().await;
     brokers.remove().await;
     row
@@ -653,6 +689,7 @@ async fn strike(
     use newsroom_platform::redis::redis;
     match fault {
         Fault::Nothing => 0,
+        Fault::Kill(_) => unreachable!("a SIGKILL strikes the service's process"),
         Fault::Crash(service) => {
             pipeline.crash_service(service).await;
             tokio::time::sleep(Duration::from_secs(1)).await;

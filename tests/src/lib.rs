@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 
 mod brokers;
 pub mod chaos;
+pub mod process;
 pub mod toxiproxy;
 
 pub use brokers::{OwnBroker, OwnCluster};
@@ -67,12 +68,14 @@ pub fn data_file(name: &str) -> String {
 /// A service binary built by `cargo build --workspace --bins` (which `just test` runs first).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/debug/deps/<test> → target/debug/<name>
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join(name))
-        .expect("target directory");
+    // target/debug/deps/<test> → target/debug/<name>; target/debug/<bin> (`just chaos`) too.
+    let dir = exe.parent().expect("target directory");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("target directory")
+    } else {
+        dir
+    };
+    let path = dir.join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` first (`just test` does)",
@@ -571,7 +574,7 @@ impl RawTopic {
 }
 
 /// Waits until a service's `/readyz` answers 200.
-async fn wait_ready(service: Service, admin: SocketAddr) {
+pub(crate) async fn wait_ready(service: Service, admin: SocketAddr) {
     let url = format!("http://{admin}/readyz");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

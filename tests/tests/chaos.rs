@@ -1,5 +1,5 @@
-//! The short chaos set in `just test` (the whole set is `just chaos`): a crash of notification
-//! mid-load, a Redis flush mid-load, poison on every consumed topic, the leader of
+//! The short chaos set in `just test` (the whole set is `just chaos`): notification SIGKILLed
+//! mid-load (its own process), a Redis flush mid-load, poison on every consumed topic, the leader of
 //! `stories.raw` SIGKILLed in a three-broker cluster, every service's Redis link stalled 10 s
 //! (Toxiproxy). Each must hold every
 //! promise: no acknowledged story lost, every story in the feed store at its latest version,
