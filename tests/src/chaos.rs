@@ -190,6 +190,11 @@ pub struct Scenario {
     /// How long each phone takes to answer: slow phones keep a fan-out running when the
     /// fault strikes.
     pub phone_delay: Duration,
+    /// Every story embargoed for this long after its submission (its release falls in the
+    /// fault).
+    pub embargo: Option<Duration>,
+    /// The fault strikes before the load, on an idle pipeline, instead of halfway through.
+    pub idle: bool,
 }
 
 impl Scenario {
@@ -200,6 +205,8 @@ impl Scenario {
             stories: 40,
             readers: 4,
             phone_delay: Duration::ZERO,
+            embargo: None,
+            idle: false,
         }
     }
 
@@ -227,6 +234,10 @@ impl Scenario {
         }
         all.extend([
             Scenario::new("redis flush mid-load", Fault::RedisFlush),
+            Scenario {
+                idle: true,
+                ..Scenario::new("redis flush idle", Fault::RedisFlush)
+            },
             Scenario::new(
                 "redis paused 10 s",
                 Fault::RedisPause(Duration::from_secs(10)),
@@ -238,6 +249,15 @@ impl Scenario {
                 Fault::BrokerDown(Duration::from_secs(60)),
             ),
             Scenario::new("raw leader SIGKILLed (3 nodes)", Fault::LeaderKill),
+            // Every story embargoed 5 s; the broker goes down halfway for 15 s, so releases
+            // fall due while it is away.
+            Scenario {
+                embargo: Some(Duration::from_secs(5)),
+                ..Scenario::new(
+                    "broker down across embargoes",
+                    Fault::BrokerDown(Duration::from_secs(15)),
+                )
+            },
         ]);
         let slow = Duration::from_millis(100);
         all.extend([
@@ -254,6 +274,16 @@ impl Scenario {
                 300,
                 slow,
             ),
+            // One flash to 100,000 phones, notification scaled while it rings them.
+            Scenario {
+                stories: 5,
+                ..Scenario::mid_fan_out(
+                    "notif 1→3→1, 100k devices",
+                    Fault::ScaleNotification,
+                    100_000,
+                    Duration::ZERO,
+                )
+            },
             Scenario::mid_fan_out(
                 "redis pause mid fan-out",
                 Fault::RedisPause(Duration::from_secs(10)),
@@ -521,7 +551,10 @@ pub async fn run(scenario: &Scenario) -> Row {
     };
     let phones = Phones::default();
     let phone = phones.serve(scenario.phone_delay).await;
-    for r in 0..scenario.readers {
+    if scenario.readers > MASS_READERS {
+        mass_readers(&pipeline, scenario.readers, phone).await;
+    }
+    for r in (0..scenario.readers).filter(|_| scenario.readers <= MASS_READERS) {
         pipeline
             .reader_with_phone_at(
                 addr(&pipeline, &process, Service::Recommendation),
@@ -538,6 +571,17 @@ pub async fn run(scenario: &Scenario) -> Row {
     let flashes: Arc<Mutex<HashSet<String>>> = Arc::default();
     let half = Arc::new(tokio::sync::Notify::new());
 
+    let mut poison = 0;
+    if scenario.idle {
+        poison = strike_any(
+            &mut pipeline,
+            &brokers,
+            &phones,
+            &mut process,
+            scenario.fault,
+        )
+        .await;
+    }
     // Two writers, each half of the stories, retrying what ingest refuses (UNAVAILABLE).
     let ingest = addr(&pipeline, &process, Service::Ingest);
     let writers: Vec<_> = (0..2)
@@ -548,12 +592,13 @@ pub async fn run(scenario: &Scenario) -> Row {
                 flashes.clone(),
                 half.clone(),
             );
-            let total = scenario.stories;
+            let (total, embargo) = (scenario.stories, scenario.embargo);
             tokio::spawn(async move {
                 let mut client = IngestServiceClient::new(crate::channel_to(ingest).await);
                 for n in (w..total).step_by(2) {
                     let flash = n % 5 == 0;
-                    let s = story(&articles, n, flash);
+                    let mut s = story(&articles, n, flash);
+                    s.embargo_until = embargo.map(|d| (std::time::SystemTime::now() + d).into());
                     // Up to 2 minutes of refusals (a broker down for 60 s, then leaders).
                     for _ in 0..240 {
                         let answer = client
@@ -581,16 +626,17 @@ pub async fn run(scenario: &Scenario) -> Row {
         })
         .collect();
 
-    half.notified().await;
-    let poison = match (scenario.fault, process.as_mut()) {
-        (Fault::Kill(_), Some(p)) => {
-            p.kill().await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            p.restart().await;
-            0
-        }
-        _ => strike(&mut pipeline, &brokers, &phones, scenario.fault).await,
-    };
+    if !scenario.idle {
+        half.notified().await;
+        poison = strike_any(
+            &mut pipeline,
+            &brokers,
+            &phones,
+            &mut process,
+            scenario.fault,
+        )
+        .await;
+    }
     let fault_over = Instant::now();
     for w in writers {
         let _ = w.await;
@@ -606,7 +652,9 @@ pub async fn run(scenario: &Scenario) -> Row {
     let expected = flashes.len() * scenario.readers;
     let mut in_feed = 0;
     let mut recovered = None;
-    while fault_over.elapsed() < SETTLE {
+    // A mass fan-out takes its time: a millisecond per thousand devices more.
+    let settle = SETTLE + Duration::from_millis(scenario.readers as u64);
+    while fault_over.elapsed() < settle {
         in_feed = in_feed_store(&rec, &acked).await;
         let received = distinct_alerts(&phones.hits(), &flashes);
         if in_feed == acked.len() && received >= expected {
@@ -649,6 +697,77 @@ pub async fn run(scenario: &Scenario) -> Row {
     row
 }
 
+/// Above this many readers, they are written straight to the `profiles` and `devices` topics
+/// (as recommendation and notification would have written them), not registered one by one.
+const MASS_READERS: usize = 1_000;
+
+/// `n` readers who follow Science and Technology, each with a webhook phone at `phone`,
+/// written to the compacted topics the services build their state from; returns once
+/// notification has them all in the audience.
+async fn mass_readers(pipeline: &Pipeline, n: usize, phone: SocketAddr) {
+    use futures::StreamExt as _;
+    use newsroom_platform::redis::redis::AsyncCommands as _;
+    use newsroom_proto::Message as _;
+    use newsroom_proto::v1::{Channel, Device, FollowTarget, TargetKind, UserProfile};
+    let raw = RawTopic::of(pipeline).await;
+    let (profiles, devices) = (
+        pipeline.topic(topics::PROFILES),
+        pipeline.topic(topics::DEVICES),
+    );
+    let records = (0..n).flat_map(|r| {
+        let user = format!("reader-{r}");
+        let profile = UserProfile {
+            user_id: user.clone(),
+            follows: vec![FollowTarget {
+                kind: TargetKind::Topic as i32,
+                value: TECH.into(),
+            }],
+            updated_at: None,
+        };
+        let device = Device {
+            device_id: format!("phone-{r}"),
+            user_id: user.clone(),
+            channel: Channel::Webhook as i32,
+            address: format!("http://{phone}/phone-{r}"),
+            ..Default::default()
+        };
+        [
+            (profiles.clone(), user, profile.encode_to_vec()),
+            (
+                devices.clone(),
+                format!("phone-{r}"),
+                device.encode_to_vec(),
+            ),
+        ]
+    });
+    let failed = futures::stream::iter(records)
+        .map(|(topic, key, value)| {
+            let producer = &raw.producer;
+            async move { producer.send(&topic, &key, &value).await.is_err() }
+        })
+        .buffer_unordered(2_000)
+        .filter(|failed| std::future::ready(*failed))
+        .count()
+        .await;
+    assert_eq!(failed, 0, "every reader written");
+    let redis = pipeline.redis().await;
+    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
+    let devices = redis.key("notif:devices");
+    crate::eventually(
+        Duration::from_secs(300),
+        &format!("{n} readers and phones known to notification"),
+        || {
+            let (mut conn, audience, devices) = (redis.conn(), audience.clone(), devices.clone());
+            async move {
+                let readers: usize = conn.scard(&audience).await.ok()?;
+                let phones: usize = conn.scard(&devices).await.ok()?;
+                (readers >= n && phones >= n).then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 /// Distinct (flash, device) pairs among the phones' hits.
 fn distinct_alerts(hits: &[(String, String)], flashes: &HashSet<String>) -> usize {
     hits.iter()
@@ -677,6 +796,26 @@ async fn in_feed_store(
         }
     }
     n
+}
+
+/// Strikes `fault`, on the service's own process for a SIGKILL; returns how many DLQ records
+/// its poison should make.
+async fn strike_any(
+    pipeline: &mut Pipeline,
+    brokers: &Brokers,
+    phones: &Phones,
+    process: &mut Option<ServiceProcess>,
+    fault: Fault,
+) -> usize {
+    match (fault, process.as_mut()) {
+        (Fault::Kill(_), Some(p)) => {
+            p.kill().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            p.restart().await;
+            0
+        }
+        _ => strike(pipeline, brokers, phones, fault).await,
+    }
 }
 
 /// Strikes `fault`; returns how many DLQ records its poison should make.
@@ -765,8 +904,15 @@ async fn strike(
         Fault::Poison => {
             let raw = RawTopic::of(pipeline).await;
             let mut written = 0;
-            // Two kinds of bytes no decoder takes: an invalid tag, a length past the end.
-            let poison: [&[u8]; 2] = [b"\xff\xfe not protobuf", &[0x0a, 0xff, 0xff, 0xff, 0x0f]];
+            // Three kinds of bytes no decoder takes: an invalid tag, a length past the end, and
+            // 999,800 of them (oversized: it fits the 1 MB producer limit, its DLQ copy with the
+            // dlq.* headers does not, so it is dead-lettered without its value).
+            let oversized = vec![0xffu8; 999_800];
+            let poison: [&[u8]; 3] = [
+                b"\xff\xfe not protobuf",
+                &[0x0a, 0xff, 0xff, 0xff, 0x0f],
+                &oversized,
+            ];
             for (t, groups) in CONSUMED {
                 let topic = pipeline.topic(t);
                 for (n, bytes) in poison.iter().enumerate() {

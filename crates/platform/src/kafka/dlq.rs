@@ -5,6 +5,12 @@
 //! topic, partition, offset, the error, the attempts and whatever the handler added (enrichment
 //! adds the stage that failed). The consumer then moves on: it never stops on a poison record
 //! and never drops one silently.
+//!
+//! One exception to "whole": a record too large for the DLQ (the original was near the
+//! broker's limit, and the DLQ headers push it over) would be refused for ever and stop its
+//! partition. It is dead-lettered without its value, with `dlq.value.dropped` saying why and
+//! how large it was; the source topic, partition and offset say where to read it while the
+//! source topic retains it.
 
 use std::time::Duration;
 
@@ -23,6 +29,17 @@ pub mod dlq_headers {
     pub const OFFSET: &str = "dlq.source.offset";
     pub const ERROR: &str = "dlq.error";
     pub const ATTEMPTS: &str = "dlq.attempts";
+    /// Set when the value was left out: why, and its size in bytes.
+    pub const VALUE_DROPPED: &str = "dlq.value.dropped";
+}
+
+/// Whether the broker or client will refuse this write whatever the retries: too large.
+fn refused_for_size(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode as C;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge | C::InvalidRecord)
+    )
 }
 
 /// The dead-letter topic of `topic`.
@@ -86,14 +103,11 @@ pub(super) async fn dead_letter(
         "record dead-lettered"
     );
     tokio::pin!(stop);
+    let mut headers = headers;
+    let mut value = record.payload.as_deref();
     loop {
         match producer
-            .send_with_headers(
-                &dlq,
-                &record.key_str(),
-                record.payload.as_deref(),
-                headers.clone(),
-            )
+            .send_with_headers(&dlq, &record.key_str(), value, headers.clone())
             .in_current_span()
             .await
         {
@@ -105,6 +119,16 @@ pub(super) async fn dead_letter(
                     })
                     .inc();
                 return true;
+            }
+            Err(e) if value.is_some() && refused_for_size(&e.source) => {
+                let size = value.map_or(0, <[u8]>::len);
+                tracing::error!(error = %e, size, "record too large for the DLQ: dead-lettering it without its value");
+                let why = format!("{}: {size} bytes", e.source);
+                headers = headers.insert(Header {
+                    key: dlq_headers::VALUE_DROPPED,
+                    value: Some(why.as_bytes()),
+                });
+                value = None;
             }
             Err(e) => {
                 tracing::error!(error = %e, "dead-letter write failed, retrying");
