@@ -34,7 +34,37 @@ pub fn alert_of(enriched: &EnrichedStory) -> Option<Alert> {
         correction: false,
         critical: false,
         collapse_id: story.id.clone(),
+        event_id: event_id_of(enriched),
     })
+}
+
+/// The news event of a story (its near-duplicate cluster, its own when enrichment found none),
+/// for one alert per event and device; an editor's alert escalates.
+pub fn event_of(enriched: &EnrichedStory, escalate: bool) -> Option<crate::store::EventClaim> {
+    let story = enriched.story.as_ref()?;
+    let cluster = event_id_of(enriched);
+    (!cluster.is_empty()).then_some(crate::store::EventClaim {
+        cluster,
+        urgency: story.urgency,
+        escalate,
+    })
+}
+
+/// The story's near-duplicate cluster, or its own (`c-<id>`) when enrichment gave none; empty
+/// for a canary, which is an event of its own every time.
+fn event_id_of(enriched: &EnrichedStory) -> String {
+    let Some(story) = enriched.story.as_ref() else {
+        return String::new();
+    };
+    if story.canary {
+        return String::new();
+    }
+    enriched
+        .enrichment
+        .as_ref()
+        .map(|e| e.cluster_id.clone())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| format!("c-{}", story.id))
 }
 
 /// What the per-device filters need to know about a story.

@@ -135,6 +135,7 @@ impl AlertHandler {
             facts: decision::facts_of(&enriched),
             audience: self.story_audience(&enriched),
             accepted_at: decision::accepted_at(&enriched),
+            event: decision::event_of(&enriched, false),
             alert,
             // The fan-out runs in the story's own trace.
             story_trace: None,
@@ -205,6 +206,9 @@ impl AlertHandler {
             facts: decision::facts_of(&enriched),
             accepted_at: decision::accepted_at(&enriched),
             audience,
+            // An editor's alert is an escalation: it reaches devices the event already reached
+            // (and is recorded as reaching them).
+            event: decision::event_of(&enriched, true),
             alert,
             // The editor's request is its own trace; its fan-out links to the story's.
             story_trace: store.story_trace(&request.story_id).await.map_err(retry)?,

@@ -20,16 +20,21 @@ pub enum Suppression {
     Budget,
     /// The device's channel is not configured on this server.
     ChannelUnavailable,
+    /// The device was already alerted for this news event (the story's near-duplicate
+    /// cluster) by another story at the same or a higher urgency (decided in Redis, with the
+    /// event's ledger).
+    SameEvent,
 }
 
 impl Suppression {
     /// Every reason, in the order the metrics declare them.
-    pub const ALL: [Suppression; 5] = [
+    pub const ALL: [Suppression; 6] = [
         Suppression::OptedOut,
         Suppression::Language,
         Suppression::QuietHours,
         Suppression::Budget,
         Suppression::ChannelUnavailable,
+        Suppression::SameEvent,
     ];
 
     /// The reason as stored in the ledger and counted in `AlertStatus.suppressed`, metric
@@ -41,6 +46,7 @@ impl Suppression {
             Suppression::QuietHours => "quiet_hours",
             Suppression::Budget => "budget",
             Suppression::ChannelUnavailable => "channel_unavailable",
+            Suppression::SameEvent => "same_event",
         }
     }
 

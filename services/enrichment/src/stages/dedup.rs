@@ -18,6 +18,14 @@
 //! `enrich:vec:<story id>` with the embedding and `enrich:recent` (story ids by event time), all
 //! expiring after the window. `EnrichPreview` reads without writing. Without Redis (tools, unit
 //! tests) every story is its own cluster.
+//!
+//! Two copies of one event arriving at the same instant (on different partitions, or different
+//! replicas) would each find nothing and start clusters of their own — and a reader would get
+//! two alerts for one event. So a story is recorded atomically with a sequence number
+//! (`enrich:seq`, in the same script as its band entries), and a story that started its own
+//! cluster looks again once recorded: if an earlier-recorded copy is close enough, it joins that
+//! copy's cluster. Whichever of two concurrent copies was recorded second sees the first, and
+//! the first ignores the second: both end in the first one's cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,13 +187,39 @@ fn band_keys(sig: &Signature) -> Vec<String> {
         .collect()
 }
 
-fn encode(cluster: &str, sig: &Signature) -> String {
-    let hex: String = sig.iter().map(|v| format!("{v:08x}")).collect();
-    format!("{cluster}\t{hex}")
+fn hex_of(sig: &Signature) -> String {
+    sig.iter().map(|v| format!("{v:08x}")).collect()
 }
 
+/// `<cluster>\t<signature hex>\t<sequence>`, as the record script writes it.
+fn encode(cluster: &str, sig: &Signature, seq: u64) -> String {
+    format!("{cluster}\t{}\t{seq}", hex_of(sig))
+}
+
+/// The order a stored story was recorded in (0 for entries written before sequences).
+fn seq_of(value: &str) -> u64 {
+    value
+        .splitn(3, '\t')
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Records a story's signature and band entries atomically with the next sequence number.
+/// KEYS: sig key, sequence key, band keys. ARGV: cluster, signature hex, event time, ttl, id.
+const RECORD: &str = r"
+local seq = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '\t' .. ARGV[2] .. '\t' .. seq, 'EX', ARGV[4])
+for i = 3, #KEYS do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[5]) end
+return seq
+";
+
+static RECORD_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(RECORD));
+
 fn decode(value: &str) -> Option<(String, Signature)> {
-    let (cluster, hex) = value.split_once('\t')?;
+    let mut parts = value.splitn(3, '\t');
+    let (cluster, hex) = (parts.next()?, parts.next()?);
     if hex.len() != HASHES * 8 {
         return None;
     }
@@ -224,40 +258,18 @@ impl Stage for Dedup {
         let window_ms = self.window.as_millis() as u64;
         let bands: Vec<String> = band_keys(&sig).iter().map(|k| redis.key(k)).collect();
 
-        let found = match previous.as_deref().and_then(decode) {
+        let window = (now_ms.saturating_sub(window_ms), now_ms + window_ms);
+        let is_new = previous.is_none();
+        let mut found = match previous.as_deref().and_then(decode) {
             // A new version of a story stays in its cluster.
             Some((c, _)) => c,
             None => {
-                let mut pipe = redis::pipe();
-                for b in &bands {
-                    pipe.cmd("ZRANGEBYSCORE")
-                        .arg(b)
-                        .arg(now_ms.saturating_sub(window_ms))
-                        .arg(now_ms + window_ms)
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(MAX_PER_BAND);
-                }
-                let lists: Vec<Vec<String>> =
-                    pipe.query_async(&mut conn).await.map_err(redis_error)?;
-                let mut candidates: Vec<String> =
-                    lists.into_iter().flatten().filter(|c| c != id).collect();
-                candidates.sort();
-                candidates.dedup();
-                let mut best: Option<(f64, String)> = None;
-                if !candidates.is_empty() {
-                    let keys: Vec<String> = candidates.iter().map(|c| sig_key(c)).collect();
-                    let values: Vec<Option<String>> =
-                        conn.mget(&keys).await.map_err(redis_error)?;
-                    for (c, sig_c) in values.iter().flatten().filter_map(|v| decode(v)) {
-                        let s = similarity(&sig, &sig_c);
-                        if s >= self.min_similarity && best.as_ref().is_none_or(|(b, _)| s > *b) {
-                            best = Some((s, c));
-                        }
-                    }
-                }
+                let close = self.close_copies(&mut conn, redis, &bands, id, &sig, window).await?;
+                let best = close
+                    .into_iter()
+                    .max_by(|a, b| a.similarity.total_cmp(&b.similarity));
                 match best {
-                    Some((_, c)) => c,
+                    Some(c) => c.cluster,
                     None => self
                         .by_meaning(redis, input, now_ms, window_ms)
                         .await?
@@ -268,15 +280,39 @@ impl Stage for Dedup {
 
         if input.mode.records() {
             let ttl = self.window.as_secs().max(60);
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(sig_key(id))
-                .arg(encode(&found, &sig))
-                .arg("EX")
-                .arg(ttl)
-                .ignore();
+            let mut record = RECORD_SCRIPT.prepare_invoke();
+            record.key(sig_key(id)).key(redis.key("enrich:seq"));
             for b in &bands {
-                pipe.cmd("ZADD").arg(b).arg(now_ms).arg(id).ignore();
+                record.key(b);
+            }
+            record
+                .arg(&found)
+                .arg(hex_of(&sig))
+                .arg(now_ms)
+                .arg(ttl)
+                .arg(id);
+            let seq: u64 = record
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            // Started a cluster of its own: a copy recorded just before it (its seq lower) that
+            // found nothing either is the same event; join the first-recorded one's cluster.
+            if is_new && found == own {
+                let close = self.close_copies(&mut conn, redis, &bands, id, &sig, window).await?;
+                if let Some(first) = close
+                    .into_iter()
+                    .filter(|c| c.seq < seq)
+                    .min_by_key(|c| c.seq)
+                {
+                    found = first.cluster;
+                    let () = conn
+                        .set_ex(sig_key(id), encode(&found, &sig, seq), ttl)
+                        .await
+                        .map_err(redis_error)?;
+                }
+            }
+            let mut pipe = redis::pipe();
+            for b in &bands {
                 pipe.cmd("ZREMRANGEBYSCORE")
                     .arg(b)
                     .arg(0)
@@ -307,7 +343,62 @@ impl Stage for Dedup {
     }
 }
 
+/// A recorded story close enough to be the same event.
+struct CloseCopy {
+    cluster: String,
+    similarity: f64,
+    seq: u64,
+}
+
 impl Dedup {
+    /// Recorded stories (other than `id`) sharing a band with `sig` within the window, whose
+    /// estimated similarity reaches `min_similarity`.
+    async fn close_copies(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        redis: &RedisStore,
+        bands: &[String],
+        id: &str,
+        sig: &Signature,
+        (from, to): (u64, u64),
+    ) -> Result<Vec<CloseCopy>, StageError> {
+        let mut pipe = redis::pipe();
+        for b in bands {
+            pipe.cmd("ZRANGEBYSCORE")
+                .arg(b)
+                .arg(from)
+                .arg(to)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(MAX_PER_BAND);
+        }
+        let lists: Vec<Vec<String>> = pipe.query_async(conn).await.map_err(redis_error)?;
+        let mut candidates: Vec<String> = lists.into_iter().flatten().filter(|c| c != id).collect();
+        candidates.sort();
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = candidates
+            .iter()
+            .map(|c| redis.key(format!("enrich:sig:{c}")))
+            .collect();
+        let values: Vec<Option<String>> = conn.mget(&keys).await.map_err(redis_error)?;
+        Ok(values
+            .iter()
+            .flatten()
+            .filter_map(|v| {
+                let (cluster, sig_c) = decode(v)?;
+                let similarity = similarity(sig, &sig_c);
+                (similarity >= self.min_similarity).then(|| CloseCopy {
+                    cluster,
+                    similarity,
+                    seq: seq_of(v),
+                })
+            })
+            .collect())
+    }
+
     /// The cluster of the closest recent story by embedding, if close enough.
     async fn by_meaning(
         &self,
@@ -398,8 +489,13 @@ mod tests {
     #[test]
     fn a_signature_survives_its_redis_encoding() {
         let s = signature(A).unwrap();
-        let (c, back) = decode(&encode("c-1", &s)).unwrap();
-        assert_eq!((c.as_str(), back), ("c-1", s));
+        let stored = encode("c-1", &s, 42);
+        let (c, back) = decode(&stored).unwrap();
+        assert_eq!((c.as_str(), back, seq_of(&stored)), ("c-1", s, 42));
+        // Written before sequences: read as recorded first.
+        let old = format!("c-2\t{}", hex_of(&s));
+        assert_eq!(decode(&old).map(|(c, _)| c).as_deref(), Some("c-2"));
+        assert_eq!(seq_of(&old), 0);
         assert!(signature("too short").is_none());
     }
 }

@@ -78,7 +78,7 @@ use crate::channel::Channels;
 use crate::metrics::Metrics;
 use crate::preferences::StoryFacts;
 use crate::receipts::Receipts;
-use crate::store::{AlertStore, RedisError};
+use crate::store::{AlertStore, EventClaim, RedisError};
 
 pub use page::{TRACE_EVERY_PAGE, TRACED_PAGES, page_traced};
 pub use status::status_of;
@@ -104,6 +104,9 @@ pub struct AlertJob {
     /// The `traceparent` of the story version, when the alert runs in another trace (an
     /// editor's): the fan-out span links to it.
     pub story_trace: Option<String>,
+    /// The news event (near-duplicate cluster) the story belongs to: a device is alerted once
+    /// per event unless this alert escalates. `None`: per story only (a canary).
+    pub event: Option<EventClaim>,
 }
 
 /// Why a fan-out did not finish.

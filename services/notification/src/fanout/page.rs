@@ -12,7 +12,7 @@ use super::{AlertJob, Fanout};
 use crate::audience::Audience;
 use crate::metrics::Suppressed;
 use crate::preferences::{self, Reach, Verdict};
-use crate::store::{Answer, Claim, ClaimRequest, RedisError};
+use crate::store::{Answer, Claim, ClaimAlert, ClaimRequest, RedisError};
 use crate::suppression::Suppression;
 
 /// Pages of every fan-out that get a `send batch` span of their own (the first ones).
@@ -108,14 +108,30 @@ impl Fanout {
             let claims = self
                 .store
                 .claim(
-                    &job.alert.story_id,
-                    job.alert.version,
-                    run,
-                    job.alert.critical,
-                    retry_failed,
+                    &ClaimAlert {
+                        story: &job.alert.story_id,
+                        version: job.alert.version,
+                        run,
+                        critical: job.alert.critical,
+                        retry_failed,
+                        event: job.event.as_ref(),
+                    },
                     &requests,
                 )
                 .await?;
+            // Which alert of the event covered the devices suppressed as the same event.
+            let same_event: Vec<String> = requests
+                .iter()
+                .zip(&claims)
+                .filter(|(_, c)| **c == Claim::SameEvent)
+                .map(|(r, _)| r.device_id.clone())
+                .collect();
+            let covered_by = match &job.event {
+                Some(e) if !same_event.is_empty() => {
+                    self.store.event_alerts(&e.cluster, &same_event).await?
+                }
+                _ => Default::default(),
+            };
             // Sends grouped by channel (a span each under a traced page), receipts of the suppressed.
             let mut sends: std::collections::BTreeMap<&'static str, Vec<_>> = Default::default();
             let mut work = Vec::new();
@@ -134,11 +150,24 @@ impl Fanout {
                             answer
                         });
                     }
-                    Claim::Suppressed => {
+                    Claim::Suppressed | Claim::SameEvent => {
                         suppressed += 1;
                         // Suppressed without a reason of ours: the script found the day's
-                        // budget spent.
-                        let reason = request.reason.unwrap_or(Suppression::Budget);
+                        // budget spent, or the event already reached the device.
+                        let reason = match claim {
+                            Claim::SameEvent => Suppression::SameEvent,
+                            _ => request.reason.unwrap_or(Suppression::Budget),
+                        };
+                        let detail = match (&job.event, reason) {
+                            (Some(e), Suppression::SameEvent) => format!(
+                                "same_event: alerted by story {} (cluster {})",
+                                covered_by
+                                    .get(&request.device_id)
+                                    .map_or("?", String::as_str),
+                                e.cluster
+                            ),
+                            _ => reason.as_str().to_owned(),
+                        };
                         Suppressed {
                             story_id: &job.alert.story_id,
                             device_id: &device.device_id,
@@ -146,13 +175,8 @@ impl Fanout {
                         }
                         .emit(&self.metrics);
                         work.push(async move {
-                            self.receipt(
-                                &device,
-                                &job.alert,
-                                DeliveryOutcome::Suppressed,
-                                reason.as_str().to_owned(),
-                            )
-                            .await;
+                            self.receipt(&device, &job.alert, DeliveryOutcome::Suppressed, detail)
+                                .await;
                         });
                     }
                     Claim::Busy => {

@@ -134,6 +134,8 @@ impl Fanout {
             at: Some(SystemTime::now().into()),
             version: alert.version,
             correction: alert.correction,
+            event_id: alert.event_id.clone(),
+            urgency: alert.urgency,
         };
         self.receipts.publish(&receipt).await;
     }

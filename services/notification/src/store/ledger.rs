@@ -35,6 +35,26 @@ pub enum Claim {
     Busy,
     /// Suppressed now (counted).
     Suppressed,
+    /// Suppressed now (counted): another story of the same news event reached the device.
+    SameEvent,
+}
+
+/// The news event an alert belongs to (the story's near-duplicate cluster), for one alert
+/// per event and device (`claim.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventClaim {
+    pub cluster: String,
+    /// The story's IPTC urgency (1 = flash; 0, not given, counts as 5): a later story of the
+    /// event alerts a device again only if more urgent than what reached it.
+    pub urgency: u32,
+    /// An editor's alert: it reaches devices the event already reached.
+    pub escalate: bool,
+}
+
+impl EventClaim {
+    fn urgency_rank(&self) -> u32 {
+        if self.urgency == 0 { 5 } else { self.urgency }
+    }
 }
 
 /// A device's answer, for the ledger.
@@ -116,6 +136,19 @@ impl LedgerEntry {
     }
 }
 
+/// The alert devices are claimed for.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimAlert<'a> {
+    pub story: &'a str,
+    pub version: u32,
+    /// The fan-out claiming them.
+    pub run: &'a str,
+    pub critical: bool,
+    /// A later round: devices whose send failed are claimed again.
+    pub retry_failed: bool,
+    pub event: Option<&'a EventClaim>,
+}
+
 /// One device to claim.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
@@ -133,13 +166,17 @@ impl AlertStore {
     /// `retry_failed`, devices whose send failed are claimed again.
     pub async fn claim(
         &self,
-        story: &str,
-        version: u32,
-        run: &str,
-        critical: bool,
-        retry_failed: bool,
+        alert: &ClaimAlert<'_>,
         requests: &[ClaimRequest],
     ) -> Result<Vec<Claim>, RedisError> {
+        let ClaimAlert {
+            story,
+            version,
+            run,
+            critical,
+            retry_failed,
+            event,
+        } = *alert;
         if requests.is_empty() {
             return Ok(Vec::new());
         }
@@ -147,13 +184,25 @@ impl AlertStore {
         inv.key(self.k(format!("sent:{story}")))
             .key(self.k(format!("alert:{story}")))
             .key(self.loaded_key())
+            .key(self.k(format!(
+                "event:{}",
+                event.map_or("-", |e| e.cluster.as_str())
+            )))
             .arg(run)
             .arg(self.k("run:"))
             .arg(if critical { "1" } else { "0" })
             .arg(version)
             .arg(self.k("budget:"))
             .arg(LEDGER_TTL_SECS)
-            .arg(if retry_failed { "1" } else { "0" });
+            .arg(if retry_failed { "1" } else { "0" })
+            .arg(if event.is_some() { "1" } else { "0" })
+            .arg(story)
+            .arg(event.map_or(5, EventClaim::urgency_rank))
+            .arg(if event.is_some_and(|e| e.escalate) {
+                "1"
+            } else {
+                "0"
+            });
         for r in requests {
             inv.arg(&r.device_id)
                 .arg(r.reason.map_or("", Suppression::as_str))
@@ -168,7 +217,29 @@ impl AlertStore {
                 2 => Claim::Resend,
                 3 => Claim::Busy,
                 4 => Claim::Suppressed,
+                5 => Claim::SameEvent,
                 _ => Claim::Skip,
+            })
+            .collect())
+    }
+
+    /// For each of `devices`, the story whose alert reached it for the news event `cluster`.
+    pub async fn event_alerts(
+        &self,
+        cluster: &str,
+        devices: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, RedisError> {
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.k(format!("event:{cluster}")))
+            .arg(devices)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(devices
+            .iter()
+            .zip(values)
+            .filter_map(|(d, v)| {
+                let story = v?.rsplit_once('|')?.0.to_owned();
+                Some((d.clone(), story))
             })
             .collect())
     }
@@ -260,7 +331,9 @@ impl AlertStore {
                 Ok(DeliveryOutcome::Gone) => Some(Answer::Gone),
                 _ => None,
             };
-            let entry = match (answer, Suppression::parse(&r.detail)) {
+            // A detail may explain its reason after a colon ("same_event: alerted by …").
+            let reason = r.detail.split(':').next().unwrap_or_default();
+            let entry = match (answer, Suppression::parse(reason)) {
                 (Some(answer), _) => LedgerEntry::Answered {
                     version: r.version,
                     answer,
@@ -282,6 +355,16 @@ impl AlertStore {
                 self.k(format!("sent:{}", r.story_id)),
                 self.k(format!("alert:{}", r.story_id)),
             );
+            // The event the alert reached the device for, in the receipts' order (a device's
+            // receipts share its partition), so the last one is the most urgent alert.
+            if answer.is_some() && !r.event_id.is_empty() {
+                let event = self.k(format!("event:{}", r.event_id));
+                let urgency = if r.urgency == 0 { 5 } else { r.urgency };
+                pipe.hset(&event, &r.device_id, format!("{}|{urgency}", r.story_id))
+                    .ignore()
+                    .expire(&event, LEDGER_TTL_SECS as i64)
+                    .ignore();
+            }
             // A retried send's delivery replaces its failure; nothing else overwrites.
             if answer == Some(Answer::Delivered) {
                 pipe.hset(&ledger, &r.device_id, entry.encode()).ignore();

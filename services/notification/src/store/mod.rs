@@ -50,7 +50,7 @@ use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_platform::redis::{RedisStore, VersionGuard};
 
 pub use alerts::AlertFields;
-pub use ledger::{Answer, Claim, ClaimRequest, LedgerEntry};
+pub use ledger::{Answer, Claim, ClaimAlert, ClaimRequest, EventClaim, LedgerEntry};
 
 /// How long the ledger, the counts and the story are kept: 7 days.
 pub const LEDGER_TTL_SECS: u64 = 7 * 24 * 3600;

@@ -1,0 +1,161 @@
+//! One alert per news event: three wires filing the same flash within milliseconds (on
+//! different partitions) ring each follower's phone once; a more urgent copy of the event rings
+//! it once more; a copy at the same urgency does not, and says why on `GetAlert`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use newsroom_e2e::{Pipeline, Service, data_file, eventually};
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
+use newsroom_proto::v1::{GetAlertRequest, Story, SubmitStoryRequest};
+
+const TECH: &str = "medtop:13000000";
+
+/// Phones: every alert they received, as (story, device).
+type Hits = Arc<Mutex<Vec<(String, String)>>>;
+
+async fn phones(hits: Hits) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/{device}",
+        axum::routing::post(
+            move |axum::extract::Path(device): axum::extract::Path<String>,
+                  body: axum::body::Bytes| {
+                let hits = hits.clone();
+                async move {
+                    let story =
+                        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["story_id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
+                    hits.lock().unwrap().push((story, device));
+                    "{}"
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// One wire's copy of the event: the same BBC technology article under its own headline.
+fn wire(source: &str, headline: &str, urgency: u32) -> Story {
+    let article = data_file("bbc-news.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).ok())
+        .find(|a| a.category == "tech")
+        .expect("a technology article");
+    Story {
+        source: source.into(),
+        guid: format!("{source}-event-1"),
+        headline: headline.into(),
+        urgency,
+        ..article.to_story()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_wires_of_one_flash_ring_each_phone_once_and_an_escalation_once_more() {
+    let pipeline = Pipeline::start().await;
+    let hits: Hits = Arc::default();
+    let phone = phones(hits.clone()).await;
+    for n in 0..3 {
+        pipeline
+            .reader_with_phone(
+                &format!("reader-{n}"),
+                &format!("phone-{n}"),
+                TECH,
+                &format!("http://{phone}/phone-{n}"),
+            )
+            .await;
+    }
+    let ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let submit = |story: Story| {
+        let mut ingest = ingest.clone();
+        async move {
+            ingest
+                .submit_story(SubmitStoryRequest {
+                    story: Some(story),
+                    idempotency_key: String::new(),
+                })
+                .await
+                .expect("SubmitStory")
+                .into_inner()
+                .story_id
+        }
+    };
+    let per_phone = |stories: &[String]| {
+        let mut n: HashMap<String, usize> = HashMap::new();
+        for (s, d) in hits.lock().unwrap().iter() {
+            if stories.contains(s) {
+                *n.entry(d.clone()).or_default() += 1;
+            }
+        }
+        n
+    };
+
+    // Three wires, at the same instant: each story its own id, so on different partitions.
+    let wires = futures::future::join_all([
+        submit(wire("ap", "Chip giant unveils faster processor", 2)),
+        submit(wire(
+            "reuters",
+            "Chipmaker launches new faster processor",
+            2,
+        )),
+        submit(wire("desk", "New processor from chip giant is faster", 2)),
+    ])
+    .await;
+    eventually(Duration::from_secs(60), "every phone rung", || {
+        let n = per_phone(&wires);
+        async move { (n.len() == 3).then_some(()) }
+    })
+    .await;
+    // Time for any second alert of the event to show itself.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let n = per_phone(&wires);
+    assert!(
+        n.values().all(|c| *c == 1),
+        "one alert per phone for one event: {n:?}"
+    );
+
+    // The event escalates (a flash): one more alert each; a copy at urgency 2 again: none.
+    let flash = submit(wire(
+        "ap-flash",
+        "FLASH: chip giant's processor recalled",
+        1,
+    ))
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "the escalation on every phone",
+        || {
+            let n = per_phone(std::slice::from_ref(&flash));
+            async move { (n.len() == 3).then_some(()) }
+        },
+    )
+    .await;
+    let late = submit(wire("afp", "Chip giant shows off its faster processor", 2)).await;
+    let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    let status = eventually(Duration::from_secs(60), "the late copy judged", || {
+        let (mut notif, late) = (notif.clone(), late.clone());
+        async move {
+            let s = notif
+                .get_alert(GetAlertRequest { story_id: late })
+                .await
+                .ok()?
+                .into_inner();
+            (s.suppressed.get("same_event").copied().unwrap_or(0) == 3).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!(status.sent, 0, "{status:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut all = wires.clone();
+    all.extend([flash, late]);
+    let n = per_phone(&all);
+    assert!(n.values().all(|c| *c == 2), "two alerts per phone: {n:?}");
+    pipeline.stop().await;
+}
