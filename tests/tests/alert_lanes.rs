@@ -142,6 +142,8 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
                             target: Some(audience::Target::Followers(true)),
                         }),
                         critical: false,
+                        dry_run: false,
+                        expires_after: None,
                     })
                     .await
                     .ok()

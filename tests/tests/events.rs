@@ -9,7 +9,7 @@ use std::time::Duration;
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-use newsroom_proto::v1::{GetAlertRequest, Story, SubmitStoryRequest};
+use newsroom_proto::v1::{GetAlertRequest, SendAlertRequest, Story, SubmitStoryRequest};
 
 const TECH: &str = "medtop:13000000";
 
@@ -157,5 +157,166 @@ async fn three_wires_of_one_flash_ring_each_phone_once_and_an_escalation_once_mo
     all.extend([flash, late]);
     let n = per_phone(&all);
     assert!(n.values().all(|c| *c == 2), "two alerts per phone: {n:?}");
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dry_run_sends_nothing_and_returns_what_the_alert_would_do() {
+    let pipeline = Pipeline::start().await;
+    let hits: Hits = Arc::default();
+    let phone = phones(hits.clone()).await;
+    for n in 0..3 {
+        pipeline
+            .reader_with_phone(
+                &format!("dry-{n}"),
+                &format!("dry-phone-{n}"),
+                TECH,
+                &format!("http://{phone}/dry-phone-{n}"),
+            )
+            .await;
+    }
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    // A routine story: it alerts no one by itself.
+    let story = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(wire("desk", "Chip giant's processor, explained", 5)),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+        .story_id;
+    let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    let request = |dry_run: bool| SendAlertRequest {
+        story_id: story.clone(),
+        audience: None,
+        critical: false,
+        dry_run,
+        expires_after: None,
+    };
+    let dry = eventually(Duration::from_secs(60), "the story known", || {
+        let (mut notif, request) = (notif.clone(), request(true));
+        async move { notif.send_alert(request).await.ok() }
+    })
+    .await
+    .into_inner();
+    assert!(dry.dry_run, "{dry:?}");
+    assert_eq!((dry.targeted, dry.sent), (3, 3), "{dry:?}");
+    assert!(dry.suppressed.values().all(|n| *n == 0), "{dry:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hits.lock().unwrap().is_empty(), "a dry run rang a phone");
+    let alerted = notif
+        .clone()
+        .get_alert(GetAlertRequest {
+            story_id: story.clone(),
+        })
+        .await;
+    assert_eq!(
+        alerted.map(|_| ()).map_err(|s| s.code()),
+        Err(tonic::Code::NotFound),
+        "a dry run leaves no alert behind"
+    );
+
+    // The real alert rings the three phones; a dry run after it would send to no one.
+    notif
+        .clone()
+        .send_alert(request(false))
+        .await
+        .expect("SendAlert");
+    eventually(Duration::from_secs(60), "three phones rung", || {
+        let n = hits.lock().unwrap().len();
+        async move { (n == 3).then_some(()) }
+    })
+    .await;
+    let again = notif
+        .clone()
+        .send_alert(request(true))
+        .await
+        .expect("dry run")
+        .into_inner();
+    assert_eq!((again.targeted, again.sent), (0, 0), "{again:?}");
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_alert_past_its_window_is_not_sent_late() {
+    let pipeline = Pipeline::start().await;
+    let hits: Hits = Arc::default();
+    let phone = phones(hits.clone()).await;
+    for n in 0..3 {
+        pipeline
+            .reader_with_phone(
+                &format!("late-{n}"),
+                &format!("late-phone-{n}"),
+                TECH,
+                &format!("http://{phone}/late-phone-{n}"),
+            )
+            .await;
+    }
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let mut submit = async |source: &str| {
+        ingest
+            .submit_story(SubmitStoryRequest {
+                story: Some(wire(source, "Chip giant's processor: what we know", 5)),
+                idempotency_key: String::new(),
+            })
+            .await
+            .expect("SubmitStory")
+            .into_inner()
+            .story_id
+    };
+    let (short, long) = (submit("short-window").await, submit("long-window").await);
+    let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    let alert = |story: String, window: Duration| {
+        let mut notif = notif.clone();
+        async move {
+            notif
+                .send_alert(SendAlertRequest {
+                    story_id: story,
+                    audience: None,
+                    critical: false,
+                    dry_run: false,
+                    expires_after: Some(window.try_into().unwrap()),
+                })
+                .await
+                .ok()
+        }
+    };
+    // A window of a microsecond has closed before the fan-out's first page: nothing is sent.
+    eventually(
+        Duration::from_secs(60),
+        "the short-window alert accepted",
+        || alert(short.clone(), Duration::from_micros(1)),
+    )
+    .await;
+    let status = eventually(Duration::from_secs(60), "the short window judged", || {
+        let (mut notif, short) = (notif.clone(), short.clone());
+        async move {
+            let s = notif
+                .get_alert(GetAlertRequest { story_id: short })
+                .await
+                .ok()?
+                .into_inner();
+            (s.suppressed.get("expired").copied().unwrap_or(0) == 3).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!(status.sent, 0, "{status:?}");
+    // A minute's window: sent.
+    eventually(
+        Duration::from_secs(60),
+        "the long-window alert accepted",
+        || alert(long.clone(), Duration::from_secs(60)),
+    )
+    .await;
+    eventually(Duration::from_secs(60), "three phones rung", || {
+        let n = hits.lock().unwrap().len();
+        async move { (n == 3).then_some(()) }
+    })
+    .await;
+    assert!(
+        hits.lock().unwrap().iter().all(|(s, _)| *s == long),
+        "the expired alert was sent late"
+    );
     pipeline.stop().await;
 }

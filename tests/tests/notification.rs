@@ -654,6 +654,8 @@ async fn preferences_filter_devices_and_a_critical_alert_overrides_quiet_hours_a
                 target: Some(audience::Target::Everyone(true)),
             }),
             critical: true,
+            dry_run: false,
+            expires_after: None,
         })
         .await
         .expect("SendAlert");
@@ -1577,6 +1579,8 @@ async fn editors_send_alerts_services_manage_devices_and_no_credential_reaches_a
                 story_id: "no-such-story".into(),
                 audience: None,
                 critical: true,
+                dry_run: false,
+                expires_after: None,
             },
             token,
         )

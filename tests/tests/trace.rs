@@ -277,6 +277,8 @@ async fn one_trace_follows_a_story_from_submit_through_kafka_to_recommendation_a
                 target: Some(newsroom_proto::v1::audience::Target::Everyone(true)),
             }),
             critical: false,
+            dry_run: false,
+            expires_after: None,
         })
         .await
         .expect("SendAlert");

@@ -97,6 +97,8 @@ pub struct NotificationApi {
     pub auth: AuthConfig,
     /// The segments an editor may alert (`NEWSROOM_SEGMENTS`).
     pub segments: BTreeMap<String, Segment>,
+    /// The user whose devices alone receive canary stories.
+    pub canary_user: String,
     /// A client of its own for `StreamAlerts`' pub/sub connections.
     pub redis_client: redis::Client,
     /// Ends open `StreamAlerts` streams.
@@ -353,7 +355,25 @@ impl NotificationService for NotificationApi {
             critical: req.critical,
             requested_by: caller.label().to_owned(),
             requested_at: Some(requested_at),
+            expires_at: match req.expires_after {
+                None => None,
+                Some(d) => {
+                    let d = std::time::Duration::try_from(d)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| invalid("expires_after: a positive duration"))?;
+                    Some((SystemTime::now() + d).into())
+                }
+            },
         };
+        if req.dry_run {
+            // The decision the consumer would make, run here; nothing is published or sent.
+            let job = crate::editor_job(&story, &record, &self.segments, &self.canary_user)
+                .map_err(Status::failed_precondition)?;
+            let status = self.fanout.dry_run(&job).await.map_err(ApiError::from)?;
+            tracing::info!(story.id = %id, by = caller.label(), targeted = status.targeted, would_send = status.sent, "editor alert dry run");
+            return Ok(Response::new(status));
+        }
         self.producer
             .send(&self.alerts_topic, id, &record.encode_to_vec())
             .await

@@ -136,6 +136,7 @@ impl AlertHandler {
             audience: self.story_audience(&enriched),
             accepted_at: decision::accepted_at(&enriched),
             event: decision::event_of(&enriched, false),
+            expires_at: None,
             alert,
             // The fan-out runs in the story's own trace.
             story_trace: None,
@@ -185,34 +186,10 @@ impl AlertHandler {
             .ok_or_else(|| {
                 HandlerError::poison(format!("story {} is unknown", request.story_id))
             })?;
-        let mut alert = decision::alert_of(&enriched)
-            .ok_or_else(|| HandlerError::poison("cached story without an id"))?;
-        alert.critical = request.critical;
-        let audience = match request.audience.and_then(|a| a.target) {
-            // Whatever the editor asked, a canary reaches no reader.
-            _ if enriched.story.as_ref().is_some_and(|s| s.canary) => {
-                self.story_audience(&enriched)
-            }
-            Some(Target::Everyone(true)) => Audience::Everyone,
-            Some(Target::Segment(name)) => {
-                let segment = self.segments.get(&name).cloned().ok_or_else(|| {
-                    HandlerError::poison(format!("segment {name} is not configured"))
-                })?;
-                Audience::Segment(name, segment)
-            }
-            _ => Audience::Followers,
-        };
-        let job = AlertJob {
-            facts: decision::facts_of(&enriched),
-            accepted_at: decision::accepted_at(&enriched),
-            audience,
-            // An editor's alert is an escalation: it reaches devices the event already reached
-            // (and is recorded as reaching them).
-            event: decision::event_of(&enriched, true),
-            alert,
-            // The editor's request is its own trace; its fan-out links to the story's.
-            story_trace: store.story_trace(&request.story_id).await.map_err(retry)?,
-        };
+        let mut job = editor_job(&enriched, &request, &self.segments, &self.canary_user)
+            .map_err(HandlerError::poison)?;
+        // The editor's request is its own trace; its fan-out links to the story's.
+        job.story_trace = store.story_trace(&request.story_id).await.map_err(retry)?;
         tracing::info!(story.id = %job.alert.story_id, audience = %job.audience.label(), critical = job.alert.critical, by = %request.requested_by, "editor alert");
         self.fanout.alert(&job).await?;
         Ok(())
@@ -252,6 +229,45 @@ impl Handler for ProfileHandler {
             .await
             .map_err(retry)
     }
+}
+
+/// The alert an editor's request makes of `enriched` (without the story's trace): its
+/// audience (a canary reaches no reader, whatever was asked), critical or not, and an
+/// escalation of the story's news event (it reaches devices the event already reached, and
+/// is recorded as reaching them). Shared by the consumer and `SendAlert`'s dry run.
+pub(crate) fn editor_job(
+    enriched: &EnrichedStory,
+    request: &AlertRequest,
+    segments: &BTreeMap<String, Segment>,
+    canary_user: &str,
+) -> Result<AlertJob, String> {
+    let mut alert = decision::alert_of(enriched).ok_or("cached story without an id")?;
+    alert.critical = request.critical;
+    let audience = match request.audience.clone().and_then(|a| a.target) {
+        _ if enriched.story.as_ref().is_some_and(|s| s.canary) => {
+            Audience::Canary(canary_user.to_owned())
+        }
+        Some(Target::Everyone(true)) => Audience::Everyone,
+        Some(Target::Segment(name)) => {
+            let segment = segments
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| format!("segment {name} is not configured"))?;
+            Audience::Segment(name, segment)
+        }
+        _ => Audience::Followers,
+    };
+    Ok(AlertJob {
+        facts: decision::facts_of(enriched),
+        accepted_at: decision::accepted_at(enriched),
+        audience,
+        event: decision::event_of(enriched, true),
+        expires_at: request
+            .expires_at
+            .and_then(|t| SystemTime::try_from(t).ok()),
+        alert,
+        story_trace: None,
+    })
 }
 
 /// Sets a user's audiences to what their profile follows (`None`: none, the user is gone).
@@ -449,6 +465,7 @@ pub async fn run_with_channels(
         alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
         auth: config.auth.clone(),
         segments: config.segments.clone(),
+        canary_user: config.canary_user.clone(),
         redis_client,
         shutdown: service.shutdown().clone(),
     };

@@ -24,17 +24,20 @@ pub enum Suppression {
     /// cluster) by another story at the same or a higher urgency (decided in Redis, with the
     /// event's ledger).
     SameEvent,
+    /// The alert's window (`expires_after`) closed before the device's turn: not sent late.
+    Expired,
 }
 
 impl Suppression {
     /// Every reason, in the order the metrics declare them.
-    pub const ALL: [Suppression; 6] = [
+    pub const ALL: [Suppression; 7] = [
         Suppression::OptedOut,
         Suppression::Language,
         Suppression::QuietHours,
         Suppression::Budget,
         Suppression::ChannelUnavailable,
         Suppression::SameEvent,
+        Suppression::Expired,
     ];
 
     /// The reason as stored in the ledger and counted in `AlertStatus.suppressed`, metric
@@ -47,6 +50,7 @@ impl Suppression {
             Suppression::Budget => "budget",
             Suppression::ChannelUnavailable => "channel_unavailable",
             Suppression::SameEvent => "same_event",
+            Suppression::Expired => "expired",
         }
     }
 

@@ -53,9 +53,16 @@ pub(crate) fn print_counts(a: &AlertStatus, json: bool) {
         print_json(&serde_json::json!({
             "story_id": a.story_id, "version": a.version, "targeted": a.targeted, "sent": a.sent,
             "delivered": a.delivered, "failed": a.failed, "suppressed": a.suppressed,
-            "finished_at": finished_at,
+            "finished_at": finished_at, "dry_run": a.dry_run,
         }));
     } else {
+        if a.dry_run {
+            println!(
+                "{} (dry run, nothing sent): would target {} and send to {}; suppressed {:?}",
+                a.story_id, a.targeted, a.sent, a.suppressed
+            );
+            return;
+        }
         println!(
             "{}: targeted {} sent {} delivered {} failed {} suppressed {:?}{}",
             a.story_id,

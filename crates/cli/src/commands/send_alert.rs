@@ -19,6 +19,12 @@ pub struct Args {
     /// Through quiet hours and daily budgets (not through opt-outs and languages).
     #[arg(long)]
     critical: bool,
+    /// Decide and resolve the audience, send nothing: print what the alert would do now.
+    #[arg(long, conflicts_with = "watch")]
+    dry_run: bool,
+    /// A routine alert's window: devices not sent to within it are skipped, never alerted late.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    expires_after_secs: Option<u64>,
     #[arg(long)]
     watch: bool,
     /// With --watch: give up (exit 75) after this long.
@@ -41,6 +47,12 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
                 target: Some(target),
             }),
             critical: args.critical,
+            dry_run: args.dry_run,
+            expires_after: args.expires_after_secs.map(|s| {
+                std::time::Duration::from_secs(s)
+                    .try_into()
+                    .unwrap_or_default()
+            }),
         })
         .await?
         .into_inner();

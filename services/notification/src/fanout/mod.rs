@@ -56,9 +56,11 @@
 //! - `send` — one device's send, shared by alerts and corrections (metrics, receipt, gone
 //!   devices), and the writer that records answers in the ledger;
 //! - `correction` — a correction replacing the alert on recently alerted devices;
+//! - `dry_run` — the whole decision and audience resolution, nothing claimed or sent;
 //! - `status` — an `AlertStatus` from the alert's counts and timeline.
 
 mod correction;
+mod dry_run;
 mod page;
 mod send;
 mod status;
@@ -107,6 +109,8 @@ pub struct AlertJob {
     /// The news event (near-duplicate cluster) the story belongs to: a device is alerted once
     /// per event unless this alert escalates. `None`: per story only (a canary).
     pub event: Option<EventClaim>,
+    /// After this, no device is sent to (an editor's routine alert with a window).
+    pub expires_at: Option<SystemTime>,
 }
 
 /// Why a fan-out did not finish.

@@ -3,6 +3,7 @@
 //! grouped by channel; and the sampling that gives some pages a `send batch` span.
 
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use newsroom_proto::v1::DeliveryOutcome;
 use tracing::Instrument as _;
@@ -53,6 +54,53 @@ pub(super) struct RunPages<'a> {
 }
 
 impl Fanout {
+    /// Reads a page of the audience and judges each device (segment, channel configured,
+    /// preferences): what to claim, with the devices themselves. Devices no longer
+    /// registered, outside the segment or outside the audience are left out.
+    pub(super) async fn judge_page(
+        &self,
+        job: &AlertJob,
+        ids: Vec<String>,
+    ) -> Result<(Vec<ClaimRequest>, Vec<newsroom_proto::v1::Device>), RedisError> {
+        let devices = self.store.devices(&ids).await?;
+        let now = chrono::Utc::now();
+        let reach = match job.audience {
+            Audience::Followers => Reach::Followers,
+            _ => Reach::Chosen,
+        };
+        let mut requests = Vec::with_capacity(ids.len());
+        let mut kept = Vec::with_capacity(ids.len());
+        for (id, device) in ids.into_iter().zip(devices) {
+            // Unregistered since the audience was indexed: not part of it any more.
+            let Some(device) = device else { continue };
+            if let Audience::Segment(_, segment) = &job.audience
+                && !segment.contains(&device)
+            {
+                continue;
+            }
+            let expired = job.expires_at.is_some_and(|t| SystemTime::now() > t);
+            let (reason, budget) = if self.channels.get(device.channel).is_none() {
+                (Some(Suppression::ChannelUnavailable), 0)
+            } else if expired {
+                (Some(Suppression::Expired), 0)
+            } else {
+                match preferences::judge(&device, &job.facts, reach, job.alert.critical, now) {
+                    Verdict::Outside => continue,
+                    Verdict::Suppress(reason) => (Some(reason), 0),
+                    Verdict::Send { budget } => (None, budget),
+                }
+            };
+            requests.push(ClaimRequest {
+                device_id: id,
+                reason,
+                budget,
+                day: preferences::local_day(&device, now),
+            });
+            kept.push(device);
+        }
+        Ok((requests, kept))
+    }
+
     /// Reads, filters, claims and sends one page of the audience; `page` is its batch span
     /// (disabled when the page is not traced).
     pub(super) async fn send_page(
@@ -72,39 +120,7 @@ impl Fanout {
         page.record("messaging.batch.message_count", ids.len());
         async {
             self.metrics.audience_read(ids.len());
-            let devices = self.store.devices(&ids).await?;
-            let now = chrono::Utc::now();
-            let reach = match job.audience {
-                Audience::Followers => Reach::Followers,
-                _ => Reach::Chosen,
-            };
-            let mut requests = Vec::with_capacity(ids.len());
-            let mut kept = Vec::with_capacity(ids.len());
-            for (id, device) in ids.into_iter().zip(devices) {
-                // Unregistered since the audience was indexed: not part of it any more.
-                let Some(device) = device else { continue };
-                if let Audience::Segment(_, segment) = &job.audience
-                    && !segment.contains(&device)
-                {
-                    continue;
-                }
-                let (reason, budget) = if self.channels.get(device.channel).is_none() {
-                    (Some(Suppression::ChannelUnavailable), 0)
-                } else {
-                    match preferences::judge(&device, &job.facts, reach, job.alert.critical, now) {
-                        Verdict::Outside => continue,
-                        Verdict::Suppress(reason) => (Some(reason), 0),
-                        Verdict::Send { budget } => (None, budget),
-                    }
-                };
-                requests.push(ClaimRequest {
-                    device_id: id,
-                    reason,
-                    budget,
-                    day: preferences::local_day(&device, now),
-                });
-                kept.push(device);
-            }
+            let (requests, kept) = self.judge_page(job, ids).await?;
             let claims = self
                 .store
                 .claim(

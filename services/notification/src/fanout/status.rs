@@ -65,6 +65,7 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         finished_at: timestamp(get("finished_ms")),
         requested_at: None,
         latest_started_at: timestamp(get("latest_started_ms")),
+        dry_run: false,
     }
 }
 

@@ -16,6 +16,7 @@ use super::{AlertStore, LEDGER_TTL_SECS, RedisError, TIMELINE_BUCKET_MS};
 use crate::suppression::Suppression;
 
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+static PREVIEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("preview.lua")));
 
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("complete.lua")));
 
@@ -216,6 +217,51 @@ impl AlertStore {
                 1 => Claim::Send,
                 2 => Claim::Resend,
                 3 => Claim::Busy,
+                4 => Claim::Suppressed,
+                5 => Claim::SameEvent,
+                _ => Claim::Skip,
+            })
+            .collect())
+    }
+
+    /// What [`AlertStore::claim`] would decide for `requests` now, writing nothing (a dry
+    /// run): [`Claim::Skip`] already handled, [`Claim::Send`], [`Claim::Suppressed`] or
+    /// [`Claim::SameEvent`].
+    pub async fn preview_claims(
+        &self,
+        alert: &ClaimAlert<'_>,
+        requests: &[ClaimRequest],
+    ) -> Result<Vec<Claim>, RedisError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let event = alert.event;
+        let mut inv = PREVIEW.prepare_invoke();
+        inv.key(self.k(format!("sent:{}", alert.story)))
+            .key(self.k(format!(
+                "event:{}",
+                event.map_or("-", |e| e.cluster.as_str())
+            )))
+            .arg(if event.is_some() { "1" } else { "0" })
+            .arg(alert.story)
+            .arg(event.map_or(5, EventClaim::urgency_rank))
+            .arg(if event.is_some_and(|e| e.escalate) {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(self.k("budget:"));
+        for r in requests {
+            inv.arg(&r.device_id)
+                .arg(r.reason.map_or("", Suppression::as_str))
+                .arg(r.budget)
+                .arg(&r.day);
+        }
+        let codes: Vec<i64> = inv.invoke_async(&mut self.conn()).await?;
+        Ok(codes
+            .into_iter()
+            .map(|c| match c {
+                1 => Claim::Send,
                 4 => Claim::Suppressed,
                 5 => Claim::SameEvent,
                 _ => Claim::Skip,
