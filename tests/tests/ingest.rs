@@ -713,3 +713,36 @@ async fn versions_continue_after_redis_lost_ingest_state() {
     );
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_with_a_multi_byte_character_after_encoding_is_answered_not_a_crash() {
+    let pipeline = Pipeline::start_only(&[Service::Ingest]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let import = |document: &str, format: &str| ImportFeedRequest {
+        document: document.as_bytes().to_vec(),
+        format: format.into(),
+        source: "feeds".into(),
+    };
+    // NINJS whose text says encoding= then an emoji: a story like any other.
+    let ninjs = r#"{"uri": "enc-1", "headline": "Newsroom encoding=📰 guide", "body_html": "<p>How we encode.</p>"}"#;
+    let answer = ingest
+        .import_feed(import(ninjs, "ninjs"))
+        .await
+        .expect("an answer, not a reset stream")
+        .into_inner();
+    assert_eq!(answer.results.len(), 1, "{answer:?}");
+    // NewsML-G2 whose declaration names no encoding (é instead of a quote): an error naming
+    // the document, never a crash; the service still answers afterwards.
+    let newsml = "<?xml version=\"1.0\" encoding=é?><newsItem guid=\"x\"></newsItem>";
+    match ingest.import_feed(import(newsml, "newsml-g2")).await {
+        Ok(a) => assert!(a.into_inner().results.is_empty()),
+        Err(status) => assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}"),
+    }
+    let again = ingest
+        .import_feed(import(ninjs, "ninjs"))
+        .await
+        .expect("still answering")
+        .into_inner();
+    assert_eq!(again.results.len(), 1);
+    pipeline.stop().await;
+}

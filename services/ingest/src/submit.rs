@@ -327,7 +327,25 @@ impl Submitter {
                 ),
             ));
         }
-        let items = formats::parse(document, format, source).map_err(FieldError::from)?;
+        // A parser that panics on some input is a bug, but it must cost that one document, not
+        // the call (RST_STREAM) or a polled feed's task: caught, logged, INVALID_ARGUMENT.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            formats::parse(document, format, source)
+        }));
+        let items = match parsed {
+            Ok(items) => items.map_err(FieldError::from)?,
+            Err(_) => {
+                tracing::error!(
+                    source,
+                    bytes = document.len(),
+                    "a parser panicked on this document (a bug): refused"
+                );
+                return Err(invalid(
+                    "document",
+                    "could not be parsed (the parser failed on this input)",
+                ));
+            }
+        };
         let (mut results, mut errors) = (Vec::new(), Vec::new());
         for (index, item) in items.into_iter().enumerate() {
             let error = |guid: String, field: &str, reason: String| ImportError {

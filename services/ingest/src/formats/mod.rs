@@ -112,11 +112,16 @@ pub fn decode(document: &[u8]) -> Result<String, FormatError> {
         return Ok(text.into_owned());
     }
     let head = String::from_utf8_lossy(&document[..document.len().min(200)]);
+    // `encoding="…"` or `encoding='…'`; anything else after `encoding=` (a multi-byte
+    // character, nothing) names no encoding.
     let declared = head
         .split_once("encoding=")
         .and_then(|(_, rest)| {
-            let quote = rest.chars().next()?;
-            rest[1..].split(quote).next().map(str::to_owned)
+            let quote = rest.chars().next().filter(|q| matches!(q, '"' | '\''))?;
+            rest[quote.len_utf8()..]
+                .split(quote)
+                .next()
+                .map(str::to_owned)
         })
         .and_then(|label| encoding_rs::Encoding::for_label(label.trim().as_bytes()));
     match declared {
@@ -205,5 +210,21 @@ mod tests {
     fn iso_8859_1_is_decoded() {
         let doc = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xe9</a>";
         assert!(decode(doc).unwrap().contains("café"));
+    }
+
+    #[test]
+    fn a_multi_byte_character_after_encoding_is_no_encoding_and_no_panic() {
+        for doc in [
+            "<?xml version=\"1.0\" encoding=é?><newsItem/>".as_bytes(),
+            "{\"headline\": \"encoding=\u{1F4F0}\", \"body_html\": \"<p>x</p>\"}".as_bytes(),
+            b"<?xml version=\"1.0\" encoding=",
+            b"<?xml version=\"1.0\" encoding=\"\xc3",
+        ] {
+            // Text, or an error naming what is wrong: never a panic.
+            let _ = decode(doc);
+            let _ = parse(doc, "", "wire");
+        }
+        let json = "{\"headline\": \"encoding=\u{1F4F0}\"}";
+        assert_eq!(decode(json.as_bytes()).unwrap(), json);
     }
 }
