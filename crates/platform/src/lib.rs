@@ -11,6 +11,7 @@
 //! - [`readiness`] — checks (Kafka clients, Redis, consumers) behind `/readyz` and gRPC health;
 //! - [`redis`] — the Redis connection with a key prefix;
 //! - [`metrics`] — the Prometheus registry and the metrics every service exposes;
+//! - [`outbound`] — the SSRF guard for addresses users choose (feeds, webhooks);
 //! - [`time`] — milliseconds since the epoch, and protobuf timestamps through prost-types;
 //! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run)
 //!   and [`service::Service`], the wiring every service shares, with its one stop deadline.
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod kafka;
 pub mod metrics;
+pub mod outbound;
 pub mod readiness;
 pub mod redis;
 pub mod server;

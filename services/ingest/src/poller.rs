@@ -13,8 +13,6 @@
 //! `NEWSROOM_FEEDS_ALLOW_PRIVATE=true` (tests, intranet feeds).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
@@ -25,82 +23,15 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
+use newsroom_platform::outbound::{self, check_url};
+
 use crate::access::Principal;
 use crate::feeds::FeedSource;
 use crate::submit::Submitter;
 
-/// Whether an address is one a public feed may not live on.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space
-                || o[0] == 0
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-        }
-    }
-}
-
-/// A DNS resolver that drops internal addresses (the SSRF guard).
-#[derive(Clone)]
-pub struct GuardedResolver {
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| allow_private || !is_internal(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} resolves only to internal addresses (refused)").into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
-/// Refuses URLs whose host is a literal internal IP (the resolver never sees those).
-pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
-    let literal = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-        _ => None,
-    };
-    match literal {
-        Some(ip) if !allow_private && is_internal(ip) => {
-            Err(format!("{url}: internal address {ip} refused"))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// The HTTP client of the poller, with the guard on names, literal IPs and redirects.
 pub fn client(allow_private: bool) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+    outbound::guarded(reqwest::Client::builder(), allow_private)
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
@@ -311,28 +242,6 @@ async fn poll_once(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_internal(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
-            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
-        }
-    }
 
     #[test]
     fn literal_internal_urls_are_refused_unless_allowed() {

@@ -99,6 +99,8 @@ pub struct NotificationApi {
     pub segments: BTreeMap<String, Segment>,
     /// The user whose devices alone receive canary stories.
     pub canary_user: String,
+    /// Webhooks may point at private addresses (the SSRF guard lifted: demo, tests).
+    pub webhook_allow_private: bool,
     /// A client of its own for `StreamAlerts`' pub/sub connections.
     pub redis_client: redis::Client,
     /// Ends open `StreamAlerts` streams.
@@ -140,6 +142,13 @@ impl NotificationApi {
             )))
         })?;
         channel.check_device(&d).map_err(invalid)?;
+        // A webhook is a URL a caller chose: it must lead to a public address now (and the
+        // channel checks again at every connection).
+        if kind == ChannelKind::Webhook && !self.webhook_allow_private {
+            newsroom_platform::outbound::check_destination(&d.address, false)
+                .await
+                .map_err(|e| invalid(format!("device.address: {e}")))?;
+        }
         if !d.timezone.is_empty() && !preferences::is_time_zone(&d.timezone) {
             return Err(invalid(format!(
                 "device.timezone: {:?} is not an IANA time zone such as \"Europe/London\"",

@@ -48,6 +48,9 @@ pub const NEWSROOM_WEBHOOK_SECRET: &str = "NEWSROOM_WEBHOOK_SECRET";
 pub const NEWSROOM_SEGMENTS: &str = "NEWSROOM_SEGMENTS";
 
 /// The default gRPC port of notification.
+/// Webhook devices may point at private, loopback and link-local addresses. Default: only
+/// when the service listens on loopback (the demo, the tests); never on a public address.
+pub const NEWSROOM_WEBHOOK_ALLOW_PRIVATE: &str = "NEWSROOM_WEBHOOK_ALLOW_PRIVATE";
 /// The user whose devices alone receive canary stories (`newsroom canary`). Default `canary`.
 pub const NEWSROOM_CANARY_USER: &str = "NEWSROOM_CANARY_USER";
 pub const DEFAULT_PORT: u16 = 50054;
@@ -67,6 +70,7 @@ pub struct Config {
     pub segments: BTreeMap<String, Segment>,
     pub auth: AuthConfig,
     pub canary_user: String,
+    pub webhook_allow_private: bool,
 }
 
 impl Config {
@@ -140,6 +144,10 @@ impl Config {
                 "a user id is required (canary stories alert only that user's devices)",
             ));
         }
+        let webhook_allow_private = env.parse(
+            NEWSROOM_WEBHOOK_ALLOW_PRIVATE,
+            platform.grpc_addr.ip().is_loopback(),
+        )?;
         Ok(Config {
             platform,
             alert_max_urgency,
@@ -154,6 +162,7 @@ impl Config {
             segments,
             auth,
             canary_user,
+            webhook_allow_private,
         })
     }
 }

@@ -373,6 +373,7 @@ pub async fn run_with_channels(
             default_concurrency: config.fanout_concurrency,
             default_timeout: config.webhook_timeout,
             redis: redis.clone(),
+            allow_private: config.webhook_allow_private,
         },
     )
     .map_err(RunError::Channels)?;
@@ -466,6 +467,7 @@ pub async fn run_with_channels(
         auth: config.auth.clone(),
         segments: config.segments.clone(),
         canary_user: config.canary_user.clone(),
+        webhook_allow_private: config.webhook_allow_private,
         redis_client,
         shutdown: service.shutdown().clone(),
     };

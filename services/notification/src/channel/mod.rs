@@ -105,6 +105,9 @@ pub struct ChannelContext {
     pub default_concurrency: usize,
     pub default_timeout: Duration,
     pub redis: RedisStore,
+    /// Webhooks may point at private and loopback addresses (`NEWSROOM_WEBHOOK_ALLOW_PRIVATE`;
+    /// by default only when the service itself listens on loopback: the demo and the tests).
+    pub allow_private: bool,
 }
 
 impl ChannelContext {
@@ -164,7 +167,9 @@ impl ChannelConfig {
         let limits = self.limits();
         let (timeout, retry) = (ctx.timeout(limits), ctx.retry(limits));
         Ok(match self {
-            ChannelConfig::Webhook(c) => Arc::new(webhook::Webhook::new(c, timeout, retry)?),
+            ChannelConfig::Webhook(c) => {
+                Arc::new(webhook::Webhook::new(c, timeout, retry, ctx.allow_private)?)
+            }
             ChannelConfig::WebPush(c) => Arc::new(web_push::WebPush::new(c, timeout, retry)?),
             ChannelConfig::Apns(c) => Arc::new(apns::Apns::new(c, timeout, retry)?),
             ChannelConfig::Fcm(c) => Arc::new(fcm::Fcm::new(c, timeout, retry)?),

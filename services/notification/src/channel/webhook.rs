@@ -127,13 +127,18 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// `allow_private`: see [`newsroom_platform::outbound`]; otherwise every connection is to
+    /// a public address (checked at each resolution), and a redirect is never followed (it
+    /// could point anywhere, and its answer would tell the caller what lives there).
     pub fn new(
         config: &WebhookConfig,
         timeout: Duration,
         retry: RetryPolicy,
+        allow_private: bool,
     ) -> Result<Self, String> {
         Ok(Webhook {
-            client: reqwest::Client::builder()
+            client: newsroom_platform::outbound::guarded(reqwest::Client::builder(), allow_private)
+                .redirect(reqwest::redirect::Policy::none())
                 .timeout(timeout)
                 .user_agent(concat!("newsroom-notification/", env!("CARGO_PKG_VERSION")))
                 .pool_max_idle_per_host(1024)
