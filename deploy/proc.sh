@@ -14,3 +14,18 @@ alive() {
   [ "$state" != Z ] || return 1
   [ -z "$name" ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
 }
+
+# stop_pid NAME PIDFILE: SIGTERM the process the pid file names, SIGKILL it if it is still
+# there after 30 s, remove the pid file. Logs through the sourcing script's `log`.
+stop_pid() { # name pidfile
+  local pid
+  [ -f "$2" ] || return 0
+  pid=$(cat "$2")
+  if alive "$pid"; then
+    log "stopping $1 (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do alive "$pid" || break; sleep 0.5; done
+    alive "$pid" && { log "$1 did not stop in 30 s, killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$2"
+}

@@ -237,19 +237,6 @@ create_topics() {
   done
 }
 
-stop_pid() { # name pidfile
-  local pid
-  [ -f "$2" ] || return 0
-  pid=$(cat "$2")
-  if alive "$pid"; then
-    log "stopping $1 (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do alive "$pid" || break; sleep 0.5; done
-    alive "$pid" && { log "$1 did not stop in 30 s, killing"; kill -KILL "$pid" 2>/dev/null || true; }
-  fi
-  rm -f "$2"
-}
-
 case "${1:-up}" in
   up)
     start_redis

@@ -62,17 +62,7 @@ up() {
   exit 1
 }
 
-down() {
-  [ -f "$PIDFILE" ] || return 0
-  local pid
-  pid=$(cat "$PIDFILE")
-  if alive "$pid"; then
-    kill "$pid"
-    for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
+down() { stop_pid toxiproxy "$PIDFILE"; }
 
 case "${1:-}" in
   install) install ;;

@@ -32,6 +32,7 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{GetStoryRequest, Story, SubmitStoryRequest};
 
+use crate::phones::{Phones, ProviderFault};
 use crate::process::ServiceProcess;
 use crate::toxiproxy::{Proxy, Toxiproxy};
 use crate::{OwnBroker, OwnCluster, Pipeline, RawTopic, Service, data_file};
@@ -87,17 +88,6 @@ pub enum NetFault {
     Stall,
     /// Every byte 300 ms late each way.
     Slow,
-}
-
-/// How a push provider fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderFault {
-    /// 503 Service Unavailable, nothing delivered.
-    Unavailable,
-    /// 429 Too Many Requests with `Retry-After: 1`, nothing delivered.
-    TooManyRequests,
-    /// No answer at all until the fault ends (then the connection drops), nothing delivered.
-    Stall,
 }
 
 /// The brokers (and links) a scenario runs against.
@@ -433,81 +423,6 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The phones: every alert a webhook device received, as (story, device), and the fault
-/// their push provider has until when.
-#[derive(Clone, Default)]
-struct Phones {
-    hits: Arc<Mutex<Vec<(String, String)>>>,
-    fault: Arc<Mutex<Option<(ProviderFault, Instant)>>>,
-}
-
-impl Phones {
-    async fn serve(&self, delay: Duration) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the phones");
-        let addr = listener.local_addr().expect("address");
-        let phones = self.clone();
-        let app = axum::Router::new().route(
-            "/{device}",
-            axum::routing::post(
-                move |axum::extract::Path(device): axum::extract::Path<String>,
-                      body: axum::body::Bytes| {
-                    let phones = phones.clone();
-                    async move { phones.answer(device, &body, delay).await }
-                },
-            ),
-        );
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        addr
-    }
-
-    async fn answer(
-        &self,
-        device: String,
-        body: &[u8],
-        delay: Duration,
-    ) -> axum::response::Response {
-        use axum::http::StatusCode;
-        use axum::response::IntoResponse as _;
-        let fault = *self.fault.lock().unwrap_or_else(|p| p.into_inner());
-        match fault {
-            Some((ProviderFault::Unavailable, until)) if Instant::now() < until => {
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
-            }
-            Some((ProviderFault::TooManyRequests, until)) if Instant::now() < until => {
-                return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response();
-            }
-            Some((ProviderFault::Stall, until)) if Instant::now() < until => {
-                tokio::time::sleep_until(until.into()).await;
-                return StatusCode::GATEWAY_TIMEOUT.into_response();
-            }
-            _ => {}
-        }
-        tokio::time::sleep(delay).await;
-        let story = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["story_id"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        self.hits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((story, device));
-        "{}".into_response()
-    }
-
-    /// Every phone's provider answers `fault` for `d` from now.
-    fn fail(&self, fault: ProviderFault, d: Duration) {
-        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some((fault, Instant::now() + d));
-    }
-
-    fn hits(&self) -> Vec<(String, String)> {
-        self.hits.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
 /// The n-th BBC technology article as a story; a flash when `flash`.
 fn story(articles: &[Story], n: usize, flash: bool) -> Story {
     let mut s = articles[n % articles.len()].clone();
@@ -553,18 +468,19 @@ pub async fn run(scenario: &Scenario) -> Row {
     let phone = phones.serve(scenario.phone_delay).await;
     if scenario.readers > MASS_READERS {
         mass_readers(&pipeline, scenario.readers, phone).await;
-    }
-    for r in (0..scenario.readers).filter(|_| scenario.readers <= MASS_READERS) {
-        pipeline
-            .reader_with_phone_at(
-                addr(&pipeline, &process, Service::Recommendation),
-                addr(&pipeline, &process, Service::Notification),
-                &format!("reader-{r}"),
-                &format!("phone-{r}"),
-                TECH,
-                &format!("http://{phone}/phone-{r}"),
-            )
-            .await;
+    } else {
+        for r in 0..scenario.readers {
+            pipeline
+                .reader_with_phone_at(
+                    addr(&pipeline, &process, Service::Recommendation),
+                    addr(&pipeline, &process, Service::Notification),
+                    &format!("reader-{r}"),
+                    &format!("phone-{r}"),
+                    TECH,
+                    &format!("http://{phone}/phone-{r}"),
+                )
+                .await;
+        }
     }
     let articles = tech_articles();
     let acked: Arc<Mutex<HashMap<String, u32>>> = Arc::default();

@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 
 mod brokers;
 pub mod chaos;
+pub mod phones;
 pub mod process;
 pub mod toxiproxy;
 
@@ -282,6 +283,20 @@ impl Pipeline {
     /// A gRPC channel to a running service (its first instance).
     pub async fn channel(&self, service: Service) -> Channel {
         channel_to(self.grpc_addr(service)).await
+    }
+
+    /// Submits `story` to this pipeline's ingest (panicking if it refuses); the story's id.
+    pub async fn submit(&self, story: newsroom_proto::v1::Story) -> String {
+        use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+        IngestServiceClient::new(self.channel(Service::Ingest).await)
+            .submit_story(newsroom_proto::v1::SubmitStoryRequest {
+                story: Some(story),
+                idempotency_key: String::new(),
+            })
+            .await
+            .expect("SubmitStory")
+            .into_inner()
+            .story_id
     }
 
     /// Every record now in one of this pipeline's topics (base name), in partition order:

@@ -3,48 +3,15 @@
 //! alert each reach their reader within seconds, and every phone still gets each alert once.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use newsroom_e2e::phones::Phones;
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
-use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-use newsroom_proto::v1::{Audience, SendAlertRequest, Story, SubmitStoryRequest, audience};
+use newsroom_proto::v1::{Audience, SendAlertRequest, Story, audience};
 
 const TECH: &str = "medtop:13000000";
 const POLITICS: &str = "medtop:11000000";
-
-/// Every alert a phone received: (story, device, when).
-type Hits = Arc<Mutex<Vec<(String, String, Instant)>>>;
-
-/// Phones under `/slow/` answer after a second, those under `/fast/` at once.
-async fn phones(hits: Hits) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/{speed}/{device}",
-        axum::routing::post(
-            move |axum::extract::Path((speed, device)): axum::extract::Path<(String, String)>,
-                  body: axum::body::Bytes| {
-                let hits = hits.clone();
-                async move {
-                    if speed == "slow" {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    let story =
-                        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["story_id"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned();
-                    hits.lock().unwrap().push((story, device, Instant::now()));
-                    "{}"
-                }
-            },
-        ),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
 
 /// A BBC article of `category` as a story.
 fn article(category: &str, guid: &str, urgency: u32) -> Story {
@@ -72,15 +39,19 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
         ],
     )
     .await;
-    let hits: Hits = Arc::default();
-    let phones = phones(hits.clone()).await;
+    // Slow phones answer after a second; the politics reader's at once.
+    let (slow, fast) = (Phones::default(), Phones::default());
+    let (slow_addr, fast_addr) = (
+        slow.serve(Duration::from_secs(1)).await,
+        fast.serve(Duration::ZERO).await,
+    );
     for n in 0..60 {
         pipeline
             .reader_with_phone(
                 &format!("tech-{n}"),
                 &format!("slow-{n}"),
                 TECH,
-                &format!("http://{phones}/slow/slow-{n}"),
+                &format!("http://{slow_addr}/slow-{n}"),
             )
             .await;
     }
@@ -89,31 +60,14 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
             "politics",
             "fast",
             POLITICS,
-            &format!("http://{phones}/fast/fast"),
+            &format!("http://{fast_addr}/fast"),
         )
         .await;
-    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
-    let mut submit = async |story: Story| {
-        ingest
-            .submit_story(SubmitStoryRequest {
-                story: Some(story),
-                idempotency_key: String::new(),
-            })
-            .await
-            .expect("SubmitStory")
-            .into_inner()
-            .story_id
-    };
+    let submit = |story: Story| pipeline.submit(story);
 
     // The long fan-out: a tech flash to 60 slow phones.
     let long = submit(article("tech", "lanes-long", 1)).await;
-    let count = |story: &str| {
-        hits.lock()
-            .unwrap()
-            .iter()
-            .filter(|(s, _, _)| s == story)
-            .count()
-    };
+    let count = |story: &str| slow.hits().iter().filter(|(s, _)| s == story).count();
     eventually(
         Duration::from_secs(60),
         "the long fan-out under way",
@@ -152,14 +106,12 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
     )
     .await;
     let on_fast_phone = |story: String| {
-        let hits = hits.clone();
-        async move {
-            hits.lock()
-                .unwrap()
-                .iter()
-                .find(|(s, d, _)| *s == story && d == "fast")
-                .map(|(_, _, at)| *at)
-        }
+        let at = fast
+            .hits_at()
+            .into_iter()
+            .find(|(s, _, _)| *s == story)
+            .map(|(_, _, at)| at);
+        async move { at }
     };
     let flash_at = eventually(Duration::from_secs(60), "the second flash", || {
         on_fast_phone(flash.clone())
@@ -172,12 +124,11 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
     // Neither waited for the long fan-out: it was still ringing slow phones after both.
     let long_done = eventually(Duration::from_secs(90), "the long fan-out done", || {
         let n = count(&long);
-        let last = hits
-            .lock()
-            .unwrap()
-            .iter()
+        let last = slow
+            .hits_at()
+            .into_iter()
             .filter(|(s, _, _)| *s == long)
-            .map(|(_, _, at)| *at)
+            .map(|(_, _, at)| at)
             .max();
         async move { (n >= 60).then_some(last).flatten() }
     })
@@ -192,8 +143,8 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
     // And each phone got each alert once.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut per: HashMap<(String, String), usize> = HashMap::new();
-    for (s, d, _) in hits.lock().unwrap().iter() {
-        *per.entry((s.clone(), d.clone())).or_default() += 1;
+    for hit in slow.hits().into_iter().chain(fast.hits()) {
+        *per.entry(hit).or_default() += 1;
     }
     assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
     assert_eq!(count(&long), 60);

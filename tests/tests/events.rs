@@ -2,43 +2,32 @@
 //! different partitions) ring each follower's phone once; a more urgent copy of the event rings
 //! it once more; a copy at the same urgency does not, and says why on `GetAlert`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use newsroom_e2e::phones::Phones;
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
-use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
-use newsroom_proto::v1::{GetAlertRequest, SendAlertRequest, Story, SubmitStoryRequest};
+use newsroom_proto::v1::{GetAlertRequest, SendAlertRequest, Story};
 
 const TECH: &str = "medtop:13000000";
 
-/// Phones: every alert they received, as (story, device).
-type Hits = Arc<Mutex<Vec<(String, String)>>>;
-
-async fn phones(hits: Hits) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/{device}",
-        axum::routing::post(
-            move |axum::extract::Path(device): axum::extract::Path<String>,
-                  body: axum::body::Bytes| {
-                let hits = hits.clone();
-                async move {
-                    let story =
-                        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["story_id"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned();
-                    hits.lock().unwrap().push((story, device));
-                    "{}"
-                }
-            },
-        ),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+/// A pipeline with three readers following Science and Technology, each with a phone
+/// (`<prefix>-phone-<n>`).
+async fn three_followers(prefix: &str) -> (Pipeline, Phones) {
+    let pipeline = Pipeline::start().await;
+    let phones = Phones::default();
+    let phone = phones.serve(Duration::ZERO).await;
+    for n in 0..3 {
+        pipeline
+            .reader_with_phone(
+                &format!("{prefix}-{n}"),
+                &format!("{prefix}-phone-{n}"),
+                TECH,
+                &format!("http://{phone}/{prefix}-phone-{n}"),
+            )
+            .await;
+    }
+    (pipeline, phones)
 }
 
 /// One wire's copy of the event: the same BBC technology article under its own headline.
@@ -59,43 +48,9 @@ fn wire(source: &str, headline: &str, urgency: u32) -> Story {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_wires_of_one_flash_ring_each_phone_once_and_an_escalation_once_more() {
-    let pipeline = Pipeline::start().await;
-    let hits: Hits = Arc::default();
-    let phone = phones(hits.clone()).await;
-    for n in 0..3 {
-        pipeline
-            .reader_with_phone(
-                &format!("reader-{n}"),
-                &format!("phone-{n}"),
-                TECH,
-                &format!("http://{phone}/phone-{n}"),
-            )
-            .await;
-    }
-    let ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
-    let submit = |story: Story| {
-        let mut ingest = ingest.clone();
-        async move {
-            ingest
-                .submit_story(SubmitStoryRequest {
-                    story: Some(story),
-                    idempotency_key: String::new(),
-                })
-                .await
-                .expect("SubmitStory")
-                .into_inner()
-                .story_id
-        }
-    };
-    let per_phone = |stories: &[String]| {
-        let mut n: HashMap<String, usize> = HashMap::new();
-        for (s, d) in hits.lock().unwrap().iter() {
-            if stories.contains(s) {
-                *n.entry(d.clone()).or_default() += 1;
-            }
-        }
-        n
-    };
+    let (pipeline, phones) = three_followers("reader").await;
+    let submit = |story: Story| pipeline.submit(story);
+    let per_phone = |stories: &[String]| phones.per_device(stories);
 
     // Three wires, at the same instant: each story its own id, so on different partitions.
     let wires = futures::future::join_all([
@@ -162,30 +117,11 @@ async fn three_wires_of_one_flash_ring_each_phone_once_and_an_escalation_once_mo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dry_run_sends_nothing_and_returns_what_the_alert_would_do() {
-    let pipeline = Pipeline::start().await;
-    let hits: Hits = Arc::default();
-    let phone = phones(hits.clone()).await;
-    for n in 0..3 {
-        pipeline
-            .reader_with_phone(
-                &format!("dry-{n}"),
-                &format!("dry-phone-{n}"),
-                TECH,
-                &format!("http://{phone}/dry-phone-{n}"),
-            )
-            .await;
-    }
-    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let (pipeline, phones) = three_followers("dry").await;
     // A routine story: it alerts no one by itself.
-    let story = ingest
-        .submit_story(SubmitStoryRequest {
-            story: Some(wire("desk", "Chip giant's processor, explained", 5)),
-            idempotency_key: String::new(),
-        })
-        .await
-        .expect("SubmitStory")
-        .into_inner()
-        .story_id;
+    let story = pipeline
+        .submit(wire("desk", "Chip giant's processor, explained", 5))
+        .await;
     let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
     let request = |dry_run: bool| SendAlertRequest {
         story_id: story.clone(),
@@ -204,7 +140,7 @@ async fn a_dry_run_sends_nothing_and_returns_what_the_alert_would_do() {
     assert_eq!((dry.targeted, dry.sent), (3, 3), "{dry:?}");
     assert!(dry.suppressed.values().all(|n| *n == 0), "{dry:?}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(hits.lock().unwrap().is_empty(), "a dry run rang a phone");
+    assert!(phones.hits().is_empty(), "a dry run rang a phone");
     let alerted = notif
         .clone()
         .get_alert(GetAlertRequest {
@@ -224,7 +160,7 @@ async fn a_dry_run_sends_nothing_and_returns_what_the_alert_would_do() {
         .await
         .expect("SendAlert");
     eventually(Duration::from_secs(60), "three phones rung", || {
-        let n = hits.lock().unwrap().len();
+        let n = phones.hits().len();
         async move { (n == 3).then_some(()) }
     })
     .await;
@@ -240,32 +176,12 @@ async fn a_dry_run_sends_nothing_and_returns_what_the_alert_would_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_alert_past_its_window_is_not_sent_late() {
-    let pipeline = Pipeline::start().await;
-    let hits: Hits = Arc::default();
-    let phone = phones(hits.clone()).await;
-    for n in 0..3 {
-        pipeline
-            .reader_with_phone(
-                &format!("late-{n}"),
-                &format!("late-phone-{n}"),
-                TECH,
-                &format!("http://{phone}/late-phone-{n}"),
-            )
-            .await;
-    }
-    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
-    let mut submit = async |source: &str| {
-        ingest
-            .submit_story(SubmitStoryRequest {
-                story: Some(wire(source, "Chip giant's processor: what we know", 5)),
-                idempotency_key: String::new(),
-            })
-            .await
-            .expect("SubmitStory")
-            .into_inner()
-            .story_id
-    };
-    let (short, long) = (submit("short-window").await, submit("long-window").await);
+    let (pipeline, phones) = three_followers("late").await;
+    let routine = |source: &str| wire(source, "Chip giant's processor: what we know", 5);
+    let (short, long) = (
+        pipeline.submit(routine("short-window")).await,
+        pipeline.submit(routine("long-window")).await,
+    );
     let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
     let alert = |story: String, window: Duration| {
         let mut notif = notif.clone();
@@ -310,12 +226,12 @@ async fn an_alert_past_its_window_is_not_sent_late() {
     )
     .await;
     eventually(Duration::from_secs(60), "three phones rung", || {
-        let n = hits.lock().unwrap().len();
+        let n = phones.hits().len();
         async move { (n == 3).then_some(()) }
     })
     .await;
     assert!(
-        hits.lock().unwrap().iter().all(|(s, _)| *s == long),
+        phones.hits().iter().all(|(s, _)| *s == long),
         "the expired alert was sent late"
     );
     pipeline.stop().await;

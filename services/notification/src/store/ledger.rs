@@ -137,6 +137,41 @@ impl LedgerEntry {
     }
 }
 
+/// The event arguments `claim.lua` and `preview.lua` share: whether there is an event, the
+/// story, its urgency rank, whether the alert escalates.
+fn event_args(inv: &mut redis::ScriptInvocation<'_>, story: &str, event: Option<&EventClaim>) {
+    inv.arg(if event.is_some() { "1" } else { "0" })
+        .arg(story)
+        .arg(event.map_or(5, EventClaim::urgency_rank))
+        .arg(if event.is_some_and(|e| e.escalate) {
+            "1"
+        } else {
+            "0"
+        });
+}
+
+/// Per device: id, reason (`''` = send), budget limit, local day.
+fn device_args(inv: &mut redis::ScriptInvocation<'_>, requests: &[ClaimRequest]) {
+    for r in requests {
+        inv.arg(&r.device_id)
+            .arg(r.reason.map_or("", Suppression::as_str))
+            .arg(r.budget)
+            .arg(&r.day);
+    }
+}
+
+/// A script's answer for one device (`claim.lua`'s codes; `preview.lua` uses a subset).
+fn claim_of(code: i64) -> Claim {
+    match code {
+        1 => Claim::Send,
+        2 => Claim::Resend,
+        3 => Claim::Busy,
+        4 => Claim::Suppressed,
+        5 => Claim::SameEvent,
+        _ => Claim::Skip,
+    }
+}
+
 /// The alert devices are claimed for.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimAlert<'a> {
@@ -185,43 +220,27 @@ impl AlertStore {
         inv.key(self.k(format!("sent:{story}")))
             .key(self.k(format!("alert:{story}")))
             .key(self.loaded_key())
-            .key(self.k(format!(
-                "event:{}",
-                event.map_or("-", |e| e.cluster.as_str())
-            )))
+            .key(self.event_key(event))
             .arg(run)
             .arg(self.k("run:"))
             .arg(if critical { "1" } else { "0" })
             .arg(version)
             .arg(self.k("budget:"))
             .arg(LEDGER_TTL_SECS)
-            .arg(if retry_failed { "1" } else { "0" })
-            .arg(if event.is_some() { "1" } else { "0" })
-            .arg(story)
-            .arg(event.map_or(5, EventClaim::urgency_rank))
-            .arg(if event.is_some_and(|e| e.escalate) {
-                "1"
-            } else {
-                "0"
-            });
-        for r in requests {
-            inv.arg(&r.device_id)
-                .arg(r.reason.map_or("", Suppression::as_str))
-                .arg(r.budget)
-                .arg(&r.day);
-        }
+            .arg(if retry_failed { "1" } else { "0" });
+        event_args(&mut inv, story, event);
+        device_args(&mut inv, requests);
         let codes: Vec<i64> = inv.invoke_async(&mut self.conn()).await?;
-        Ok(codes
-            .into_iter()
-            .map(|c| match c {
-                1 => Claim::Send,
-                2 => Claim::Resend,
-                3 => Claim::Busy,
-                4 => Claim::Suppressed,
-                5 => Claim::SameEvent,
-                _ => Claim::Skip,
-            })
-            .collect())
+        Ok(codes.into_iter().map(claim_of).collect())
+    }
+
+    /// The event ledger of `event` (a key no alert writes when there is none: the scripts
+    /// declare their keys).
+    fn event_key(&self, event: Option<&EventClaim>) -> String {
+        self.k(format!(
+            "event:{}",
+            event.map_or("-", |e| e.cluster.as_str())
+        ))
     }
 
     /// What [`AlertStore::claim`] would decide for `requests` now, writing nothing (a dry
@@ -235,38 +254,14 @@ impl AlertStore {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        let event = alert.event;
         let mut inv = PREVIEW.prepare_invoke();
         inv.key(self.k(format!("sent:{}", alert.story)))
-            .key(self.k(format!(
-                "event:{}",
-                event.map_or("-", |e| e.cluster.as_str())
-            )))
-            .arg(if event.is_some() { "1" } else { "0" })
-            .arg(alert.story)
-            .arg(event.map_or(5, EventClaim::urgency_rank))
-            .arg(if event.is_some_and(|e| e.escalate) {
-                "1"
-            } else {
-                "0"
-            })
-            .arg(self.k("budget:"));
-        for r in requests {
-            inv.arg(&r.device_id)
-                .arg(r.reason.map_or("", Suppression::as_str))
-                .arg(r.budget)
-                .arg(&r.day);
-        }
+            .key(self.event_key(alert.event));
+        event_args(&mut inv, alert.story, alert.event);
+        inv.arg(self.k("budget:"));
+        device_args(&mut inv, requests);
         let codes: Vec<i64> = inv.invoke_async(&mut self.conn()).await?;
-        Ok(codes
-            .into_iter()
-            .map(|c| match c {
-                1 => Claim::Send,
-                4 => Claim::Suppressed,
-                5 => Claim::SameEvent,
-                _ => Claim::Skip,
-            })
-            .collect())
+        Ok(codes.into_iter().map(claim_of).collect())
     }
 
     /// For each of `devices`, the story whose alert reached it for the news event `cluster`.
