@@ -27,6 +27,8 @@ devices.dlq 1 14
 notifications.receipts 6 7
 notifications.alerts 6 7
 notifications.alerts.dlq 1 14
+notifications.alerts.breaking 6 7
+notifications.alerts.breaking.dlq 1 14
 "
 
 for _ in $(seq 1 60); do

@@ -35,12 +35,13 @@ SERVICES = {
     "notification": (50054, "newsroom.v1.NotificationService"),
 }
 # The consumer groups with a fixed name (the services' default NEWSROOM_CONSUMER_GROUP;
-# notification's alert loop appends -stories), and the topics each reads. Notification's
-# audience groups carry the Redis index epoch in their name, so no ScaledObject can name them.
+# notification's breaking lane appends -stories, its routine lane -alerts), and the topics each
+# reads. Notification's audience groups carry the Redis index epoch in their name, so no ScaledObject can name them.
 CONSUMER_GROUPS = {
     "newsroom-enrichment": {"stories.raw"},
     "newsroom-recommendation": {"stories.enriched"},
-    "newsroom-notification-stories": {"stories.enriched", "notifications.alerts"},
+    "newsroom-notification-stories": {"stories.enriched", "notifications.alerts.breaking"},
+    "newsroom-notification-alerts": {"notifications.alerts"},
 }
 LAG_SCALED = {"enrichment", "notification"}
 CPU_SCALED = {"ingest", "recommendation"}

@@ -94,6 +94,21 @@ impl Phones {
         self.hits_at().into_iter().map(|(s, d, _)| (s, d)).collect()
     }
 
+    /// How many alerts were received (cheap: a long fan-out polls it).
+    pub fn count(&self) -> usize {
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// When `story` first reached a phone.
+    pub fn first_at(&self, story: &str) -> Option<Instant> {
+        self.hits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(s, _, _)| s == story)
+            .map(|(_, _, at)| *at)
+    }
+
     /// Every alert received, as (story, device, when).
     pub fn hits_at(&self) -> Vec<(String, String, Instant)> {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -1,8 +1,9 @@
 //! One alert per news event: three wires filing the same flash within milliseconds (on
 //! different partitions) ring each follower's phone once; a more urgent copy of the event rings
-//! it once more; a copy at the same urgency does not, and says why on `GetAlert`.
+//! it once more; a copy at the same urgency does not, and says why on `GetAlert`. And the
+//! editorial controls: dry runs, alert windows, alerts sealed until an embargo ends.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use newsroom_e2e::phones::Phones;
 use newsroom_e2e::{Pipeline, Service, data_file, eventually};
@@ -234,5 +235,99 @@ async fn an_alert_past_its_window_is_not_sent_late() {
         phones.hits().iter().all(|(s, _)| *s == long),
         "the expired alert was sent late"
     );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sealed_alert_fires_within_a_second_of_the_release_and_never_before() {
+    let (pipeline, phones) = three_followers("sealed").await;
+    // A routine story (it would not alert by itself) under embargo for a few seconds.
+    let release = SystemTime::now() + Duration::from_secs(8);
+    let story = Story {
+        embargo_until: Some(release.into()),
+        ..wire("embargo-desk", "Chip giant's results: embargoed", 5)
+    };
+    let id = pipeline.submit(story).await;
+    // The editor prepares the alert during the embargo: sealed until the release.
+    let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    let status = eventually(Duration::from_secs(5), "the sealed alert accepted", || {
+        let (mut notif, id) = (notif.clone(), id.clone());
+        async move {
+            notif
+                .send_alert(SendAlertRequest {
+                    story_id: id,
+                    audience: None,
+                    critical: false,
+                    dry_run: false,
+                    expires_after: None,
+                })
+                .await
+                .ok()
+        }
+    })
+    .await
+    .into_inner();
+    let sealed_until = status
+        .sealed_until
+        .and_then(|t| SystemTime::try_from(t).ok())
+        .expect("the answer says sealed");
+    let ms = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    };
+    assert_eq!(
+        ms(sealed_until),
+        ms(release),
+        "sealed until the embargo's end"
+    );
+    assert!(
+        SystemTime::now() < release,
+        "the test was too slow to seal in time"
+    );
+
+    // Nothing before the release.
+    let (now_i, now_s) = (Instant::now(), SystemTime::now());
+    let wall = |at: Instant| now_s + at.duration_since(now_i);
+    tokio::time::sleep(
+        release
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(Duration::from_millis(100)),
+    )
+    .await;
+    assert!(phones.hits().is_empty(), "an alert before the release");
+    let alerts = notif
+        .clone()
+        .get_alert(GetAlertRequest {
+            story_id: id.clone(),
+        })
+        .await;
+    assert_eq!(
+        alerts.map(|_| ()).unwrap_err().code(),
+        tonic::Code::NotFound,
+        "nothing alerted before the release"
+    );
+
+    // Every follower within a second after it.
+    let hits = eventually(Duration::from_secs(10), "three phones rung", || {
+        let hits = phones.hits_at();
+        async move { (hits.len() >= 3).then_some(hits) }
+    })
+    .await;
+    for (story, device, at) in &hits {
+        assert_eq!(*story, id);
+        let at = wall(*at);
+        let after = at
+            .duration_since(release)
+            .unwrap_or_else(|e| panic!("{device} rung {:?} before the release", e.duration()));
+        eprintln!("{device}: {} ms after the release", after.as_millis());
+        assert!(
+            after <= Duration::from_secs(1),
+            "{device} rung {after:?} after the release"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(phones.hits().len(), 3, "one alert per phone");
     pipeline.stop().await;
 }

@@ -12,6 +12,10 @@
 //!   enrichment (the release binaries, when `target/release/newsroom-ingest` and
 //!   `newsroom-enrichment` exist; else straight onto `stories.enriched`) to a handful of
 //!   webhook readers: the time from ingest's answer to the first alert at the sink, p50/p99.
+//! - Last, the priority lane: while an editor's routine alert goes to every device (the
+//!   routine lane), the same number of politics flashes reach the latency readers (the
+//!   breaking lane): first-alert p50/p99 under that load, next to the calm figures and as a
+//!   ratio of them.
 //!
 //! Prints audience resolution + filtering rate, delivery rate, time to first send, time to 90%
 //! sent, story-accepted-to-first-alert latency, and the targets they are read against (1M in
@@ -44,6 +48,7 @@ use newsroom_proto::v1::{
 };
 
 const TECH: &str = "medtop:13000000";
+const POLITICS: &str = "medtop:11000000";
 /// The web-push crate's own test VAPID key.
 const VAPID: &str = "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY";
 /// Test-only provider keys (P-256 for APNs, RSA for the FCM service account).
@@ -130,19 +135,23 @@ fn rsa_key() -> String {
 }
 
 fn flash(id: &str, accepted: SystemTime) -> EnrichedStory {
+    story_of(id, accepted, TECH, 1)
+}
+
+fn story_of(id: &str, accepted: SystemTime, topic: &str, urgency: u32) -> EnrichedStory {
     EnrichedStory {
         story: Some(Story {
             id: id.into(),
             version: 1,
             headline: "FLASH: bench story".into(),
             language: "en".into(),
-            urgency: 1,
+            urgency,
             ..Default::default()
         }),
         enrichment: Some(Enrichment {
             language: "en".into(),
             topics: vec![TopicScore {
-                code: TECH.into(),
+                code: topic.into(),
                 label: String::new(),
                 score: 0.9,
             }],
@@ -256,18 +265,19 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..5 {
         let user = format!("latency-{i}");
         store.put_device(&webhook(i, &user), 0).await?;
-        redis::cmd("SADD")
-            .arg(store.k(format!("audience:topic:{TECH}")))
-            .arg(&user)
-            .query_async::<()>(&mut conn)
-            .await?;
+        for topic in [TECH, POLITICS] {
+            redis::cmd("SADD")
+                .arg(store.k(format!("audience:topic:{topic}")))
+                .arg(&user)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
     }
 
     // 1. Story accepted → first alert.
-    let mut latencies = Vec::new();
     let ingest = release_binary("newsroom-ingest").zip(release_binary("newsroom-enrichment"));
     let mut children = Vec::new();
-    let how = if let Some((ingest_bin, enrichment_bin)) = &ingest {
+    let mut entry = if let Some((ingest_bin, enrichment_bin)) = &ingest {
         let ingest_grpc = free_addr();
         for (bin, grpc) in [
             (ingest_bin, ingest_grpc.clone()),
@@ -291,62 +301,19 @@ async fn main() -> anyhow::Result<()> {
             );
             wait_ready(&admin).await;
         }
-        let mut client = newsroom_proto::v1::ingest_service_client::IngestServiceClient::connect(
-            format!("http://{ingest_grpc}"),
+        Entry::Ingest(
+            newsroom_proto::v1::ingest_service_client::IngestServiceClient::connect(format!(
+                "http://{ingest_grpc}"
+            ))
+            .await?,
         )
-        .await?;
-        // Warm-up: the first story also waits for consumer groups to settle.
-        for i in 0..=samples {
-            let story = Story {
-                source: "bench".into(),
-                guid: format!("latency-{id}-{i}"),
-                headline: format!(
-                    "FLASH: Global internet outage knocks out cloud and mobile networks ({i})"
-                ),
-                body_html: "<p>A failure at a major cloud computing provider took down websites, \
-                            apps and mobile data networks in several countries, engineers said.</p>"
-                    .into(),
-                urgency: 1,
-                ..Default::default()
-            };
-            let answer = client
-                .submit_story(newsroom_proto::v1::SubmitStoryRequest {
-                    story: Some(story),
-                    idempotency_key: String::new(),
-                })
-                .await?
-                .into_inner();
-            let accepted = Instant::now();
-            if let Some(first) = wait_first(&seen, &answer.story_id, Duration::from_secs(30)).await
-                && i > 0
-            {
-                latencies.push(first.saturating_duration_since(accepted));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        "ingest SubmitStory answered → first alert at the sink (ingest, enrichment, notification)"
     } else {
-        for i in 0..=samples {
-            let story_id = format!("latency-{i}");
-            producer
-                .send(
-                    &platform.topic(topics::STORIES_ENRICHED),
-                    &story_id,
-                    &flash(&story_id, SystemTime::now()).encode_to_vec(),
-                )
-                .await?;
-            let accepted = Instant::now();
-            if let Some(first) = wait_first(&seen, &story_id, Duration::from_secs(30)).await
-                && i > 0
-            {
-                latencies.push(first.saturating_duration_since(accepted));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        "stories.enriched acknowledged → first alert at the sink (notification only: build \
-         ingest and enrichment with --release to include them)"
+        Entry::Enriched(producer.clone(), platform.topic(topics::STORIES_ENRICHED))
     };
-    drop(children);
+    let how = entry.label();
+    let mut latencies = entry
+        .first_alert_latencies(&seen, samples, &format!("{id}-calm"), false)
+        .await?;
     latencies.sort();
 
     // 2. A million devices, as the index consumers would leave them.
@@ -491,6 +458,41 @@ async fn main() -> anyhow::Result<()> {
     let all_sent = published.elapsed();
     let at_sink = seen.total.load(Ordering::Relaxed) - before;
 
+    // 5. The priority lane: flashes while an editor's routine alert goes to every device.
+    producer
+        .send(
+            &platform.topic(topics::STORIES_ENRICHED),
+            "digest",
+            &story_of("digest", SystemTime::now(), TECH, 5).encode_to_vec(),
+        )
+        .await?;
+    let routine_request = newsroom_proto::v1::SendAlertRequest {
+        story_id: "digest".into(),
+        audience: Some(newsroom_proto::v1::Audience {
+            target: Some(newsroom_proto::v1::audience::Target::Everyone(true)),
+        }),
+        ..Default::default()
+    };
+    // The story reaches notification's cache first.
+    while notif.send_alert(routine_request.clone()).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let routine_start = seen.total.load(Ordering::Relaxed);
+    while seen.total.load(Ordering::Relaxed) < routine_start + 10_000 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut under_load = entry
+        .first_alert_latencies(&seen, samples, &format!("{id}-lane"), true)
+        .await?;
+    under_load.sort();
+    let routine = notif
+        .get_alert(GetAlertRequest {
+            story_id: "digest".into(),
+        })
+        .await?
+        .into_inner();
+    drop(children);
+
     let secs = |d: Option<&prost_types::Duration>| {
         d.map_or(f64::NAN, |d| d.seconds as f64 + f64::from(d.nanos) / 1e9)
     };
@@ -551,6 +553,22 @@ async fn main() -> anyhow::Result<()> {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
     );
 
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let (calm99, lane99) = (percentile(&latencies, 0.99), percentile(&under_load, 0.99));
+    println!(
+        "priority lane: first-alert latency over {} politics flashes during an editor's routine \
+         alert to all {} devices ({} of them sent when the last flash was): p50 {:.0} ms, p99 {:.0} \
+         ms, max {:.0} ms; calm p99 {:.0} ms; ratio {:.2}× (target: p99 ≤ 1000 ms)",
+        under_load.len(),
+        routine.targeted.max(devices as u64),
+        routine.sent,
+        ms(percentile(&under_load, 0.50)),
+        ms(lane99),
+        ms(under_load.last().copied().unwrap_or_default()),
+        ms(calm99),
+        lane99.as_secs_f64() / calm99.as_secs_f64().max(1e-6),
+    );
+
     // Clean up: the service, its Redis keys, its topics.
     shutdown.trigger();
     let _ = tokio::time::timeout(Duration::from_secs(30), service).await;
@@ -577,6 +595,100 @@ async fn main() -> anyhow::Result<()> {
     }
     delete_topics(&brokers, &topic_prefix).await;
     Ok(())
+}
+
+/// Where latency samples enter: ingest (enrichment behind it), or `stories.enriched`.
+enum Entry {
+    Ingest(
+        newsroom_proto::v1::ingest_service_client::IngestServiceClient<tonic::transport::Channel>,
+    ),
+    Enriched(Producer, String),
+}
+
+impl Entry {
+    fn label(&self) -> &'static str {
+        match self {
+            Entry::Ingest(_) => {
+                "ingest SubmitStory answered → first alert at the sink (ingest, enrichment, \
+                 notification)"
+            }
+            Entry::Enriched(..) => {
+                "stories.enriched acknowledged → first alert at the sink (notification only: \
+                 build ingest and enrichment with --release to include them)"
+            }
+        }
+    }
+
+    /// `samples` flash stories (after one warm-up), 100 ms apart, each timed from its
+    /// acceptance to its first alert at the sink: technology flashes, or politics ones (which
+    /// only the latency readers follow).
+    async fn first_alert_latencies(
+        &mut self,
+        seen: &Seen,
+        samples: usize,
+        tag: &str,
+        politics: bool,
+    ) -> anyhow::Result<Vec<Duration>> {
+        let mut latencies = Vec::new();
+        for i in 0..=samples {
+            let guid = format!("latency-{tag}-{i}");
+            let (accepted, story_id) = match self {
+                Entry::Ingest(client) => {
+                    let (headline, body) = if politics {
+                        (
+                            format!("FLASH: Prime minister calls snap general election ({i})"),
+                            "<p>The prime minister told MPs in parliament that a general \
+                             election would be held next month, and the opposition leader \
+                             said his party was ready for the campaign.</p>",
+                        )
+                    } else {
+                        (
+                            format!(
+                                "FLASH: Global internet outage knocks out cloud and mobile networks ({i})"
+                            ),
+                            "<p>A failure at a major cloud computing provider took down \
+                             websites, apps and mobile data networks in several countries, \
+                             engineers said.</p>",
+                        )
+                    };
+                    let story = Story {
+                        source: "bench".into(),
+                        guid,
+                        headline,
+                        body_html: body.into(),
+                        urgency: 1,
+                        ..Default::default()
+                    };
+                    let answer = client
+                        .submit_story(newsroom_proto::v1::SubmitStoryRequest {
+                            story: Some(story),
+                            idempotency_key: String::new(),
+                        })
+                        .await?
+                        .into_inner();
+                    (Instant::now(), answer.story_id)
+                }
+                Entry::Enriched(producer, topic) => {
+                    let code = if politics { POLITICS } else { TECH };
+                    producer
+                        .send(
+                            topic,
+                            &guid,
+                            &story_of(&guid, SystemTime::now(), code, 1).encode_to_vec(),
+                        )
+                        .await?;
+                    (Instant::now(), guid)
+                }
+            };
+            if let Some(first) = wait_first(seen, &story_id, Duration::from_secs(30)).await
+                && i > 0
+            {
+                latencies.push(first.saturating_duration_since(accepted));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(latencies)
+    }
 }
 
 async fn wait_first(seen: &Seen, story: &str, within: Duration) -> Option<Instant> {

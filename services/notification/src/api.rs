@@ -12,7 +12,7 @@
 //!
 //! [`auth`]: crate::auth
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::time::SystemTime;
 
@@ -32,10 +32,9 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use crate::audience::Segment;
 use crate::auth::{AuthConfig, Role};
 use crate::channel::in_app;
-use crate::decision;
+use crate::decision::{self, Lane, Rules};
 use crate::fanout::Fanout;
 use crate::preferences;
 use crate::store::RedisError;
@@ -92,13 +91,13 @@ pub struct NotificationApi {
     pub producer: Producer,
     /// The `devices` topic (with the platform's prefix).
     pub devices_topic: String,
-    /// The `notifications.alerts` topic (with the platform's prefix).
-    pub alerts_topic: String,
+    /// The `notifications.alerts` topic: routine editor alerts (with the platform's prefix).
+    pub routine_topic: String,
+    /// The `notifications.alerts.breaking` topic: critical ones, and those of breaking stories.
+    pub breaking_topic: String,
     pub auth: AuthConfig,
-    /// The segments an editor may alert (`NEWSROOM_SEGMENTS`).
-    pub segments: BTreeMap<String, Segment>,
-    /// The user whose devices alone receive canary stories.
-    pub canary_user: String,
+    /// Segments, the canary's user, what is breaking.
+    pub rules: Rules,
     /// Webhooks may point at private addresses (the SSRF guard lifted: demo, tests).
     pub webhook_allow_private: bool,
     /// A client of its own for `StreamAlerts`' pub/sub connections.
@@ -108,6 +107,74 @@ pub struct NotificationApi {
 }
 
 impl NotificationApi {
+    /// `SendAlert` of a story notification has not seen: sealed until its release when ingest
+    /// holds it under embargo (see [`crate::sealed`]), else `NOT_FOUND`.
+    async fn send_sealed(
+        &self,
+        by: &str,
+        id: &str,
+        req: SendAlertRequest,
+    ) -> Result<Response<AlertStatus>, Status> {
+        let held = self
+            .fanout
+            .store
+            .held(id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| Status::not_found(format!("story {id} has not been enriched yet")))?;
+        let until = prost_types::Timestamp {
+            seconds: held.until_ms.div_euclid(1000),
+            nanos: (held.until_ms.rem_euclid(1000) * 1_000_000) as i32,
+        };
+        if req.dry_run {
+            return Err(Status::failed_precondition(format!(
+                "story {id} is under embargo until {until}: its audience is known at the release; \
+                 a dry run can only be made after"
+            )));
+        }
+        if req.expires_after.is_some() {
+            return Err(invalid(
+                "expires_after: not for a sealed alert; it is sent at the story's release",
+            )
+            .into());
+        }
+        let urgent = (1..=self.rules.max_urgency).contains(&held.urgency);
+        let lane = if req.critical || urgent {
+            Lane::Breaking
+        } else {
+            Lane::Routine
+        };
+        let requested_at: prost_types::Timestamp = SystemTime::now().into();
+        let record = AlertRequest {
+            story_id: id.to_owned(),
+            audience: req.audience,
+            critical: req.critical,
+            requested_by: by.to_owned(),
+            requested_at: Some(requested_at),
+            expires_at: None,
+            sealed_until: Some(until),
+        };
+        self.producer
+            .send(self.lane_topic(lane), id, &record.encode_to_vec())
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(story.id = %id, critical = req.critical, lane = lane.label(), by, sealed_until = %until, "editor alert sealed until the story's release");
+        Ok(Response::new(AlertStatus {
+            story_id: id.to_owned(),
+            requested_at: Some(requested_at),
+            sealed_until: Some(until),
+            ..Default::default()
+        }))
+    }
+
+    /// The request topic of `lane`.
+    fn lane_topic(&self, lane: Lane) -> &str {
+        match lane {
+            Lane::Breaking => &self.breaking_topic,
+            Lane::Routine => &self.routine_topic,
+        }
+    }
+
     /// Validates a device at the edge into one the core can trust.
     async fn validate_device(&self, device: Option<Device>) -> Result<Device, ApiError> {
         let mut d = device.ok_or_else(|| invalid("device: required"))?;
@@ -210,10 +277,15 @@ impl NotificationApi {
     fn audience(&self, audience: Option<newsroom_proto::v1::Audience>) -> Result<(), ApiError> {
         match audience.and_then(|a| a.target) {
             None | Some(Target::Everyone(true)) | Some(Target::Followers(true)) => Ok(()),
-            Some(Target::Segment(name)) if self.segments.contains_key(&name) => Ok(()),
+            Some(Target::Segment(name)) if self.rules.segments.contains_key(&name) => Ok(()),
             Some(Target::Segment(name)) => Err(invalid(format!(
                 "audience.segment: unknown segment {name:?}; configured: [{}]",
-                self.segments.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.rules
+                    .segments
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
             Some(_) => Err(invalid(
                 "audience: set everyone or followers to true, or name a segment",
@@ -347,11 +419,10 @@ impl NotificationService for NotificationApi {
                 "story {id} was killed; it is never alerted"
             )));
         }
-        let story = store
-            .story(id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| Status::not_found(format!("story {id} has not been enriched yet")))?;
+        let Some(story) = store.story(id).await.map_err(ApiError::from)? else {
+            let id = id.to_owned();
+            return self.send_sealed(caller.label(), &id, req).await;
+        };
         if !decision::is_usable(&story) {
             return Err(Status::failed_precondition(format!(
                 "story {id} is withheld; it cannot alert"
@@ -374,20 +445,23 @@ impl NotificationService for NotificationApi {
                     Some((SystemTime::now() + d).into())
                 }
             },
+            sealed_until: None,
         };
         if req.dry_run {
             // The decision the consumer would make, run here; nothing is published or sent.
-            let job = crate::editor_job(&story, &record, &self.segments, &self.canary_user)
+            let job = crate::editor_job(&story, &record, &self.rules)
                 .map_err(Status::failed_precondition)?;
             let status = self.fanout.dry_run(&job).await.map_err(ApiError::from)?;
             tracing::info!(story.id = %id, by = caller.label(), targeted = status.targeted, would_send = status.sent, "editor alert dry run");
             return Ok(Response::new(status));
         }
+        // A flash goes to the breaking lane, never behind a routine fan-out.
+        let lane = self.rules.editor_lane(&story, req.critical);
         self.producer
-            .send(&self.alerts_topic, id, &record.encode_to_vec())
+            .send(self.lane_topic(lane), id, &record.encode_to_vec())
             .await
             .map_err(ApiError::from)?;
-        tracing::info!(story.id = %id, critical = req.critical, by = caller.label(), "editor alert requested");
+        tracing::info!(story.id = %id, critical = req.critical, lane = lane.label(), by = caller.label(), "editor alert requested");
         let version = story.story.map_or(0, |s| s.version);
         let mut status = self.status_or_empty(id, version).await?;
         status.requested_at = Some(requested_at);

@@ -167,6 +167,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The editorial rules the consumers and `SendAlert` share.
+    pub fn rules(&self) -> crate::decision::Rules {
+        crate::decision::Rules {
+            max_urgency: self.alert_max_urgency,
+            breaking_score: self.alert_breaking_score,
+            max_age: self.alert_max_age,
+            segments: self.segments.clone(),
+            canary_user: self.canary_user.clone(),
+        }
+    }
+}
+
 /// The channel list: `NEWSROOM_CHANNELS`, else `NEWSROOM_CHANNELS_FILE`, else the default.
 fn channels_from_env(env: &Env<'_>) -> Result<Vec<ChannelConfig>, ConfigError> {
     let (var, json) = match (env.raw(NEWSROOM_CHANNELS), env.raw(NEWSROOM_CHANNELS_FILE)) {

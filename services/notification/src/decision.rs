@@ -5,12 +5,68 @@
 //! flashes) and either urgent (IPTC urgency 1..=`NEWSROOM_ALERT_MAX_URGENCY`) or, when
 //! `NEWSROOM_ALERT_BREAKING_SCORE` is set, scored at least that by enrichment. An editor can
 //! alert any usable story (`SendAlert`). A killed story never alerts.
+//!
+//! Alerts run in two [`Lane`]s, so that a flash never waits behind a routine fan-out.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use newsroom_proto::v1::{Alert, EnrichedStory, PubStatus, Signal};
 
+use crate::audience::Segment;
 use crate::preferences::StoryFacts;
+
+/// Where an alert runs. Breaking alerts — the stories that alert by themselves, and editors'
+/// alerts that are critical or of a breaking story — are read from `stories.enriched` and
+/// `notifications.alerts.breaking` by one consumer group; routine ones (an editor's alert of a
+/// routine story) from `notifications.alerts` by another, so a routine fan-out to everyone
+/// never delays a flash's consumer; and routine fan-outs together hold at most part of each
+/// channel's concurrency ([`crate::channel::routine_share`]), so a flash's sends never queue
+/// behind theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Breaking,
+    Routine,
+}
+
+impl Lane {
+    pub fn label(self) -> &'static str {
+        match self {
+            Lane::Breaking => "breaking",
+            Lane::Routine => "routine",
+        }
+    }
+}
+
+/// The editorial rules of this server: what alerts by itself, how old is too old, the
+/// configured segments and the canary's user. Shared by the consumers and `SendAlert`.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// A story alerts when its urgency is 1..=this.
+    pub max_urgency: u32,
+    /// Or when enrichment scored it at least this.
+    pub breaking_score: Option<f64>,
+    /// Older stories never alert by themselves; older editor requests are never started.
+    pub max_age: Duration,
+    pub segments: BTreeMap<String, Segment>,
+    pub canary_user: String,
+}
+
+impl Rules {
+    /// Whether `enriched` is urgent enough to alert by itself (not counting its age).
+    pub fn is_breaking(&self, enriched: &EnrichedStory) -> bool {
+        is_breaking(enriched, self.max_urgency, self.breaking_score)
+    }
+
+    /// The lane of an editor's alert of `enriched`.
+    pub fn editor_lane(&self, enriched: &EnrichedStory, critical: bool) -> Lane {
+        if critical || self.is_breaking(enriched) {
+            Lane::Breaking
+        } else {
+            Lane::Routine
+        }
+    }
+}
 
 /// The alert a story sends. Its collapse id is the story id: every version and correction of
 /// a story replaces the same notification on the device.
@@ -193,6 +249,21 @@ mod tests {
             Duration::from_secs(60),
             now + Duration::from_secs(120)
         ));
+    }
+
+    #[test]
+    fn critical_or_breaking_editor_alerts_take_the_breaking_lane() {
+        let rules = Rules {
+            max_urgency: 2,
+            breaking_score: None,
+            max_age: Duration::from_secs(3600),
+            segments: BTreeMap::new(),
+            canary_user: "canary".into(),
+        };
+        assert_eq!(rules.editor_lane(&story(1, 0.0), false), Lane::Breaking);
+        assert_eq!(rules.editor_lane(&story(5, 0.0), true), Lane::Breaking);
+        assert_eq!(rules.editor_lane(&story(5, 0.0), false), Lane::Routine);
+        assert_eq!(rules.editor_lane(&story(0, 0.0), false), Lane::Routine);
     }
 
     #[test]

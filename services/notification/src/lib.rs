@@ -19,12 +19,14 @@
 //! - [`store`] — the Redis layout (a folder: devices, audiences, stories, alert runs and
 //!   counts, the at-most-once ledger; each Lua script a `.lua` file beside its Rust);
 //! - [`state`] — the state rebuilt from Kafka whenever Redis is found to have lost it;
+//! - [`sealed`] — editors' alerts of embargoed stories, sent at the release, never before;
 //! - [`fanout`] — the bounded, crash-safe fan-out (a folder: the run, one page of the audience,
 //!   the per-device send shared with corrections, corrections, the alert's status);
 //! - [`receipts`] — one `DeliveryReceipt` per device and alert, published in the background;
 //! - [`metrics`] — typed events behind `/metrics`;
 //! - [`api`] — `newsroom.v1.NotificationService`;
-//! - [`run`] — wiring: three consumer loops, the gRPC server, the drain.
+//! - [`run`] — wiring: five consumer loops (the breaking and the routine lane, audiences,
+//!   devices, held stories), the gRPC server, the drain.
 
 pub mod api;
 pub mod audience;
@@ -36,12 +38,13 @@ pub mod fanout;
 pub mod metrics;
 pub mod preferences;
 pub mod receipts;
+pub mod sealed;
 pub mod secret;
 pub mod state;
 pub mod store;
 pub mod suppression;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -55,7 +58,8 @@ use newsroom_proto::v1::{AlertRequest, Device, EnrichedStory, TargetKind, UserPr
 
 pub use config::Config;
 
-use crate::audience::{Audience, Segment};
+use crate::audience::Audience;
+use crate::decision::{Lane, Rules};
 use crate::fanout::{AlertJob, Fanout, FanoutError};
 
 /// Why the service stopped with an error.
@@ -83,23 +87,21 @@ impl From<FanoutError> for HandlerError {
 }
 
 /// Decides and sends alerts: stories from `stories.enriched`, editor requests from
-/// `notifications.alerts`.
+/// `notifications.alerts` and `notifications.alerts.breaking`. One per lane: the breaking
+/// lane's reads the stories and the breaking requests, the routine lane's the routine requests.
 pub struct AlertHandler {
     fanout: Fanout,
     state: state::State,
-    alerts_topic: String,
-    max_urgency: u32,
-    breaking_score: Option<f64>,
-    max_age: std::time::Duration,
-    segments: BTreeMap<String, Segment>,
-    canary_user: String,
+    /// The editors' request topics (with the platform's prefix); any other is stories.
+    request_topics: [String; 2],
+    rules: Rules,
 }
 
 impl AlertHandler {
     /// Followers, or the canary user alone for a canary story.
     fn story_audience(&self, enriched: &EnrichedStory) -> Audience {
         if enriched.story.as_ref().is_some_and(|s| s.canary) {
-            Audience::Canary(self.canary_user.clone())
+            Audience::Canary(self.rules.canary_user.clone())
         } else {
             Audience::Followers
         }
@@ -111,6 +113,14 @@ impl AlertHandler {
         };
         let alert = decision::alert_of(&enriched)
             .ok_or_else(|| HandlerError::poison("EnrichedStory without a story id"))?;
+        // Never before the release: a story whose embargo is still ahead of this clock (one
+        // behind ingest's) waits, unseen, until it is not.
+        if let Some(left) = sealed::embargo_left_ms(&enriched) {
+            return Err(HandlerError::retry(format!(
+                "story {} is under embargo for another {left} ms",
+                alert.story_id
+            )));
+        }
         let store = &self.fanout.store;
         // Never back to an older version (a replayed, reordered or late record), whether the
         // newer one was an update or a kill: the guard outlives the cached story.
@@ -140,9 +150,27 @@ impl AlertHandler {
             alert,
             // The fan-out runs in the story's own trace.
             story_trace: None,
+            // A story alerts by itself only when it is breaking.
+            lane: Lane::Breaking,
         };
-        let breaking = decision::is_breaking(&enriched, self.max_urgency, self.breaking_score)
-            && decision::is_fresh(&enriched, self.max_age, SystemTime::now());
+        let breaking = self.rules.is_breaking(&enriched)
+            && decision::is_fresh(&enriched, self.rules.max_age, SystemTime::now());
+        // The story's own alert, and the editors' alerts sealed until its release, at once.
+        let (own, sealed) = tokio::join!(
+            self.own_alert(&enriched, job, breaking),
+            self.sealed_alerts(&enriched)
+        );
+        own.and(sealed)
+    }
+
+    /// The alert a story sends by itself: when breaking, once; a correction replaces it.
+    async fn own_alert(
+        &self,
+        enriched: &EnrichedStory,
+        job: AlertJob,
+        breaking: bool,
+    ) -> Result<(), HandlerError> {
+        let store = &self.fanout.store;
         let alerted = store
             .alert_fields(&job.alert.story_id)
             .await
@@ -162,7 +190,7 @@ impl AlertHandler {
                 self.fanout.alert(&job).await?;
             }
             // A later version never alerts again; a correction replaces the alert.
-            Some(v) if i64::from(job.alert.version) > v && decision::is_correction(&enriched) => {
+            Some(v) if i64::from(job.alert.version) > v && decision::is_correction(enriched) => {
                 self.fanout.correct(&job).await?;
             }
             Some(_) => {}
@@ -175,23 +203,72 @@ impl AlertHandler {
             return Ok(());
         };
         let store = &self.fanout.store;
+        // Never alerted late: a request nobody could start in time (the service down, or a
+        // new consumer group reading the topic from its start) is dropped, as an old story
+        // would not alert by itself. A sealed one counts from the end of its embargo.
+        if let Some(age_ms) = sealed::start_of(&request)
+            .map(|at| newsroom_platform::time::now_ms() - at)
+            .filter(|age| *age > self.rules.max_age.as_millis() as i64)
+        {
+            tracing::warn!(story.id = %request.story_id, age_s = age_ms / 1000, "editor alert requested too long ago dropped: never alerted late");
+            return Ok(());
+        }
         if store.is_killed(&request.story_id).await.map_err(retry)? {
             tracing::info!(story.id = %request.story_id, "editor alert for a killed story dropped");
             return Ok(());
         }
-        let enriched = store
-            .story(&request.story_id)
-            .await
-            .map_err(retry)?
-            .ok_or_else(|| {
-                HandlerError::poison(format!("story {} is unknown", request.story_id))
-            })?;
-        let mut job = editor_job(&enriched, &request, &self.segments, &self.canary_user)
-            .map_err(HandlerError::poison)?;
+        let enriched = match store.story(&request.story_id).await.map_err(retry)? {
+            Some(enriched) => enriched,
+            None if request.sealed_until.is_some() => {
+                // Sealed until the story's release: parked, sent by the story's handler. The
+                // story may have arrived meanwhile: then it is sent here (once per device).
+                store.seal(&request).await.map_err(retry)?;
+                match store.story(&request.story_id).await.map_err(retry)? {
+                    None => {
+                        tracing::info!(story.id = %request.story_id, by = %request.requested_by, "editor alert sealed until the story's release");
+                        return Ok(());
+                    }
+                    Some(enriched) => {
+                        self.sealed_alerts(&enriched).await?;
+                        return Ok(());
+                    }
+                }
+            }
+            None => {
+                return Err(HandlerError::poison(format!(
+                    "story {} is unknown",
+                    request.story_id
+                )));
+            }
+        };
+        let mut job = editor_job(&enriched, &request, &self.rules).map_err(HandlerError::poison)?;
         // The editor's request is its own trace; its fan-out links to the story's.
         job.story_trace = store.story_trace(&request.story_id).await.map_err(retry)?;
-        tracing::info!(story.id = %job.alert.story_id, audience = %job.audience.label(), critical = job.alert.critical, by = %request.requested_by, "editor alert");
+        tracing::info!(story.id = %job.alert.story_id, audience = %job.audience.label(), critical = job.alert.critical, lane = job.lane.label(), by = %request.requested_by, "editor alert");
         self.fanout.alert(&job).await?;
+        Ok(())
+    }
+}
+
+impl AlertHandler {
+    /// Sends the editors' alerts that were sealed until `enriched`'s release, each unparked
+    /// once its fan-out is done.
+    async fn sealed_alerts(&self, enriched: &EnrichedStory) -> Result<(), HandlerError> {
+        let store = &self.fanout.store;
+        let Some(id) = enriched.story.as_ref().map(|s| s.id.as_str()) else {
+            return Ok(());
+        };
+        for (key, request) in store.sealed(id).await.map_err(retry)? {
+            match editor_job(enriched, &request, &self.rules) {
+                Ok(job) => {
+                    tracing::info!(story.id = %id, audience = %job.audience.label(), critical = job.alert.critical, lane = job.lane.label(), by = %request.requested_by, "sealed editor alert: the story is released");
+                    self.fanout.alert(&job).await?;
+                }
+                // A segment removed from the configuration since: nothing to send it to.
+                Err(e) => tracing::warn!(story.id = %id, error = %e, "sealed editor alert dropped"),
+            }
+            store.unseal(id, &key).await.map_err(retry)?;
+        }
         Ok(())
     }
 }
@@ -200,7 +277,7 @@ impl Handler for AlertHandler {
     async fn handle(&self, record: &Record) -> Result<(), HandlerError> {
         // Nothing is decided against a ledger or audiences Redis has lost.
         self.state.ensure_loaded().await?;
-        if record.topic == self.alerts_topic {
+        if self.request_topics.contains(&record.topic) {
             self.editor_alert(record).await
         } else {
             self.story(record).await
@@ -234,22 +311,23 @@ impl Handler for ProfileHandler {
 /// The alert an editor's request makes of `enriched` (without the story's trace): its
 /// audience (a canary reaches no reader, whatever was asked), critical or not, and an
 /// escalation of the story's news event (it reaches devices the event already reached, and
-/// is recorded as reaching them). Shared by the consumer and `SendAlert`'s dry run.
+/// is recorded as reaching them), and its lane. Shared by the consumer and `SendAlert`'s dry
+/// run.
 pub(crate) fn editor_job(
     enriched: &EnrichedStory,
     request: &AlertRequest,
-    segments: &BTreeMap<String, Segment>,
-    canary_user: &str,
+    rules: &Rules,
 ) -> Result<AlertJob, String> {
     let mut alert = decision::alert_of(enriched).ok_or("cached story without an id")?;
     alert.critical = request.critical;
     let audience = match request.audience.clone().and_then(|a| a.target) {
         _ if enriched.story.as_ref().is_some_and(|s| s.canary) => {
-            Audience::Canary(canary_user.to_owned())
+            Audience::Canary(rules.canary_user.clone())
         }
         Some(Target::Everyone(true)) => Audience::Everyone,
         Some(Target::Segment(name)) => {
-            let segment = segments
+            let segment = rules
+                .segments
                 .get(&name)
                 .cloned()
                 .ok_or_else(|| format!("segment {name} is not configured"))?;
@@ -265,6 +343,7 @@ pub(crate) fn editor_job(
         expires_at: request
             .expires_at
             .and_then(|t| SystemTime::try_from(t).ok()),
+        lane: rules.editor_lane(enriched, request.critical),
         alert,
         story_trace: None,
     })
@@ -354,6 +433,9 @@ pub async fn run_with_channels(
             t::NOTIFICATIONS_RECEIPTS,
             t::NOTIFICATIONS_ALERTS,
             t::NOTIFICATIONS_ALERTS_DLQ,
+            t::NOTIFICATIONS_ALERTS_BREAKING,
+            t::NOTIFICATIONS_ALERTS_BREAKING_DLQ,
+            t::STORIES_HELD,
         ],
     )
     .await?;
@@ -426,24 +508,42 @@ pub async fn run_with_channels(
         ),
     );
 
-    // Three loops, three groups: a long fan-out must not hold back device or audience updates.
-    service.consumer(
-        ConsumerSettings::new(platform, &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS])
-            .in_group(platform, "stories")
-            // A fan-out runs a minute for a million devices (or while a provider is down):
-            // the next stories of its partition, and editors' alerts, do not wait for it.
-            .concurrently(config.alerts_per_partition),
-        Arc::new(AlertHandler {
-            fanout: fanout.clone(),
-            state: state.clone(),
-            alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
-            max_urgency: config.alert_max_urgency,
-            breaking_score: config.alert_breaking_score,
-            max_age: config.alert_max_age,
-            segments: config.segments.clone(),
-            canary_user: config.canary_user.clone(),
-        }),
-    )?;
+    // Five loops, five groups: a long fan-out must not hold back device or audience updates,
+    // and a routine one must not hold back a flash (the two lanes, see [`decision::Lane`]).
+    let rules = config.rules();
+    let request_topics = [
+        platform.topic(t::NOTIFICATIONS_ALERTS),
+        platform.topic(t::NOTIFICATIONS_ALERTS_BREAKING),
+    ];
+    for (lane, topics) in [
+        (
+            Lane::Breaking,
+            &[t::STORIES_ENRICHED, t::NOTIFICATIONS_ALERTS_BREAKING][..],
+        ),
+        (Lane::Routine, &[t::NOTIFICATIONS_ALERTS][..]),
+    ] {
+        service.consumer(
+            ConsumerSettings::new(platform, topics)
+                // The breaking lane keeps the group's old name: its offsets on
+                // stories.enriched survive an upgrade.
+                .in_group(
+                    platform,
+                    match lane {
+                        Lane::Breaking => "stories",
+                        Lane::Routine => "alerts",
+                    },
+                )
+                // A fan-out runs a minute for a million devices (or while a provider is
+                // down): the next alerts of its partition do not wait for it.
+                .concurrently(config.alerts_per_partition),
+            Arc::new(AlertHandler {
+                fanout: fanout.clone(),
+                state: state.clone(),
+                request_topics: request_topics.clone(),
+                rules: rules.clone(),
+            }),
+        )?;
+    }
     service.consumer(
         ConsumerSettings::new(platform, &[t::PROFILES]).in_group(platform, "profiles"),
         Arc::new(ProfileHandler {
@@ -455,6 +555,13 @@ pub async fn run_with_channels(
         ConsumerSettings::new(platform, &[t::DEVICES]).in_group(platform, "devices"),
         Arc::new(DeviceHandler {
             store: store.clone(),
+            state: state.clone(),
+        }),
+    )?;
+    service.consumer(
+        ConsumerSettings::new(platform, &[t::STORIES_HELD]).in_group(platform, "held"),
+        Arc::new(sealed::HeldHandler {
+            store: store.clone(),
             state,
         }),
     )?;
@@ -463,10 +570,10 @@ pub async fn run_with_channels(
         fanout,
         producer,
         devices_topic: platform.topic(t::DEVICES),
-        alerts_topic: platform.topic(t::NOTIFICATIONS_ALERTS),
+        routine_topic: request_topics[0].clone(),
+        breaking_topic: request_topics[1].clone(),
         auth: config.auth.clone(),
-        segments: config.segments.clone(),
-        canary_user: config.canary_user.clone(),
+        rules,
         webhook_allow_private: config.webhook_allow_private,
         redis_client,
         shutdown: service.shutdown().clone(),

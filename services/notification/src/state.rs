@@ -11,7 +11,8 @@
 //!    `notifications.receipts`;
 //! 3. the compacted `devices` and `profiles` topics are replayed into the device index and the
 //!    audiences, and `notifications.receipts` into the ledger (answered and suppressed devices,
-//!    corrections, the version each story alerted);
+//!    corrections, the version each story alerted); `stories.held` into the embargoed stories,
+//!    and the two request topics for the alerts sealed until a story still held is released;
 //! 4. the marker is set again, unless Redis lost the state again during the rebuild (then it
 //!    starts over: see the platform's `Rebuild`): the partitions resume, and an interrupted fan-out carries on
 //!    with the devices the receipts do not name.
@@ -28,7 +29,7 @@ use newsroom_platform::kafka::{self, HandlerError, topics};
 use newsroom_platform::redis::{Loaded, Rebuild};
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
-use newsroom_proto::v1::{DeliveryReceipt, Device, UserProfile};
+use newsroom_proto::v1::{AlertRequest, DeliveryReceipt, Device, UserProfile};
 use tokio::sync::Notify;
 
 use crate::receipts::Receipts;
@@ -86,6 +87,8 @@ pub struct Restored {
     pub devices: usize,
     pub profiles: usize,
     pub receipts: usize,
+    /// Editors' alerts parked again until their story's release.
+    pub sealed: usize,
 }
 
 /// Rebuilds the state from the topics (steps 2 and 3 of the module documentation).
@@ -158,11 +161,62 @@ pub async fn rebuild(
         return Err(e.into());
     }
     store.restore_from_receipts(&batch).await?;
+    let sealed = restore_sealed(store, platform).await?;
     Ok(Restored {
         devices,
         profiles,
         receipts: receipts_read,
+        sealed,
     })
+}
+
+/// The embargoed stories from `stories.held`, then every sealed request of the two request
+/// topics whose story is still held, parked again; how many were.
+async fn restore_sealed(
+    store: &AlertStore,
+    platform: &PlatformConfig,
+) -> Result<usize, RebuildError> {
+    kafka::replay(platform, &platform.topic(topics::STORIES_HELD), |r| {
+        let store = store.clone();
+        async move {
+            match crate::sealed::apply_held(&store, &r.key_str(), r.payload.as_deref()).await {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "rebuild: held story not restored"),
+            }
+        }
+    })
+    .await?;
+    let parked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for topic in [
+        topics::NOTIFICATIONS_ALERTS,
+        topics::NOTIFICATIONS_ALERTS_BREAKING,
+    ] {
+        kafka::replay(platform, &platform.topic(topic), |r| {
+            let (store, parked) = (store.clone(), parked.clone());
+            async move {
+                let Some(Ok(request)) = r.payload.as_deref().map(AlertRequest::decode) else {
+                    return;
+                };
+                if request.sealed_until.is_none() {
+                    return;
+                }
+                let parked_again = match store.held(&request.story_id).await {
+                    Ok(Some(_)) => store.seal(&request).await.map(|()| true),
+                    Ok(None) => Ok(false),
+                    Err(e) => Err(e),
+                };
+                match parked_again {
+                    Ok(true) => {
+                        parked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "rebuild: sealed alert not restored"),
+                }
+            }
+        })
+        .await?;
+    }
+    Ok(parked.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Rebuilds the state if Redis lost it; true when it is there afterwards.
@@ -178,6 +232,7 @@ pub async fn load_if_lost(state: &State, platform: &PlatformConfig, receipts: &R
                 devices = restored.devices,
                 profiles = restored.profiles,
                 receipts = restored.receipts,
+                sealed = restored.sealed,
                 "state rebuilt from Kafka"
             );
             true

@@ -45,17 +45,28 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
 
 /// One line of an alert's counts.
 pub(crate) fn print_counts(a: &AlertStatus, json: bool) {
-    if json {
-        let finished_at = a.finished_at.and_then(|t| {
+    let rfc3339 = |t: Option<prost_types::Timestamp>| {
+        t.and_then(|t| {
             chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
                 .map(|t| t.to_rfc3339())
-        });
+        })
+    };
+    if json {
         print_json(&serde_json::json!({
             "story_id": a.story_id, "version": a.version, "targeted": a.targeted, "sent": a.sent,
             "delivered": a.delivered, "failed": a.failed, "suppressed": a.suppressed,
-            "finished_at": finished_at, "dry_run": a.dry_run,
+            "finished_at": rfc3339(a.finished_at), "dry_run": a.dry_run,
+            "sealed_until": rfc3339(a.sealed_until),
         }));
     } else {
+        if let Some(until) = rfc3339(a.sealed_until) {
+            println!(
+                "{} is under embargo: the alert is sealed until {until} and sent when the story \
+                 is released",
+                a.story_id
+            );
+            return;
+        }
         if a.dry_run {
             println!(
                 "{} (dry run, nothing sent): would target {} and send to {}; suppressed {:?}",

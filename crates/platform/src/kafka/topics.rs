@@ -27,9 +27,14 @@ pub const PROFILES_DLQ: &str = "profiles.dlq";
 pub const DEVICES: &str = "devices";
 pub const DEVICES_DLQ: &str = "devices.dlq";
 pub const NOTIFICATIONS_RECEIPTS: &str = "notifications.receipts";
-/// Editor alert requests (`AlertRequest`), keyed by story id: notification's own queue.
+/// Routine editor alert requests (`AlertRequest`), keyed by story id: notification's routine
+/// lane, read by its own consumer group.
 pub const NOTIFICATIONS_ALERTS: &str = "notifications.alerts";
 pub const NOTIFICATIONS_ALERTS_DLQ: &str = "notifications.alerts.dlq";
+/// Breaking and critical editor alert requests: notification's priority lane, read with
+/// `stories.enriched` in the group of the flashes, never behind a routine fan-out.
+pub const NOTIFICATIONS_ALERTS_BREAKING: &str = "notifications.alerts.breaking";
+pub const NOTIFICATIONS_ALERTS_BREAKING_DLQ: &str = "notifications.alerts.breaking.dlq";
 
 /// How a topic is created: partitions, retention, compaction (ARCHITECTURE.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +191,8 @@ mod tests {
             NOTIFICATIONS_RECEIPTS,
             NOTIFICATIONS_ALERTS,
             NOTIFICATIONS_ALERTS_DLQ,
+            NOTIFICATIONS_ALERTS_BREAKING,
+            NOTIFICATIONS_ALERTS_BREAKING_DLQ,
         ] {
             assert!(
                 names.contains(&name),
@@ -194,7 +201,7 @@ mod tests {
         }
         assert_eq!(
             names.len(),
-            15,
+            17,
             "a topic in the table the code never names: {names:?}"
         );
         let raw = TOPICS.iter().find(|t| t.name == STORIES_RAW).unwrap();

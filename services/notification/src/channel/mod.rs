@@ -43,6 +43,8 @@ use newsroom_proto::v1::{Alert, Channel as ChannelKind, Device};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
+pub use crate::decision::Lane;
+
 /// What happened to one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -197,6 +199,11 @@ pub fn name_of(kind: ChannelKind) -> &'static str {
 /// concurrency of its sends in flight or waiting at once: a million-device fan-out never
 /// queues more than that ahead of an alert that starts after it, so an editor's flash waits
 /// for about one provider answer, not for the pages already queued.
+///
+/// And the routine lane ([`Lane::Routine`]: digests, an editor's alert of a routine story)
+/// never holds the whole bound: all routine fan-outs together hold or wait for at most
+/// [`routine_share`] of it, so the rest is always free for a flash, which then waits for no
+/// provider answer at all.
 #[derive(Clone, Default)]
 pub struct Channels {
     by_kind: HashMap<i32, ChannelSlot>,
@@ -210,7 +217,17 @@ struct ChannelSlot {
     shared: Arc<Semaphore>,
     /// One fan-out's share of it (`None` outside a run).
     run: Option<Arc<Semaphore>>,
+    /// What every routine fan-out on the server shares ([`routine_share`] permits).
+    routine: Arc<Semaphore>,
+    /// Whether this copy's sends go through `routine` (a routine run's copy).
+    gated: bool,
     concurrency: usize,
+}
+
+/// How much of a channel's bound the routine lane may hold or wait for: all but a quarter
+/// (at least one send) kept for breaking alerts; a bound of one cannot be split.
+pub fn routine_share(concurrency: usize) -> usize {
+    (concurrency - (concurrency / 4).max(1)).max(1)
 }
 
 impl Channels {
@@ -240,6 +257,8 @@ impl Channels {
                 channel,
                 shared: Arc::new(Semaphore::new(concurrency)),
                 run: None,
+                routine: Arc::new(Semaphore::new(routine_share(concurrency))),
+                gated: false,
                 concurrency,
             },
         ) {
@@ -248,12 +267,13 @@ impl Channels {
         self.permits += concurrency;
     }
 
-    /// The channels as one fan-out uses them: the server's bounds, and a share of each that
-    /// is this run's alone (see [`Channels`]).
-    pub fn for_run(&self) -> Channels {
+    /// The channels as one fan-out in `lane` uses them: the server's bounds, and a share of
+    /// each that is this run's alone (see [`Channels`]).
+    pub fn for_run(&self, lane: Lane) -> Channels {
         let mut run = self.clone();
         for slot in run.by_kind.values_mut() {
             slot.run = Some(Arc::new(Semaphore::new(slot.concurrency)));
+            slot.gated = lane == Lane::Routine;
         }
         run
     }
@@ -290,6 +310,12 @@ impl Channels {
             Some(run) => Some(run.acquire().await.ok()?),
             None => None,
         };
+        // A routine send then queues behind the other routine sends, never on the whole bound.
+        let _routine = if slot.gated {
+            Some(slot.routine.acquire().await.ok()?)
+        } else {
+            None
+        };
         let _permit = slot.shared.acquire().await.ok()?;
         Some(slot.channel.send(delivery).await)
     }
@@ -314,6 +340,76 @@ mod tests {
         let kinds: Vec<_> = configs.iter().map(ChannelConfig::name).collect();
         assert_eq!(kinds, ["webhook", "web_push", "apns", "fcm", "in_app"]);
         assert_eq!(configs[0].limits().concurrency, Some(8));
+    }
+
+    /// A webhook stand-in whose sends last until `release` is notified.
+    struct Held {
+        release: Arc<tokio::sync::Notify>,
+        started: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Channel for Held {
+        fn kind(&self) -> ChannelKind {
+            ChannelKind::Webhook
+        }
+        fn check_device(&self, _: &Device) -> Result<(), String> {
+            Ok(())
+        }
+        fn send<'a>(&'a self, _: Delivery<'a>) -> BoxFuture<'a, SendOutcome> {
+            Box::pin(async move {
+                self.started
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.release.notified().await;
+                SendOutcome::Delivered
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn routine_fan_outs_never_hold_the_share_kept_for_breaking_alerts() {
+        assert_eq!(
+            [1, 2, 4, 8, 64].map(routine_share),
+            [1, 1, 3, 6, 48],
+            "a quarter (at least one) kept back, except from a bound of one"
+        );
+        let held = Arc::new(Held {
+            release: Arc::new(tokio::sync::Notify::new()),
+            started: Arc::default(),
+        });
+        let mut channels = Channels::default();
+        channels.insert(held.clone(), 8);
+        // Two routine fan-outs with 8 sends each waiting: only the routine share goes out.
+        let routine: Vec<_> = (0..2)
+            .map(|_| channels.for_run(Lane::Routine))
+            .flat_map(|run| (0..8).map(move |_| run.clone()))
+            .map(|run| tokio::spawn(async move { run.send(delivery_of()).await }))
+            .collect();
+        fn delivery_of() -> Delivery<'static> {
+            static DEVICE: std::sync::LazyLock<Device> = std::sync::LazyLock::new(|| Device {
+                channel: ChannelKind::Webhook as i32,
+                ..Default::default()
+            });
+            static ALERT: std::sync::LazyLock<Alert> = std::sync::LazyLock::new(Alert::default);
+            Delivery {
+                device: &DEVICE,
+                alert: &ALERT,
+                idempotency_key: "k",
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = || held.started.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(started(), 6, "the routine lane holds its share, no more");
+        // A breaking fan-out's sends start at once, beside the waiting routine ones.
+        let flash = channels.for_run(Lane::Breaking);
+        let _flash = tokio::spawn(async move { flash.send(delivery_of()).await });
+        let breaking = channels.for_run(Lane::Breaking);
+        let _second = tokio::spawn(async move { breaking.send(delivery_of()).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(started(), 8, "both breaking sends went out without waiting");
+        held.release.notify_waiters();
+        for r in routine {
+            r.abort();
+        }
     }
 
     #[test]

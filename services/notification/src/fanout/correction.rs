@@ -16,7 +16,7 @@ impl Fanout {
     /// through the same collapse id. Claimed before sending, at most once per version.
     #[tracing::instrument(skip_all, fields(story.id = %job.alert.story_id, version = job.alert.version))]
     pub async fn correct(&self, job: &AlertJob) -> Result<(), FanoutError> {
-        self.own_lane().run_correction(job).await
+        self.own_lane(job.lane).run_correction(job).await
     }
 
     async fn run_correction(&self, job: &AlertJob) -> Result<(), FanoutError> {

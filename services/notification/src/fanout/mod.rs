@@ -77,6 +77,7 @@ use tokio::sync::mpsc;
 
 use crate::audience::{Audience, AudienceCursor};
 use crate::channel::Channels;
+use crate::decision::Lane;
 use crate::metrics::Metrics;
 use crate::preferences::StoryFacts;
 use crate::receipts::Receipts;
@@ -111,6 +112,8 @@ pub struct AlertJob {
     pub event: Option<EventClaim>,
     /// After this, no device is sent to (an editor's routine alert with a window).
     pub expires_at: Option<SystemTime>,
+    /// Breaking or routine: how much of each channel the fan-out may take.
+    pub lane: Lane,
 }
 
 /// Why a fan-out did not finish.
@@ -167,15 +170,16 @@ impl Fanout {
         notification.devices = tracing::field::Empty,
     ))]
     pub async fn alert(&self, job: &AlertJob) -> Result<(), FanoutError> {
-        self.own_lane().run_alert(job).await
+        self.own_lane(job.lane).run_alert(job).await
     }
 
     /// This fan-out's copy, sending through its own share of each channel
     /// ([`Channels::for_run`]): it never queues more than a channel's concurrency of sends
-    /// ahead of an alert that starts after it.
-    pub(super) fn own_lane(&self) -> Fanout {
+    /// ahead of an alert that starts after it, and a routine one never more than the routine
+    /// lane's part of it.
+    pub(super) fn own_lane(&self, lane: Lane) -> Fanout {
         Fanout {
-            channels: self.channels.for_run(),
+            channels: self.channels.for_run(lane),
             ..self.clone()
         }
     }

@@ -66,6 +66,7 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         requested_at: None,
         latest_started_at: timestamp(get("latest_started_ms")),
         dry_run: false,
+        sealed_until: None,
     }
 }
 

@@ -26,6 +26,8 @@
 //!   `accepted_ms`); `notif:timeline:<story>` — sends per 10 ms since the start;
 //! - `notif:corrected:<story>` — the last version sent as a correction, per device;
 //! - `notif:budget:<local day>` — alerts per device that day (kept by the claim script);
+//! - `notif:held` — embargoed stories ingest holds (story → `<embargo end ms>|<urgency>`);
+//!   `notif:sealed:<story>` — editors' alerts parked until the story's release;
 //! - `notif:loaded` — present while Redis holds the state; when it is gone the state is rebuilt
 //!   from Kafka before anything is claimed (see [`crate::state`]).
 //!
@@ -38,12 +40,14 @@
 //! - [`stories`] — the story an alert needs, its trace, killed stories;
 //! - [`alerts`] — an alert's runs (heartbeats), counts and timeline;
 //! - [`ledger`] — the at-most-once ledger: claims (with the daily budget), answers,
-//!   corrections.
+//!   corrections;
+//! - [`sealed`] — embargoed stories and the alerts sealed until their release.
 
 pub mod alerts;
 pub mod audiences;
 pub mod devices;
 pub mod ledger;
+pub mod sealed;
 pub mod stories;
 
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
