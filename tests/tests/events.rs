@@ -1,7 +1,8 @@
 //! One alert per news event: three wires filing the same flash within milliseconds (on
 //! different partitions) ring each follower's phone once; a more urgent copy of the event rings
 //! it once more; a copy at the same urgency does not, and says why on `GetAlert`. And the
-//! editorial controls: dry runs, alert windows, alerts sealed until an embargo ends.
+//! editorial controls: dry runs, alert windows, alerts sealed until an embargo ends; and the
+//! feed and the phone together: an alert opened is read in the feed.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -329,5 +330,132 @@ async fn a_sealed_alert_fires_within_a_second_of_the_release_and_never_before() 
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(phones.hits().len(), 3, "one alert per phone");
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_alert_opened_on_the_phone_is_read_in_the_feed_and_a_dismissed_one_is_fed_back() {
+    use newsroom_proto::Message as _;
+    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+    use newsroom_proto::v1::{
+        AcknowledgeAlertRequest, AcknowledgeAlertResponse, AlertAction, GetFeedRequest,
+        Interaction, InteractionKind,
+    };
+    let (pipeline, phones) = three_followers("fed").await;
+    let flash = pipeline
+        .submit(wire("desk", "Chip giant unveils faster processor", 1))
+        .await;
+    eventually(Duration::from_secs(60), "three phones rung", || {
+        let n = phones.hits().len();
+        async move { (n == 3).then_some(()) }
+    })
+    .await;
+    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let in_feed = |user: &str| {
+        let (mut rec, user, flash) = (rec.clone(), user.to_owned(), flash.clone());
+        async move {
+            let feed = rec
+                .get_feed(GetFeedRequest {
+                    user_id: user,
+                    limit: 50,
+                    cursor: String::new(),
+                })
+                .await
+                .expect("GetFeed")
+                .into_inner();
+            feed.items
+                .iter()
+                .any(|i| i.story.as_ref().is_some_and(|s| s.id == flash))
+        }
+    };
+    for user in ["fed-0", "fed-1"] {
+        eventually(Duration::from_secs(30), "the flash in the feed", || {
+            let shown = in_feed(user);
+            async move { shown.await.then_some(()) }
+        })
+        .await;
+    }
+
+    // fed-0 opens the alert on the phone; fed-1 dismisses it.
+    let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
+    let ack = |device: &str, story: &str, action: AlertAction| {
+        let mut notif = notif.clone();
+        let request = AcknowledgeAlertRequest {
+            device_id: device.into(),
+            story_id: story.into(),
+            action: action as i32,
+        };
+        async move { notif.acknowledge_alert(request).await }
+    };
+    type Acked = Result<tonic::Response<AcknowledgeAlertResponse>, tonic::Status>;
+    let first = |r: Acked| r.expect("AcknowledgeAlert").into_inner().first;
+    assert!(first(ack("fed-phone-0", &flash, AlertAction::Opened).await));
+    assert!(
+        !first(ack("fed-phone-0", &flash, AlertAction::Opened).await),
+        "a second report is not a first"
+    );
+    assert!(first(
+        ack("fed-phone-1", &flash, AlertAction::Dismissed).await
+    ));
+
+    // The opened story leaves fed-0's feed at once (its first page, cached for 2 s since the
+    // check above, is dropped); fed-1's dismissal is no "read": it stays there.
+    eventually(
+        Duration::from_millis(1500),
+        "the opened story read in the feed",
+        || {
+            let shown = in_feed("fed-0");
+            async move { (!shown.await).then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        in_feed("fed-1").await,
+        "a dismissed alert's story left the feed"
+    );
+    // Both reached the feed as the devices' users' interactions, once each.
+    let interactions: Vec<Interaction> = pipeline
+        .records(newsroom_platform::kafka::topics::INTERACTIONS)
+        .await
+        .into_iter()
+        .filter_map(|(_, v)| Interaction::decode(v?.as_slice()).ok())
+        .filter(|i| i.story_id == flash)
+        .collect();
+    let kinds: Vec<(String, i32)> = interactions
+        .iter()
+        .map(|i| (i.user_id.clone(), i.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("fed-0".to_owned(), InteractionKind::Read as i32),
+            ("fed-1".to_owned(), InteractionKind::Dismiss as i32),
+        ],
+        "one interaction per report, for the device's user"
+    );
+    let status = notif
+        .clone()
+        .get_alert(GetAlertRequest {
+            story_id: flash.clone(),
+        })
+        .await
+        .expect("GetAlert")
+        .into_inner();
+    assert_eq!((status.opened, status.dismissed), (1, 1), "{status:?}");
+
+    // What cannot be reported: an alert the device was not sent, an unknown device, no action.
+    let code = |r: Acked| r.map(|_| ()).unwrap_err().code();
+    assert_eq!(
+        code(ack("fed-phone-2", "never-alerted", AlertAction::Opened).await),
+        tonic::Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(ack("no-such-phone", &flash, AlertAction::Opened).await),
+        tonic::Code::NotFound
+    );
+    assert_eq!(
+        code(ack("fed-phone-2", &flash, AlertAction::Unspecified).await),
+        tonic::Code::InvalidArgument
+    );
     pipeline.stop().await;
 }

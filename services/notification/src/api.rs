@@ -24,9 +24,10 @@ use newsroom_proto::Message as _;
 use newsroom_proto::v1::audience::Target;
 use newsroom_proto::v1::notification_service_server::NotificationService;
 use newsroom_proto::v1::{
-    Alert, AlertRequest, AlertStatus, Channel as ChannelKind, Device, GetAlertRequest, Preferences,
-    RegisterDeviceRequest, SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest,
-    UnregisterDeviceResponse, UpdatePreferencesRequest,
+    AcknowledgeAlertRequest, AcknowledgeAlertResponse, Alert, AlertRequest, AlertStatus,
+    Channel as ChannelKind, Device, GetAlertRequest, Preferences, RegisterDeviceRequest,
+    SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest, UnregisterDeviceResponse,
+    UpdatePreferencesRequest,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -68,7 +69,7 @@ impl From<ApiError> for Status {
 }
 
 /// An invalid field. A message of the form "field: reason" is split at the first ": ".
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
     let message = message.into();
     match message.split_once(": ") {
         Some((field, reason)) if !field.contains(' ') => ApiError::Invalid {
@@ -98,6 +99,8 @@ pub struct NotificationApi {
     pub auth: AuthConfig,
     /// Segments, the canary's user, what is breaking.
     pub rules: Rules,
+    /// Alerts opened and dismissed, fed back to the feed.
+    pub feedback: crate::feedback::Feedback,
     /// Webhooks may point at private addresses (the SSRF guard lifted: demo, tests).
     pub webhook_allow_private: bool,
     /// A client of its own for `StreamAlerts`' pub/sub connections.
@@ -483,6 +486,15 @@ impl NotificationService for NotificationApi {
             Some(s) => Ok(Response::new(s)),
             None => Err(Status::not_found(format!("story {id} has not alerted"))),
         }
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        request: Request<AcknowledgeAlertRequest>,
+    ) -> Result<Response<AcknowledgeAlertResponse>, Status> {
+        self.auth.authorize(request.metadata(), &[Role::Service])?;
+        let first = self.feedback.acknowledge(request.get_ref()).await?;
+        Ok(Response::new(AcknowledgeAlertResponse { first }))
     }
 
     type StreamAlertsStream = AlertStream;

@@ -23,6 +23,7 @@
 //! - [`fanout`] — the bounded, crash-safe fan-out (a folder: the run, one page of the audience,
 //!   the per-device send shared with corrections, corrections, the alert's status);
 //! - [`receipts`] — one `DeliveryReceipt` per device and alert, published in the background;
+//! - [`feedback`] — alerts opened or dismissed, fed back to the feed as interactions;
 //! - [`metrics`] — typed events behind `/metrics`;
 //! - [`api`] — `newsroom.v1.NotificationService`;
 //! - [`run`] — wiring: five consumer loops (the breaking and the routine lane, audiences,
@@ -35,6 +36,7 @@ pub mod channel;
 pub mod config;
 pub mod decision;
 pub mod fanout;
+pub mod feedback;
 pub mod metrics;
 pub mod preferences;
 pub mod receipts;
@@ -436,6 +438,7 @@ pub async fn run_with_channels(
             t::NOTIFICATIONS_ALERTS_BREAKING,
             t::NOTIFICATIONS_ALERTS_BREAKING_DLQ,
             t::STORIES_HELD,
+            t::INTERACTIONS,
         ],
     )
     .await?;
@@ -568,12 +571,17 @@ pub async fn run_with_channels(
 
     let api = api::NotificationApi {
         fanout,
-        producer,
+        producer: producer.clone(),
         devices_topic: platform.topic(t::DEVICES),
         routine_topic: request_topics[0].clone(),
         breaking_topic: request_topics[1].clone(),
         auth: config.auth.clone(),
         rules,
+        feedback: feedback::Feedback {
+            store: store.clone(),
+            producer,
+            interactions_topic: platform.topic(t::INTERACTIONS),
+        },
         webhook_allow_private: config.webhook_allow_private,
         redis_client,
         shutdown: service.shutdown().clone(),

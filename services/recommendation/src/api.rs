@@ -294,7 +294,7 @@ impl RecommendationApi {
         let kind = InteractionKind::try_from(req.kind)
             .ok()
             .filter(|k| *k != InteractionKind::Unspecified)
-            .ok_or_else(|| invalid("kind", "one of VIEW, CLICK, READ, SHARE, HIDE"))?;
+            .ok_or_else(|| invalid("kind", "one of VIEW, CLICK, READ, SHARE, HIDE, DISMISS"))?;
         let interaction = Interaction {
             user_id: user.to_owned(),
             story_id: req.story_id.trim().to_owned(),

@@ -8,7 +8,10 @@
 //! - **read history** (`READ`, `CLICK`, `SHARE`) and **hidden** stories (`HIDE`), which the feed
 //!   never shows again (kept 30 days);
 //! - **implicit interests**: per reader, a decaying weight per topic of what they engage with
-//!   (half-life [`INTEREST_HALF_LIFE_DAYS`] days), stored as `weight@ms` and decayed on read.
+//!   (half-life [`INTEREST_HALF_LIFE_DAYS`] days), stored as `weight@ms` and decayed on read;
+//!   an alert dismissed on the reader's phone (`DISMISS`, from notification) takes a third of a
+//!   read away from its topics: a mild "not interested", which neither hides the story nor
+//!   counts for trending.
 //!
 //! Interactions are keyed by user, so one reader's interactions are folded in order; applying
 //! one twice (a redelivery) counts it twice, which a popularity signal tolerates.
@@ -36,6 +39,8 @@ pub fn weight(kind: InteractionKind, dwell_ms: u32) -> f64 {
         InteractionKind::Click => 2.0,
         InteractionKind::Read => 3.0 + (f64::from(dwell_ms) / 60_000.0).min(2.0),
         InteractionKind::Share => 5.0,
+        // A dismissed alert: a third of a read, against the story's topics.
+        InteractionKind::Dismiss => -1.0,
         InteractionKind::Hide | InteractionKind::Unspecified => 0.0,
     }
 }
@@ -48,7 +53,7 @@ pub fn history_of(kind: InteractionKind) -> Option<History> {
         InteractionKind::Read | InteractionKind::Click | InteractionKind::Share => {
             Some(History::Read)
         }
-        InteractionKind::View | InteractionKind::Unspecified => None,
+        InteractionKind::View | InteractionKind::Dismiss | InteractionKind::Unspecified => None,
     }
 }
 
@@ -103,9 +108,10 @@ pub async fn apply(store: &FeedStore, i: &Interaction) -> Result<(), RedisError>
         .record_interaction(&i.user_id, &i.story_id, history_of(kind), trend.as_ref())
         .await?;
 
-    // Implicit interests: the story's topics, weighted by their scores.
+    // Implicit interests: the story's topics, weighted by their scores (a dismissed alert
+    // takes a little away).
     if let Some(card) = card
-        && w > 0.0
+        && w != 0.0
     {
         let current = store.interests(&i.user_id).await?;
         let updates = engaged(&current, &card.topics, w, at);
@@ -228,5 +234,21 @@ mod tests {
         assert_eq!(after[0].1.weight, 4.0);
         assert_eq!(after[1].1.weight, 1.0);
         assert!(after.iter().all(|(_, w)| w.at_ms == week));
+    }
+
+    #[test]
+    fn a_dismissed_alert_takes_a_third_of_a_read_away_and_neither_hides_nor_reads() {
+        let dismiss = weight(InteractionKind::Dismiss, 0);
+        assert!(dismiss < 0.0 && dismiss.abs() * 3.0 <= weight(InteractionKind::Read, 0));
+        assert_eq!(history_of(InteractionKind::Dismiss), None);
+        let current = HashMap::from([(
+            "sport".to_owned(),
+            InterestWeight {
+                weight: 3.0,
+                at_ms: 0,
+            },
+        )]);
+        let after = engaged(&current, &[("sport".to_owned(), 1.0)], dismiss, 0);
+        assert_eq!(after[0].1.weight, 2.0, "a read's interest, a third lower");
     }
 }

@@ -67,6 +67,8 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         latest_started_at: timestamp(get("latest_started_ms")),
         dry_run: false,
         sealed_until: None,
+        opened: get("opened") as u64,
+        dismissed: get("dismissed") as u64,
     }
 }
 

@@ -6,7 +6,9 @@
 //! (`finish_run.lua`, beside this file). The counts and times are the hash
 //! `notif:alert:<story>` ([`AlertFields`]); the sends per
 //! [`TIMELINE_BUCKET_MS`](super::TIMELINE_BUCKET_MS) are `notif:timeline:<story>`. The ledger
-//! script ([`super::ledger`]) keeps both up to date.
+//! script ([`super::ledger`]) keeps both up to date. The devices that reported what they did
+//! with the alert (`AcknowledgeAlert`) are `notif:acked:<story>`, counted once each in the
+//! hash's `opened` and `dismissed`.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -98,5 +100,48 @@ impl AlertStore {
 
     pub async fn end_run(&self, run: &str) -> Result<(), RedisError> {
         self.conn().del(self.k(format!("run:{run}"))).await
+    }
+
+    /// The ledger entry of `device` for `story`, if it has one.
+    pub async fn ledger_entry(
+        &self,
+        story: &str,
+        device: &str,
+    ) -> Result<Option<super::LedgerEntry>, RedisError> {
+        let raw: Option<String> = self
+            .conn()
+            .hget(self.k(format!("sent:{story}")), device)
+            .await?;
+        Ok(raw.as_deref().and_then(super::LedgerEntry::parse))
+    }
+
+    /// Whether `device` already reported what it did with the alert of `story`.
+    pub async fn acknowledged(&self, story: &str, device: &str) -> Result<bool, RedisError> {
+        self.conn()
+            .sismember(self.k(format!("acked:{story}")), device)
+            .await
+    }
+
+    /// Records that `device` reported `action` (`opened`, `dismissed`) for the alert of
+    /// `story`, counted in the alert's fields once per device; false when it already had.
+    pub async fn acknowledge(
+        &self,
+        story: &str,
+        device: &str,
+        action: &str,
+    ) -> Result<bool, RedisError> {
+        let acked = self.k(format!("acked:{story}"));
+        let (added,): (i64,) = redis::pipe()
+            .sadd(&acked, device)
+            .expire(&acked, LEDGER_TTL_SECS as i64)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await?;
+        if added == 1 {
+            self.conn()
+                .hincr::<_, _, _, ()>(self.k(format!("alert:{story}")), action, 1)
+                .await?;
+        }
+        Ok(added == 1)
     }
 }

@@ -142,7 +142,9 @@ impl FeedStore {
     }
 
     /// Folds one interaction in, in one round trip: the story joins the reader's `history` (kept
-    /// [`HISTORY_TTL_SECS`]), and counts in the trending buckets of `trend`.
+    /// [`HISTORY_TTL_SECS`]) and leaves their cached first page — whoever recorded it (this
+    /// replica's API, another's, notification for an alert opened on a phone) — and counts in
+    /// the trending buckets of `trend`.
     pub async fn record_interaction(
         &self,
         user: &str,
@@ -153,7 +155,9 @@ impl FeedStore {
         let mut pipe = redis::pipe();
         if let Some(history) = history {
             let key = self.history_key(history, user);
-            pipe.sadd(&key, story_id).expire(&key, HISTORY_TTL_SECS);
+            pipe.sadd(&key, story_id)
+                .expire(&key, HISTORY_TTL_SECS)
+                .del(self.first_page_key(user));
         }
         if let Some(trend) = trend {
             self.count_trend(&mut pipe, story_id, trend);
