@@ -414,12 +414,18 @@ impl Pipeline {
 
     /// Waits (30 s at most) until notification has `user` in the audience of `topic`.
     pub async fn wait_in_audience(&self, topic: &str, user: &str) {
+        self.wait_in_audience_of("topic", topic, user).await;
+    }
+
+    /// Waits (30 s at most) until notification has `user` in the audience of the `kind`
+    /// (`topic`, `entity`, `cluster`) `value`.
+    pub async fn wait_in_audience_of(&self, kind: &str, value: &str, user: &str) {
         use newsroom_platform::redis::redis::AsyncCommands as _;
         let redis = self.redis().await;
-        let audience = redis.key(format!("notif:audience:topic:{topic}"));
+        let audience = redis.key(format!("notif:audience:{kind}:{value}"));
         eventually(
             Duration::from_secs(30),
-            &format!("{user} in the audience of {topic}"),
+            &format!("{user} in the audience of {kind} {value}"),
             || {
                 let (mut conn, audience) = (redis.conn(), audience.clone());
                 async move {

@@ -459,3 +459,147 @@ async fn an_alert_opened_on_the_phone_is_read_in_the_feed_and_a_dismissed_one_is
     );
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_developing_story_is_one_card_with_its_newest_headline_and_its_followers_hear_escalations()
+ {
+    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+    use newsroom_proto::v1::{
+        Channel as DeviceChannel, Device, FeedItem, FollowRequest, FollowTarget, GetFeedRequest,
+        RegisterDeviceRequest, TargetKind,
+    };
+    let (pipeline, phones) = three_followers("dev").await;
+    // Three wires file one event, a minute apart by their own clocks; routine, so no alert.
+    let at =
+        |minutes_ago: u64| Some((SystemTime::now() - Duration::from_secs(60 * minutes_ago)).into());
+    let mut filed = Vec::new();
+    for (source, headline, minutes_ago) in [
+        ("ap", "Chip giant unveils faster processor", 3),
+        ("reuters", "Chipmaker launches new faster processor", 2),
+        ("desk", "New processor is faster, chip giant says", 1),
+    ] {
+        let story = Story {
+            published_at: at(minutes_ago),
+            ..wire(source, headline, 4)
+        };
+        filed.push(pipeline.submit(story).await);
+    }
+    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let feed = |user: &str| {
+        let (mut rec, user) = (rec.clone(), user.to_owned());
+        async move {
+            rec.get_feed(GetFeedRequest {
+                user_id: user,
+                limit: 50,
+                cursor: String::new(),
+            })
+            .await
+            .expect("GetFeed")
+            .into_inner()
+            .items
+        }
+    };
+    // The event's cards in a feed: items showing any story of the event.
+    let event_cards = |items: Vec<FeedItem>, of: Vec<String>| -> Vec<FeedItem> {
+        items
+            .into_iter()
+            .filter(|i| i.story.as_ref().is_some_and(|s| of.contains(&s.id)))
+            .collect()
+    };
+    let card = eventually(Duration::from_secs(30), "one card of three stories", || {
+        let (items, of) = (feed("dev-0"), filed.clone());
+        async move {
+            let cards = event_cards(items.await, of);
+            (cards.len() == 1 && cards[0].developing.as_ref()?.stories == 3)
+                .then(|| cards[0].clone())
+        }
+    })
+    .await;
+    let developing = card.developing.clone().expect("a developing story");
+    assert_eq!(developing.sources, 3, "{developing:?}");
+    let shown = card.story.expect("a story");
+    assert_eq!(
+        (shown.id.as_str(), shown.headline.as_str()),
+        (
+            filed[2].as_str(),
+            "New processor is faster, chip giant says"
+        ),
+        "the card shows the newest story"
+    );
+
+    // A reader following nothing but the developing story, with a phone.
+    let cluster = developing.cluster_id.clone();
+    RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await)
+        .follow(FollowRequest {
+            user_id: "watcher".into(),
+            target: Some(FollowTarget {
+                kind: TargetKind::Cluster as i32,
+                value: cluster.clone(),
+            }),
+        })
+        .await
+        .expect("Follow the developing story");
+    let phone = phones.serve(Duration::ZERO).await;
+    NotificationServiceClient::new(pipeline.channel(Service::Notification).await)
+        .register_device(RegisterDeviceRequest {
+            device: Some(Device {
+                device_id: "watcher-phone".into(),
+                user_id: "watcher".into(),
+                channel: DeviceChannel::Webhook as i32,
+                address: format!("http://{phone}/watcher-phone"),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("RegisterDevice");
+    pipeline
+        .wait_in_audience_of("cluster", &cluster, "watcher")
+        .await;
+    let cards = event_cards(feed("watcher").await, filed.clone());
+    assert_eq!(cards.len(), 1, "the followed developing story in the feed");
+    assert!(
+        cards[0]
+            .reasons
+            .contains(&"You follow this developing story".to_owned()),
+        "{:?}",
+        cards[0].reasons
+    );
+
+    // A routine update reaches the feed, not the phone; a flash of the event rings it.
+    let update = pipeline
+        .submit(Story {
+            published_at: at(0),
+            ..wire("afp", "Chip giant's faster processor: what we know", 4)
+        })
+        .await;
+    filed.push(update.clone());
+    eventually(Duration::from_secs(30), "the update on the card", || {
+        let (items, of, update) = (feed("watcher"), filed.clone(), update.clone());
+        async move {
+            let cards = event_cards(items.await, of);
+            let c = cards.first()?;
+            (c.story.as_ref()?.id == update && c.developing.as_ref()?.sources == 4).then_some(())
+        }
+    })
+    .await;
+    let flash = pipeline
+        .submit(wire(
+            "ap-flash",
+            "FLASH: Chip giant's processor recalled",
+            1,
+        ))
+        .await;
+    eventually(Duration::from_secs(60), "the flash on every phone", || {
+        let n = phones.per_device(std::slice::from_ref(&flash)).len();
+        async move { (n == 4).then_some(()) }
+    })
+    .await;
+    let watcher: Vec<String> = phones
+        .hits()
+        .into_iter()
+        .filter(|(_, d)| d == "watcher-phone")
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(watcher, [flash], "the watcher heard the escalation only");
+    pipeline.stop().await;
+}

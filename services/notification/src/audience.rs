@@ -106,6 +106,11 @@ impl AudienceCursor {
                     sources.push(Source::Users(store.k(format!("audience:entity:{e}"))));
                     sources.push(Source::Devices(store.k(format!("alert-entity:{e}"))));
                 }
+                // Readers following the developing story: the event ledger lets through only
+                // what escalates past the alert that reached them.
+                if let Some(c) = &story.cluster {
+                    sources.push(Source::Users(store.k(format!("audience:cluster:{c}"))));
+                }
             }
             Audience::Everyone | Audience::Segment(..) => {
                 sources.push(Source::Devices(store.k("devices")));

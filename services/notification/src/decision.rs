@@ -138,6 +138,7 @@ pub fn facts_of(enriched: &EnrichedStory) -> StoryFacts {
         topics: e.topics.iter().map(|t| t.code.clone()).collect(),
         entities: e.entities.iter().map(|x| x.name.to_lowercase()).collect(),
         language,
+        cluster: Some(e.cluster_id.trim().to_owned()).filter(|c| !c.is_empty()),
     }
 }
 

@@ -366,7 +366,12 @@ pub(crate) async fn apply_profile(
             .collect()
     };
     store
-        .set_follows(user, &of(TargetKind::Topic), &of(TargetKind::Entity))
+        .set_follows(
+            user,
+            &of(TargetKind::Topic),
+            &of(TargetKind::Entity),
+            &of(TargetKind::Cluster),
+        )
         .await
 }
 

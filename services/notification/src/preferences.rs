@@ -169,6 +169,8 @@ pub struct StoryFacts {
     pub entities: Vec<String>,
     /// The story's language, when known.
     pub language: Option<String>,
+    /// Its developing story (near-duplicate cluster), whose followers it reaches too.
+    pub cluster: Option<String>,
 }
 
 /// Whom an alert is for.
@@ -316,6 +318,7 @@ mod tests {
             topics: vec!["medtop:13000000".into()],
             entities: vec!["nasa".into()],
             language: Some("en".into()),
+            cluster: None,
         };
         let off = device("", Preferences::default());
         assert_eq!(

@@ -188,6 +188,7 @@ impl RecommendationApi {
                     story: Some(enriched.story.clone()?),
                     score: *score,
                     reasons: vec![reason.clone()],
+                    developing: None,
                     topics: enriched
                         .enrichment
                         .as_ref()
@@ -237,7 +238,12 @@ impl RecommendationApi {
         let kind = TargetKind::try_from(target.kind)
             .ok()
             .filter(|k| *k != TargetKind::Unspecified)
-            .ok_or_else(|| invalid("target.kind", "one of TOPIC, ENTITY, SECTION, AUTHOR"))?;
+            .ok_or_else(|| {
+                invalid(
+                    "target.kind",
+                    "one of TOPIC, ENTITY, SECTION, AUTHOR, CLUSTER",
+                )
+            })?;
         let value = target.value.trim();
         if value.is_empty() {
             return Err(invalid("target.value", "required"));

@@ -1,4 +1,4 @@
-//! Audiences in Redis: who follows what (`notif:audience:{topic,entity}:<x>`, materialised
+//! Audiences in Redis: who follows what (`notif:audience:{topic,entity,cluster}:<x>`, materialised
 //! from `profiles` and undone through `notif:user-follows:<user>`), and the paging through a
 //! set that [`crate::audience::AudienceCursor`] walks an audience with.
 
@@ -25,12 +25,14 @@ impl AlertStore {
             .await
     }
 
-    /// Replaces what a user follows (topics, and entities lower-cased) in the audience index.
+    /// Replaces what a user follows (topics, entities lower-cased, developing stories) in the
+    /// audience index.
     pub async fn set_follows(
         &self,
         user: &str,
         topics: &BTreeSet<String>,
         entities: &BTreeSet<String>,
+        clusters: &BTreeSet<String>,
     ) -> Result<(), RedisError> {
         let key = self.k(format!("user-follows:{user}"));
         let want: BTreeSet<String> = topics
@@ -40,6 +42,11 @@ impl AlertStore {
                 entities
                     .iter()
                     .map(|e| self.k(format!("audience:entity:{}", e.to_lowercase()))),
+            )
+            .chain(
+                clusters
+                    .iter()
+                    .map(|c| self.k(format!("audience:cluster:{}", c.trim()))),
             )
             .collect();
         let old: BTreeSet<String> = self.conn().smembers(&key).await?;

@@ -90,6 +90,7 @@ impl Why {
             Why::Follow(k) => match k.kind {
                 TargetKind::Topic => format!("You follow {}", label(&k.value)),
                 TargetKind::Section => format!("You follow the {} section", k.value),
+                TargetKind::Cluster => "You follow this developing story".to_owned(),
                 _ => format!("You follow {}", k.value),
             },
             Why::Interest(code, _) => format!("Because you read about {}", label(code)),

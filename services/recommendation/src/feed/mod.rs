@@ -9,9 +9,11 @@
 //! - [`candidates`] — the reader, where candidates come from and why;
 //! - [`score`] — scoring, diversity and [`Weights`], without I/O;
 //! - [`snapshot`] — snapshot entries and cursors;
+//! - [`developing`] — one card per developing story: its newest story, stories and sources;
 //! - [`page`] — one page, the async caller of the three.
 
 pub mod candidates;
+pub mod developing;
 pub mod score;
 pub mod snapshot;
 
@@ -87,14 +89,23 @@ pub async fn page(
         .filter_map(Ranked::decode)
         .collect();
     let ids: Vec<String> = entries.iter().map(|r| r.id.clone()).collect();
-    let stories = store.page_stories(&ids).await?;
+    // Each card shows its developing story's newest story.
+    let developing = developing::of_page(store, &ids).await?;
+    let shown: Vec<String> = ids
+        .iter()
+        .zip(&developing)
+        .map(|(id, d)| d.as_ref().map_or_else(|| id.clone(), |d| d.newest.clone()))
+        .collect();
+    let stories = store.page_stories(&shown).await?;
     let items: Vec<FeedItem> = entries
         .into_iter()
         .zip(stories)
+        .zip(developing)
         // A story killed since the snapshot was taken is not shown.
-        .filter_map(|(r, s)| {
+        .filter_map(|((r, s), d)| {
             let enriched = s?;
             Some(FeedItem {
+                developing: d.map(|d| d.info),
                 story: enriched.story.clone(),
                 score: r.score,
                 reasons: r.reasons,

@@ -156,6 +156,7 @@ mod tests {
             breaking: 0.0,
             cluster: cluster.to_owned(),
             topics: vec![(topic.to_owned(), 0.9)],
+            source: String::new(),
         })
     }
 

@@ -211,8 +211,11 @@ impl FeedStore {
     }
 
     /// The newest story ids of several indexes, newest first, `count` of each, in one round
-    /// trip.
+    /// trip (none for no indexes: Redis refuses an empty pipeline).
     pub async fn newest(&self, reads: &[(Index, usize)]) -> Result<Vec<Vec<String>>, RedisError> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for (index, count) in reads {
             pipe.zrevrange(self.index_key(index), 0, *count as isize - 1);

@@ -28,6 +28,10 @@ pub fn indexes_of(story: &EnrichedStory) -> Vec<IndexKey> {
                 .iter()
                 .map(|t| IndexKey::new(TargetKind::Entity, &t.name)),
         );
+        // Its developing story: the cluster's stories, for its card and its followers.
+        if !e.cluster_id.trim().is_empty() {
+            keys.push(IndexKey::new(TargetKind::Cluster, &e.cluster_id));
+        }
     }
     if let Some(s) = &story.story {
         if !s.section.trim().is_empty() {
@@ -59,13 +63,16 @@ pub fn published_ms(story: &EnrichedStory) -> i64 {
 pub const BREAKING_INDEX_MIN: f64 = 0.7;
 
 /// What ranking needs of a story, small enough to fetch hundreds per request:
-/// `ms|breaking|cluster|topic:score,topic:score`.
+/// `ms|breaking|cluster|topic=score,topic=score|source` (cards written before the source
+/// was kept have none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
     pub ms: i64,
     pub breaking: f64,
     pub cluster: String,
     pub topics: Vec<(String, f64)>,
+    /// Who filed it (a wire, the desk): a developing story counts its sources.
+    pub source: String,
 }
 
 impl Card {
@@ -76,6 +83,11 @@ impl Card {
             breaking: e.breaking_score,
             cluster: e.cluster_id,
             topics: e.topics.iter().map(|t| (t.code.clone(), t.score)).collect(),
+            source: story
+                .story
+                .as_ref()
+                .map(|s| s.source.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -86,16 +98,17 @@ impl Card {
             .map(|(c, s)| format!("{c}={s:.3}"))
             .collect();
         format!(
-            "{}|{:.3}|{}|{}",
+            "{}|{:.3}|{}|{}|{}",
             self.ms,
             self.breaking,
             self.cluster.replace('|', "/"),
-            topics.join(",")
+            topics.join(","),
+            self.source.replace('|', "/"),
         )
     }
 
     pub fn decode(s: &str) -> Option<Self> {
-        let mut parts = s.splitn(4, '|');
+        let mut parts = s.splitn(5, '|');
         let ms = parts.next()?.parse().ok()?;
         let breaking = parts.next()?.parse().ok()?;
         let cluster = parts.next()?.to_owned();
@@ -108,11 +121,13 @@ impl Card {
                 Some((c.to_owned(), s.parse().ok()?))
             })
             .collect();
+        let source = parts.next().unwrap_or_default().to_owned();
         Some(Card {
             ms,
             breaking,
             cluster,
             topics,
+            source,
         })
     }
 

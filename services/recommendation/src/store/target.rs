@@ -30,6 +30,7 @@ impl IndexKey {
             "entity" => TargetKind::Entity,
             "section" => TargetKind::Section,
             "author" => TargetKind::Author,
+            "cluster" => TargetKind::Cluster,
             _ => return None,
         };
         Some(IndexKey::new(kind, value))
@@ -49,14 +50,15 @@ fn kind_name(kind: TargetKind) -> &'static str {
         TargetKind::Entity => "entity",
         TargetKind::Section => "section",
         TargetKind::Author => "author",
+        TargetKind::Cluster => "cluster",
         TargetKind::Unspecified => "unspecified",
     }
 }
 
-/// Topics are codes (kept as sent); names are matched case-insensitively.
+/// Topics and clusters are codes (kept as sent); names are matched case-insensitively.
 fn normalise(kind: TargetKind, value: &str) -> String {
     match kind {
-        TargetKind::Topic => value.trim().to_owned(),
+        TargetKind::Topic | TargetKind::Cluster => value.trim().to_owned(),
         _ => value.trim().to_lowercase(),
     }
 }
