@@ -22,6 +22,8 @@ pub enum ProviderFault {
 #[derive(Clone, Default)]
 pub struct Phones {
     hits: Arc<Mutex<Vec<(String, String, Instant)>>>,
+    /// Every body received, as (device, JSON).
+    bodies: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
     fault: Arc<Mutex<Option<(ProviderFault, Instant)>>>,
 }
 
@@ -73,10 +75,12 @@ impl Phones {
             _ => {}
         }
         tokio::time::sleep(delay).await;
-        let story = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["story_id"].as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let json = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+        let story = json["story_id"].as_str().unwrap_or_default().to_owned();
+        self.bodies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((device.clone(), json));
         self.hits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -92,6 +96,17 @@ impl Phones {
     /// Every alert received, as (story, device).
     pub fn hits(&self) -> Vec<(String, String)> {
         self.hits_at().into_iter().map(|(s, d, _)| (s, d)).collect()
+    }
+
+    /// The JSON bodies `device` received, in order.
+    pub fn bodies_of(&self, device: &str) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(d, _)| d == device)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// How many alerts were received (cheap: a long fan-out polls it).

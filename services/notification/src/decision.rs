@@ -91,6 +91,7 @@ pub fn alert_of(enriched: &EnrichedStory) -> Option<Alert> {
         critical: false,
         collapse_id: story.id.clone(),
         event_id: event_id_of(enriched),
+        briefing: Vec::new(),
     })
 }
 

@@ -20,6 +20,7 @@
 //!   counts, the at-most-once ledger; each Lua script a `.lua` file beside its Rust);
 //! - [`state`] — the state rebuilt from Kafka whenever Redis is found to have lost it;
 //! - [`sealed`] — editors' alerts of embargoed stories, sent at the release, never before;
+//! - [`briefing`] — daily briefings at each reader's local time;
 //! - [`fanout`] — the bounded, crash-safe fan-out (a folder: the run, one page of the audience,
 //!   the per-device send shared with corrections, corrections, the alert's status);
 //! - [`receipts`] — one `DeliveryReceipt` per device and alert, published in the background;
@@ -32,6 +33,7 @@
 pub mod api;
 pub mod audience;
 pub mod auth;
+pub mod briefing;
 pub mod channel;
 pub mod config;
 pub mod decision;
@@ -143,6 +145,17 @@ impl AlertHandler {
             .put_story(&enriched, traceparent.as_deref())
             .await
             .map_err(retry)?;
+        // A briefing candidate for the readers who follow it (a canary is nobody's news).
+        if !enriched.story.as_ref().is_some_and(|s| s.canary) {
+            let accepted = decision::accepted_at(&enriched).map_or_else(
+                newsroom_platform::time::now_ms,
+                newsroom_platform::time::ms_of,
+            );
+            store
+                .remember_recent(&alert.story_id, &decision::facts_of(&enriched), accepted)
+                .await
+                .map_err(retry)?;
+        }
         let job = AlertJob {
             facts: decision::facts_of(&enriched),
             audience: self.story_audience(&enriched),
@@ -566,6 +579,10 @@ pub async fn run_with_channels(
             state: state.clone(),
         }),
     )?;
+    service.task(
+        "briefings",
+        briefing::run(fanout.clone(), state.clone(), service.shutdown().clone()),
+    );
     service.consumer(
         ConsumerSettings::new(platform, &[t::STORIES_HELD]).in_group(platform, "held"),
         Arc::new(sealed::HeldHandler {

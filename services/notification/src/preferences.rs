@@ -28,7 +28,7 @@ pub fn defaults() -> Preferences {
 }
 
 /// The fields an update mask may name.
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "breaking_alerts",
     "topics",
     "entities",
@@ -36,6 +36,7 @@ const FIELDS: [&str; 7] = [
     "quiet_end",
     "max_alerts_per_day",
     "language",
+    "briefing_time",
 ];
 
 fn parse_hhmm(s: &str) -> Option<NaiveTime> {
@@ -60,6 +61,13 @@ pub fn validate(mut p: Preferences, at: &str) -> Result<Preferences, String> {
                 "{at}.quiet_start: quiet hours need both quiet_start and quiet_end"
             ));
         }
+    }
+    p.briefing_time = p.briefing_time.trim().to_owned();
+    if !p.briefing_time.is_empty() && parse_hhmm(&p.briefing_time).is_none() {
+        return Err(format!(
+            "{at}.briefing_time: expected HH:MM (24 h), got {:?}",
+            p.briefing_time
+        ));
     }
     if p.max_alerts_per_day > 1000 {
         return Err(format!(
@@ -115,6 +123,7 @@ pub fn merge(
             "quiet_end" => p.quiet_end.clone_from(&update.quiet_end),
             "max_alerts_per_day" => p.max_alerts_per_day = update.max_alerts_per_day,
             "language" => p.language.clone_from(&update.language),
+            "briefing_time" => p.briefing_time.clone_from(&update.briefing_time),
             other => {
                 return Err(format!(
                     "update_mask: unknown field {other:?}; one of {}",
@@ -158,6 +167,48 @@ pub fn in_quiet_hours(device: &Device, prefs: &Preferences, now: DateTime<Utc>) 
         std::cmp::Ordering::Less => start <= t && t < end,
         // 22:00–07:00, across midnight
         std::cmp::Ordering::Greater => t >= start || t < end,
+    }
+}
+
+/// The first instant strictly after `after` at which it is `prefs.briefing_time` in the
+/// device's time zone (`None`: no briefing). On a day whose clocks skip that time (a DST
+/// gap), the first instant after the gap.
+pub fn next_briefing(
+    device: &Device,
+    prefs: &Preferences,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone as _;
+    let at = parse_hhmm(&prefs.briefing_time)?;
+    let tz = time_zone(device);
+    let today = after.with_timezone(&tz).date_naive();
+    (0..=2)
+        .filter_map(|d| today.checked_add_days(chrono::Days::new(d)))
+        .filter_map(|day| {
+            let local = day.and_time(at);
+            tz.from_local_datetime(&local)
+                .earliest()
+                // A DST gap: the time does not exist that day; an hour later does.
+                .or_else(|| {
+                    tz.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                        .earliest()
+                })
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .find(|t| *t > after)
+}
+
+/// Whether the story is in the language the reader chose (the preference, else the device's),
+/// or either is unknown. Shared by alerts and briefings.
+pub fn reads_language_of(device: &Device, prefs: &Preferences, story: &StoryFacts) -> bool {
+    let wanted = if prefs.language.is_empty() {
+        &device.language
+    } else {
+        &prefs.language
+    };
+    match &story.language {
+        Some(lang) if !wanted.is_empty() && !lang.is_empty() => primary(wanted) == primary(lang),
+        _ => true,
     }
 }
 
@@ -224,16 +275,7 @@ pub fn judge(
     if !prefs.breaking_alerts {
         return Verdict::Suppress(Suppression::OptedOut);
     }
-    let wanted = if prefs.language.is_empty() {
-        &device.language
-    } else {
-        &prefs.language
-    };
-    if let Some(lang) = &story.language
-        && !wanted.is_empty()
-        && !lang.is_empty()
-        && primary(wanted) != primary(lang)
-    {
+    if !reads_language_of(device, prefs, story) {
         return Verdict::Suppress(Suppression::Language);
     }
     if critical {
@@ -272,6 +314,57 @@ mod tests {
 
     fn utc(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 15, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn a_briefing_at_seven_is_seven_in_each_devices_own_time_zone() {
+        let prefs = Preferences {
+            briefing_time: "07:00".into(),
+            ..Default::default()
+        };
+        let next = |tz: &str, after: DateTime<Utc>| {
+            next_briefing(&device(tz, prefs.clone()), &prefs, after)
+        };
+        // 15 January, 12:00 UTC: Tokyo (UTC+9) is at 21:00, so its next 07:00 is 22:00 UTC;
+        // New York (UTC-5) is at 07:00 exactly, so its next one is tomorrow's.
+        assert_eq!(next("Asia/Tokyo", utc(12, 0)), Some(utc(22, 0)));
+        assert_eq!(
+            next("America/New_York", utc(12, 0)),
+            Some(utc(12, 0) + chrono::Duration::days(1))
+        );
+        assert_eq!(next("America/New_York", utc(11, 59)), Some(utc(12, 0)));
+        // Across the spring DST change (New York, 8 March 2026): 07:00 is 11:00 UTC after it.
+        let before = Utc.with_ymd_and_hms(2026, 3, 7, 13, 0, 0).unwrap();
+        assert_eq!(
+            next("America/New_York", before),
+            Some(Utc.with_ymd_and_hms(2026, 3, 8, 11, 0, 0).unwrap())
+        );
+        // A time the clocks skip (02:30 on 8 March in New York) is taken after the gap.
+        let gap = Preferences {
+            briefing_time: "02:30".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            next_briefing(&device("America/New_York", gap.clone()), &gap, before),
+            Some(Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap())
+        );
+        assert_eq!(
+            next_briefing(
+                &device("UTC", Preferences::default()),
+                &Preferences::default(),
+                before
+            ),
+            None
+        );
+        let bad = validate(
+            Preferences {
+                briefing_time: "7am".into(),
+                ..Default::default()
+            },
+            "preferences",
+        )
+        .unwrap_err();
+        assert!(bad.contains("preferences.briefing_time"), "{bad}");
     }
 
     #[test]

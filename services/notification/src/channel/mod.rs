@@ -57,6 +57,29 @@ pub enum SendOutcome {
     Gone(String),
 }
 
+/// One story of a daily briefing, as the webhook and Web Push payloads carry it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct BriefingEntry {
+    pub story_id: String,
+    pub headline: String,
+    pub url: String,
+    pub urgency: u32,
+}
+
+/// The briefing stories of `alert` (none for an alert).
+pub fn briefing_of(alert: &Alert) -> Vec<BriefingEntry> {
+    alert
+        .briefing
+        .iter()
+        .map(|i| BriefingEntry {
+            story_id: i.story_id.clone(),
+            headline: i.headline.clone(),
+            url: i.url.clone(),
+            urgency: i.urgency,
+        })
+        .collect()
+}
+
 /// One alert for one device.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery<'a> {

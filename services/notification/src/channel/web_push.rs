@@ -123,6 +123,9 @@ pub struct WebPushAlert {
     pub tag: String,
     pub correction: bool,
     pub critical: bool,
+    /// A daily briefing's stories, top first (absent for an alert).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub briefing: Vec<super::BriefingEntry>,
 }
 
 pub struct WebPush {
@@ -208,6 +211,7 @@ impl WebPush {
             tag: alert.collapse_id.clone(),
             correction: alert.correction,
             critical: alert.critical,
+            briefing: super::briefing_of(alert),
         };
         let Ok(payload) = serde_json::to_vec(&payload) else {
             return SendOutcome::Failed("alert does not serialise".into());

@@ -106,6 +106,9 @@ pub struct WebhookAlert {
     pub correction: bool,
     pub critical: bool,
     pub collapse_id: String,
+    /// A daily briefing's stories, top first (absent for an alert).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub briefing: Vec<super::BriefingEntry>,
 }
 
 /// The signature header value for `body` at `t` (seconds since the epoch).
@@ -168,6 +171,7 @@ impl Webhook {
             correction: alert.correction,
             critical: alert.critical,
             collapse_id: alert.collapse_id.clone(),
+            briefing: super::briefing_of(alert),
         };
         let Ok(body) = serde_json::to_vec(&body) else {
             return SendOutcome::Failed("alert does not serialise".into());

@@ -60,6 +60,9 @@ impl AlertStore {
             inv.arg(s);
         }
         let applied: i64 = inv.invoke_async(&mut self.conn()).await?;
+        if applied == 1 {
+            self.schedule_briefing(device, chrono::Utc::now()).await?;
+        }
         Ok(applied == 1)
     }
 
@@ -75,6 +78,9 @@ impl AlertStore {
             .arg(self.k("user-devices:"))
             .invoke_async(&mut self.conn())
             .await?;
+        if removed == 1 {
+            self.unschedule_briefing(id).await?;
+        }
         Ok(removed == 1)
     }
 

@@ -26,6 +26,9 @@
 //!   `accepted_ms`); `notif:timeline:<story>` — sends per 10 ms since the start;
 //! - `notif:corrected:<story>` — the last version sent as a correction, per device;
 //! - `notif:budget:<local day>` — alerts per device that day (kept by the claim script);
+//! - `notif:briefings` — each device's next daily briefing (ms); `notif:briefed:<device>`,
+//!   `notif:briefing-lease:<device>:<due>`, `notif:recent:{topic,entity,cluster}:<x>` (the
+//!   last two days' stories of each followable index): see [`briefings`];
 //! - `notif:held` — embargoed stories ingest holds (story → `<embargo end ms>|<urgency>`);
 //!   `notif:sealed:<story>` — editors' alerts parked until the story's release;
 //! - `notif:loaded` — present while Redis holds the state; when it is gone the state is rebuilt
@@ -41,10 +44,12 @@
 //! - [`alerts`] — an alert's runs (heartbeats), counts and timeline;
 //! - [`ledger`] — the at-most-once ledger: claims (with the daily budget), answers,
 //!   corrections;
-//! - [`sealed`] — embargoed stories and the alerts sealed until their release.
+//! - [`sealed`] — embargoed stories and the alerts sealed until their release;
+//! - [`briefings`] — the briefing schedule and the recent stories briefings pick from.
 
 pub mod alerts;
 pub mod audiences;
+pub mod briefings;
 pub mod devices;
 pub mod ledger;
 pub mod sealed;
