@@ -1050,7 +1050,7 @@ async fn web_push_apns_and_fcm_get_what_the_providers_require_collapse_correctio
         "private_key": FCM_KEY, "client_email": FCM_EMAIL, "token_uri": fcm.url("/token"),
     });
     let channels = serde_json::json!([
-        {"type": "web_push", "vapid_private_key": VAPID_KEY, "subject": VAPID_SUBJECT, "allow_http": true},
+        {"type": "web_push", "vapid_private_key": VAPID_KEY, "subject": VAPID_SUBJECT, "allow_http": true, "push_services": ["127.0.0.1"]},
         {"type": "apns", "base_url": apns.url(""), "team_id": APNS_TEAM, "key_id": APNS_KEY_ID, "private_key": APNS_KEY, "topic": APNS_TOPIC},
         {"type": "fcm", "base_url": fcm.url(""), "project_id": FCM_PROJECT, "service_account": account.to_string()},
     ]);

@@ -25,6 +25,8 @@
 #![allow(clippy::print_stdout)]
 
 use std::collections::HashMap;
+
+use sha2::Digest as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -219,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
     let channels = serde_json::json!([
         {"type": "webhook", "secret": "bench-secret", "limits": {"concurrency": 256}},
         {"type": "web_push", "vapid_private_key": VAPID, "subject": "mailto:bench@example.com",
-         "allow_http": true, "limits": {"concurrency": 256}},
+         "allow_http": true, "push_services": ["127.0.0.1"], "limits": {"concurrency": 256}},
         {"type": "apns", "base_url": base, "team_id": "TEAM", "key_id": "KEY",
          "private_key": APNS_KEY, "topic": "com.example.news", "limits": {"concurrency": 512}},
         {"type": "fcm", "base_url": base, "project_id": "bench",
@@ -634,28 +636,14 @@ impl Entry {
             let guid = format!("latency-{tag}-{i}");
             let (accepted, story_id) = match self {
                 Entry::Ingest(client) => {
-                    let (headline, body) = if politics {
-                        (
-                            format!("FLASH: Prime minister calls snap general election ({i})"),
-                            "<p>The prime minister told MPs in parliament that a general \
-                             election would be held next month, and the opposition leader \
-                             said his party was ready for the campaign.</p>",
-                        )
-                    } else {
-                        (
-                            format!(
-                                "FLASH: Global internet outage knocks out cloud and mobile networks ({i})"
-                            ),
-                            "<p>A failure at a major cloud computing provider took down \
-                             websites, apps and mobile data networks in several countries, \
-                             engineers said.</p>",
-                        )
-                    };
+                    // Each sample its own news event: near-duplicates would be one event, and
+                    // alert each device once.
+                    let (headline, body) = event_text(&guid, politics);
                     let story = Story {
                         source: "bench".into(),
                         guid,
                         headline,
-                        body_html: body.into(),
+                        body_html: body,
                         urgency: 1,
                         ..Default::default()
                     };
@@ -689,6 +677,117 @@ impl Entry {
         }
         Ok(latencies)
     }
+}
+
+/// A headline and body of their own for `seed`: sentences drawn from technology or politics
+/// words, so that enrichment files them under that topic and no two are near-duplicates.
+fn event_text(seed: &str, politics: bool) -> (String, String) {
+    const TECH_WORDS: [&str; 40] = [
+        "cloud",
+        "server",
+        "chip",
+        "processor",
+        "software",
+        "network",
+        "internet",
+        "broadband",
+        "smartphone",
+        "app",
+        "data",
+        "cyber",
+        "hackers",
+        "encryption",
+        "algorithm",
+        "robot",
+        "artificial",
+        "intelligence",
+        "startup",
+        "semiconductor",
+        "datacentre",
+        "outage",
+        "firmware",
+        "browser",
+        "developers",
+        "gigabit",
+        "satellite",
+        "mobile",
+        "wireless",
+        "download",
+        "streaming",
+        "console",
+        "games",
+        "laptop",
+        "battery",
+        "quantum",
+        "computer",
+        "search",
+        "digital",
+        "router",
+    ];
+    const POLITICS_WORDS: [&str; 40] = [
+        "parliament",
+        "election",
+        "minister",
+        "government",
+        "opposition",
+        "vote",
+        "MPs",
+        "party",
+        "campaign",
+        "prime",
+        "leader",
+        "cabinet",
+        "policy",
+        "budget",
+        "referendum",
+        "coalition",
+        "senate",
+        "president",
+        "ballot",
+        "manifesto",
+        "constituency",
+        "labour",
+        "conservative",
+        "chancellor",
+        "reform",
+        "legislation",
+        "bill",
+        "debate",
+        "committee",
+        "speaker",
+        "polls",
+        "voters",
+        "candidate",
+        "mayor",
+        "council",
+        "treasury",
+        "resignation",
+        "inquiry",
+        "summit",
+        "lawmakers",
+    ];
+    let words = if politics {
+        &POLITICS_WORDS
+    } else {
+        &TECH_WORDS
+    };
+    let digest = sha2::Sha256::digest(seed.as_bytes());
+    let mut state = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default()) | 1;
+    let mut next = || {
+        // xorshift64: deterministic, and different for every seed.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        words[(state % words.len() as u64) as usize]
+    };
+    let headline: Vec<&str> = (0..7).map(|_| next()).collect();
+    let sentences: Vec<String> = (0..4)
+        .map(|_| (0..14).map(|_| next()).collect::<Vec<_>>().join(" ") + ".")
+        .collect();
+    (
+        format!("FLASH: {}", headline.join(" ")),
+        format!("<p>{}</p>", sentences.join(" ")),
+    )
 }
 
 async fn wait_first(seen: &Seen, story: &str, within: Duration) -> Option<Instant> {

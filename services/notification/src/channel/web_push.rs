@@ -12,6 +12,9 @@
 //!   push service still holds for an offline browser (RFC 8030 §5.4).
 //! - `Urgency: high`, `TTL` from the config. 201 is delivered; 404/410 mean the subscription
 //!   expired (the device is removed); 429/5xx are retried.
+//! - An endpoint is only ever a push service's: its host must be one of `push_services` (the
+//!   browsers' push services by default), at registration and again at every send, so a
+//!   subscription cannot make notification post to an address of the caller's choosing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -54,6 +57,10 @@ pub struct WebPushConfig {
     /// Accept `http://` endpoints. Only for local test endpoints. Default false.
     #[serde(default)]
     pub allow_http: bool,
+    /// The push services an endpoint may point at: host names, each also matching its
+    /// subdomains. Default [`PUSH_SERVICES`], the browsers' own.
+    #[serde(default = "default_push_services")]
+    pub push_services: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(skip)]
@@ -62,6 +69,31 @@ pub struct WebPushConfig {
 
 fn default_ttl() -> u32 {
     3600
+}
+
+/// The push services of the browsers: Chrome and other Chromium browsers (FCM), Firefox
+/// (Mozilla autopush), Safari (Apple), Edge (Windows Push Notification Services).
+pub const PUSH_SERVICES: [&str; 4] = [
+    "fcm.googleapis.com",
+    "push.services.mozilla.com",
+    "push.apple.com",
+    "notify.windows.com",
+];
+
+fn default_push_services() -> Vec<String> {
+    PUSH_SERVICES.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Whether `host` is one of `services` or a subdomain of one (case-insensitive).
+fn is_push_service(host: &str, services: &[String]) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    services.iter().any(|s| {
+        let s = s.trim_end_matches('.').to_ascii_lowercase();
+        host == s
+            || host
+                .strip_suffix(&s)
+                .is_some_and(|rest| rest.ends_with('.'))
+    })
 }
 
 impl WebPushConfig {
@@ -88,6 +120,7 @@ impl WebPushConfig {
             subject: subject.to_owned(),
             ttl_seconds: default_ttl(),
             allow_http,
+            push_services: default_push_services(),
             limits: Limits::default(),
             resolved: Some(vapid_private_key),
         }
@@ -134,6 +167,7 @@ pub struct WebPush {
     subject: String,
     ttl: u32,
     allow_http: bool,
+    push_services: Vec<String>,
     retry: RetryPolicy,
     signatures: Mutex<HashMap<String, (VapidSignature, Instant)>>,
 }
@@ -158,6 +192,7 @@ impl WebPush {
             subject: config.subject.clone(),
             ttl: config.ttl_seconds,
             allow_http: config.allow_http,
+            push_services: config.push_services.clone(),
             retry,
             signatures: Mutex::new(HashMap::new()),
         })
@@ -197,6 +232,13 @@ impl WebPush {
         let Ok(url) = reqwest::Url::parse(&device.address) else {
             return SendOutcome::Gone("the endpoint is not a URL".into());
         };
+        // Checked again here: a device may come from the devices topic, not the API.
+        if !url
+            .host_str()
+            .is_some_and(|h| is_push_service(h, &self.push_services))
+        {
+            return SendOutcome::Gone("the endpoint is not a configured push service's".into());
+        }
         let origin = url.origin().ascii_serialization();
         let info = SubscriptionInfo::new(
             device.address.as_str(),
@@ -280,6 +322,15 @@ impl Channel for WebPush {
         if !scheme_ok || url.host_str().is_none() {
             return Err("device.address: a Web Push endpoint is an https URL".into());
         }
+        if !url
+            .host_str()
+            .is_some_and(|h| is_push_service(h, &self.push_services))
+        {
+            return Err(format!(
+                "device.address: not a push service's endpoint (allowed: {})",
+                self.push_services.join(", ")
+            ));
+        }
         let keys = device
             .web_push
             .as_ref()
@@ -352,7 +403,7 @@ mod tests {
         )
         .unwrap();
         let mut d = Device {
-            address: "https://push.example.com/x".into(),
+            address: "https://fcm.googleapis.com/fcm/send/x".into(),
             ..Default::default()
         };
         assert!(wp.check_device(&d).unwrap_err().contains("device.web_push"));
@@ -361,8 +412,28 @@ mod tests {
             auth: URL_SAFE_NO_PAD.encode([1u8; 16]),
         });
         wp.check_device(&d).unwrap();
-        d.address = "http://push.example.com/x".into();
+        d.address = "http://fcm.googleapis.com/x".into();
         assert!(wp.check_device(&d).unwrap_err().contains("https"));
+        // Only the push services' hosts: not the metadata service, not a look-alike.
+        for other in [
+            "https://169.254.169.254/latest",
+            "https://push.example.com/x",
+            "https://fcm.googleapis.com.evil.example/x",
+            "https://evilfcm.googleapis.com/x",
+        ] {
+            d.address = other.into();
+            let e = wp.check_device(&d).unwrap_err();
+            assert!(e.contains("not a push service"), "{other}: {e}");
+        }
+        for ok in [
+            "https://updates.push.services.mozilla.com/wpush/v2/x",
+            "https://web.push.apple.com/x",
+            "https://wns2-par02p.notify.windows.com/w/?token=x",
+            "https://FCM.googleapis.com./fcm/send/x",
+        ] {
+            d.address = ok.into();
+            wp.check_device(&d).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
         assert_eq!(wp.public_key().len(), 87);
     }
 }
