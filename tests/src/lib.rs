@@ -412,6 +412,24 @@ impl Pipeline {
         self.wait_in_audience(topic, user).await;
     }
 
+    /// Waits (30 s at most) until notification has story `id` (read from `stories.enriched`):
+    /// an editor's alert of it is accepted from then on. Recommendation showing the story says
+    /// nothing about notification, which reads the topic in groups of its own.
+    pub async fn wait_story_in_notification(&self, id: &str) {
+        use newsroom_platform::redis::redis::AsyncCommands as _;
+        let redis = self.redis().await;
+        let key = redis.key(format!("notif:story:{id}"));
+        eventually(
+            Duration::from_secs(30),
+            &format!("story {id} known to notification"),
+            || {
+                let (mut conn, key) = (redis.conn(), key.clone());
+                async move { conn.exists::<_, bool>(&key).await.ok()?.then_some(()) }
+            },
+        )
+        .await;
+    }
+
     /// Waits (30 s at most) until notification has `user` in the audience of `topic`.
     pub async fn wait_in_audience(&self, topic: &str, user: &str) {
         self.wait_in_audience_of("topic", topic, user).await;

@@ -60,21 +60,8 @@ async fn a_briefing_arrives_at_each_readers_local_time_in_two_time_zones() {
         async move { (n == 2).then_some(()) }
     })
     .await;
-    let redis = pipeline.redis().await;
     for id in &routine {
-        let key = redis.key(format!("notif:story:{id}"));
-        eventually(
-            Duration::from_secs(30),
-            "the story known to notification",
-            || {
-                let (mut conn, key) = (redis.conn(), key.clone());
-                async move {
-                    use newsroom_platform::redis::redis::AsyncCommands as _;
-                    conn.exists::<_, bool>(&key).await.ok()?.then_some(())
-                }
-            },
-        )
-        .await;
+        pipeline.wait_story_in_notification(id).await;
     }
 
     // Each reader's briefing time, in their own zone: the Tokyo reader's a minute that starts

@@ -558,6 +558,7 @@ async fn an_editor_submits_a_feed_follows_reads_the_feed_and_sends_an_alert_watc
 
     // Not urgent, so no alert by itself; the editor sends one and watches it finish.
     assert!(received.all().is_empty());
+    pipeline.wait_story_in_notification(&story_id).await;
     let (code, counts) = newsroom_at(
         &pipeline,
         &[

@@ -398,11 +398,25 @@ async fn an_alert_opened_on_the_phone_is_read_in_the_feed_and_a_dismissed_one_is
         ack("fed-phone-1", &flash, AlertAction::Dismissed).await
     ));
 
-    // The opened story leaves fed-0's feed at once (its first page, cached for 2 s since the
-    // check above, is dropped); fed-1's dismissal is no "read": it stays there.
+    // Once recommendation has the story as read, it leaves fed-0's feed at once: the first
+    // page, cached for 2 s since the check above, is dropped with it. fed-1's dismissal is no
+    // "read": the story stays in that feed.
+    let redis = pipeline.redis().await;
+    let read = redis.key("rec:read:fed-0");
+    eventually(Duration::from_secs(30), "the story read", || {
+        let (mut conn, read, flash) = (redis.conn(), read.clone(), flash.clone());
+        async move {
+            use newsroom_platform::redis::redis::AsyncCommands as _;
+            conn.sismember::<_, _, bool>(&read, &flash)
+                .await
+                .ok()?
+                .then_some(())
+        }
+    })
+    .await;
     eventually(
-        Duration::from_millis(1500),
-        "the opened story read in the feed",
+        Duration::from_millis(500),
+        "the opened story gone from the feed",
         || {
             let shown = in_feed("fed-0");
             async move { (!shown.await).then_some(()) }
