@@ -2,7 +2,8 @@
 //! metadata service, at Redis on loopback, at a name that resolves to loopback — each refused
 //! at registration with `INVALID_ARGUMENT` naming `device.address` (the platform's outbound
 //! guard, which the webhook channel also applies at every connection, redirects never
-//! followed).
+//! followed); identifiers too large to be anything but an attack (a 10 KB guid, a 1 KB
+//! idempotency key, a 10 KB follow) refused naming the field, nothing of them kept.
 
 use newsroom_e2e::{Pipeline, Service};
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
@@ -49,5 +50,80 @@ async fn a_webhook_device_cannot_point_at_an_internal_address() {
             status.message()
         );
     }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_identifiers_are_invalid_argument_naming_the_field_and_nothing_is_kept() {
+    use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+    use newsroom_proto::v1::{
+        FollowRequest, FollowTarget, GetProfileRequest, Story, SubmitStoryRequest, TargetKind,
+    };
+    let pipeline = Pipeline::start_only(&[Service::Ingest, Service::Recommendation]).await;
+    let mut ingest = IngestServiceClient::new(pipeline.channel(Service::Ingest).await);
+    let story = |guid: String| Story {
+        source: "desk".into(),
+        guid,
+        headline: "Quake hits coastal town".into(),
+        body_html: "<p>A strong quake hit the town at dawn.</p>".into(),
+        ..Default::default()
+    };
+    let field_of = |status: tonic::Status| {
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        status
+            .message()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // A 10 KB guid, a 1 KB idempotency key: refused, naming the field.
+    let refused = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(story("g".repeat(10_000))),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(refused), "story.guid");
+    let refused = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(story("quake-1".into())),
+            idempotency_key: "k".repeat(1_000),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(refused), "idempotency_key");
+    // The same story with sane identifiers is accepted.
+    ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(story("quake-1".into())),
+            idempotency_key: "k-1".into(),
+        })
+        .await
+        .expect("a story with sane identifiers");
+
+    // A follow of a 10 KB entity name: refused; the reader follows nothing.
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let refused = rec
+        .follow(FollowRequest {
+            user_id: "reader".into(),
+            target: Some(FollowTarget {
+                kind: TargetKind::Entity as i32,
+                value: "e".repeat(10_000),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(refused), "target.value");
+    let profile = rec
+        .get_profile(GetProfileRequest {
+            user_id: "reader".into(),
+        })
+        .await
+        .map(|p| p.into_inner().follows.len())
+        .unwrap_or(0);
+    assert_eq!(profile, 0, "nothing kept of the refused follow");
     pipeline.stop().await;
 }

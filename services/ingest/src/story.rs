@@ -26,7 +26,7 @@ impl From<crate::formats::FormatError> for FieldError {
 }
 
 impl FieldError {
-    fn new(field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, reason: impl Into<String>) -> Self {
         FieldError {
             field: field.to_owned(),
             reason: reason.into(),
@@ -40,6 +40,23 @@ pub struct ValidStory {
     pub story: Story,
     /// The identity key within the source: guid, else URL, else the headline's fingerprint.
     pub guid: String,
+}
+
+/// Bytes an identifier may hold: it ends up in keys, indexes and labels.
+pub const MAX_SOURCE_BYTES: usize = 64;
+pub const MAX_GUID_BYTES: usize = 512;
+pub const MAX_URL_BYTES: usize = 2048;
+pub const MAX_SECTION_BYTES: usize = 128;
+pub const MAX_AUTHORS: usize = 50;
+pub const MAX_AUTHOR_BYTES: usize = 200;
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
+
+/// Whether `s` is a well-formed source name: 1 to [`MAX_SOURCE_BYTES`] ASCII letters, digits,
+/// `-`, `_` and `.`.
+pub fn is_source_name(s: &str) -> bool {
+    (1..=MAX_SOURCE_BYTES).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Validates and normalises a submitted story.
@@ -81,14 +98,31 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
             "required (the wire, CMS or feed the story comes from)",
         ));
     }
-    if !story
-        .source
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
+    if !is_source_name(&story.source) {
         return Err(FieldError::new(
             "story.source",
-            "only ASCII letters, digits, '-', '_' and '.' are allowed",
+            format!(
+                "only ASCII letters, digits, '-', '_' and '.' are allowed, at most {MAX_SOURCE_BYTES}"
+            ),
+        ));
+    }
+    for (field, value, max) in [
+        ("story.guid", &story.guid, MAX_GUID_BYTES),
+        ("story.url", &story.url, MAX_URL_BYTES),
+        ("story.section", &story.section, MAX_SECTION_BYTES),
+    ] {
+        if value.len() > max {
+            return Err(FieldError::new(
+                field,
+                format!("{} bytes, at most {max} allowed", value.len()),
+            ));
+        }
+    }
+    if story.authors.len() > MAX_AUTHORS || story.authors.iter().any(|a| a.len() > MAX_AUTHOR_BYTES)
+    {
+        return Err(FieldError::new(
+            "story.authors",
+            format!("at most {MAX_AUTHORS}, each at most {MAX_AUTHOR_BYTES} bytes"),
         ));
     }
     if story.urgency > 8 {
@@ -243,6 +277,38 @@ mod tests {
             validate(Some(s), &Limits::default()).unwrap_err().field,
             "story.urgency"
         );
+    }
+
+    #[test]
+    fn identifiers_are_bounded_and_the_error_names_the_field() {
+        let too_long = |field: &str, max: usize| {
+            let mut s = story();
+            let long = "x".repeat(max + 1);
+            match field {
+                "story.source" => s.source = long,
+                "story.guid" => s.guid = long,
+                "story.url" => s.url = format!("https://{long}"),
+                "story.section" => s.section = long,
+                _ => s.authors = vec![long],
+            }
+            validate(Some(s), &Limits::default()).unwrap_err()
+        };
+        for (field, max) in [
+            ("story.source", MAX_SOURCE_BYTES),
+            ("story.guid", MAX_GUID_BYTES),
+            ("story.url", MAX_URL_BYTES),
+            ("story.section", MAX_SECTION_BYTES),
+            ("story.authors", MAX_AUTHOR_BYTES),
+        ] {
+            assert_eq!(too_long(field, max).field, field);
+        }
+        let mut s = story();
+        s.guid = "x".repeat(MAX_GUID_BYTES);
+        assert!(
+            validate(Some(s), &Limits::default()).is_ok(),
+            "the limit itself is allowed"
+        );
+        assert!(is_source_name("reuters.world-1") && !is_source_name("ré") && !is_source_name(""));
     }
 
     #[test]

@@ -40,16 +40,24 @@ pub struct SubmitLabels {
     pub outcome: String,
 }
 
+/// Distinct sources the metrics label by; the rest count as `other`.
+pub const MAX_SOURCE_LABELS: usize = 256;
+
 /// Ingest's own metrics.
 #[derive(Clone)]
 pub struct IngestMetrics {
     pub stories: Family<SubmitLabels, Counter>,
+    /// The sources labelled so far: a caller's source is a label only when well-formed and
+    /// among the first [`MAX_SOURCE_LABELS`], so made-up sources cannot grow `/metrics`
+    /// without bound.
+    sources: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl IngestMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = IngestMetrics {
             stories: Family::default(),
+            sources: Arc::default(),
         };
         registry.register(
             "newsroom_ingest_stories",
@@ -62,10 +70,25 @@ impl IngestMetrics {
     fn count(&self, source: &str, outcome: &str) {
         self.stories
             .get_or_create(&SubmitLabels {
-                source: source.to_owned(),
+                source: self.label_of(source),
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// `source` as a label: itself when well-formed and already labelled or below the cap;
+    /// else `other`.
+    fn label_of(&self, source: &str) -> String {
+        if !story::is_source_name(source) {
+            return "other".to_owned();
+        }
+        let mut known = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if known.contains(source) || known.len() < MAX_SOURCE_LABELS {
+            known.insert(source.to_owned());
+            source.to_owned()
+        } else {
+            "other".to_owned()
+        }
     }
 }
 
@@ -170,6 +193,18 @@ impl Submitter {
         }
 
         let idem = req.idempotency_key.trim();
+        if idem.len() > story::MAX_IDEMPOTENCY_KEY_BYTES {
+            self.metrics.count(&story.source, "invalid");
+            return Err(FieldError::new(
+                "idempotency_key",
+                format!(
+                    "{} bytes, at most {} allowed",
+                    idem.len(),
+                    story::MAX_IDEMPOTENCY_KEY_BYTES
+                ),
+            )
+            .into());
+        }
         if !idem.is_empty()
             && let Some(bytes) = self.identity.remembered(&story.source, idem).await?
             && let Ok(answer) = SubmitStoryResponse::decode(bytes.as_slice())
@@ -415,4 +450,35 @@ fn invalid(field: &str, reason: &str) -> SubmitError {
         field: field.to_owned(),
         reason: reason.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_sources_cannot_grow_the_metrics_without_bound() {
+        let metrics = IngestMetrics::register(&mut Registry::default());
+        for n in 0..MAX_SOURCE_LABELS + 50 {
+            metrics.count(&format!("source-{n}"), "invalid");
+        }
+        metrics.count("source-0", "accepted");
+        metrics.count("<script>", "invalid");
+        let mut text = String::new();
+        let mut registry = Registry::default();
+        registry.register("stories", "", metrics.stories.clone());
+        newsroom_platform::metrics::prometheus_client::encoding::text::encode(&mut text, &registry)
+            .unwrap();
+        let sources: std::collections::HashSet<&str> = text
+            .lines()
+            .filter_map(|l| l.split("source=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(
+            sources.len(),
+            MAX_SOURCE_LABELS + 1,
+            "the first {MAX_SOURCE_LABELS}, and other"
+        );
+        assert!(sources.contains("other") && sources.contains("source-0"));
+        assert!(!sources.contains("<script>"));
+    }
 }

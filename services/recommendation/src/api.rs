@@ -248,6 +248,16 @@ impl RecommendationApi {
         if value.is_empty() {
             return Err(invalid("target.value", "required"));
         }
+        // The value names a Redis index and a member of the reader's follow set.
+        if value.len() > MAX_FOLLOW_VALUE_BYTES {
+            return Err(invalid(
+                "target.value",
+                format!(
+                    "{} bytes, at most {MAX_FOLLOW_VALUE_BYTES} allowed",
+                    value.len()
+                ),
+            ));
+        }
         if kind == TargetKind::Topic && !media_topics::is_code(value) {
             return Err(invalid(
                 "target.value",
@@ -321,6 +331,9 @@ impl RecommendationApi {
         Ok(())
     }
 }
+
+/// Bytes a follow target's value may hold.
+pub const MAX_FOLLOW_VALUE_BYTES: usize = 200;
 
 #[tonic::async_trait]
 impl RecommendationService for RecommendationApi {
