@@ -66,6 +66,18 @@ pub fn data_file(name: &str) -> String {
         .unwrap_or_else(|e| panic!("test data {} is missing: {e}", path.display()))
 }
 
+/// The `n`th BBC article of `category` (`tech`, `politics`, `sport`, ...) as a story: distinct
+/// `n` are distinct news events (near-duplicates would be one event, one cluster, one card).
+pub fn bbc_story(category: &str, n: usize) -> newsroom_proto::v1::Story {
+    data_file("bbc-news.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).ok())
+        .filter(|a| a.category == category)
+        .nth(n)
+        .unwrap_or_else(|| panic!("no {category} article {n}"))
+        .to_story()
+}
+
 /// A service binary built by `cargo build --workspace --bins` (which `just test` runs first).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -410,6 +422,22 @@ impl Pipeline {
             .await
             .expect("RegisterDevice");
         self.wait_in_audience(topic, user).await;
+    }
+
+    /// The first page (up to 50 items) of `user`'s feed.
+    pub async fn feed(&self, user: &str) -> Vec<newsroom_proto::v1::FeedItem> {
+        use newsroom_proto::v1::GetFeedRequest;
+        use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+        RecommendationServiceClient::new(self.channel(Service::Recommendation).await)
+            .get_feed(GetFeedRequest {
+                user_id: user.into(),
+                limit: 50,
+                cursor: String::new(),
+            })
+            .await
+            .expect("GetFeed")
+            .into_inner()
+            .items
     }
 
     /// Waits (30 s at most) until notification has story `id` (read from `stories.enriched`):

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 
 use newsroom_e2e::phones::Phones;
-use newsroom_e2e::{Pipeline, Service, data_file, eventually};
+use newsroom_e2e::{Pipeline, Service, bbc_story, eventually};
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::{
     Audience, Channel as DeviceChannel, Device, RegisterDeviceRequest, SendAlertRequest, Story,
@@ -27,18 +27,40 @@ fn article(category: &str, guid: &str, urgency: u32) -> Story {
 
 /// The `n`th BBC article of `category` as a story: different news events for different `n`.
 fn nth_article(category: &str, n: usize, guid: &str, urgency: u32) -> Story {
-    let a = data_file("bbc-news.jsonl")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).ok())
-        .filter(|a| a.category == category)
-        .nth(n)
-        .expect("an article of the category");
     Story {
         source: "wire".into(),
         guid: guid.into(),
         urgency,
-        ..a.to_story()
+        ..bbc_story(category, n)
     }
+}
+
+/// Sends an editor's alert of `story` to `target`, again until notification knows the story
+/// and accepts it.
+async fn alert_accepted(
+    notif: &NotificationServiceClient<tonic::transport::Channel>,
+    story: &str,
+    target: audience::Target,
+    what: &str,
+) {
+    eventually(Duration::from_secs(30), what, || {
+        let (mut notif, story, target) = (notif.clone(), story.to_owned(), target.clone());
+        async move {
+            notif
+                .send_alert(SendAlertRequest {
+                    story_id: story,
+                    audience: Some(Audience {
+                        target: Some(target),
+                    }),
+                    critical: false,
+                    dry_run: false,
+                    expires_after: None,
+                })
+                .await
+                .ok()
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -96,26 +118,11 @@ async fn a_long_fan_out_holds_neither_the_next_flash_of_its_partition_nor_an_edi
     let routine = submit(article("politics", "lanes-routine", 5)).await;
     let notif = NotificationServiceClient::new(pipeline.channel(Service::Notification).await);
     // The editor waits until the routine story is known to notification.
-    eventually(
-        Duration::from_secs(30),
+    alert_accepted(
+        &notif,
+        &routine,
+        audience::Target::Followers(true),
         "the editor's alert accepted",
-        || {
-            let (mut notif, routine) = (notif.clone(), routine.clone());
-            async move {
-                notif
-                    .send_alert(SendAlertRequest {
-                        story_id: routine,
-                        audience: Some(Audience {
-                            target: Some(audience::Target::Followers(true)),
-                        }),
-                        critical: false,
-                        dry_run: false,
-                        expires_after: None,
-                    })
-                    .await
-                    .ok()
-            }
-        },
     )
     .await;
     let on_fast_phone = |story: String| {
@@ -241,26 +248,11 @@ async fn a_flash_during_a_routine_fan_out_to_everyone_is_sent_within_its_normal_
 
     // An editor's alert of a routine story to everyone.
     let digest = pipeline.submit(article("tech", "lanes-digest", 5)).await;
-    eventually(
-        Duration::from_secs(30),
+    alert_accepted(
+        &notif,
+        &digest,
+        audience::Target::Everyone(true),
         "the routine alert accepted",
-        || {
-            let (mut notif, digest) = (notif.clone(), digest.clone());
-            async move {
-                notif
-                    .send_alert(SendAlertRequest {
-                        story_id: digest,
-                        audience: Some(Audience {
-                            target: Some(audience::Target::Everyone(true)),
-                        }),
-                        critical: false,
-                        dry_run: false,
-                        expires_after: None,
-                    })
-                    .await
-                    .ok()
-            }
-        },
     )
     .await;
     eventually(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, DurationRound as _, Utc};
 use newsroom_e2e::phones::Phones;
-use newsroom_e2e::{Pipeline, Service, data_file, eventually};
+use newsroom_e2e::{Pipeline, Service, bbc_story, eventually};
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::{
     Channel as DeviceChannel, Device, Preferences, RegisterDeviceRequest, Story,
@@ -16,17 +16,11 @@ const TECH: &str = "medtop:13000000";
 
 /// The `n`th BBC technology article as a story: a news event of its own.
 fn tech(n: usize, urgency: u32) -> Story {
-    let a = data_file("bbc-news.jsonl")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).ok())
-        .filter(|a| a.category == "tech")
-        .nth(n)
-        .expect("a technology article");
     Story {
         source: "desk".into(),
         guid: format!("briefing-{n}"),
         urgency,
-        ..a.to_story()
+        ..bbc_story("tech", n)
     }
 }
 

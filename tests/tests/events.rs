@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use newsroom_e2e::phones::Phones;
-use newsroom_e2e::{Pipeline, Service, data_file, eventually};
+use newsroom_e2e::{Pipeline, Service, bbc_story, eventually};
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
 use newsroom_proto::v1::{GetAlertRequest, SendAlertRequest, Story};
 
@@ -34,17 +34,12 @@ async fn three_followers(prefix: &str) -> (Pipeline, Phones) {
 
 /// One wire's copy of the event: the same BBC technology article under its own headline.
 fn wire(source: &str, headline: &str, urgency: u32) -> Story {
-    let article = data_file("bbc-news.jsonl")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).ok())
-        .find(|a| a.category == "tech")
-        .expect("a technology article");
     Story {
         source: source.into(),
         guid: format!("{source}-event-1"),
         headline: headline.into(),
         urgency,
-        ..article.to_story()
+        ..bbc_story("tech", 0)
     }
 }
 
@@ -336,10 +331,9 @@ async fn a_sealed_alert_fires_within_a_second_of_the_release_and_never_before() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_alert_opened_on_the_phone_is_read_in_the_feed_and_a_dismissed_one_is_fed_back() {
     use newsroom_proto::Message as _;
-    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
     use newsroom_proto::v1::{
-        AcknowledgeAlertRequest, AcknowledgeAlertResponse, AlertAction, GetFeedRequest,
-        Interaction, InteractionKind,
+        AcknowledgeAlertRequest, AcknowledgeAlertResponse, AlertAction, Interaction,
+        InteractionKind,
     };
     let (pipeline, phones) = three_followers("fed").await;
     let flash = pipeline
@@ -350,20 +344,12 @@ async fn an_alert_opened_on_the_phone_is_read_in_the_feed_and_a_dismissed_one_is
         async move { (n == 3).then_some(()) }
     })
     .await;
-    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
     let in_feed = |user: &str| {
-        let (mut rec, user, flash) = (rec.clone(), user.to_owned(), flash.clone());
+        let (pipeline, user, flash) = (&pipeline, user.to_owned(), flash.clone());
         async move {
-            let feed = rec
-                .get_feed(GetFeedRequest {
-                    user_id: user,
-                    limit: 50,
-                    cursor: String::new(),
-                })
+            pipeline
+                .feed(&user)
                 .await
-                .expect("GetFeed")
-                .into_inner();
-            feed.items
                 .iter()
                 .any(|i| i.story.as_ref().is_some_and(|s| s.id == flash))
         }
@@ -479,7 +465,7 @@ async fn a_developing_story_is_one_card_with_its_newest_headline_and_its_followe
  {
     use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
     use newsroom_proto::v1::{
-        Channel as DeviceChannel, Device, FeedItem, FollowRequest, FollowTarget, GetFeedRequest,
+        Channel as DeviceChannel, Device, FeedItem, FollowRequest, FollowTarget,
         RegisterDeviceRequest, TargetKind,
     };
     let (pipeline, phones) = three_followers("dev").await;
@@ -498,21 +484,6 @@ async fn a_developing_story_is_one_card_with_its_newest_headline_and_its_followe
         };
         filed.push(pipeline.submit(story).await);
     }
-    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
-    let feed = |user: &str| {
-        let (mut rec, user) = (rec.clone(), user.to_owned());
-        async move {
-            rec.get_feed(GetFeedRequest {
-                user_id: user,
-                limit: 50,
-                cursor: String::new(),
-            })
-            .await
-            .expect("GetFeed")
-            .into_inner()
-            .items
-        }
-    };
     // The event's cards in a feed: items showing any story of the event.
     let event_cards = |items: Vec<FeedItem>, of: Vec<String>| -> Vec<FeedItem> {
         items
@@ -521,7 +492,7 @@ async fn a_developing_story_is_one_card_with_its_newest_headline_and_its_followe
             .collect()
     };
     let card = eventually(Duration::from_secs(30), "one card of three stories", || {
-        let (items, of) = (feed("dev-0"), filed.clone());
+        let (items, of) = (pipeline.feed("dev-0"), filed.clone());
         async move {
             let cards = event_cards(items.await, of);
             (cards.len() == 1 && cards[0].developing.as_ref()?.stories == 3)
@@ -569,7 +540,7 @@ async fn a_developing_story_is_one_card_with_its_newest_headline_and_its_followe
     pipeline
         .wait_in_audience_of("cluster", &cluster, "watcher")
         .await;
-    let cards = event_cards(feed("watcher").await, filed.clone());
+    let cards = event_cards(pipeline.feed("watcher").await, filed.clone());
     assert_eq!(cards.len(), 1, "the followed developing story in the feed");
     assert!(
         cards[0]
@@ -588,7 +559,7 @@ async fn a_developing_story_is_one_card_with_its_newest_headline_and_its_followe
         .await;
     filed.push(update.clone());
     eventually(Duration::from_secs(30), "the update on the card", || {
-        let (items, of, update) = (feed("watcher"), filed.clone(), update.clone());
+        let (items, of, update) = (pipeline.feed("watcher"), filed.clone(), update.clone());
         async move {
             let cards = event_cards(items.await, of);
             let c = cards.first()?;

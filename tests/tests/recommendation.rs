@@ -25,15 +25,10 @@ type Rec = RecommendationServiceClient<Channel>;
 /// The n-th BBC article of a category, as a distinct story (near-duplicates would rightly be
 /// collapsed into one cluster by the feed).
 fn bbc(category: &str, n: usize) -> Story {
-    let article = newsroom_e2e::data_file("bbc-news.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str::<newsroom_cli::bbc::BbcArticle>(l).expect("bbc line"))
-        .filter(|a| a.category == category)
-        .nth(n)
-        .unwrap_or_else(|| panic!("no {category} article {n}"));
-    let mut story = article.to_story();
-    story.source = "wire".into();
-    story
+    Story {
+        source: "wire".into(),
+        ..newsroom_e2e::bbc_story(category, n)
+    }
 }
 
 fn sport(n: usize) -> Story {

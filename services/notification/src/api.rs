@@ -125,10 +125,7 @@ impl NotificationApi {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| Status::not_found(format!("story {id} has not been enriched yet")))?;
-        let until = prost_types::Timestamp {
-            seconds: held.until_ms.div_euclid(1000),
-            nanos: (held.until_ms.rem_euclid(1000) * 1_000_000) as i32,
-        };
+        let until = newsroom_platform::time::timestamp_of_ms(held.until_ms);
         if req.dry_run {
             return Err(Status::failed_precondition(format!(
                 "story {id} is under embargo until {until}: its audience is known at the release; \
@@ -141,12 +138,8 @@ impl NotificationApi {
             )
             .into());
         }
-        let urgent = (1..=self.rules.max_urgency).contains(&held.urgency);
-        let lane = if req.critical || urgent {
-            Lane::Breaking
-        } else {
-            Lane::Routine
-        };
+        // Only the urgency is known before the release (no breaking score yet).
+        let lane = Lane::of(req.critical || (1..=self.rules.max_urgency).contains(&held.urgency));
         let requested_at: prost_types::Timestamp = SystemTime::now().into();
         let record = AlertRequest {
             story_id: id.to_owned(),

@@ -30,6 +30,15 @@ pub enum Lane {
 }
 
 impl Lane {
+    /// Breaking when `breaking`, else routine.
+    pub fn of(breaking: bool) -> Lane {
+        if breaking {
+            Lane::Breaking
+        } else {
+            Lane::Routine
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Lane::Breaking => "breaking",
@@ -60,11 +69,7 @@ impl Rules {
 
     /// The lane of an editor's alert of `enriched`.
     pub fn editor_lane(&self, enriched: &EnrichedStory, critical: bool) -> Lane {
-        if critical || self.is_breaking(enriched) {
-            Lane::Breaking
-        } else {
-            Lane::Routine
-        }
+        Lane::of(critical || self.is_breaking(enriched))
     }
 }
 

@@ -145,17 +145,6 @@ impl AlertHandler {
             .put_story(&enriched, traceparent.as_deref())
             .await
             .map_err(retry)?;
-        // A briefing candidate for the readers who follow it (a canary is nobody's news).
-        if !enriched.story.as_ref().is_some_and(|s| s.canary) {
-            let accepted = decision::accepted_at(&enriched).map_or_else(
-                newsroom_platform::time::now_ms,
-                newsroom_platform::time::ms_of,
-            );
-            store
-                .remember_recent(&alert.story_id, &decision::facts_of(&enriched), accepted)
-                .await
-                .map_err(retry)?;
-        }
         let job = AlertJob {
             facts: decision::facts_of(&enriched),
             audience: self.story_audience(&enriched),
@@ -168,6 +157,17 @@ impl AlertHandler {
             // A story alerts by itself only when it is breaking.
             lane: Lane::Breaking,
         };
+        // A briefing candidate for the readers who follow it (a canary is nobody's news).
+        if !matches!(job.audience, Audience::Canary(_)) {
+            let accepted = job.accepted_at.map_or_else(
+                newsroom_platform::time::now_ms,
+                newsroom_platform::time::ms_of,
+            );
+            store
+                .remember_recent(&job.alert.story_id, &job.facts, accepted)
+                .await
+                .map_err(retry)?;
+        }
         let breaking = self.rules.is_breaking(&enriched)
             && decision::is_fresh(&enriched, self.rules.max_age, SystemTime::now());
         // The story's own alert, and the editors' alerts sealed until its release, at once.
