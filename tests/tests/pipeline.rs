@@ -40,22 +40,13 @@ async fn submit(
         .into_inner()
 }
 
-async fn feed_ids(
-    rec: &mut RecommendationServiceClient<tonic::transport::Channel>,
-    user: &str,
-) -> Vec<String> {
-    rec.get_feed(GetFeedRequest {
-        user_id: user.into(),
-        limit: 50,
-        cursor: String::new(),
-    })
-    .await
-    .expect("GetFeed")
-    .into_inner()
-    .items
-    .into_iter()
-    .filter_map(|i| i.story.map(|s| s.id))
-    .collect()
+async fn feed_ids(pipeline: &Pipeline, user: &str) -> Vec<String> {
+    pipeline
+        .feed(user)
+        .await
+        .into_iter()
+        .filter_map(|i| i.story.map(|s| s.id))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -92,10 +83,9 @@ async fn a_followed_story_reaches_the_feed_and_a_flash_alerts_the_phone_once() {
     assert_eq!(flash.version, 1);
 
     eventually(Duration::from_secs(30), "both stories in the feed", || {
-        let mut rec = rec.clone();
-        let want = [seed.story_id.clone(), flash.story_id.clone()];
+        let (pipeline, want) = (&pipeline, [seed.story_id.clone(), flash.story_id.clone()]);
         async move {
-            let ids = feed_ids(&mut rec, user).await;
+            let ids = feed_ids(pipeline, user).await;
             want.iter().all(|w| ids.contains(w)).then_some(())
         }
     })
