@@ -673,3 +673,51 @@ async fn the_demo_loads_a_reader_with_a_phone_and_the_flash_reaches_it() {
     );
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_development_token_acts_as_its_reader_and_only_as_them() {
+    const TECH: &str = "medtop:13000000";
+    let dir = std::env::temp_dir().join(format!("newsroom-cli-dev-auth-{}", std::process::id()));
+    let dir = dir.display().to_string();
+    // The local stack (loopback, `local` auth mode) trusts the development key.
+    let pipeline = Pipeline::start_with(
+        &[
+            Service::Ingest,
+            Service::Recommendation,
+            Service::Notification,
+        ],
+        &[("NEWSROOM_DEV_AUTH_DIR", dir.as_str())],
+    )
+    .await;
+    let token_of = |args: Vec<&'static str>| {
+        let dir = dir.clone();
+        async move {
+            let out = tokio::process::Command::new(newsroom_e2e::binary("newsroom"))
+                .env("NEWSROOM_DEV_AUTH_DIR", &dir)
+                .args(["--output", "json", "token"])
+                .args(args)
+                .output()
+                .await
+                .expect("run newsroom token");
+            let v: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+            (out.status.code().unwrap_or(-1), v)
+        }
+    };
+    let (code, v) = token_of(vec!["--sub", "alice"]).await;
+    assert_eq!(code, 0);
+    let alice = v.unwrap()["token"].as_str().unwrap().to_owned();
+    // Follow and feed with the token: the reader is the token's, no --user needed.
+    let (code, lines) =
+        newsroom_at(&pipeline, &["--token", &alice, "follow", "--topic", TECH]).await;
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines[0]["user_id"], "alice");
+    let (code, _) = newsroom_at(&pipeline, &["--token", &alice, "feed"]).await;
+    assert_eq!(code, 0);
+    // Another reader's feed with alice's token: refused (exit 1, PERMISSION_DENIED).
+    let (code, _) = newsroom_at(&pipeline, &["--token", &alice, "feed", "--user", "bob"]).await;
+    assert_eq!(code, 1);
+    // A role that does not exist is a usage error.
+    let (code, _) = token_of(vec!["--sub", "x", "--role", "admin"]).await;
+    assert_eq!(code, 2);
+    pipeline.stop().await;
+}

@@ -71,6 +71,9 @@ pub enum Error {
     /// `NEWSROOM_TOKEN` / `--token` cannot be sent as a header.
     #[error("NEWSROOM_TOKEN / --token: not a valid header value")]
     BadToken,
+    /// Bad arguments that clap cannot check (`token --role`).
+    #[error("{0}")]
+    Usage(String),
     /// `submit`: every item of the document was refused (each printed with its reason).
     #[error("nothing imported")]
     NothingImported,
@@ -100,7 +103,8 @@ impl Error {
                 OpsError::UnknownTopic(_) => EX_NOINPUT,
                 OpsError::Timeout(_) => EX_TEMPFAIL,
             },
-            Error::Replay(ReplayError::NotReplayable(_) | ReplayError::BadRange(_)) => EX_USAGE,
+            Error::Replay(ReplayError::NotReplayable(_) | ReplayError::BadRange(_))
+            | Error::Usage(_) => EX_USAGE,
             Error::LagAbove { .. } => EX_LAG_ABOVE,
             Error::Timeout(_) => EX_TEMPFAIL,
             Error::Io(io) if io.kind() == io::ErrorKind::NotFound => EX_NOINPUT,

@@ -43,8 +43,9 @@ pub struct Globals {
         global = true
     )]
     pub notification: String,
-    /// Bearer token for notification (an editor's for `send-alert`); not needed when
-    /// notification runs in `local` auth mode on loopback.
+    /// Bearer credential sent to every service: a JWT (`newsroom token` mints development
+    /// ones), a static back-office token, or ingest's API key; not needed against the local
+    /// stack (`local` auth mode on loopback).
     #[arg(long, env = "NEWSROOM_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
     /// Kafka bootstrap servers (`tail`, `lag`, `replay`).
@@ -70,11 +71,13 @@ pub enum Output {
     Json,
 }
 
-/// Notification's client, sending `authorization: Bearer <token>` when a token is given.
-pub type Ingest = IngestServiceClient<Channel>;
-pub type Notification = NotificationServiceClient<InterceptedService<Channel, BearerToken>>;
+/// The clients, sending `authorization: Bearer <token>` when a token is given.
+pub type Authed = InterceptedService<Channel, BearerToken>;
+pub type Ingest = IngestServiceClient<Authed>;
+pub type Recommendation = RecommendationServiceClient<Authed>;
+pub type Notification = NotificationServiceClient<Authed>;
 
-/// Adds the `--token` to every request to notification.
+/// Adds the `--token` to every request.
 #[derive(Clone)]
 pub struct BearerToken(Option<MetadataValue<Ascii>>);
 
@@ -93,30 +96,39 @@ impl Globals {
         self.output == Output::Json
     }
 
-    pub async fn ingest_client(&self) -> Result<IngestServiceClient<Channel>, Error> {
-        Ok(IngestServiceClient::new(channel(&self.ingest).await?))
-    }
-
-    pub async fn recommendation_client(
-        &self,
-    ) -> Result<RecommendationServiceClient<Channel>, Error> {
-        Ok(RecommendationServiceClient::new(
-            channel(&self.recommendation).await?,
-        ))
-    }
-
-    /// Notification's client with the `--token`; a token that is not a valid header value is
-    /// refused before connecting.
-    pub async fn notification_client(&self) -> Result<Notification, Error> {
+    /// The `--token` as an interceptor; a token that is not a valid header value is refused
+    /// before connecting.
+    fn bearer(&self) -> Result<BearerToken, Error> {
         let token = self
             .token
             .as_ref()
             .map(|t| format!("Bearer {t}").parse())
             .transpose()
             .map_err(|_| Error::BadToken)?;
+        Ok(BearerToken(token))
+    }
+
+    pub async fn ingest_client(&self) -> Result<Ingest, Error> {
+        let bearer = self.bearer()?;
+        Ok(IngestServiceClient::with_interceptor(
+            channel(&self.ingest).await?,
+            bearer,
+        ))
+    }
+
+    pub async fn recommendation_client(&self) -> Result<Recommendation, Error> {
+        let bearer = self.bearer()?;
+        Ok(RecommendationServiceClient::with_interceptor(
+            channel(&self.recommendation).await?,
+            bearer,
+        ))
+    }
+
+    pub async fn notification_client(&self) -> Result<Notification, Error> {
+        let bearer = self.bearer()?;
         Ok(NotificationServiceClient::with_interceptor(
             channel(&self.notification).await?,
-            BearerToken(token),
+            bearer,
         ))
     }
 }

@@ -1,5 +1,7 @@
 //! The Newsroom platform: everything the four services share, so that none re-implements it.
 //!
+//! - [`auth`] — who is calling: verified JWTs (readers, services, editors, sources, operators),
+//!   static back-office tokens, the loopback-only local mode;
 //! - [`config`] — typed configuration from the environment, with errors that name the variable
 //!   (a service exits with code 64 on one, before binding any port);
 //! - [`telemetry`] — `tracing` + OpenTelemetry (W3C propagation, OTLP export when configured);
@@ -16,6 +18,7 @@
 //! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run)
 //!   and [`service::Service`], the wiring every service shares, with its one stop deadline.
 
+pub mod auth;
 pub mod config;
 pub mod kafka;
 pub mod metrics;

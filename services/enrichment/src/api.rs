@@ -2,10 +2,12 @@
 //!
 //! Both answer from the running pipeline (after any reload). `EnrichPreview` runs it in
 //! [`Mode::Preview`]: stateful stages read (a preview sees the cluster a story would join) but
-//! remember nothing, and nothing is published.
+//! remember nothing, and nothing is published. Both need the editor, service or operator role
+//! ([`newsroom_platform::auth`]).
 
 use std::time::SystemTime;
 
+use newsroom_platform::auth::{Auth, Role};
 use newsroom_proto::v1::enrichment_service_server::EnrichmentService;
 use newsroom_proto::v1::{
     EnrichPreviewRequest, EnrichedStory, ListStagesRequest, ListStagesResponse, StageInfo,
@@ -17,11 +19,15 @@ use crate::stage::{Mode, StageError};
 
 pub struct EnrichmentApi {
     pipeline: SharedPipeline,
+    auth: Auth,
 }
 
+/// The roles that may preview the pipeline and list its stages.
+const ALLOWED: [Role; 3] = [Role::Editor, Role::Service, Role::Operator];
+
 impl EnrichmentApi {
-    pub fn new(pipeline: SharedPipeline) -> Self {
-        EnrichmentApi { pipeline }
+    pub fn new(pipeline: SharedPipeline, auth: Auth) -> Self {
+        EnrichmentApi { pipeline, auth }
     }
 }
 
@@ -40,6 +46,7 @@ impl EnrichmentService for EnrichmentApi {
         &self,
         request: Request<EnrichPreviewRequest>,
     ) -> Result<Response<EnrichedStory>, Status> {
+        self.auth.require(request.metadata(), &ALLOWED).await?;
         let mut story = request
             .into_inner()
             .story
@@ -65,8 +72,9 @@ impl EnrichmentService for EnrichmentApi {
 
     async fn list_stages(
         &self,
-        _request: Request<ListStagesRequest>,
+        request: Request<ListStagesRequest>,
     ) -> Result<Response<ListStagesResponse>, Status> {
+        self.auth.require(request.metadata(), &ALLOWED).await?;
         let pipeline = self.pipeline.load_full();
         Ok(Response::new(ListStagesResponse {
             stages: pipeline

@@ -29,6 +29,8 @@ pub struct Config {
     /// `None`: the built-in pipeline.
     pub pipeline_file: Option<PathBuf>,
     pub embedding_model_dir: Option<PathBuf>,
+    /// Who may call: editors, services and operators (see [`newsroom_platform::auth`]).
+    pub auth: newsroom_platform::auth::Auth,
 }
 
 impl Config {
@@ -59,8 +61,11 @@ impl Config {
                 "not a folder (fetch the model with `just enrichment-model`)",
             ));
         }
+        let platform = PlatformConfig::from_env(env, "enrichment", DEFAULT_PORT)?;
+        let auth = newsroom_platform::auth::Auth::from_env(env, &platform)?;
         Ok(Config {
-            platform: PlatformConfig::from_env(env, "enrichment", DEFAULT_PORT)?,
+            platform,
+            auth,
             words_per_minute,
             pipeline_file,
             embedding_model_dir,

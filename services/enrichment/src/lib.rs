@@ -231,7 +231,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     service.consumer(ConsumerSettings::new(platform, &[t::STORIES_RAW]), handler)?;
 
     let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(
-        api::EnrichmentApi::new(pipeline),
+        api::EnrichmentApi::new(pipeline, config.auth.clone()),
     ));
     service.serve(routes).await?;
     Ok(())

@@ -2,8 +2,13 @@
 //!
 //! - API keys: `authorization: Bearer <key>` metadata. Each key is bound to one source (or `*`
 //!   for a trusted gateway that submits for any source); a story whose source is not the key's
-//!   is `PERMISSION_DENIED`, a missing or unknown key `UNAUTHENTICATED`. With no keys configured
-//!   ingest is open (the local stack) and says so once at start. Keys never appear in logs.
+//!   is `PERMISSION_DENIED`, a missing or unknown key `UNAUTHENTICATED`. JWTs of the platform's
+//!   auth layer are accepted too (a `source` token for the source of its `source` claim). With
+//!   no keys configured ingest is open — only on loopback (the local stack), and it says so once
+//!   at start; off loopback it refuses to start without keys or a JWKS. Keys never appear in logs.
+//! - Alert-level urgency (1..=`NEWSROOM_INGEST_ALERT_URGENCY`) alerts every follower: only the
+//!   sources in `NEWSROOM_INGEST_ALERT_SOURCES` may send it (`PERMISSION_DENIED` naming
+//!   `story.urgency` otherwise).
 //! - Rate limits: a GCRA limiter per source (governor); over the limit is `RESOURCE_EXHAUSTED`
 //!   with a `google.rpc.RetryInfo` saying when to retry.
 
@@ -13,6 +18,7 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use newsroom_platform::auth::{Auth, AuthMode, Role};
 use newsroom_platform::config::ConfigError;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -22,6 +28,13 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 pub const NEWSROOM_INGEST_API_KEYS: &str = "NEWSROOM_INGEST_API_KEYS";
 /// Stories per second per source (the burst is the same). Default 2000.
 pub const NEWSROOM_INGEST_RATE_PER_SOURCE: &str = "NEWSROOM_INGEST_RATE_PER_SOURCE";
+
+/// Sources allowed to send alert-level urgency: `reuters,desk`, or `*` for all. Default: all
+/// when ingest runs open (no keys, loopback), none otherwise.
+pub const NEWSROOM_INGEST_ALERT_SOURCES: &str = "NEWSROOM_INGEST_ALERT_SOURCES";
+/// The urgencies 1..=this are alert-level (notification alerts them by themselves). Default 2,
+/// notification's `NEWSROOM_ALERT_MAX_URGENCY` default.
+pub const NEWSROOM_INGEST_ALERT_URGENCY: &str = "NEWSROOM_INGEST_ALERT_URGENCY";
 
 /// What a caller may submit for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,26 +94,101 @@ impl ApiKeys {
         self.0.is_empty()
     }
 
+    fn get(&self, key: &str) -> Option<Principal> {
+        self.0.get(key).cloned()
+    }
+}
+
+/// Who may submit: API keys, and JWTs of the platform's auth layer (a `source` token with its
+/// `source` claim, `*` for any; the service and editor roles submit for any source).
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub keys: ApiKeys,
+    pub auth: Auth,
+}
+
+impl Access {
     /// The caller of a request.
-    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
-        if self.0.is_empty() {
-            return Ok(Principal::AnySource);
-        }
-        let header = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                Status::unauthenticated("authorization: a Bearer API key is required")
-            })?;
+    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
+        let Some(header) = metadata.get("authorization") else {
+            if self.keys.is_empty() && self.auth.mode() == AuthMode::Local {
+                return Ok(Principal::AnySource);
+            }
+            return Err(Status::unauthenticated(
+                "authorization: a Bearer API key or source token is required",
+            ));
+        };
         let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <key>`"))?;
-        self.0
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("authorization: unknown API key"))
+        if let Some(principal) = self.keys.get(key) {
+            return Ok(principal);
+        }
+        if key.bytes().filter(|b| *b == b'.').count() != 2 && !self.keys.is_empty() {
+            return Err(Status::unauthenticated("authorization: unknown API key"));
+        }
+        let caller = self
+            .auth
+            .require(metadata, &[Role::Source, Role::Service, Role::Editor])
+            .await?;
+        if caller.has(Role::Service) || caller.has(Role::Editor) {
+            return Ok(Principal::AnySource);
+        }
+        match caller.source.as_deref().map(str::trim) {
+            Some("*") => Ok(Principal::AnySource),
+            Some(source) => Ok(Principal::Source(source.to_owned())),
+            None => Err(Status::permission_denied(
+                "a source token needs a `source` claim naming the source it submits for",
+            )),
+        }
+    }
+}
+
+/// Which sources may send alert-level urgency.
+#[derive(Debug, Clone)]
+pub struct AlertSources {
+    any: bool,
+    sources: std::collections::HashSet<String>,
+    max_urgency: u32,
+}
+
+impl AlertSources {
+    /// `raw` is `NEWSROOM_INGEST_ALERT_SOURCES` (None = `default_any`).
+    pub fn new(raw: Option<&str>, default_any: bool, max_urgency: u32) -> Self {
+        let (any, sources) = match raw {
+            None => (default_any, Default::default()),
+            Some(list) => {
+                let sources: std::collections::HashSet<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                (sources.contains("*"), sources)
+            }
+        };
+        AlertSources {
+            any,
+            sources,
+            max_urgency,
+        }
+    }
+
+    /// Whether `source` may send a story of `urgency` (0 = not given).
+    pub fn check(&self, source: &str, urgency: u32) -> Result<(), Refusal> {
+        if urgency == 0 || urgency > self.max_urgency || self.any || self.sources.contains(source) {
+            return Ok(());
+        }
+        Err(Refusal::NoAlertUrgency {
+            story_source: source.to_owned(),
+            urgency,
+        })
     }
 }
 
@@ -127,6 +215,12 @@ pub enum Refusal {
         key_source: String,
         story_source: String,
     },
+    /// `PERMISSION_DENIED`: the urgency would alert every follower.
+    #[error(
+        "story.urgency: source {story_source:?} may not send alert-level urgency {urgency} \
+         (an operator allows it in {NEWSROOM_INGEST_ALERT_SOURCES})"
+    )]
+    NoAlertUrgency { story_source: String, urgency: u32 },
     /// `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo`.
     #[error("source {story_source:?} is over its rate limit; retry in {} ms", .retry_after.as_millis())]
     OverRate {
@@ -140,7 +234,9 @@ impl From<Refusal> for Status {
     fn from(r: Refusal) -> Self {
         let message = r.to_string();
         match r {
-            Refusal::NotYourSource { .. } => Status::permission_denied(message),
+            Refusal::NotYourSource { .. } | Refusal::NoAlertUrgency { .. } => {
+                Status::permission_denied(message)
+            }
             Refusal::OverRate { retry_after, .. } => Status::with_error_details(
                 tonic::Code::ResourceExhausted,
                 message,
@@ -189,12 +285,24 @@ mod tests {
         m
     }
 
-    #[test]
-    fn keys_bind_sources() {
-        let keys =
-            ApiKeys::parse("reuters-key-0123456789=reuters, gateway-key-0123456789=*").unwrap();
+    /// Access as off loopback: the keys, no JWKS.
+    fn access(keys: &str) -> Access {
+        let env = newsroom_platform::config::Env::from_fn(|k| {
+            (k == "NEWSROOM_GRPC_ADDR").then(|| "0.0.0.0:50051".to_owned())
+        });
+        let platform = newsroom_platform::PlatformConfig::from_env(&env, "ingest", 50051).unwrap();
+        Access {
+            keys: ApiKeys::parse(keys).unwrap(),
+            auth: Auth::from_env_with(&env, &platform, true).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_bind_sources() {
+        let keys = access("reuters-key-0123456789=reuters, gateway-key-0123456789=*");
         let reuters = keys
             .authenticate(&metadata("Bearer reuters-key-0123456789"))
+            .await
             .unwrap();
         assert!(reuters.may_submit("reuters").is_ok());
         assert_eq!(
@@ -203,18 +311,48 @@ mod tests {
         );
         let gateway = keys
             .authenticate(&metadata("Bearer gateway-key-0123456789"))
+            .await
             .unwrap();
         assert!(gateway.may_submit("afp").is_ok());
-        for bad in ["Bearer nope", "Basic x"] {
+        for bad in ["Bearer nope", "Basic x", "Bearer a.b.c"] {
             assert_eq!(
-                keys.authenticate(&metadata(bad)).unwrap_err().code(),
-                tonic::Code::Unauthenticated
+                keys.authenticate(&metadata(bad)).await.unwrap_err().code(),
+                tonic::Code::Unauthenticated,
+                "{bad}"
             );
         }
         assert_eq!(
-            keys.authenticate(&MetadataMap::new()).unwrap_err().code(),
+            keys.authenticate(&MetadataMap::new())
+                .await
+                .unwrap_err()
+                .code(),
             tonic::Code::Unauthenticated
         );
+    }
+
+    #[test]
+    fn only_allowed_sources_send_alert_level_urgency() {
+        let allowed = AlertSources::new(Some("reuters, desk"), false, 2);
+        assert!(allowed.check("reuters", 1).is_ok());
+        assert!(
+            allowed.check("blog", 3).is_ok(),
+            "routine urgency is anyone's"
+        );
+        assert!(allowed.check("blog", 0).is_ok());
+        let refused = Status::from(allowed.check("blog", 1).unwrap_err());
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        assert!(
+            refused.message().starts_with("story.urgency"),
+            "{}",
+            refused.message()
+        );
+        assert!(
+            AlertSources::new(Some("*"), false, 2)
+                .check("blog", 1)
+                .is_ok()
+        );
+        assert!(AlertSources::new(None, true, 2).check("blog", 1).is_ok());
+        assert!(AlertSources::new(None, false, 2).check("blog", 2).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `newsroom.v1.IngestService`: a thin adapter over the [`Submitter`].
 //!
-//! Each RPC authenticates the caller ([`ApiKeys`]), hands the request to the submission core and
+//! Each RPC authenticates the caller ([`Access`]), hands the request to the submission core and
 //! turns its answer into a response. Errors cross the gRPC edge in one place,
 //! [`impl From<SubmitError> for Status`](SubmitError): a caller's mistake is `INVALID_ARGUMENT`
 //! with a `google.rpc.BadRequest` field violation, a refusal `PERMISSION_DENIED` or
@@ -18,7 +18,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use crate::access::ApiKeys;
+use crate::access::Access;
 use crate::submit::{SubmitError, Submitter};
 
 impl From<SubmitError> for Status {
@@ -42,12 +42,12 @@ impl From<SubmitError> for Status {
 #[derive(Clone)]
 pub struct IngestApi {
     submitter: Submitter,
-    keys: ApiKeys,
+    access: Access,
 }
 
 impl IngestApi {
-    pub fn new(submitter: Submitter, keys: ApiKeys) -> Self {
-        IngestApi { submitter, keys }
+    pub fn new(submitter: Submitter, access: Access) -> Self {
+        IngestApi { submitter, access }
     }
 }
 
@@ -59,7 +59,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<SubmitStoryRequest>,
     ) -> Result<Response<SubmitStoryResponse>, Status> {
-        let principal = self.keys.authenticate(request.metadata())?;
+        let principal = self.access.authenticate(request.metadata()).await?;
         Ok(Response::new(
             self.submitter
                 .submit(&principal, request.into_inner())
@@ -76,7 +76,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<Streaming<SubmitStoryRequest>>,
     ) -> Result<Response<Self::SubmitStoriesStream>, Status> {
-        let principal = Arc::new(self.keys.authenticate(request.metadata())?);
+        let principal = Arc::new(self.access.authenticate(request.metadata()).await?);
         let submitter = self.submitter.clone();
         let answers = request
             .into_inner()
@@ -108,7 +108,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<ImportFeedRequest>,
     ) -> Result<Response<ImportFeedResponse>, Status> {
-        let principal = self.keys.authenticate(request.metadata())?;
+        let principal = self.access.authenticate(request.metadata()).await?;
         let req = request.into_inner();
         let (results, errors) = self
             .submitter

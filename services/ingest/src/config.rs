@@ -10,6 +10,9 @@ pub const NEWSROOM_MAX_HEADLINE_CHARS: &str = "NEWSROOM_MAX_HEADLINE_CHARS";
 /// Largest accepted `ImportFeed` document, in bytes. Default 10 MiB.
 pub const NEWSROOM_MAX_DOCUMENT_BYTES: &str = "NEWSROOM_MAX_DOCUMENT_BYTES";
 
+/// Most items one `ImportFeed` document (or polled feed) may hold. Default 1000.
+pub const NEWSROOM_MAX_IMPORT_ITEMS: &str = "NEWSROOM_MAX_IMPORT_ITEMS";
+
 /// The default gRPC port of ingest.
 pub const DEFAULT_PORT: u16 = 50051;
 
@@ -17,7 +20,10 @@ pub const DEFAULT_PORT: u16 = 50051;
 pub struct Config {
     pub platform: PlatformConfig,
     pub limits: Limits,
-    pub api_keys: crate::access::ApiKeys,
+    /// API keys and source tokens.
+    pub access: crate::access::Access,
+    /// Who may send alert-level urgency.
+    pub alert_sources: crate::access::AlertSources,
     pub rate_per_source: std::num::NonZeroU32,
     /// Feeds to poll (`NEWSROOM_FEEDS_FILE`), and whether they may be internal addresses.
     pub feeds: Vec<crate::feeds::FeedSource>,
@@ -30,6 +36,7 @@ pub struct Limits {
     pub max_story_bytes: usize,
     pub max_headline_chars: usize,
     pub max_document_bytes: usize,
+    pub max_import_items: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +45,7 @@ impl Default for Limits {
             max_story_bytes: 1024 * 1024,
             max_headline_chars: 300,
             max_document_bytes: 10 * 1024 * 1024,
+            max_import_items: 1000,
         }
     }
 }
@@ -64,6 +72,43 @@ impl Config {
                 "must be at least 1",
             )
         })?;
+        let platform = PlatformConfig::from_env(env, "ingest", DEFAULT_PORT)?;
+        let loopback = platform.grpc_addr.ip().is_loopback();
+        let has_jwt = [
+            newsroom_platform::auth::NEWSROOM_AUTH_JWKS,
+            newsroom_platform::auth::NEWSROOM_AUTH_TOKENS,
+        ]
+        .iter()
+        .any(|v| env.raw(v).is_some_and(|x| !x.trim().is_empty()));
+        if api_keys.is_empty() && !loopback && !has_jwt {
+            return Err(ConfigError::invalid(
+                crate::access::NEWSROOM_INGEST_API_KEYS,
+                "",
+                format!(
+                    "required on the non-loopback address {}: ingest never runs open on a \
+                     network (or give source tokens with {})",
+                    platform.grpc_addr,
+                    newsroom_platform::auth::NEWSROOM_AUTH_JWKS
+                ),
+            ));
+        }
+        let auth =
+            newsroom_platform::auth::Auth::from_env_with(env, &platform, !api_keys.is_empty())?;
+        let open = api_keys.is_empty() && auth.mode() == newsroom_platform::auth::AuthMode::Local;
+        let alert_urgency: u32 = env.parse(crate::access::NEWSROOM_INGEST_ALERT_URGENCY, 2)?;
+        if !(1..=8).contains(&alert_urgency) {
+            return Err(ConfigError::invalid(
+                crate::access::NEWSROOM_INGEST_ALERT_URGENCY,
+                &alert_urgency.to_string(),
+                "expected an IPTC urgency 1..8",
+            ));
+        }
+        let alert_sources = crate::access::AlertSources::new(
+            env.raw(crate::access::NEWSROOM_INGEST_ALERT_SOURCES)
+                .as_deref(),
+            open,
+            alert_urgency,
+        );
         let feeds = match env.raw(crate::feeds::NEWSROOM_FEEDS_FILE) {
             Some(path) => crate::feeds::load(&path)?,
             None => Vec::new(),
@@ -71,13 +116,20 @@ impl Config {
         Ok(Config {
             feeds,
             feeds_allow_private: env.parse(crate::feeds::NEWSROOM_FEEDS_ALLOW_PRIVATE, false)?,
-            api_keys,
+            access: crate::access::Access {
+                keys: api_keys,
+                auth,
+            },
+            alert_sources,
             rate_per_source,
-            platform: PlatformConfig::from_env(env, "ingest", DEFAULT_PORT)?,
+            platform,
             limits: Limits {
                 max_story_bytes,
                 max_headline_chars: env.parse(NEWSROOM_MAX_HEADLINE_CHARS, d.max_headline_chars)?,
                 max_document_bytes: env.parse(NEWSROOM_MAX_DOCUMENT_BYTES, d.max_document_bytes)?,
+                max_import_items: env
+                    .parse(NEWSROOM_MAX_IMPORT_ITEMS, d.max_import_items)?
+                    .max(1),
             },
         })
     }

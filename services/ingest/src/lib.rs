@@ -90,6 +90,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         config.limits.clone(),
         metrics,
         access::RateLimits::per_second(config.rate_per_source),
+        config.alert_sources.clone(),
         platform.clone(),
     );
     let release = embargo::Embargo {
@@ -99,8 +100,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     };
     service.task("embargo release", release.run(service.shutdown().clone()));
 
-    let api = api::IngestApi::new(submitter.clone(), config.api_keys.clone());
-    if config.api_keys.is_empty() {
+    let api = api::IngestApi::new(submitter.clone(), config.access.clone());
+    config.access.auth.log_start();
+    if config.access.keys.is_empty() {
         tracing::warn!(
             "no API keys configured ({}): ingest accepts submissions from anyone",
             access::NEWSROOM_INGEST_API_KEYS

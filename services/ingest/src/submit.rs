@@ -27,7 +27,7 @@ use newsroom_proto::v1::{
     ImportError, Outcome, StoryEvent, StoryIndexEntry, SubmitStoryRequest, SubmitStoryResponse,
 };
 
-use crate::access::{Principal, RateLimits, Refusal};
+use crate::access::{AlertSources, Principal, RateLimits, Refusal};
 use crate::config::Limits;
 use crate::formats;
 use crate::identity::{self, Identity, RebuildError, Release, Reservation};
@@ -135,6 +135,7 @@ pub struct Submitter {
     limits: Limits,
     metrics: IngestMetrics,
     rates: Arc<RateLimits>,
+    alert_sources: Arc<AlertSources>,
     platform: PlatformConfig,
     /// One identity rebuild at a time; the other submissions wait for it.
     rebuild: Arc<tokio::sync::Mutex<()>>,
@@ -147,6 +148,7 @@ impl Submitter {
         limits: Limits,
         metrics: IngestMetrics,
         rates: RateLimits,
+        alert_sources: AlertSources,
         platform: PlatformConfig,
     ) -> Self {
         use newsroom_platform::kafka::topics;
@@ -159,6 +161,7 @@ impl Submitter {
             limits,
             metrics,
             rates: Arc::new(rates),
+            alert_sources: Arc::new(alert_sources),
             platform,
             rebuild: Arc::default(),
         }
@@ -187,6 +190,10 @@ impl Submitter {
         let span = tracing::Span::current();
         span.record("story.source", story.source.as_str());
         principal.may_submit(&story.source)?;
+        if let Err(refusal) = self.alert_sources.check(&story.source, story.urgency) {
+            self.metrics.count(&story.source, "refused");
+            return Err(refusal.into());
+        }
         if let Err(refusal) = self.rates.check(&story.source) {
             self.metrics.count(&story.source, "rate_limited");
             return Err(refusal.into());
@@ -381,6 +388,17 @@ impl Submitter {
                 ));
             }
         };
+        // Refused whole, before anything is written: the caller splits the document.
+        if items.len() > self.limits.max_import_items {
+            return Err(invalid(
+                "document",
+                &format!(
+                    "{} items, at most {} in one import; split it",
+                    items.len(),
+                    self.limits.max_import_items
+                ),
+            ));
+        }
         let (mut results, mut errors) = (Vec::new(), Vec::new());
         for (index, item) in items.into_iter().enumerate() {
             let error = |guid: String, field: &str, reason: String| ImportError {

@@ -10,13 +10,17 @@
 //! - `StreamAlerts` streams a user's in-app alerts (Redis pub/sub), after replaying those sent
 //!   since `since`.
 //!
-//! [`auth`]: crate::auth
+//! Who may call: `SendAlert` needs the editor role, `GetAlert` editor, service or operator;
+//! the reader-facing calls (devices, preferences, in-app streams, acknowledgements) act for the
+//! reader of the credential — a reader only for themself and their own devices, the service
+//! role for the reader it names (audited).
+//!
+//! [`auth`]: newsroom_platform::auth
 
-use std::collections::HashSet;
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use futures::StreamExt as _;
+use newsroom_platform::auth::{Auth, Role};
 use newsroom_platform::kafka::{ProduceError, Producer};
 use newsroom_platform::redis::redis;
 use newsroom_platform::shutdown::Shutdown;
@@ -33,8 +37,6 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use crate::auth::{AuthConfig, Role};
-use crate::channel::in_app;
 use crate::decision::{self, Lane, Rules};
 use crate::fanout::Fanout;
 use crate::preferences;
@@ -96,7 +98,7 @@ pub struct NotificationApi {
     pub routine_topic: String,
     /// The `notifications.alerts.breaking` topic: critical ones, and those of breaking stories.
     pub breaking_topic: String,
-    pub auth: AuthConfig,
+    pub auth: Auth,
     /// Segments, the canary's user, what is breaking.
     pub rules: Rules,
     /// Alerts opened and dismissed, fed back to the feed.
@@ -107,6 +109,8 @@ pub struct NotificationApi {
     pub redis_client: redis::Client,
     /// Ends open `StreamAlerts` streams.
     pub shutdown: Shutdown,
+    /// Caps on open `StreamAlerts` streams, per reader and for this replica.
+    pub streams: crate::streams::StreamSlots,
 }
 
 impl NotificationApi {
@@ -306,8 +310,25 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<RegisterDeviceRequest>,
     ) -> Result<Response<Device>, Status> {
-        self.auth.authorize(request.metadata(), &[Role::Service])?;
-        let device = self.validate_device(request.into_inner().device).await?;
+        let (metadata, _, mut req) = request.into_parts();
+        let principal = self.auth.authenticate(&metadata).await?;
+        if let Some(d) = req.device.as_mut() {
+            d.user_id = self
+                .auth
+                .reader(&metadata, &d.user_id, "RegisterDevice")
+                .await?;
+        }
+        let device = self.validate_device(req.device).await?;
+        // A device id is its owner's: a reader cannot take over another reader's device.
+        let store = &self.fanout.store;
+        let existing = store
+            .device(&device.device_id)
+            .await
+            .map_err(ApiError::from)?;
+        if let Some(existing) = existing.filter(|e| e.user_id != device.user_id) {
+            self.auth
+                .owner(&principal, &existing.user_id, "RegisterDevice")?;
+        }
         self.write_device(&device).await?;
         tracing::info!(
             device.id = %device.device_id, user.id = %device.user_id,
@@ -321,15 +342,17 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<UnregisterDeviceRequest>,
     ) -> Result<Response<UnregisterDeviceResponse>, Status> {
-        self.auth.authorize(request.metadata(), &[Role::Service])?;
+        let principal = self.auth.authenticate(request.metadata()).await?;
         let id = request.into_inner().device_id.trim().to_owned();
         if id.is_empty() {
             return Err(invalid("device_id: required").into());
         }
         let store = &self.fanout.store;
-        if store.device(&id).await.map_err(ApiError::from)?.is_none() {
+        let Some(device) = store.device(&id).await.map_err(ApiError::from)? else {
             return Err(Status::not_found(format!("device {id} is not registered")));
-        }
+        };
+        self.auth
+            .owner(&principal, &device.user_id, "UnregisterDevice")?;
         let at = self
             .producer
             .send_tombstone(&self.devices_topic, &id)
@@ -347,8 +370,10 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<UpdatePreferencesRequest>,
     ) -> Result<Response<Preferences>, Status> {
-        self.auth.authorize(request.metadata(), &[Role::Service])?;
-        let req = request.into_inner();
+        let req = self
+            .auth
+            .reader_request(request, "UpdatePreferences", |r| &mut r.user_id)
+            .await?;
         let user = req.user_id.trim();
         if user.is_empty() {
             return Err(invalid("user_id: required").into());
@@ -402,7 +427,11 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<SendAlertRequest>,
     ) -> Result<Response<AlertStatus>, Status> {
-        let caller = self.auth.authorize(request.metadata(), &[Role::Editor])?;
+        let caller = self
+            .auth
+            .require(request.metadata(), &[Role::Editor])
+            .await?;
+        let caller = caller.label();
         let req = request.into_inner();
         let id = req.story_id.trim();
         if id.is_empty() {
@@ -417,7 +446,7 @@ impl NotificationService for NotificationApi {
         }
         let Some(story) = store.story(id).await.map_err(ApiError::from)? else {
             let id = id.to_owned();
-            return self.send_sealed(caller.label(), &id, req).await;
+            return self.send_sealed(&caller, &id, req).await;
         };
         if !decision::is_usable(&story) {
             return Err(Status::failed_precondition(format!(
@@ -429,7 +458,7 @@ impl NotificationService for NotificationApi {
             story_id: id.to_owned(),
             audience: req.audience,
             critical: req.critical,
-            requested_by: caller.label().to_owned(),
+            requested_by: caller.clone(),
             requested_at: Some(requested_at),
             expires_at: match req.expires_after {
                 None => None,
@@ -448,7 +477,7 @@ impl NotificationService for NotificationApi {
             let job = crate::editor_job(&story, &record, &self.rules)
                 .map_err(Status::failed_precondition)?;
             let status = self.fanout.dry_run(&job).await.map_err(ApiError::from)?;
-            tracing::info!(story.id = %id, by = caller.label(), targeted = status.targeted, would_send = status.sent, "editor alert dry run");
+            tracing::info!(story.id = %id, by = %caller, targeted = status.targeted, would_send = status.sent, "editor alert dry run");
             return Ok(Response::new(status));
         }
         // A flash goes to the breaking lane, never behind a routine fan-out.
@@ -457,7 +486,7 @@ impl NotificationService for NotificationApi {
             .send(self.lane_topic(lane), id, &record.encode_to_vec())
             .await
             .map_err(ApiError::from)?;
-        tracing::info!(story.id = %id, critical = req.critical, lane = lane.label(), by = caller.label(), "editor alert requested");
+        tracing::info!(story.id = %id, critical = req.critical, lane = lane.label(), by = %caller, "editor alert requested");
         let version = story.story.map_or(0, |s| s.version);
         let mut status = self.status_or_empty(id, version).await?;
         status.requested_at = Some(requested_at);
@@ -469,7 +498,11 @@ impl NotificationService for NotificationApi {
         request: Request<GetAlertRequest>,
     ) -> Result<Response<AlertStatus>, Status> {
         self.auth
-            .authorize(request.metadata(), &[Role::Editor, Role::Service])?;
+            .require(
+                request.metadata(),
+                &[Role::Editor, Role::Service, Role::Operator],
+            )
+            .await?;
         let id = request.into_inner().story_id;
         let id = id.trim();
         if id.is_empty() {
@@ -485,8 +518,13 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<AcknowledgeAlertRequest>,
     ) -> Result<Response<AcknowledgeAlertResponse>, Status> {
-        self.auth.authorize(request.metadata(), &[Role::Service])?;
-        let first = self.feedback.acknowledge(request.get_ref()).await?;
+        let principal = self.auth.authenticate(request.metadata()).await?;
+        let first = self
+            .feedback
+            .acknowledge(request.get_ref(), |owner| {
+                self.auth.owner(&principal, owner, "AcknowledgeAlert")
+            })
+            .await?;
         Ok(Response::new(AcknowledgeAlertResponse { first }))
     }
 
@@ -496,71 +534,26 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<StreamAlertsRequest>,
     ) -> Result<Response<Self::StreamAlertsStream>, Status> {
-        self.auth.authorize(request.metadata(), &[Role::Service])?;
-        let req = request.into_inner();
+        let req = self
+            .auth
+            .reader_request(request, "StreamAlerts", |r| &mut r.user_id)
+            .await?;
         let user = req.user_id.trim().to_owned();
         if user.is_empty() {
             return Err(invalid("user_id: required").into());
         }
-        let redis = self.fanout.store.redis().clone();
-        // Subscribe before reading the inbox, so nothing falls between the two.
-        let mut pubsub = self
-            .redis_client
-            .get_async_pubsub()
-            .await
-            .map_err(ApiError::from)?;
-        pubsub
-            .subscribe(in_app::channel_key(&redis, &user))
-            .await
-            .map_err(ApiError::from)?;
-        let mut replay = Vec::new();
-        if let Some(since) = req.since {
-            let raw: Vec<Vec<u8>> = redis::cmd("LRANGE")
-                .arg(in_app::inbox_key(&redis, &user))
-                .arg(0)
-                .arg(in_app::INBOX_LEN - 1)
-                .query_async(&mut redis.conn())
-                .await
-                .map_err(ApiError::from)?;
-            let since = (since.seconds, since.nanos);
-            replay = raw
-                .iter()
-                .filter_map(|b| Alert::decode(b.as_slice()).ok())
-                .filter(|a| a.sent_at.is_some_and(|t| (t.seconds, t.nanos) > since))
-                .collect();
-            replay.reverse(); // oldest first
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Alert, Status>>(64);
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            let key = |a: &Alert| (a.story_id.clone(), a.version, a.correction);
-            let mut seen: HashSet<(String, u32, bool)> = HashSet::new();
-            for alert in replay {
-                seen.insert(key(&alert));
-                if tx.send(Ok(alert)).await.is_err() {
-                    return;
-                }
-            }
-            let mut messages = pubsub.into_on_message();
-            loop {
-                let msg = tokio::select! {
-                    // A stream never outlives the server: shutdown ends it.
-                    _ = shutdown.requested() => break,
-                    _ = tx.closed() => break,
-                    m = messages.next() => m,
-                };
-                let Some(msg) = msg else { break };
-                let Ok(alert) = Alert::decode(msg.get_payload_bytes()) else {
-                    continue;
-                };
-                if seen.remove(&key(&alert)) {
-                    continue;
-                }
-                if tx.send(Ok(alert)).await.is_err() {
-                    break;
-                }
-            }
-        });
+        // Past a cap, RESOURCE_EXHAUSTED before any Redis connection is taken.
+        let slot = self.streams.take(&user)?;
+        let rx = crate::streams::open(
+            &self.redis_client,
+            self.fanout.store.redis().clone(),
+            self.shutdown.clone(),
+            &user,
+            req.since,
+            slot,
+        )
+        .await
+        .map_err(Status::from)?;
         tracing::info!(user.id = %user, "in-app stream opened");
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
 
 use crate::audience::Segment;
-use crate::auth::AuthConfig;
 use crate::channel::ChannelConfig;
+use newsroom_platform::auth::Auth;
 
 /// A story alerts when its IPTC urgency is at most this (1 = flash). Default 2.
 pub const NEWSROOM_ALERT_MAX_URGENCY: &str = "NEWSROOM_ALERT_MAX_URGENCY";
@@ -68,7 +68,10 @@ pub struct Config {
     pub correction_window: Duration,
     pub channels: Vec<ChannelConfig>,
     pub segments: BTreeMap<String, Segment>,
-    pub auth: AuthConfig,
+    pub auth: Auth,
+    /// Caps on open `StreamAlerts` streams: per reader, per replica.
+    pub streams_per_reader: usize,
+    pub streams_max: usize,
     pub canary_user: String,
     pub webhook_allow_private: bool,
 }
@@ -135,7 +138,7 @@ impl Config {
                 )
             })?,
         };
-        let auth = AuthConfig::from_env(env, &platform)?;
+        let auth = Auth::from_env(env, &platform)?;
         let canary_user = env.string(NEWSROOM_CANARY_USER, "canary");
         if canary_user.trim().is_empty() {
             return Err(ConfigError::invalid(
@@ -161,6 +164,8 @@ impl Config {
             channels,
             segments,
             auth,
+            streams_per_reader: env.parse(crate::streams::NEWSROOM_STREAMS_PER_READER, 5)?,
+            streams_max: env.parse(crate::streams::NEWSROOM_STREAMS_MAX, 10_000)?,
             canary_user,
             webhook_allow_private,
         })

@@ -26,7 +26,12 @@ pub struct Feedback {
 
 impl Feedback {
     /// Records what a device did with an alert; false when it had already reported.
-    pub async fn acknowledge(&self, req: &AcknowledgeAlertRequest) -> Result<bool, ApiError> {
+    /// `may_act_for` says whether the caller may act for the device's owner.
+    pub async fn acknowledge(
+        &self,
+        req: &AcknowledgeAlertRequest,
+        may_act_for: impl FnOnce(&str) -> Result<(), tonic::Status>,
+    ) -> Result<bool, ApiError> {
         let (device_id, story) = (req.device_id.trim(), req.story_id.trim());
         if device_id.is_empty() {
             return Err(crate::api::invalid("device_id: required"));
@@ -48,6 +53,7 @@ impl Feedback {
                 "device {device_id} is not registered"
             )))
         })?;
+        may_act_for(&device.user_id).map_err(ApiError::Status)?;
         let delivered = matches!(
             self.store.ledger_entry(story, device_id).await?,
             Some(LedgerEntry::Answered {

@@ -9,7 +9,6 @@
 //!
 //! - [`config`] — the environment variables;
 //! - [`secret`] — keys in configuration, never printed;
-//! - [`auth`] — bearer tokens and roles;
 //! - [`channel`] — the `Channel` trait and the channels (webhook, Web Push, APNs, FCM, in-app);
 //! - [`preferences`] — quiet hours, budgets, language, opt-out: the per-device filter;
 //! - [`decision`] — which stories alert, and the alert they send;
@@ -19,6 +18,7 @@
 //! - [`store`] — the Redis layout (a folder: devices, audiences, stories, alert runs and
 //!   counts, the at-most-once ledger; each Lua script a `.lua` file beside its Rust);
 //! - [`state`] — the state rebuilt from Kafka whenever Redis is found to have lost it;
+//! - [`streams`] — `StreamAlerts` and its caps per reader and per replica;
 //! - [`sealed`] — editors' alerts of embargoed stories, sent at the release, never before;
 //! - [`briefing`] — daily briefings at each reader's local time;
 //! - [`fanout`] — the bounded, crash-safe fan-out (a folder: the run, one page of the audience,
@@ -32,7 +32,6 @@
 
 pub mod api;
 pub mod audience;
-pub mod auth;
 pub mod briefing;
 pub mod channel;
 pub mod config;
@@ -46,6 +45,7 @@ pub mod sealed;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod streams;
 pub mod suppression;
 
 use std::collections::BTreeSet;
@@ -494,12 +494,7 @@ pub async fn run_with_channels(
             );
         }
     }
-    if config.auth.mode == auth::AuthMode::Local {
-        tracing::warn!(
-            "auth mode is local: calls without a token act with every role ({} to change)",
-            auth::NEWSROOM_AUTH_MODE
-        );
-    }
+    config.auth.log_start();
     tracing::info!(channels = ?channels.names(), "channels ready");
     let fanout = Fanout {
         store: store.clone(),
@@ -607,6 +602,7 @@ pub async fn run_with_channels(
         webhook_allow_private: config.webhook_allow_private,
         redis_client,
         shutdown: service.shutdown().clone(),
+        streams: streams::StreamSlots::new(config.streams_per_reader, config.streams_max),
     };
     service
         .serve(tonic::service::Routes::new(NotificationServiceServer::new(

@@ -5,9 +5,15 @@
 //! mistake is `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming the field, Redis or
 //! Kafka being away is `UNAVAILABLE`. Follow changes are written to the compacted `profiles`
 //! topic (the record of truth, which notification also reads) before the call answers.
+//!
+//! Every call is authenticated ([`newsroom_platform::auth`]): the reader-facing ones (feed,
+//! follows, profile, interactions) act for the reader of the credential — a reader's token
+//! only for its own reader, the `service` role for the reader it names (audited); trending and
+//! stories need any valid credential.
 
 use std::time::{Instant, SystemTime};
 
+use newsroom_platform::auth::Auth;
 use newsroom_platform::kafka::rdkafka::error::KafkaError;
 use newsroom_platform::kafka::{ProduceError, Producer};
 use newsroom_proto::Message as _;
@@ -100,6 +106,7 @@ pub struct RecommendationApi {
     interactions_topic: String,
     lookup: StoryLookup,
     metrics: Metrics,
+    auth: Auth,
 }
 
 /// A reader's id: required, at most 128 bytes.
@@ -135,6 +142,7 @@ impl RecommendationApi {
         producer: Producer,
         platform: newsroom_platform::PlatformConfig,
         metrics: Metrics,
+        auth: Auth,
     ) -> Self {
         use newsroom_platform::kafka::topics;
         RecommendationApi {
@@ -144,6 +152,7 @@ impl RecommendationApi {
             interactions_topic: platform.topic(topics::INTERACTIONS),
             lookup: StoryLookup::new(platform),
             metrics,
+            auth,
         }
     }
 
@@ -342,7 +351,11 @@ impl RecommendationService for RecommendationApi {
         request: Request<GetFeedRequest>,
     ) -> Result<Response<GetFeedResponse>, Status> {
         let started = Instant::now();
-        let page = self.feed_page(request.into_inner()).await;
+        let req = self
+            .auth
+            .reader_request(request, "GetFeed", |r| &mut r.user_id)
+            .await?;
+        let page = self.feed_page(req).await;
         self.metrics.feed_answered(started.elapsed());
         Ok(Response::new(page?))
     }
@@ -351,6 +364,7 @@ impl RecommendationService for RecommendationApi {
         &self,
         request: Request<GetTrendingRequest>,
     ) -> Result<Response<GetTrendingResponse>, Status> {
+        self.auth.authenticate(request.metadata()).await?;
         Ok(Response::new(self.trending(request.into_inner()).await?))
     }
 
@@ -358,6 +372,7 @@ impl RecommendationService for RecommendationApi {
         &self,
         request: Request<GetStoryRequest>,
     ) -> Result<Response<EnrichedStory>, Status> {
+        self.auth.authenticate(request.metadata()).await?;
         Ok(Response::new(self.story(request.into_inner()).await?))
     }
 
@@ -365,32 +380,44 @@ impl RecommendationService for RecommendationApi {
         &self,
         request: Request<FollowRequest>,
     ) -> Result<Response<UserProfile>, Status> {
-        Ok(Response::new(
-            self.change_follow(request.into_inner(), true).await?,
-        ))
+        let req = self
+            .auth
+            .reader_request(request, "Follow", |r| &mut r.user_id)
+            .await?;
+        Ok(Response::new(self.change_follow(req, true).await?))
     }
 
     async fn unfollow(
         &self,
         request: Request<FollowRequest>,
     ) -> Result<Response<UserProfile>, Status> {
-        Ok(Response::new(
-            self.change_follow(request.into_inner(), false).await?,
-        ))
+        let req = self
+            .auth
+            .reader_request(request, "Unfollow", |r| &mut r.user_id)
+            .await?;
+        Ok(Response::new(self.change_follow(req, false).await?))
     }
 
     async fn get_profile(
         &self,
         request: Request<GetProfileRequest>,
     ) -> Result<Response<UserProfile>, Status> {
-        Ok(Response::new(self.profile(request.into_inner()).await?))
+        let req = self
+            .auth
+            .reader_request(request, "GetProfile", |r| &mut r.user_id)
+            .await?;
+        Ok(Response::new(self.profile(req).await?))
     }
 
     async fn record_interaction(
         &self,
         request: Request<InteractionRequest>,
     ) -> Result<Response<RecordInteractionResponse>, Status> {
-        self.interaction(request.into_inner()).await?;
+        let req = self
+            .auth
+            .reader_request(request, "RecordInteraction", |r| &mut r.user_id)
+            .await?;
+        self.interaction(req).await?;
         Ok(Response::new(RecordInteractionResponse {}))
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use newsroom_platform::auth::Auth;
 use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
 
 /// How long a story stays in the Redis cache and its indexes, in hours. Default 336 (14 days).
@@ -18,6 +19,8 @@ pub struct Config {
     pub platform: PlatformConfig,
     pub story_ttl: Duration,
     pub index_max_stories: usize,
+    /// Who may call (see [`newsroom_platform::auth`]): readers act for themselves only.
+    pub auth: Auth,
 }
 
 impl Config {
@@ -38,8 +41,11 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let platform = PlatformConfig::from_env(env, "recommendation", DEFAULT_PORT)?;
+        let auth = Auth::from_env(env, &platform)?;
         Ok(Config {
-            platform: PlatformConfig::from_env(env, "recommendation", DEFAULT_PORT)?,
+            platform,
+            auth,
             story_ttl: Duration::from_secs(hours * 3600),
             index_max_stories,
         })

@@ -108,7 +108,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         shutdown,
     ));
 
-    let api = api::RecommendationApi::new(store, producer, platform.clone(), metrics);
+    let api = api::RecommendationApi::new(
+        store,
+        producer,
+        platform.clone(),
+        metrics,
+        config.auth.clone(),
+    );
     service
         .serve(tonic::service::Routes::new(
             RecommendationServiceServer::new(api),

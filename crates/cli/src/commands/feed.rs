@@ -7,7 +7,8 @@ use crate::{Error, Globals};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
+    /// The reader; empty with a reader's token (`--token`): the token's reader.
+    #[arg(long, default_value = "")]
     user: String,
     #[arg(long, default_value_t = 20)]
     limit: u32,

@@ -1,15 +1,15 @@
 //! `newsroom follow`: a user follows an IPTC Media Topic; prints what the user follows now.
 
-use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{FollowRequest, FollowTarget, TargetKind, UserProfile};
-use tonic::transport::Channel;
 
 use super::print_json;
+use crate::globals::Recommendation;
 use crate::{Error, Globals};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
+    /// The reader; empty with a reader's token (`--token`): the token's reader.
+    #[arg(long, default_value = "")]
     user: String,
     /// e.g. medtop:13000000 (science and technology)
     #[arg(long)]
@@ -30,7 +30,7 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
 
 /// The user follows the topic; `demo` makes its reader with it too.
 pub(crate) async fn follow_topic(
-    rec: &mut RecommendationServiceClient<Channel>,
+    rec: &mut Recommendation,
     user: &str,
     topic: &str,
 ) -> Result<UserProfile, Error> {

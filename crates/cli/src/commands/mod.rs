@@ -9,7 +9,8 @@
 //! - [`send_alert`] — an editor's alert, watched until its fan-out finished;
 //! - [`alert`] — an alert's counts, watched or not;
 //! - [`demo`] — the demo reader, the seed story, BBC stories, one flash;
-//! - [`webhook_sink`] — a phone that prints the alerts it receives.
+//! - [`webhook_sink`] — a phone that prints the alerts it receives;
+//! - [`token`] — a development JWT (reader, editor, service …) for the local stack.
 //! - [`canary`] — the end-to-end probe: a canary flash every N seconds, its alert latency as
 //!   metrics.
 //!
@@ -38,6 +39,7 @@ pub mod replay;
 pub mod send_alert;
 pub mod submit;
 pub mod tail;
+pub mod token;
 pub mod webhook_sink;
 
 /// The command line: the global options, then one command.
@@ -94,6 +96,9 @@ pub enum Command {
     /// The end-to-end probe: a canary flash every --every-secs to the canary user's own phone,
     /// its alert latency and failures as Prometheus metrics.
     Canary(canary::Args),
+    /// Mint a development JWT (signed by the local key that services in `local` auth mode
+    /// trust): `--sub alice` for a reader, `--role editor`, `--role service` …
+    Token(token::Args),
 }
 
 /// Runs the command; the error says which exit code the process ends with.
@@ -112,6 +117,7 @@ pub async fn run(Cli { globals, command }: Cli) -> Result<(), Error> {
         Command::Demo(args) => demo::run(args, globals).await,
         Command::WebhookSink(args) => webhook_sink::run(args).await,
         Command::Canary(args) => canary::run(args, globals).await,
+        Command::Token(args) => token::run(args, globals),
     }
 }
 

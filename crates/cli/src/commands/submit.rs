@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::{ImportFeedRequest, ImportFeedResponse, SubmitStoryResponse};
-use tonic::transport::Channel;
 
 use super::print_json;
 use crate::{Error, Globals};
@@ -77,7 +75,7 @@ async fn read_document(location: &str) -> Result<Vec<u8>, Error> {
 /// Imports one document (a single story or a feed) through ingest; `demo` loads its seed story
 /// with it too.
 pub(crate) async fn import(
-    ingest: &mut IngestServiceClient<Channel>,
+    ingest: &mut crate::globals::Ingest,
     document: Vec<u8>,
     format: &str,
     source: &str,
