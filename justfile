@@ -52,8 +52,14 @@ ci: stack-up
     tools=$!
     just lint
     just dockerfile-lint compose-validate k8s-validate deploy-test
+    just fuzz 10
     wait "$tools" || { tail -n 30 .run/go-install.log >&2; exit 1; }
     just test
+
+# Fuzz every parser of crates/formats (cargo fuzz, nightly) for SECONDS each, seeded from the
+# shared data; a crash fails and leaves its input in crates/formats/fuzz/artifacts/.
+fuzz seconds="60":
+    NEWSROOM_DATA="{{data}}" deploy/fuzz.sh {{seconds}}
 
 # Jaeger on 127.0.0.1 (OTLP/gRPC 4317, UI and API 16686) for the trace test and debugging.
 jaeger-up:

@@ -27,7 +27,8 @@ pub mod api;
 pub mod config;
 pub mod embargo;
 pub mod feeds;
-pub mod formats;
+/// The document formats live in their own crate (`crates/formats`), fuzzed by `just fuzz`.
+pub use newsroom_formats as formats;
 pub mod identity;
 pub mod normalise;
 pub mod poller;
