@@ -55,6 +55,13 @@ ci: stack-up
     just fuzz 10
     wait "$tools" || { tail -n 30 .run/go-install.log >&2; exit 1; }
     just test
+    just test-tls
+
+# The pipeline suite again with TLS on every connection: gRPC with mTLS, Kafka SASL_SSL (SCRAM),
+# Redis TLS — the secure side of the local stack (deploy/stack.sh, deploy/tls.sh).
+test-tls: stack-up
+    cargo build --workspace --bins
+    NEWSROOM_DATA="{{data}}" NEWSROOM_E2E_TLS=1 cargo test -p newsroom-e2e --test pipeline --test tls
 
 # Fuzz every parser of crates/formats (cargo fuzz, nightly) for SECONDS each, seeded from the
 # shared data; a crash fails and leaves its input in crates/formats/fuzz/artifacts/.

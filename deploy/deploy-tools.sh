@@ -153,7 +153,8 @@ find_java21() {
 }
 
 crd_schemas() {
-  local dir="$TOOLS/crd-schemas-keda-$KEDA_VERSION-strimzi-$STRIMZI_VERSION"
+  # "-users": the set of CRDs changed (KafkaUser added), so the cache is made again.
+  local dir="$TOOLS/crd-schemas-keda-$KEDA_VERSION-strimzi-$STRIMZI_VERSION-users"
   if [ ! -f "$dir/.complete" ]; then
     python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >&2
     command -v mvn >/dev/null || die "mvn not found: Maven fetches Strimzi's CRD generator"
@@ -184,7 +185,8 @@ POM
     "$java" -cp "$tmp/libs/*" io.strimzi.crdgenerator.CrdGenerator --crd-api-version v1 --yaml \
       "io.strimzi.api.kafka.model.topic.KafkaTopic=$tmp/crds/strimzi-kafkatopic.yaml" \
       "io.strimzi.api.kafka.model.kafka.Kafka=$tmp/crds/strimzi-kafka.yaml" \
-      "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$tmp/crds/strimzi-kafkanodepool.yaml" >&2
+      "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$tmp/crds/strimzi-kafkanodepool.yaml" \
+      "io.strimzi.api.kafka.model.user.KafkaUser=$tmp/crds/strimzi-kafkauser.yaml" >&2
 
     log "converting CRDs to JSON schemas (kubeconform $KUBECONFORM_VERSION scripts/openapi2jsonschema.py)"
     local kc; kc=$(go_module_dir github.com/yannh/kubeconform "$KUBECONFORM_VERSION")

@@ -5,6 +5,8 @@
 #   deploy/stack.sh up       fetch Kafka once, start Kafka and Redis, create topics (idempotent)
 #   deploy/stack.sh down     stop both cleanly
 #   deploy/stack.sh status   say what runs
+#   (the default broker also has a SASL_SSL listener on 9094 with a SCRAM user, and Redis a TLS
+#   port on 6380, with deploy/tls.sh's certificates: the TLS end-to-end run)
 #   deploy/stack.sh fetch    only fetch the Kafka jars into the cache
 #   deploy/stack.sh kafka-up | kafka-down   only the broker (tests start a second one this way)
 #   deploy/stack.sh cluster-up | cluster-down   three KRaft brokers beside the default one
@@ -39,6 +41,14 @@ CONTROLLER_PORT=${NEWSROOM_KAFKA_CONTROLLER_PORT:-9093}
 ADVERTISED_PORT=${NEWSROOM_KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}
 REDIS_PORT=6379
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+# The secure side of the default stack (the TLS end-to-end run): a SASL_SSL listener with
+# SCRAM-SHA-512 on the broker and a TLS port on Redis, with deploy/tls.sh's certificates.
+# Brokers started with another NEWSROOM_KAFKA_PORT (tests, the cluster) have none.
+SECURE_KAFKA_PORT=${NEWSROOM_KAFKA_SASL_SSL_PORT:-$([ "$KAFKA_PORT" = 9092 ] && echo 9094 || true)}
+SECURE_REDIS_PORT=6380
+TLS_DIR="$RUN/tls"
+SCRAM_USER=newsroom
+SCRAM_PASSWORD=newsroom-local-scram
 
 # name partitions retention_days(or "compact"), from the one list (deploy/topics.tsv)
 TOPICS=$(awk -F'	' '!/^#/ && NF >= 3 { print $1, $2, $3 }' "$ROOT/deploy/topics.tsv")
@@ -77,10 +87,10 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=$NODE_ID
 $QUORUM
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$ADVERTISED_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT${SECURE_KAFKA_PORT:+,SASL_SSL://127.0.0.1:$SECURE_KAFKA_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:$ADVERTISED_PORT${SECURE_KAFKA_PORT:+,SASL_SSL://127.0.0.1:$SECURE_KAFKA_PORT}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$KAFKA_DIR/data
 num.partitions=3
@@ -98,6 +108,17 @@ auto.create.topics.enable=false
 log.retention.check.interval.ms=60000
 log.segment.bytes=67108864
 PROPS
+  if [ -n "$SECURE_KAFKA_PORT" ]; then
+    cat >> "$KAFKA_DIR/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/server.p12
+ssl.keystore.password=newsroom-local-tls
+ssl.key.password=newsroom-local-tls
+ssl.client.auth=none
+PROPS
+  fi
   cat > "$KAFKA_DIR/log4j2.properties" <<PROPS
 status = warn
 appender.file.type = File
@@ -117,8 +138,15 @@ PROPS
 }
 
 start_kafka() {
-  if port_open $KAFKA_PORT; then log "Kafka already answers on $BOOTSTRAP"; return 0; fi
+  if port_open $KAFKA_PORT; then
+    log "Kafka already answers on $BOOTSTRAP"
+    if [ -n "$SECURE_KAFKA_PORT" ] && ! port_open "$SECURE_KAFKA_PORT"; then
+      log "(it has no SASL_SSL listener on $SECURE_KAFKA_PORT: 'just down' then 'just up' for the TLS run)"
+    fi
+    return 0
+  fi
   fetch_kafka
+  [ -z "$SECURE_KAFKA_PORT" ] || "$ROOT/deploy/tls.sh"
   write_kafka_config
   if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
     log "formatting Kafka storage (KRaft)"
@@ -172,6 +200,7 @@ cluster_node() {
   KAFKA_PORT=$((CLUSTER_PORT + 2 * (NODE_ID - 1)))
   ADVERTISED_PORT=$KAFKA_PORT
   CONTROLLER_PORT=$((KAFKA_PORT + 1))
+  SECURE_KAFKA_PORT=""
   BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
   KAFKA_DIR="$CLUSTER_DIR/node-$NODE_ID"
   QUORUM="controller.quorum.voters=$CLUSTER_VOTERS"
@@ -209,8 +238,11 @@ start_redis() {
     $SUDO apt-get install -y -q redis-server >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q redis-server >/dev/null; }
   fi
   mkdir -p "$REDIS_DIR"
-  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  "$ROOT/deploy/tls.sh"
+  log "starting Redis on 127.0.0.1:$REDIS_PORT (TLS on $SECURE_REDIS_PORT)"
   redis-server --bind 127.0.0.1 --port $REDIS_PORT --daemonize yes \
+    --tls-port $SECURE_REDIS_PORT --tls-cert-file "$TLS_DIR/server.pem" \
+    --tls-key-file "$TLS_DIR/server.key" --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no \
     --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/pid" --logfile "$REDIS_DIR/redis.log" \
     --save "" --appendonly no
   for _ in $(seq 1 50); do
@@ -218,6 +250,15 @@ start_redis() {
     sleep 0.1
   done
   log "Redis did not answer (see $REDIS_DIR/redis.log)"; exit 1
+}
+
+# The SCRAM user the TLS run's services authenticate as (idempotent).
+add_scram_user() {
+  [ -n "$SECURE_KAFKA_PORT" ] && port_open "$SECURE_KAFKA_PORT" || return 0
+  kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+    --add-config "SCRAM-SHA-512=[iterations=4096,password=$SCRAM_PASSWORD]" \
+    --entity-type users --entity-name "$SCRAM_USER" >/dev/null
+  log "SASL_SSL on 127.0.0.1:$SECURE_KAFKA_PORT (SCRAM-SHA-512 user $SCRAM_USER), Redis TLS on $SECURE_REDIS_PORT"
 }
 
 create_topics() {
@@ -242,6 +283,7 @@ case "${1:-up}" in
     start_redis
     start_kafka
     create_topics
+    add_scram_user
     ;;
   fetch) fetch_kafka ;;
   kafka-up) start_kafka ;;

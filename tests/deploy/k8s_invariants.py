@@ -13,7 +13,10 @@ For each rendered overlay:
   (HPA), and a Deployment under an autoscaler sets no `replicas` (an apply would reset it);
 - each Newsroom Deployment has gRPC readiness, liveness and startup probes on its gRPC port
   asking for its own service name, requests and limits, a non-root read-only security context,
-  a PodDisruptionBudget, and a termination grace period longer than preStop + drain.
+  a PodDisruptionBudget, and a termination grace period longer than preStop + drain;
+- Kafka access: only notification's KafkaUser may write an alert topic (notifications.alerts*:
+  the editors' path), and each Deployment connects as a KafkaUser of this overlay whose
+  password Secret is that user's own.
 Exits 1 naming every broken rule.
 """
 
@@ -81,6 +84,20 @@ def check(path, expected_topics):
         topics[name] = (spec.get("partitions"), retention)
     for problem in topic_lists.differences(expected_topics, topics, "deploy/topics.tsv", "the KafkaTopics"):
         bad(problem)
+
+    # Kafka users: who may write the alert topics.
+    users = kind_map(docs, "KafkaUser")
+    for uname, u in users.items():
+        for acl in ((u.get("spec", {}).get("authorization") or {}).get("acls") or []):
+            res = acl.get("resource", {})
+            ops = set(acl.get("operations") or [acl.get("operation")])
+            if res.get("type") != "topic" or not ops & {"Write", "All"}:
+                continue
+            name, pattern = res.get("name", ""), res.get("patternType", "literal")
+            hits_alerts = (name.startswith("notifications.alerts") and not name.endswith(".dlq")) or (
+                pattern == "prefix" and "notifications.alerts".startswith(name)) or name == "*"
+            if hits_alerts and uname != "newsroom-notification":
+                bad(f"KafkaUser {uname} may write {name} ({pattern}): only notification writes alert topics")
 
     deployments = {
         n: d for n, d in kind_map(docs, "Deployment").items()
@@ -169,6 +186,13 @@ def check(path, expected_topics):
         env = {e["name"]: e.get("value") for e in c.get("env", [])}
         if env.get("NEWSROOM_GRPC_ADDR") != f"0.0.0.0:{port}":
             bad(f"{svc}: NEWSROOM_GRPC_ADDR is {env.get('NEWSROOM_GRPC_ADDR')!r}, want 0.0.0.0:{port}")
+        c_env = {e["name"]: e for e in c.get("env", [])}
+        kuser = (c_env.get("KAFKA_SASL_USERNAME") or {}).get("value")
+        if users and kuser not in users:
+            bad(f"{svc}: KAFKA_SASL_USERNAME {kuser!r} is not a KafkaUser here")
+        secret = (((c_env.get("KAFKA_SASL_PASSWORD") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+        if users and secret != kuser:
+            bad(f"{svc}: KAFKA_SASL_PASSWORD comes from {secret!r}, not its KafkaUser {kuser!r}'s Secret")
         if "NEWSROOM_CONSUMER_GROUP" in env:
             bad(f"{svc}: NEWSROOM_CONSUMER_GROUP is set, so the ScaledObjects watch the wrong group")
         res = c.get("resources", {})

@@ -93,6 +93,12 @@ case_ "k8s: Strimzi KafkaTopic, wrong type (CRD schema)" fail "partitions': got 
 fresh_k8s; replace "$SCRATCH/k8s/overlays/dev/kafka.yaml" "roles: [controller, broker]" "roles: [controller, leader]"
 case_ "k8s: Strimzi KafkaNodePool, value outside the enum (CRD schema)" fail "roles/1'?: value must be one of|leader" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
 
+fresh_k8s; replace "$SCRATCH/k8s/base/kafka/users.yaml" "      - resource: {type: topic, name: stories.raw, patternType: literal}" "      - resource: {type: topic, name: notifications.alerts, patternType: literal}"
+case_ "k8s: a KafkaUser other than notification's writing an alert topic (invariant)" fail "KafkaUser newsroom-ingest may write notifications.alerts" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
+
+fresh_k8s; replace "$SCRATCH/k8s/base/recommendation/deployment.yaml" "                  name: newsroom-recommendation" "                  name: newsroom-notification"
+case_ "k8s: a Deployment with another user's Kafka password (invariant)" fail "not its KafkaUser 'newsroom-recommendation'" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
+
 fresh_k8s; replace "$SCRATCH/k8s/base/kafka/topics.yaml" "apiVersion: kafka.strimzi.io/v1" "apiVersion: kafka.strimzi.io/v1beta9"
 case_ "k8s: a kind with no schema is an error, not a skip" fail "could not find schema for KafkaTopic" -- "$K8S_VALIDATE" "$SCRATCH/k8s"
 

@@ -21,6 +21,7 @@ mod brokers;
 pub mod chaos;
 pub mod phones;
 pub mod process;
+pub mod tls;
 pub mod toxiproxy;
 
 pub use brokers::{OwnBroker, OwnCluster};
@@ -111,6 +112,9 @@ pub struct Pipeline {
     /// Extra environment for every service of this pipeline.
     extra_env: HashMap<String, String>,
     running: Vec<(Service, Running)>,
+    /// The services speak TLS everywhere (see [`tls`]): `NEWSROOM_E2E_TLS=1`, or
+    /// [`Pipeline::start_tls`].
+    tls: bool,
 }
 
 impl Pipeline {
@@ -126,6 +130,16 @@ impl Pipeline {
 
     /// Only the given services, with extra environment variables for all of them.
     pub async fn start_with(services: &[Service], env: &[(&str, &str)]) -> Self {
+        Self::start_as(services, env, tls::from_env()).await
+    }
+
+    /// Only the given services, speaking TLS on every connection (gRPC with mTLS, Kafka
+    /// SASL_SSL with SCRAM, Redis TLS), whatever `NEWSROOM_E2E_TLS` says.
+    pub async fn start_tls(services: &[Service], env: &[(&str, &str)]) -> Self {
+        Self::start_as(services, env, true).await
+    }
+
+    async fn start_as(services: &[Service], env: &[(&str, &str)], tls: bool) -> Self {
         init_logging();
         check_stack().await;
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
@@ -136,6 +150,7 @@ impl Pipeline {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             running: Vec::new(),
+            tls,
         };
         for s in services {
             pipeline.start_service(*s).await;
@@ -146,8 +161,25 @@ impl Pipeline {
         pipeline
     }
 
-    /// The environment a service of this pipeline runs with (in process or as a binary).
+    /// The environment a service of this pipeline runs with (in process or as a binary): with
+    /// TLS, the secure side of the stack.
     pub fn env(&self, service: Service) -> HashMap<String, String> {
+        let mut env = self.plain_env(service);
+        if self.tls {
+            env.extend(tls::service_env());
+            env.extend(self.extra_env.clone());
+        }
+        env
+    }
+
+    /// Whether this pipeline's services speak TLS.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// [`Pipeline::env`] without TLS: what the test's own clients (Kafka, Redis) use — the same
+    /// broker and Redis, through their plaintext ports.
+    fn plain_env(&self, service: Service) -> HashMap<String, String> {
         let mut env = HashMap::new();
         for var in [cfg::KAFKA_BROKERS, cfg::REDIS_URL] {
             if let Ok(v) = std::env::var(var) {
@@ -177,7 +209,7 @@ impl Pipeline {
 
     /// The platform config of a service of this pipeline.
     pub fn platform_config(&self, service: Service) -> newsroom_platform::PlatformConfig {
-        let env = self.env(service);
+        let env = self.plain_env(service);
         newsroom_platform::PlatformConfig::from_env(
             &Env::from_fn(|k| env.get(k).cloned()),
             service.name(),
@@ -294,7 +326,16 @@ impl Pipeline {
 
     /// A gRPC channel to a running service (its first instance).
     pub async fn channel(&self, service: Service) -> Channel {
-        channel_to(self.grpc_addr(service)).await
+        self.channel_at(self.grpc_addr(service)).await
+    }
+
+    /// A channel to a service of this pipeline at `addr` (a replica, a binary the test runs
+    /// with [`Pipeline::env`]): TLS with the client certificate when the pipeline speaks TLS.
+    pub async fn channel_at(&self, addr: SocketAddr) -> Channel {
+        match self.tls {
+            true => tls::channel_to(addr).await,
+            false => channel_to(addr).await,
+        }
     }
 
     /// Submits `story` to this pipeline's ingest (panicking if it refuses); the story's id.
@@ -399,7 +440,7 @@ impl Pipeline {
             Channel as DeviceChannel, Device, FollowRequest, FollowTarget, RegisterDeviceRequest,
             TargetKind,
         };
-        RecommendationServiceClient::new(channel_to(recommendation).await)
+        RecommendationServiceClient::new(self.channel_at(recommendation).await)
             .follow(FollowRequest {
                 user_id: user.into(),
                 target: Some(FollowTarget {
@@ -409,7 +450,7 @@ impl Pipeline {
             })
             .await
             .expect("Follow");
-        NotificationServiceClient::new(channel_to(notification).await)
+        NotificationServiceClient::new(self.channel_at(notification).await)
             .register_device(RegisterDeviceRequest {
                 device: Some(Device {
                     device_id: device.into(),

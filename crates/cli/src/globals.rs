@@ -133,9 +133,25 @@ impl Globals {
     }
 }
 
+/// A channel to `url`; an `https://` URL is TLS, trusting `NEWSROOM_TLS_CA` (else the system's
+/// CAs) and presenting `NEWSROOM_TLS_CERT` / `NEWSROOM_TLS_KEY` to servers that ask (mTLS).
 async fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
+    let mut endpoint =
+        Endpoint::from_shared(url.to_owned())?.connect_timeout(Duration::from_secs(5));
+    if url.starts_with("https://") {
+        use newsroom_platform::tls;
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        tls::install_crypto_provider();
+        let read = |var: &str| std::env::var_os(var).and_then(|p| std::fs::read(p).ok());
+        let mut config = ClientTlsConfig::new().with_enabled_roots();
+        if let Some(ca) = read(tls::NEWSROOM_TLS_CA) {
+            config = config.ca_certificate(Certificate::from_pem(ca));
+        }
+        if let (Some(cert), Some(key)) = (read(tls::NEWSROOM_TLS_CERT), read(tls::NEWSROOM_TLS_KEY))
+        {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        endpoint = endpoint.tls_config(config)?;
+    }
+    endpoint.connect().await
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use newsroom_platform::kafka::client_config;
+use newsroom_platform::kafka::rdkafka::config::ClientConfig;
 use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use newsroom_platform::kafka::rdkafka::error::KafkaError;
 use newsroom_platform::kafka::rdkafka::message::{Headers as _, Message as _};
@@ -115,8 +116,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A Kafka client of the CLI: `brokers`, with the security of the `KAFKA_SECURITY_PROTOCOL` …
+/// variables (SASL_SSL, SCRAM; see `newsroom_platform::tls`). A bad value ends the command
+/// with exit code 64 naming the variable.
+pub(crate) fn kafka_client(brokers: &str, client_id: &str) -> ClientConfig {
+    let mut c = client_config(brokers, client_id);
+    match newsroom_platform::tls::KafkaSecurity::from_env(&newsroom_platform::config::Env::process())
+    {
+        Ok(security) => security.apply(&mut c),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(64);
+        }
+    }
+    c
+}
+
 pub(crate) fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, KafkaError> {
-    client_config(brokers, "newsroom-cli")
+    kafka_client(brokers, "newsroom-cli")
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -149,6 +149,8 @@ pub struct PlatformConfig {
     pub log_filter: String,
     pub otlp_endpoint: Option<String>,
     pub otel_service_name: String,
+    /// TLS and SASL of the gRPC server and clients, Kafka and Redis ([`crate::tls`]).
+    pub tls: crate::tls::Tls,
 }
 
 impl PlatformConfig {
@@ -279,6 +281,7 @@ impl PlatformConfig {
             log_filter: env.string(RUST_LOG, "info"),
             otlp_endpoint,
             otel_service_name: env.string(OTEL_SERVICE_NAME, service),
+            tls: crate::tls::Tls::from_env(env)?,
         })
     }
 

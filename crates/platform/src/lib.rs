@@ -14,6 +14,7 @@
 //! - [`redis`] — the Redis connection with a key prefix;
 //! - [`metrics`] — the Prometheus registry and the metrics every service exposes;
 //! - [`outbound`] — the SSRF guard for addresses users choose (feeds, webhooks);
+//! - [`tls`] — TLS and SASL for gRPC (rustls, mTLS), Kafka (SASL_SSL, SCRAM) and Redis;
 //! - [`time`] — milliseconds since the epoch, and protobuf timestamps through prost-types;
 //! - [`service`] — the life of a service binary (config, telemetry, listeners, signals, run)
 //!   and [`service::Service`], the wiring every service shares, with its one stop deadline.
@@ -30,6 +31,7 @@ pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 
 pub use config::{ConfigError, PlatformConfig};
 

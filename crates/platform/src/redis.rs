@@ -11,6 +11,24 @@ use redis::aio::ConnectionManager;
 
 pub use redis;
 
+/// A client for `url`: a `rediss://` URL is TLS (rustls), verified against `ca` (PEM) when
+/// given, else the system's CAs.
+pub fn client(url: &str, ca: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
+    if url.starts_with("rediss://") {
+        crate::tls::install_crypto_provider();
+    }
+    match ca {
+        Some(ca) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(url),
+    }
+}
+
 /// A Redis connection with a key prefix.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -21,7 +39,16 @@ pub struct RedisStore {
 impl RedisStore {
     /// Connects to `url`; fails if Redis does not answer.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        Self::connect_tls(url, prefix, None).await
+    }
+
+    /// [`RedisStore::connect`], a `rediss://` URL verified against `ca` (PEM) when given.
+    pub async fn connect_tls(
+        url: &str,
+        prefix: &str,
+        ca: Option<&[u8]>,
+    ) -> Result<Self, redis::RedisError> {
+        let client = client(url, ca)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
             .set_response_timeout(Some(std::time::Duration::from_secs(5)));

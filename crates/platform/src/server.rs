@@ -72,6 +72,7 @@ pub enum ServeError {
 /// (`newsroom.v1.IngestService`), reported SERVING by health while `ready` is set.
 pub async fn serve(
     grpc_service: &'static str,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     routes: Routes,
     listeners: Listeners,
     registry: Arc<Registry>,
@@ -128,7 +129,12 @@ pub async fn serve(
     });
 
     let grpc_shutdown = shutdown.clone();
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        crate::tls::install_crypto_provider();
+        builder = builder.tls_config(tls)?;
+    }
+    let result = builder
         .trace_fn(grpc_span)
         .add_routes(
             routes

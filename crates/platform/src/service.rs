@@ -150,6 +150,7 @@ impl Service {
         shutdown: Shutdown,
         topics: &[&str],
     ) -> Result<Self, ServiceError> {
+        crate::tls::install_crypto_provider();
         let service = Service::new(grpc_service, platform, listeners, shutdown);
         kafka::ensure_topics(&service.platform, topics).await?;
         Ok(service)
@@ -222,8 +223,12 @@ impl Service {
     /// Connects to Redis (failing if it does not answer now); from then on a `PING` every
     /// second is part of readiness.
     pub async fn redis(&self) -> Result<RedisStore, ServiceError> {
-        let redis =
-            RedisStore::connect(&self.platform.redis_url, &self.platform.redis_prefix).await?;
+        let redis = RedisStore::connect_tls(
+            &self.platform.redis_url,
+            &self.platform.redis_prefix,
+            self.platform.tls.redis_ca.as_deref(),
+        )
+        .await?;
         let check = self.readiness.check("redis");
         check.set(true);
         tokio::spawn(watch_redis(redis.clone(), check, self.shutdown.clone()));
@@ -322,6 +327,7 @@ impl Service {
         readiness.set_serving(true);
         let mut server = tokio::spawn(server::serve(
             grpc_service,
+            platform.tls.server_config(),
             routes,
             listeners,
             Arc::new(registry),

@@ -179,25 +179,32 @@ pub async fn start_pipeline(
     metrics: StageMetrics,
 ) -> Result<Arc<Reloader>, RunError> {
     let platform = &config.platform;
-    let redis = RedisStore::connect(&platform.redis_url, &platform.redis_prefix).await;
+    let redis = RedisStore::connect_tls(
+        &platform.redis_url,
+        &platform.redis_prefix,
+        platform.tls.redis_ca.as_deref(),
+    )
+    .await;
     let cx = BuildContext {
         redis: redis.as_ref().ok().cloned(),
         words_per_minute: config.words_per_minute,
         embedding_model_dir: config.embedding_model_dir.clone(),
         base_dir: std::path::PathBuf::from("."),
+        tls: platform.tls.clone(),
     };
     let reloader = Reloader::start(config.pipeline_file.clone(), cx, metrics)?;
     if let Err(e) = redis {
         tracing::warn!(error = %e, "Redis does not answer; enriching without it until it does");
-        let (url, prefix, reloader) = (
+        let (url, prefix, ca, reloader) = (
             platform.redis_url.clone(),
             platform.redis_prefix.clone(),
+            platform.tls.redis_ca.clone(),
             reloader.clone(),
         );
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                if let Ok(redis) = RedisStore::connect(&url, &prefix).await {
+                if let Ok(redis) = RedisStore::connect_tls(&url, &prefix, ca.as_deref()).await {
                     reloader.set_redis(redis);
                     break;
                 }

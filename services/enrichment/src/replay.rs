@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use newsroom_platform::kafka::rdkafka::config::ClientConfig;
 use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use newsroom_platform::kafka::rdkafka::message::{Header, Message as _, OwnedHeaders};
 use newsroom_platform::kafka::rdkafka::{Offset, TopicPartitionList};
@@ -63,11 +62,11 @@ pub async fn replay(config: &Config, options: &ReplayOptions) -> Result<ReplayRe
     tracing::info!(%topic, pipeline = %pipeline.id, dry_run = options.dry_run, "replay started");
 
     // Read up to the end as it is now: what the replay writes itself comes after that.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &platform.kafka_brokers)
-        .set("group.id", format!("{}-replay", platform.consumer_group))
-        .set("enable.auto.commit", "false")
-        .create()?;
+    let consumer: BaseConsumer = newsroom_platform::kafka::reader_config(
+        platform,
+        &format!("{}-replay", platform.consumer_group),
+    )
+    .create()?;
     let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
     let mut ends: HashMap<i32, i64> = HashMap::new();
     let mut tpl = TopicPartitionList::new();

@@ -463,7 +463,8 @@ pub async fn run_with_channels(
     let metrics = metrics::Metrics::register(service.registry());
     let producer = service.producer()?;
     let redis = service.state_redis().await?;
-    let redis_client = newsroom_platform::redis::redis::Client::open(platform.redis_url.as_str())?;
+    let redis_client =
+        newsroom_platform::redis::client(&platform.redis_url, platform.tls.redis_ca.as_deref())?;
     let store = store::AlertStore::new(redis.clone());
     let receipts = receipts::Receipts::new(platform, platform.topic(t::NOTIFICATIONS_RECEIPTS))?;
     service.on_stop({

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use newsroom_platform::PlatformConfig;
-use newsroom_platform::kafka::client_config;
+use newsroom_platform::kafka::named_client;
 use newsroom_platform::kafka::rdkafka::ClientContext;
 use newsroom_platform::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use newsroom_platform::kafka::rdkafka::producer::{
@@ -56,16 +56,13 @@ impl Receipts {
     pub fn new(platform: &PlatformConfig, topic: String) -> Result<Self, KafkaError> {
         // The platform's client settings (brokers, and security when there is any); a
         // `client.id` of its own, so broker logs and quotas tell receipts from the rest.
-        let producer = client_config(
-            &platform.kafka_brokers,
-            &format!("newsroom-{}-receipts", platform.service),
-        )
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "20")
-        .set("compression.type", "lz4")
-        .set("message.timeout.ms", "30000")
-        .create_with_context(ReceiptContext::default())?;
+        let producer = named_client(platform, &format!("newsroom-{}-receipts", platform.service))
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "20")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "30000")
+            .create_with_context(ReceiptContext::default())?;
         Ok(Receipts {
             producer: Arc::new(producer),
             topic,

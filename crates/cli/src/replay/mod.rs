@@ -46,7 +46,6 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use newsroom_platform::kafka::client_config;
 use newsroom_platform::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use newsroom_platform::kafka::rdkafka::error::KafkaError;
 use newsroom_platform::kafka::rdkafka::message::Message as _;
@@ -195,7 +194,7 @@ pub fn replay(req: &ReplayRequest, progress: &ProgressBar) -> Result<ReplayRepor
     progress.set_message("reading stories.index");
     let mut latest = Latest::load(&req.brokers, &format!("{prefix}{}", topics::STORIES_INDEX))?;
 
-    let producer: FutureProducer = client_config(&req.brokers, "newsroom-cli-replay")
+    let producer: FutureProducer = crate::ops::kafka_client(&req.brokers, "newsroom-cli-replay")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

@@ -18,11 +18,16 @@ pub fn client_config(brokers: &str, client_id: &str) -> ClientConfig {
 }
 
 /// The configuration of a service's own client: its brokers, `client.id` `newsroom-<service>`.
+/// With the security settings of [`crate::tls`] (SASL_SSL, SCRAM) when there are any.
 pub fn service_client(config: &PlatformConfig) -> ClientConfig {
-    client_config(
-        &config.kafka_brokers,
-        &format!("newsroom-{}", config.service),
-    )
+    named_client(config, &format!("newsroom-{}", config.service))
+}
+
+/// [`service_client`] with a `client.id` of its own.
+pub fn named_client(config: &PlatformConfig, client_id: &str) -> ClientConfig {
+    let mut c = client_config(&config.kafka_brokers, client_id);
+    config.tls.kafka.apply(&mut c);
+    c
 }
 
 /// A consumer that reads on its own (`assign`, no group membership): nothing is committed.

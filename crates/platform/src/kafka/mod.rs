@@ -29,7 +29,7 @@ pub mod topics;
 
 pub use rdkafka;
 
-pub use client::{client_config, reader_config, service_client};
+pub use client::{client_config, named_client, reader_config, service_client};
 pub use consumer::{ConsumerDeps, ConsumerLoop, ConsumerSettings, spawn_consumer};
 pub use dlq::{dlq_headers, dlq_topic};
 pub use handler::{Failure, Handler, HandlerError};

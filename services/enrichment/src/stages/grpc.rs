@@ -107,13 +107,28 @@ impl StageParams for GrpcConfig {
         check_range("connect_timeout_ms", self.connect_timeout_ms, 10, 60_000)
     }
 
-    fn build(&self, name: &str, _cx: &BuildContext) -> Result<DynStage, BuildError> {
+    fn build(&self, name: &str, cx: &BuildContext) -> Result<DynStage, BuildError> {
         let (reads, writes) = self.fields().map_err(BuildError)?;
-        let channel = Endpoint::from_shared(self.endpoint.clone())
+        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
             .map_err(|e| BuildError(format!("endpoint {:?}: {e}", self.endpoint)))?
             .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        if self.endpoint.starts_with("https://") {
+            // TLS (and mTLS, with the service's own certificate) trusting NEWSROOM_TLS_CA.
+            let host = endpoint.uri().host().unwrap_or_default().to_owned();
+            let tls = cx.tls.client_config(&host).ok_or_else(|| {
+                BuildError(format!(
+                    "endpoint {:?}: an https:// stage needs {} (the CA it is trusted with)",
+                    self.endpoint,
+                    newsroom_platform::tls::NEWSROOM_TLS_CA
+                ))
+            })?;
+            newsroom_platform::tls::install_crypto_provider();
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| BuildError(format!("endpoint {:?}: {e}", self.endpoint)))?;
+        }
+        let channel = endpoint.connect_lazy();
         Ok(Arc::new(Remote {
             name: name.to_owned(),
             endpoint: self.endpoint.clone(),

@@ -34,6 +34,8 @@ pub struct BuildContext {
     pub embedding_model_dir: Option<PathBuf>,
     /// Folder that relative paths in params are relative to (the pipeline file's).
     pub base_dir: PathBuf,
+    /// TLS of the service's gRPC clients: remote stages at `https://` endpoints.
+    pub tls: newsroom_platform::tls::Tls,
 }
 
 impl BuildContext {
