@@ -1,9 +1,12 @@
-//! What an attacker tries through the public API: a webhook device pointing at the cloud's
-//! metadata service, at Redis on loopback, at a name that resolves to loopback — each refused
-//! at registration with `INVALID_ARGUMENT` naming `device.address` (the platform's outbound
-//! guard, which the webhook channel also applies at every connection, redirects never
-//! followed); identifiers too large to be anything but an attack (a 10 KB guid, a 1 KB
-//! idempotency key, a 10 KB follow) refused naming the field, nothing of them kept.
+//! What an attacker tries through the public API, each refused: a webhook device pointing at
+//! the cloud's metadata service or at Redis on loopback (`INVALID_ARGUMENT` naming
+//! `device.address`); identifiers too large to be anything but an attack; a reader reading or
+//! changing another reader's feed, follows, devices or alerts (`PERMISSION_DENIED`, the reader
+//! taken from a verified JWT); a source sending alert-level urgency it is not allowed; a service
+//! started open on a network address (exit 64); more in-app streams than a reader may hold; an
+//! import with too many items; bytes that are not UTF-8 in a field (`INVALID_ARGUMENT` naming
+//! it); a body that sanitising would grow past what Kafka takes; interactions with made-up
+//! stories.
 
 use newsroom_e2e::{Pipeline, Service};
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
@@ -521,5 +524,123 @@ async fn an_import_with_more_items_than_allowed_is_refused_whole() {
         pipeline.records("stories.raw").await.is_empty(),
         "a refused import wrote nothing"
     );
+    pipeline.stop().await;
+}
+
+/// Sends raw bytes as a request message: what a client no one here wrote may send.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf as _;
+        let v = src.chunk().to_vec();
+        src.advance(v.len());
+        Ok(Some(v))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_a_field_is_invalid_argument_naming_it_and_sanitising_cannot_overflow() {
+    use newsroom_proto::Message as _;
+    use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+    use newsroom_proto::v1::{InteractionKind, InteractionRequest, Story, SubmitStoryRequest};
+    let pipeline = Pipeline::start_only(&[Service::Ingest, Service::Recommendation]).await;
+    let channel = pipeline.channel(Service::Ingest).await;
+
+    // A headline whose bytes are not UTF-8: before, INTERNAL; now INVALID_ARGUMENT naming it.
+    let mut bytes = SubmitStoryRequest {
+        story: Some(Story {
+            source: "desk".into(),
+            guid: "utf8-1".into(),
+            headline: "HEADLINE-MARKER".into(),
+            body_html: "<p>Body.</p>".into(),
+            ..Default::default()
+        }),
+        idempotency_key: String::new(),
+    }
+    .encode_to_vec();
+    let at = bytes
+        .windows(15)
+        .position(|w| w == b"HEADLINE-MARKER")
+        .unwrap();
+    bytes[at..at + 15].fill(0xFF);
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let e = grpc
+        .unary(
+            tonic::Request::new(bytes),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/newsroom.v1.IngestService/SubmitStory",
+            ),
+            RawCodec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("headline"), "{}", e.message());
+
+    // 300,000 `<` in a body are 300 KB in, 1.2 MB once sanitised (`&lt;`): refused naming the
+    // story, not accepted and then refused by Kafka.
+    let e = IngestServiceClient::new(channel)
+        .submit_story(SubmitStoryRequest {
+            story: Some(Story {
+                source: "desk".into(),
+                guid: "lt-1".into(),
+                headline: "Angle brackets".into(),
+                body_html: format!("<p>{}</p>", "<".repeat(300_000)),
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("after sanitising"), "{}", e.message());
+
+    // Trending and a reader's history only count stories that exist.
+    let e = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await)
+        .record_interaction(InteractionRequest {
+            user_id: "reader".into(),
+            story_id: "made-up-story-id".into(),
+            kind: InteractionKind::Share as i32,
+            dwell_ms: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
     pipeline.stop().await;
 }

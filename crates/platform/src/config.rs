@@ -27,6 +27,9 @@ pub const NEWSROOM_CONSUMER_GROUP: &str = "NEWSROOM_CONSUMER_GROUP";
 pub const NEWSROOM_TOPIC_PARTITIONS: &str = "NEWSROOM_TOPIC_PARTITIONS";
 /// Longest time the service takes to drain on shutdown, in milliseconds. Default 10000.
 pub const NEWSROOM_DRAIN_TIMEOUT_MS: &str = "NEWSROOM_DRAIN_TIMEOUT_MS";
+/// Concurrent gRPC streams (calls) one client connection may have open (HTTP/2
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`); more wait for one to finish. Default 256.
+pub const NEWSROOM_GRPC_MAX_STREAMS: &str = "NEWSROOM_GRPC_MAX_STREAMS";
 /// How long the producer tries to deliver a record before the write fails (and a gRPC caller
 /// gets UNAVAILABLE), in milliseconds. Default 5000.
 pub const NEWSROOM_KAFKA_DELIVERY_TIMEOUT_MS: &str = "NEWSROOM_KAFKA_DELIVERY_TIMEOUT_MS";
@@ -151,6 +154,8 @@ pub struct PlatformConfig {
     pub otel_service_name: String,
     /// TLS and SASL of the gRPC server and clients, Kafka and Redis ([`crate::tls`]).
     pub tls: crate::tls::Tls,
+    /// [`NEWSROOM_GRPC_MAX_STREAMS`].
+    pub grpc_max_streams: u32,
 }
 
 impl PlatformConfig {
@@ -282,6 +287,7 @@ impl PlatformConfig {
             otlp_endpoint,
             otel_service_name: env.string(OTEL_SERVICE_NAME, service),
             tls: crate::tls::Tls::from_env(env)?,
+            grpc_max_streams: env.parse(NEWSROOM_GRPC_MAX_STREAMS, 256u32)?.max(1),
         })
     }
 

@@ -67,12 +67,39 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
+/// How the gRPC server accepts connections: TLS ([`crate::tls`]) and the streams one
+/// connection may have open ([`crate::config::NEWSROOM_GRPC_MAX_STREAMS`]).
+pub struct GrpcOptions {
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub max_streams: u32,
+}
+
+/// A request whose protobuf does not decode (a string that is not UTF-8, a truncated field) is
+/// the caller's mistake: tonic answers `INTERNAL`; this makes it `INVALID_ARGUMENT`, keeping
+/// prost's message, which names the field (`SubmitStoryRequest.story: Story.headline: invalid
+/// string value: data is not UTF-8 encoded`). Unary answers carry the status in the headers.
+fn undecodable_is_invalid_argument(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers_mut();
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|s| s.as_bytes() == b"13");
+    let undecodable = headers
+        .get("grpc-message")
+        .is_some_and(|m| m.as_bytes().starts_with(b"failed%20to%20decode%20Protobuf"));
+    if internal && undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+    response
+}
+
 /// Serves `routes` plus health and reflection on the gRPC listener, and the admin endpoints,
 /// until `shutdown` is triggered. `grpc_service` is the full name of the service's gRPC service
 /// (`newsroom.v1.IngestService`), reported SERVING by health while `ready` is set.
 pub async fn serve(
     grpc_service: &'static str,
-    tls: Option<tonic::transport::ServerTlsConfig>,
+    options: GrpcOptions,
     routes: Routes,
     listeners: Listeners,
     registry: Arc<Registry>,
@@ -129,12 +156,17 @@ pub async fn serve(
     });
 
     let grpc_shutdown = shutdown.clone();
+    let GrpcOptions { tls, max_streams } = options;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         crate::tls::install_crypto_provider();
         builder = builder.tls_config(tls)?;
     }
     let result = builder
+        .max_concurrent_streams(Some(max_streams))
+        .layer(tower::util::MapResponseLayer::new(
+            undecodable_is_invalid_argument as fn(_) -> _,
+        ))
         .trace_fn(grpc_span)
         .add_routes(
             routes

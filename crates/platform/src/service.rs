@@ -327,7 +327,10 @@ impl Service {
         readiness.set_serving(true);
         let mut server = tokio::spawn(server::serve(
             grpc_service,
-            platform.tls.server_config(),
+            server::GrpcOptions {
+                tls: platform.tls.server_config(),
+                max_streams: platform.grpc_max_streams,
+            },
             routes,
             listeners,
             Arc::new(registry),

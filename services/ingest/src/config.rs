@@ -2,7 +2,12 @@
 
 use newsroom_platform::config::{ConfigError, Env, PlatformConfig};
 
-/// Largest accepted story (headline + standfirst + body + metadata), in bytes. Default 1 MiB.
+/// Largest accepted story (headline + standfirst + body + metadata), in bytes, before and after
+/// sanitising. Default 768 KiB; at most [`MAX_STORY_BYTES_CEILING`].
+///
+/// Kafka bounds a record: librdkafka's `message.max.bytes` and the broker's default are ~1 MB.
+/// A story travels as a `StoryEvent` and then as an `EnrichedStory` (the story plus entities,
+/// topics, summary and a 384-float embedding), so it must leave room for both envelopes.
 pub const NEWSROOM_MAX_STORY_BYTES: &str = "NEWSROOM_MAX_STORY_BYTES";
 /// Longest accepted headline, in characters. Default 300.
 pub const NEWSROOM_MAX_HEADLINE_CHARS: &str = "NEWSROOM_MAX_HEADLINE_CHARS";
@@ -12,6 +17,10 @@ pub const NEWSROOM_MAX_DOCUMENT_BYTES: &str = "NEWSROOM_MAX_DOCUMENT_BYTES";
 
 /// Most items one `ImportFeed` document (or polled feed) may hold. Default 1000.
 pub const NEWSROOM_MAX_IMPORT_ITEMS: &str = "NEWSROOM_MAX_IMPORT_ITEMS";
+
+/// The largest `NEWSROOM_MAX_STORY_BYTES` accepted: what leaves an enriched story below the
+/// 1,000,000 bytes of librdkafka's default `message.max.bytes`.
+pub const MAX_STORY_BYTES_CEILING: usize = 900_000;
 
 /// The default gRPC port of ingest.
 pub const DEFAULT_PORT: u16 = 50051;
@@ -42,7 +51,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_story_bytes: 1024 * 1024,
+            max_story_bytes: 768 * 1024,
             max_headline_chars: 300,
             max_document_bytes: 10 * 1024 * 1024,
             max_import_items: 1000,
@@ -54,11 +63,14 @@ impl Config {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let d = Limits::default();
         let max_story_bytes = env.parse(NEWSROOM_MAX_STORY_BYTES, d.max_story_bytes)?;
-        if max_story_bytes < 1024 {
+        if !(1024..=MAX_STORY_BYTES_CEILING).contains(&max_story_bytes) {
             return Err(ConfigError::invalid(
                 NEWSROOM_MAX_STORY_BYTES,
                 &max_story_bytes.to_string(),
-                "must be at least 1024",
+                format!(
+                    "must be 1024..={MAX_STORY_BYTES_CEILING}: a larger story would not fit a \
+                     Kafka record of the default 1 MB once enriched"
+                ),
             ));
         }
         let api_keys = crate::access::ApiKeys::parse(

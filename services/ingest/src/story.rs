@@ -154,6 +154,18 @@ pub fn validate(story: Option<Story>, limits: &Limits) -> Result<ValidStory, Fie
         ));
     }
     crate::normalise::story(&mut story);
+    // Sanitising can grow a story (a `<` in text becomes `&lt;`): the limit holds for what is
+    // written to Kafka, so no record is refused by the broker after the caller was answered.
+    let size = story_size(&story);
+    if size > limits.max_story_bytes {
+        return Err(FieldError::new(
+            "story",
+            format!(
+                "{size} bytes after sanitising, at most {} allowed",
+                limits.max_story_bytes
+            ),
+        ));
+    }
     if story.body_html.is_empty() && !kill {
         return Err(FieldError::new(
             "story.body_html",

@@ -320,6 +320,12 @@ impl RecommendationApi {
             .ok()
             .filter(|k| *k != InteractionKind::Unspecified)
             .ok_or_else(|| invalid("kind", "one of VIEW, CLICK, READ, SHARE, HIDE, DISMISS"))?;
+        // Only a story this service knows counts: made-up ids would fill a reader's history and
+        // the trending buckets with nothing.
+        let story_id = req.story_id.trim();
+        if story_id.len() > 256 || self.store.applied_version(story_id).await?.is_none() {
+            return Err(ApiError::NoStory(story_id.chars().take(256).collect()));
+        }
         let interaction = Interaction {
             user_id: user.to_owned(),
             story_id: req.story_id.trim().to_owned(),

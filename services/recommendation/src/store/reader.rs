@@ -13,6 +13,16 @@ use super::{FeedStore, IndexKey, RedisError, follows_of};
 /// How long read and hidden stories and implicit interests are remembered, in seconds.
 pub const HISTORY_TTL_SECS: i64 = 30 * 24 * 3600;
 
+/// Stories a reader's read (or hidden) set holds at most: past it, random older members make
+/// room (a story read long ago may come back to the feed). A reader's state stays bounded
+/// however many interactions a client sends.
+pub const MAX_HISTORY: usize = 10_000;
+
+/// Adds ARGV[1] to the set KEYS[1], first making room so it never holds more than ARGV[2].
+const CAPPED_SADD: &str = "local n = redis.call('SCARD', KEYS[1]) - tonumber(ARGV[2]) + 1 \
+if n > 0 then redis.call('SPOP', KEYS[1], n) end \
+return redis.call('SADD', KEYS[1], ARGV[1])";
+
 /// The stories a reader is done with: never shown to them again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum History {
@@ -135,7 +145,13 @@ impl FeedStore {
         history: History,
     ) -> Result<(), RedisError> {
         redis::pipe()
-            .sadd(self.history_key(history, user), story_id)
+            .cmd("EVAL")
+            .arg(CAPPED_SADD)
+            .arg(1)
+            .arg(self.history_key(history, user))
+            .arg(story_id)
+            .arg(MAX_HISTORY)
+            .ignore()
             .del(self.first_page_key(user))
             .query_async::<()>(&mut self.redis.conn())
             .await
@@ -155,7 +171,13 @@ impl FeedStore {
         let mut pipe = redis::pipe();
         if let Some(history) = history {
             let key = self.history_key(history, user);
-            pipe.sadd(&key, story_id)
+            pipe.cmd("EVAL")
+                .arg(CAPPED_SADD)
+                .arg(1)
+                .arg(&key)
+                .arg(story_id)
+                .arg(MAX_HISTORY)
+                .ignore()
                 .expire(&key, HISTORY_TTL_SECS)
                 .del(self.first_page_key(user));
         }
