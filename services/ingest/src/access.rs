@@ -94,6 +94,21 @@ impl ApiKeys {
         self.0.is_empty()
     }
 
+    /// The sources the keys are bound to; `None` when a key may submit for any source (`*`)
+    /// or there is no key.
+    pub fn sources(&self) -> Option<std::collections::HashSet<String>> {
+        let mut sources = std::collections::HashSet::new();
+        for principal in self.0.values() {
+            match principal {
+                Principal::AnySource => return None,
+                Principal::Source(s) => {
+                    sources.insert(s.clone());
+                }
+            }
+        }
+        (!sources.is_empty()).then_some(sources)
+    }
+
     fn get(&self, key: &str) -> Option<Principal> {
         self.0.get(key).cloned()
     }
@@ -110,7 +125,7 @@ pub struct Access {
 impl Access {
     /// The caller of a request.
     pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
-        let Some(header) = metadata.get("authorization") else {
+        let Some(key) = newsroom_platform::auth::bearer(metadata)? else {
             if self.keys.is_empty() && self.auth.mode() == AuthMode::Local {
                 return Ok(Principal::AnySource);
             }
@@ -118,19 +133,10 @@ impl Access {
                 "authorization: a Bearer API key or source token is required",
             ));
         };
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <key>`"))?;
         if let Some(principal) = self.keys.get(key) {
             return Ok(principal);
         }
-        if key.bytes().filter(|b| *b == b'.').count() != 2 && !self.keys.is_empty() {
+        if !newsroom_platform::auth::is_jwt(key) && !self.keys.is_empty() {
             return Err(Status::unauthenticated("authorization: unknown API key"));
         }
         let caller = self

@@ -71,7 +71,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         ],
     )
     .await?;
-    let metrics = submit::IngestMetrics::register(service.registry());
+    let mut metrics = submit::IngestMetrics::register(service.registry());
+    // Keys bound to named sources name every source there is: only those are metric labels
+    // (with the polled feeds'); otherwise the first sources seen, capped.
+    if let Some(mut sources) = config.access.keys.sources() {
+        sources.extend(config.feeds.iter().map(|f| f.source.clone()));
+        metrics = metrics.with_configured_sources(sources);
+    }
     let poller_metrics = poller::PollerMetrics::register(service.registry());
     let producer = service.producer()?;
     let identity = identity::Identity::new(service.state_redis().await?);

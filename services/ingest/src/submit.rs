@@ -51,6 +51,9 @@ pub struct IngestMetrics {
     /// among the first [`MAX_SOURCE_LABELS`], so made-up sources cannot grow `/metrics`
     /// without bound.
     sources: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The configured sources (API keys' and feeds'), when the configuration names them all:
+    /// then only these are labels, whatever the first callers send.
+    configured: Option<Arc<std::collections::HashSet<String>>>,
 }
 
 impl IngestMetrics {
@@ -58,6 +61,7 @@ impl IngestMetrics {
         let m = IngestMetrics {
             stories: Family::default(),
             sources: Arc::default(),
+            configured: None,
         };
         registry.register(
             "newsroom_ingest_stories",
@@ -65,6 +69,12 @@ impl IngestMetrics {
             m.stories.clone(),
         );
         m
+    }
+
+    /// Labels only `sources` from now on (see [`IngestMetrics::configured`]).
+    pub fn with_configured_sources(mut self, sources: std::collections::HashSet<String>) -> Self {
+        self.configured = Some(Arc::new(sources));
+        self
     }
 
     fn count(&self, source: &str, outcome: &str) {
@@ -81,6 +91,12 @@ impl IngestMetrics {
     fn label_of(&self, source: &str) -> String {
         if !story::is_source_name(source) {
             return "other".to_owned();
+        }
+        if let Some(configured) = &self.configured {
+            return match configured.contains(source) {
+                true => source.to_owned(),
+                false => "other".to_owned(),
+            };
         }
         let mut known = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         if known.contains(source) || known.len() < MAX_SOURCE_LABELS {
@@ -473,6 +489,14 @@ fn invalid(field: &str, reason: &str) -> SubmitError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_configured_sources_only_those_are_labels() {
+        let metrics = IngestMetrics::register(&mut Registry::default())
+            .with_configured_sources(["reuters".to_owned()].into_iter().collect());
+        assert_eq!(metrics.label_of("reuters"), "reuters");
+        assert_eq!(metrics.label_of("made-up-1"), "other");
+    }
 
     #[test]
     fn made_up_sources_cannot_grow_the_metrics_without_bound() {

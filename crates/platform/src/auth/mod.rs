@@ -383,22 +383,10 @@ impl Auth {
     /// The caller of a request: `Ok(None)` when there is no credential (only in local mode
     /// is that allowed: see [`Auth::authenticate`]).
     async fn credential(&self, metadata: &MetadataMap) -> Result<Option<Principal>, Status> {
-        let Some(value) = metadata.get("authorization") else {
+        let Some(credential) = bearer(metadata)? else {
             return Ok(None);
         };
-        let credential = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Status::unauthenticated("the authorization header is not `Bearer <credential>`")
-            })?;
-        if credential.bytes().filter(|b| *b == b'.').count() == 2 {
+        if is_jwt(credential) {
             let keys = self.inner.keys.as_ref().ok_or_else(|| {
                 Status::unauthenticated("this service accepts no JWT (no NEWSROOM_AUTH_JWKS)")
             })?;
@@ -509,6 +497,32 @@ impl Auth {
             "this call needs the reader or service role",
         ))
     }
+}
+
+/// The credential of `authorization: Bearer <credential>`: `None` without the header,
+/// `UNAUTHENTICATED` when it is not a bearer credential.
+pub fn bearer(metadata: &MetadataMap) -> Result<Option<&str>, Status> {
+    let Some(value) = metadata.get("authorization") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or_else(|| {
+            Status::unauthenticated("the authorization header is not `Bearer <credential>`")
+        })
+}
+
+/// Whether a bearer credential is a JWT (three dot-separated parts) rather than a static token.
+pub fn is_jwt(credential: &str) -> bool {
+    credential.bytes().filter(|b| *b == b'.').count() == 2
 }
 
 impl Auth {
