@@ -465,3 +465,58 @@ async fn concurrent_follows_all_reach_the_profiles_topic() {
     );
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_keeps_a_bounded_number_of_feed_snapshots() {
+    let mut s = setup().await;
+    let mut all = Vec::new();
+    for n in 0..3 {
+        all.push(s.submit(sport(n)).await);
+    }
+    s.indexed(&all).await;
+    s.follow("snap", SPORT).await;
+    // Each follow change drops the cached first page, so the next GetFeed ranks afresh and
+    // keeps a new snapshot: a client looping on that used to leave one per loop in Redis.
+    let mut cursors = Vec::new();
+    for _ in 0..10 {
+        let (items, cursor) = feed(&mut s.rec, "snap", 1, "").await;
+        assert_eq!(items.len(), 1);
+        cursors.push(cursor);
+        s.follow("snap", TECH).await;
+        s.rec
+            .unfollow(FollowRequest {
+                user_id: "snap".into(),
+                target: Some(FollowTarget {
+                    kind: TargetKind::Topic as i32,
+                    value: TECH.into(),
+                }),
+            })
+            .await
+            .expect("Unfollow");
+    }
+    // The newest snapshots page on; the two oldest are gone: their cursors expired.
+    let (next, _) = feed(&mut s.rec, "snap", 1, &cursors[9]).await;
+    assert_eq!(next.len(), 1, "the newest cursor pages on");
+    for old in &cursors[..2] {
+        let e = s
+            .rec
+            .get_feed(GetFeedRequest {
+                user_id: "snap".into(),
+                limit: 1,
+                cursor: old.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    }
+    let snapshots: usize = s
+        .pipeline
+        .redis()
+        .await
+        .conn()
+        .llen(format!("{}rec:snaps:snap", s.pipeline.redis_prefix()))
+        .await
+        .unwrap();
+    assert_eq!(snapshots, 8);
+    s.pipeline.stop().await;
+}

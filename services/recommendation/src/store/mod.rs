@@ -169,6 +169,10 @@ impl FeedStore {
         self.redis.key(format!("rec:snap:{snapshot}"))
     }
 
+    fn snapshots_key(&self, user: &str) -> String {
+        self.redis.key(format!("rec:snaps:{user}"))
+    }
+
     fn first_page_key(&self, user: &str) -> String {
         self.redis.key(format!("rec:first:{user}"))
     }

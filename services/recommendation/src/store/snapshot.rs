@@ -1,11 +1,17 @@
 //! Ranking snapshots (`rec:snap:<id>`), each reader's cached first page (`rec:first:<user>`,
-//! the snapshot it was served from) and the marker that Redis holds the state (`rec:loaded`).
+//! the snapshot it was served from), each reader's newest snapshots (`rec:snaps:<user>`, at
+//! most [`MAX_SNAPSHOTS_PER_READER`]: older ones are dropped, their cursors expire) and the
+//! marker that Redis holds the state (`rec:loaded`).
 //!
 //! A snapshot body is opaque here: [`crate::feed`] decides its format.
 
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 
 use super::{FeedStore, RedisError};
+
+/// Snapshots a reader keeps at once (one per first page ranked afresh): a client that forces
+/// new rankings (follow, unfollow, feed, …) cannot fill Redis with snapshots of its own.
+pub const MAX_SNAPSHOTS_PER_READER: isize = 8;
 
 impl FeedStore {
     /// A snapshot's body, unless it expired.
@@ -23,9 +29,24 @@ impl FeedStore {
         ttl_secs: u64,
         first_page_secs: u64,
     ) -> Result<(), RedisError> {
-        redis::pipe()
+        let list = self.snapshots_key(user);
+        let ((), (), (), (), evicted): ((), (), (), (), Vec<String>) = redis::pipe()
             .set_ex(self.snapshot_key(snapshot), body, ttl_secs)
             .set_ex(self.first_page_key(user), snapshot, first_page_secs)
+            .lpush(&list, snapshot)
+            .expire(&list, ttl_secs as i64)
+            .lrange(&list, MAX_SNAPSHOTS_PER_READER, -1)
+            .query_async(&mut self.redis.conn())
+            .await?;
+        if evicted.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for old in &evicted {
+            pipe.del(self.snapshot_key(old)).ignore();
+        }
+        pipe.ltrim(&list, 0, MAX_SNAPSHOTS_PER_READER - 1)
+            .ignore()
             .query_async::<()>(&mut self.redis.conn())
             .await
     }
