@@ -598,6 +598,7 @@ async fn invalid_utf8_in_a_field_is_invalid_argument_naming_it_and_sanitising_ca
         .position(|w| w == b"HEADLINE-MARKER")
         .unwrap();
     bytes[at..at + 15].fill(0xFF);
+    let bad = bytes.clone();
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
     let e = grpc
@@ -612,6 +613,23 @@ async fn invalid_utf8_in_a_field_is_invalid_argument_naming_it_and_sanitising_ca
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("headline"), "{}", e.message());
+    // The same message inside a bulk stream: the stream ends on it, naming its position.
+    grpc.ready().await.unwrap();
+    let answer = grpc
+        .streaming(
+            tonic::Request::new(tokio_stream::iter(vec![bad.clone()])),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/newsroom.v1.IngestService/SubmitStories",
+            ),
+            RawCodec,
+        )
+        .await;
+    let e = match answer {
+        Ok(mut stream) => stream.get_mut().message().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().starts_with("stories[0]"), "{}", e.message());
 
     // 300,000 `<` in a body are 300 KB in, 1.2 MB once sanitised (`&lt;`): refused naming the
     // story, not accepted and then refused by Kafka.

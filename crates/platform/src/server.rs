@@ -94,6 +94,17 @@ fn undecodable_is_invalid_argument(
     response
 }
 
+/// The same rule for a message of a client stream, which fails inside the handler (the
+/// stream's item) rather than before it: an undecodable message is `INVALID_ARGUMENT`.
+pub fn undecodable_message(status: tonic::Status) -> tonic::Status {
+    if status.code() == tonic::Code::Internal
+        && status.message().starts_with("failed to decode Protobuf")
+    {
+        return tonic::Status::invalid_argument(status.message());
+    }
+    status
+}
+
 /// Serves `routes` plus health and reflection on the gRPC listener, and the admin endpoints,
 /// until `shutdown` is triggered. `grpc_service` is the full name of the service's gRPC service
 /// (`newsroom.v1.IngestService`), reported SERVING by health while `ready` is set.

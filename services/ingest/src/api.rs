@@ -84,7 +84,16 @@ impl IngestService for IngestApi {
             .map(move |(index, item)| {
                 let (submitter, principal) = (submitter.clone(), principal.clone());
                 async move {
-                    let req = item?;
+                    let req = item.map_err(|e| {
+                        let status = newsroom_platform::server::undecodable_message(e);
+                        match status.code() {
+                            tonic::Code::InvalidArgument => Status::invalid_argument(format!(
+                                "stories[{index}]: {}",
+                                status.message()
+                            )),
+                            _ => status,
+                        }
+                    })?;
                     submitter.submit(&principal, req).await.map_err(|e| {
                         let status = Status::from(e);
                         Status::new(
