@@ -17,13 +17,15 @@ stack-down:
     deploy/stack.sh down
 
 # The whole pipeline locally: stack, four services, a demo phone, demo stories flowing.
-up: stack-up
-    cargo build --workspace --bins
-    deploy/services.sh start
-    target/debug/newsroom demo --data "{{data}}" --webhook http://127.0.0.1:8099/
+# `just up release` runs optimised builds: the stack to measure against (benchmarks, ghz);
+# the default debug build is the quick one to develop with.
+up profile="debug": stack-up
+    cargo build --workspace --bins {{ if profile == "release" { "--release" } else if profile == "debug" { "" } else { error("up: the profile is debug or release") } }}
+    NEWSROOM_PROFILE={{profile}} deploy/services.sh start
+    target/{{profile}}/newsroom demo --data "{{data}}" --webhook http://127.0.0.1:8099/
     @sleep 3
-    @echo; echo "The demo reader's feed (target/debug/newsroom feed --user demo):"
-    target/debug/newsroom feed --user demo --limit 10
+    @echo; echo "The demo reader's feed (target/{{profile}}/newsroom feed --user demo):"
+    target/{{profile}}/newsroom feed --user demo --limit 10
     @echo; echo "Alerts on the demo phone (.run/logs/phone.log):"; grep ALERT .run/logs/phone.log || echo "(none yet)"
     @echo; echo "The canary's probes (.run/logs/canary.log; metrics http://127.0.0.1:9098/metrics):"; grep -E '^(ok|missed|refused) ' .run/logs/canary.log || echo "(first probe under way)"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts and stops the four services (and the demo phone) on this machine, from target/debug.
+# Starts and stops the four services (and the demo phone) on this machine, from target/debug
+# (NEWSROOM_PROFILE=release: target/release, what `just up release` runs; benchmark that one).
 #
 #   deploy/services.sh start   start ingest, enrichment, recommendation, notification and a
 #                              webhook sink on 127.0.0.1:8099; wait until each is ready; then
@@ -11,7 +12,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+PROFILE="${NEWSROOM_PROFILE:-debug}"
+case "$PROFILE" in debug|release) ;; *) echo "NEWSROOM_PROFILE: debug or release, not $PROFILE" >&2; exit 64 ;; esac
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
 LOGS="$ROOT/.run/logs"
 PIDS="$ROOT/.run/pids"
 SERVICES="ingest:50051 enrichment:50052 recommendation:50053 notification:50054"

@@ -27,8 +27,12 @@ impl Toxiproxy {
         let port = std::env::var("NEWSROOM_TOXIPROXY_PORT").unwrap_or_else(|_| "8474".into());
         let t = Toxiproxy {
             api: format!("http://127.0.0.1:{port}"),
+            // A fresh connection per call: Toxiproxy's API server drops idle keep-alive
+            // connections, and a request sent on one it just closed fails with a reset (seen
+            // once in `just ci`, mid-scenario).
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("HTTP client"),
         };

@@ -42,3 +42,22 @@ pub use config::{ConfigError, PlatformConfig};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use shutdown::Shutdown;
+
+/// Benchmarks call this first. A debug build is several times slower than what a user runs (the
+/// services' `GetFeed` p99 at 2,000 requests/s: 65 ms debug, 41 ms release), so its figures
+/// would mislead a publisher sizing a cluster: refused (exit 2) unless
+/// `NEWSROOM_BENCH_ALLOW_DEBUG=1`, then only warned about, on every figure's first line.
+pub fn refuse_debug_build(benchmark: &str) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    if std::env::var_os("NEWSROOM_BENCH_ALLOW_DEBUG").is_some() {
+        eprintln!("{benchmark}: WARNING: a debug build; these figures are not what a user runs");
+        return;
+    }
+    eprintln!(
+        "{benchmark}: refusing to measure a debug build (run `just {benchmark}`, which builds \
+         release; NEWSROOM_BENCH_ALLOW_DEBUG=1 to measure it anyway)"
+    );
+    std::process::exit(2);
+}

@@ -108,6 +108,7 @@ fn print_stages(per_stage: &BTreeMap<String, Vec<u32>>) {
 }
 
 fn main() {
+    newsroom_platform::refuse_debug_build("bench-enrichment");
     let all = stories();
     let n = env_usize("BENCH_STORIES", all.len()).min(all.len());
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -7,7 +7,12 @@
 //!   the `devices` and `profiles` consumers would leave them (registering a million devices
 //!   through the API would measure Kafka, not the fan-out).
 //! - The sink answers as the providers do (HTTP/2 for APNs and FCM, with FCM's OAuth token
-//!   endpoint; HTTP/1.1 for webhooks and Web Push, which notification really encrypts).
+//!   endpoint; HTTP/1.1 for webhooks and Web Push, which notification really encrypts). It runs
+//!   in a process of its own (this binary again, `BENCH_SINK_ONLY=1`), so it does not share a
+//!   runtime with the service it measures; the bench reads its counts over HTTP.
+//! - The machine's limit for that sink: after the fan-out, a plain HTTP/2 client with the same
+//!   concurrency as all of notification's channels together posts as many requests to the same
+//!   sink; Newsroom's delivery rate is printed as a ratio of it.
 //! - First, `BENCH_LATENCY_SAMPLES` (default 50) flash stories go through ingest and
 //!   enrichment (the release binaries, when `target/release/newsroom-ingest` and
 //!   `newsroom-enrichment` exist; else straight onto `stories.enriched`) to a handful of
@@ -50,6 +55,9 @@ use newsroom_proto::v1::{
 };
 
 const TECH: &str = "medtop:13000000";
+/// Sends in flight across notification's channels as configured below (256 + 256 + 512 + 512 +
+/// 256): the plain client's concurrency for the machine's limit.
+const CHANNEL_CONCURRENCY: usize = 1792;
 const POLITICS: &str = "medtop:11000000";
 /// The web-push crate's own test VAPID key.
 const VAPID: &str = "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY";
@@ -67,18 +75,22 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// What the sink saw.
+/// What the sink saw (in the sink's process).
 #[derive(Default)]
 struct Seen {
     total: AtomicU64,
     by_route: [AtomicU64; 4],
-    /// First webhook hit per story (latency samples).
-    first: Mutex<HashMap<String, Instant>>,
+    /// First webhook hit per story (latency samples), wall-clock: the bench compares it with
+    /// its own clock, in another process on the same machine.
+    first: Mutex<HashMap<String, SystemTime>>,
 }
 
-async fn sink(seen: Arc<Seen>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+/// The sink process: serves until killed, its address on the first line of standard output.
+/// `/__seen` and `/__first/<story>` report what it saw.
+async fn sink_process() -> anyhow::Result<()> {
+    let seen = Arc::new(Seen::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?);
     let app = axum::Router::new().fallback(move |uri: Uri, body: Bytes| {
         let seen = seen.clone();
         async move {
@@ -88,6 +100,31 @@ async fn sink(seen: Arc<Seen>) -> SocketAddr {
                     StatusCode::OK,
                     r#"{"access_token":"bench","expires_in":3600}"#.to_owned(),
                 );
+            }
+            if path == "/__seen" {
+                let by: Vec<u64> = seen
+                    .by_route
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .collect();
+                let total = seen.total.load(Ordering::Relaxed);
+                return (
+                    StatusCode::OK,
+                    serde_json::json!({"total": total, "by_route": by}).to_string(),
+                );
+            }
+            if let Some(story) = path.strip_prefix("/__first/") {
+                let first = seen.first.lock().unwrap().get(story).copied();
+                return match first {
+                    Some(t) => (
+                        StatusCode::OK,
+                        t.duration_since(SystemTime::UNIX_EPOCH)
+                            .unwrap_or_default()
+                            .as_nanos()
+                            .to_string(),
+                    ),
+                    None => (StatusCode::NOT_FOUND, String::new()),
+                };
             }
             seen.total.fetch_add(1, Ordering::Relaxed);
             let route = match path.as_bytes().get(1) {
@@ -105,7 +142,7 @@ async fn sink(seen: Arc<Seen>) -> SocketAddr {
                     .lock()
                     .unwrap()
                     .entry(id.to_owned())
-                    .or_insert_with(Instant::now);
+                    .or_insert_with(SystemTime::now);
             }
             let status = if route == 1 {
                 StatusCode::CREATED
@@ -115,10 +152,99 @@ async fn sink(seen: Arc<Seen>) -> SocketAddr {
             (status, "{}".to_owned())
         }
     });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The sink as the bench sees it: another process, asked over HTTP.
+struct Sink {
+    _child: tokio::process::Child,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Sink {
+    async fn start() -> anyhow::Result<Self> {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .env("BENCH_SINK_ONLY", "1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .await?;
+        Ok(Sink {
+            _child: child,
+            addr: line.trim().parse()?,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn seen(&self) -> (u64, [u64; 4]) {
+        let v: serde_json::Value = match self
+            .http
+            .get(format!("http://{}/__seen", self.addr))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let by = |i: usize| v["by_route"][i].as_u64().unwrap_or(0);
+        (
+            v["total"].as_u64().unwrap_or(0),
+            [by(0), by(1), by(2), by(3)],
+        )
+    }
+
+    async fn total(&self) -> u64 {
+        self.seen().await.0
+    }
+
+    async fn first(&self, story: &str) -> Option<SystemTime> {
+        let r = self
+            .http
+            .get(format!("http://{}/__first/{story}", self.addr))
+            .send()
+            .await
+            .ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        let nanos: u64 = r.text().await.ok()?.parse().ok()?;
+        Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos))
+    }
+
+    /// The machine's limit for this sink: `requests` posts of an APNs-sized notification by a
+    /// plain HTTP/2 client (reqwest, one multiplexed connection per `concurrency / 256`) with
+    /// `concurrency` in flight. Requests per second.
+    async fn plain_client_rate(&self, requests: usize, concurrency: usize) -> anyhow::Result<f64> {
+        let clients: Vec<reqwest::Client> = (0..concurrency.div_ceil(256).max(1))
+            .map(|_| reqwest::Client::builder().http2_prior_knowledge().build())
+            .collect::<Result<_, _>>()?;
+        let body = serde_json::json!({"aps": {"alert": {"title": "Flash", "body":
+            "A strong earthquake struck the coast at dawn; services are being restored."},
+            "sound": "default"}, "story_id": "baseline"})
+        .to_string();
+        let started = Instant::now();
+        let done = futures::stream::iter(0..requests)
+            .map(|i| {
+                let client = clients[i % clients.len()].clone();
+                let (url, body) = (
+                    format!("http://{}/3/device/base{i}", self.addr),
+                    body.clone(),
+                );
+                async move { client.post(url).body(body).send().await.is_ok() }
+            })
+            .buffer_unordered(concurrency)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await;
+        Ok(done as f64 / started.elapsed().as_secs_f64())
+    }
 }
 
 fn rsa_key() -> String {
@@ -198,6 +324,10 @@ async fn wait_ready(admin: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("BENCH_SINK_ONLY").is_some() {
+        return sink_process().await;
+    }
+    newsroom_platform::refuse_debug_build("bench-alerts");
     let devices = env_usize("BENCH_DEVICES", 1_000_000);
     let samples = env_usize("BENCH_LATENCY_SAMPLES", 50);
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
@@ -211,9 +341,8 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
-    let seen = Arc::new(Seen::default());
-    let sink = sink(seen.clone()).await;
-    let base = format!("http://{sink}");
+    let seen = Sink::start().await?;
+    let base = format!("http://{}", seen.addr);
     let account = serde_json::json!({
         "client_email": "bench@bench.iam.gserviceaccount.com", "private_key": rsa_key(),
         "token_uri": format!("{base}/token"),
@@ -424,7 +553,7 @@ async fn main() -> anyhow::Result<()> {
     let resolving = resolving.elapsed();
 
     // 4. The flash.
-    let before = seen.total.load(Ordering::Relaxed);
+    let before = seen.total().await;
     let published = Instant::now();
     producer
         .send(
@@ -458,7 +587,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let all_sent = published.elapsed();
-    let at_sink = seen.total.load(Ordering::Relaxed) - before;
+    let at_sink = seen.total().await - before;
 
     // 5. The priority lane: flashes while an editor's routine alert goes to every device.
     producer
@@ -479,8 +608,8 @@ async fn main() -> anyhow::Result<()> {
     while notif.send_alert(routine_request.clone()).await.is_err() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let routine_start = seen.total.load(Ordering::Relaxed);
-    while seen.total.load(Ordering::Relaxed) < routine_start + 10_000 {
+    let routine_start = seen.total().await;
+    while seen.total().await < routine_start + 10_000 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut under_load = entry
@@ -494,6 +623,12 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .into_inner();
     drop(children);
+    let (_, by_route) = seen.seen().await;
+    // The machine's limit for this sink, measured now that the fan-out is over.
+    let baseline_requests = (status.sent as usize).clamp(10_000, 300_000);
+    let limit = seen
+        .plain_client_rate(baseline_requests, CHANNEL_CONCURRENCY)
+        .await?;
 
     let secs = |d: Option<&prost_types::Duration>| {
         d.map_or(f64::NAN, |d| d.seconds as f64 + f64::from(d.nanos) / 1e9)
@@ -513,10 +648,10 @@ async fn main() -> anyhow::Result<()> {
         status.delivered,
         status.failed,
         status.suppressed,
-        seen.by_route[2].load(Ordering::Relaxed),
-        seen.by_route[3].load(Ordering::Relaxed),
-        seen.by_route[1].load(Ordering::Relaxed),
-        seen.by_route[0].load(Ordering::Relaxed),
+        by_route[2],
+        by_route[3],
+        by_route[1],
+        by_route[0],
     );
     println!(
         "audience resolution + filtering: {:.0} devices/s ({read} devices paged, read and judged, \
@@ -530,11 +665,17 @@ async fn main() -> anyhow::Result<()> {
         status.targeted as f64 / resolved,
         status.targeted
     );
+    let delivery = sent / (all_sent.as_secs_f64() - first).max(0.001);
     println!(
-        "delivery: {:.0} devices/s ({} sends answered in {:.1} s after the first)",
-        sent / (all_sent.as_secs_f64() - first).max(0.001),
+        "delivery: {delivery:.0} devices/s ({} sends answered in {:.1} s after the first)",
         status.sent,
         all_sent.as_secs_f64() - first
+    );
+    println!(
+        "this machine's limit for the sink: a plain HTTP/2 client with the same {CHANNEL_CONCURRENCY} \
+         requests in flight posts {baseline_requests} at {limit:.0}/s; Newsroom's delivery is \
+         {:.2}× of it (target ≥ 0.5)",
+        delivery / limit.max(1e-6)
     );
     println!(
         "time to first send {first:.3} s | time to 90% sent {p90:.1} s | all {} devices done in \
@@ -626,7 +767,7 @@ impl Entry {
     /// only the latency readers follow).
     async fn first_alert_latencies(
         &mut self,
-        seen: &Seen,
+        seen: &Sink,
         samples: usize,
         tag: &str,
         politics: bool,
@@ -654,7 +795,7 @@ impl Entry {
                         })
                         .await?
                         .into_inner();
-                    (Instant::now(), answer.story_id)
+                    (SystemTime::now(), answer.story_id)
                 }
                 Entry::Enriched(producer, topic) => {
                     let code = if politics { POLITICS } else { TECH };
@@ -665,13 +806,13 @@ impl Entry {
                             &story_of(&guid, SystemTime::now(), code, 1).encode_to_vec(),
                         )
                         .await?;
-                    (Instant::now(), guid)
+                    (SystemTime::now(), guid)
                 }
             };
             if let Some(first) = wait_first(seen, &story_id, Duration::from_secs(30)).await
                 && i > 0
             {
-                latencies.push(first.saturating_duration_since(accepted));
+                latencies.push(first.duration_since(accepted).unwrap_or_default());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -790,11 +931,11 @@ fn event_text(seed: &str, politics: bool) -> (String, String) {
     )
 }
 
-async fn wait_first(seen: &Seen, story: &str, within: Duration) -> Option<Instant> {
+async fn wait_first(seen: &Sink, story: &str, within: Duration) -> Option<SystemTime> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if let Some(t) = seen.first.lock().unwrap().get(story) {
-            return Some(*t);
+        if let Some(t) = seen.first(story).await {
+            return Some(t);
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

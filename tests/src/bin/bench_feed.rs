@@ -99,6 +99,7 @@ where
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    newsroom_platform::refuse_debug_build("bench-feed");
     let env = |k: &str, d: usize| {
         std::env::var(k)
             .ok()

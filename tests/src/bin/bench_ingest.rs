@@ -38,6 +38,7 @@ fn corpus(total: usize) -> Vec<Story> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    newsroom_platform::refuse_debug_build("bench-ingest");
     let total: usize = std::env::var("BENCH_STORIES")
         .ok()
         .and_then(|v| v.parse().ok())
