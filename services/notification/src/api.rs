@@ -315,8 +315,7 @@ impl NotificationService for NotificationApi {
         if let Some(d) = req.device.as_mut() {
             d.user_id = self
                 .auth
-                .reader(&metadata, &d.user_id, "RegisterDevice")
-                .await?;
+                .reader_for(principal.clone(), &d.user_id, "RegisterDevice")?;
         }
         let device = self.validate_device(req.device).await?;
         // A device id is its owner's: a reader cannot take over another reader's device.

@@ -127,7 +127,11 @@ impl KeyStore {
     }
 
     pub(super) fn describe(&self) -> String {
-        super::describe_source(&self.source)
+        match &self.source {
+            JwksSource::File(p) => format!("file {}", p.display()),
+            JwksSource::Url(u) => format!("url {u}"),
+            JwksSource::DevDir(d) => format!("dev key in {}", d.display()),
+        }
     }
 
     /// Reads a JWKS file now (at start, so that a bad file is a configuration error).
@@ -160,7 +164,7 @@ impl KeyStore {
             JwksSource::File(path) => {
                 std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
             }
-            JwksSource::DevDir(dir) => match std::fs::read(super::dev_jwks(dir)) {
+            JwksSource::DevDir(dir) => match std::fs::read(dir.join(super::dev::JWKS_FILE)) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
                 Err(e) => return Err(format!("{}: {e}", dir.display())),

@@ -33,7 +33,6 @@ pub mod dev;
 mod jwks;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -454,6 +453,17 @@ impl Auth {
         rpc: &'static str,
     ) -> Result<String, Status> {
         let principal = self.authenticate(metadata).await?;
+        self.reader_for(principal, named, rpc)
+    }
+
+    /// [`Auth::reader`] for a caller already authenticated (a call that also needs the
+    /// principal itself verifies its credential once).
+    pub fn reader_for(
+        &self,
+        principal: Principal,
+        named: &str,
+        rpc: &'static str,
+    ) -> Result<String, Status> {
         let named = named.trim();
         if principal.via == Via::Local {
             return Ok(named.to_owned());
@@ -539,20 +549,6 @@ impl Auth {
         *field(&mut inner) = reader;
         Ok(inner)
     }
-}
-
-/// A JWKS location, for error messages and `Debug`.
-fn describe_source(source: &JwksSource) -> String {
-    match source {
-        JwksSource::File(p) => format!("file {}", p.display()),
-        JwksSource::Url(u) => format!("url {u}"),
-        JwksSource::DevDir(d) => format!("dev key in {}", d.display()),
-    }
-}
-
-/// The development JWKS of a directory.
-fn dev_jwks(dir: &std::path::Path) -> PathBuf {
-    dir.join(dev::JWKS_FILE)
 }
 
 #[cfg(test)]
