@@ -324,6 +324,18 @@ impl Pipeline {
         self.first(service).admin
     }
 
+    /// A service's `/metrics` page (its first instance).
+    pub async fn scrape(&self, service: Service) -> String {
+        let url = format!("http://{}/metrics", self.admin_addr(service));
+        reqwest::get(&url)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// A gRPC channel to a running service (its first instance).
     pub async fn channel(&self, service: Service) -> Channel {
         self.channel_at(self.grpc_addr(service)).await
@@ -819,4 +831,15 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The value of one sample (`name{labels} value`) in a Prometheus text page, if present.
+pub fn metric_sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -12,27 +12,12 @@ use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{GetFeedRequest, GetStoryRequest, SubmitStoryRequest};
 
-/// The value of one sample (`name{labels} value`) in a Prometheus text page, if present.
 fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    newsroom_e2e::metric_sample(page, series)
 }
 
-/// A service's `/metrics` page.
 async fn scrape(pipeline: &Pipeline, service: Service) -> String {
-    let url = format!("http://{}/metrics", pipeline.admin_addr(service));
-    reqwest::get(&url)
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics body")
+    pipeline.scrape(service).await
 }
 
 /// Takes its time over each record, as a slow enrichment stage would.

@@ -520,3 +520,97 @@ async fn a_reader_keeps_a_bounded_number_of_feed_snapshots() {
     assert_eq!(snapshots, 8);
     s.pipeline.stop().await;
 }
+
+/// How many first pages recommendation served from its prepared entries so far.
+async fn prepared_pages(pipeline: &Pipeline) -> f64 {
+    let page = pipeline.scrape(Service::Recommendation).await;
+    newsroom_e2e::metric_sample(
+        &page,
+        "newsroom_recommendation_feed_pages_total{path=\"prepared\"}",
+    )
+    .unwrap_or(0.0)
+}
+
+/// Issue 17: a returning reader's first page comes prepared (one round trip, no ranking), and
+/// whatever would change it ends it at once: a new story in a followed topic is on the first
+/// page within 2 s of being indexed, a read story is gone at the next request, a kill within
+/// 2 s of the story leaving the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_readers_page_comes_prepared_and_changes_reach_it_at_once() {
+    let mut s = setup().await;
+    s.follow("pat", SPORT).await;
+    let mut first = Vec::new();
+    for n in 0..3 {
+        first.push(s.submit(sport(n)).await);
+    }
+    s.indexed(&first).await;
+    let (ranked, _) = feed(&mut s.rec, "pat", 10, "").await;
+    assert_eq!(ids(&ranked).len(), 3, "{:?}", ids(&ranked));
+    let before = prepared_pages(&s.pipeline).await;
+    let (again, _) = feed(&mut s.rec, "pat", 10, "").await;
+    assert_eq!(ids(&again), ids(&ranked), "the same page, served again");
+    assert_eq!(again[0].reasons, ranked[0].reasons);
+    assert_eq!(
+        prepared_pages(&s.pipeline).await,
+        before + 1.0,
+        "the second request was not served from the prepared page"
+    );
+
+    // A new story in the followed topic.
+    let new = s.submit(sport(5)).await;
+    s.indexed(std::slice::from_ref(&new)).await;
+    let indexed = std::time::Instant::now();
+    loop {
+        let (items, _) = feed(&mut s.rec, "pat", 10, "").await;
+        if ids(&items).contains(&new) {
+            break;
+        }
+        assert!(
+            indexed.elapsed() < Duration::from_secs(2),
+            "a new story in a followed topic is not on the first page 2 s after it was indexed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Read: gone at the next request.
+    s.rec
+        .record_interaction(InteractionRequest {
+            user_id: "pat".into(),
+            story_id: new.clone(),
+            kind: InteractionKind::Read as i32,
+            dwell_ms: 20_000,
+        })
+        .await
+        .expect("RecordInteraction");
+    let (items, _) = feed(&mut s.rec, "pat", 10, "").await;
+    assert!(!ids(&items).contains(&new), "a read story is still shown");
+    // Prepared again, then a kill: gone within 2 s of leaving the store.
+    feed(&mut s.rec, "pat", 10, "").await;
+    let mut kill = sport(1);
+    kill.pubstatus = PubStatus::Canceled as i32;
+    s.submit(kill).await;
+    let killed = first[1].clone();
+    eventually(Duration::from_secs(30), "the kill applied", || {
+        let (mut rec, killed) = (s.rec.clone(), killed.clone());
+        async move {
+            rec.get_story(GetStoryRequest { story_id: killed })
+                .await
+                .is_err()
+                .then_some(())
+        }
+    })
+    .await;
+    let applied = std::time::Instant::now();
+    loop {
+        let (items, _) = feed(&mut s.rec, "pat", 10, "").await;
+        if !ids(&items).contains(&killed) {
+            break;
+        }
+        assert!(
+            applied.elapsed() < Duration::from_secs(2),
+            "a killed story is still on the prepared page 2 s after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.pipeline.stop().await;
+}

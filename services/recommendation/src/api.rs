@@ -105,6 +105,7 @@ pub struct RecommendationApi {
     profiles_topic: String,
     interactions_topic: String,
     lookup: StoryLookup,
+    prepared: feed::Prepared,
     metrics: Metrics,
     auth: Auth,
 }
@@ -143,6 +144,7 @@ impl RecommendationApi {
         platform: newsroom_platform::PlatformConfig,
         metrics: Metrics,
         auth: Auth,
+        prepared_readers: usize,
     ) -> Self {
         use newsroom_platform::kafka::topics;
         RecommendationApi {
@@ -151,6 +153,7 @@ impl RecommendationApi {
             profiles_topic: platform.topic(topics::PROFILES),
             interactions_topic: platform.topic(topics::INTERACTIONS),
             lookup: StoryLookup::new(platform),
+            prepared: feed::Prepared::new(prepared_readers),
             metrics,
             auth,
         }
@@ -167,8 +170,12 @@ impl RecommendationApi {
                     .ok_or_else(|| invalid("cursor", "not a cursor returned by GetFeed"))?,
             ),
         };
-        let (items, next_cursor) = feed::page(&self.store, user, limit, cursor.as_ref()).await?;
-        Ok(GetFeedResponse { items, next_cursor })
+        let page = feed::page(&self.store, &self.prepared, user, limit, cursor.as_ref()).await?;
+        self.metrics.feed_page(page.path.as_str());
+        Ok(GetFeedResponse {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        })
     }
 
     async fn trending(&self, req: GetTrendingRequest) -> Result<GetTrendingResponse, ApiError> {

@@ -11,6 +11,10 @@ pub const NEWSROOM_STORY_TTL_HOURS: &str = "NEWSROOM_STORY_TTL_HOURS";
 /// Stories kept per index (topic, section, author, entity, latest), newest first. Default 10000.
 pub const NEWSROOM_INDEX_MAX_STORIES: &str = "NEWSROOM_INDEX_MAX_STORIES";
 
+/// Readers whose first page each replica keeps prepared (see `feed::prepared`); 0 turns it
+/// off. Default 10000.
+pub const NEWSROOM_FEED_PREPARED_READERS: &str = "NEWSROOM_FEED_PREPARED_READERS";
+
 /// The default gRPC port of recommendation.
 pub const DEFAULT_PORT: u16 = 50053;
 
@@ -19,6 +23,8 @@ pub struct Config {
     pub platform: PlatformConfig,
     pub story_ttl: Duration,
     pub index_max_stories: usize,
+    /// Readers whose first page is kept prepared per replica.
+    pub prepared_readers: usize,
     /// Who may call (see [`newsroom_platform::auth`]): readers act for themselves only.
     pub auth: Auth,
 }
@@ -41,6 +47,10 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let prepared_readers = env.parse(
+            NEWSROOM_FEED_PREPARED_READERS,
+            crate::feed::prepared::DEFAULT_READERS,
+        )?;
         let platform = PlatformConfig::from_env(env, "recommendation", DEFAULT_PORT)?;
         let auth = Auth::from_env(env, &platform)?;
         Ok(Config {
@@ -48,6 +58,7 @@ impl Config {
             auth,
             story_ttl: Duration::from_secs(hours * 3600),
             index_max_stories,
+            prepared_readers,
         })
     }
 }

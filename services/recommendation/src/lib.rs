@@ -114,6 +114,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         platform.clone(),
         metrics,
         config.auth.clone(),
+        config.prepared_readers,
     );
     service
         .serve(tonic::service::Routes::new(

@@ -1,12 +1,16 @@
-//! `just bench-feed`: `GetFeed` under load against the real Redis, beside a raw Redis baseline.
+//! `just bench-feed`: `GetFeed` under load against the real Redis, beside the same server's
+//! `grpc.health.v1.Health/Check` with the same client and concurrency (the limit of gRPC on
+//! this machine).
 //!
 //! Loads `BENCH_STORIES` stories (default 100,000: the BBC corpus repeated under new ids, each
 //! with its category's IPTC topic, written through the service's own indexer) and
-//! `BENCH_USERS` readers (default 100,000, each following two or three topics). Then drives
-//! `GetFeed` for random readers with a Rust gRPC load client: a fixed rate of 2,000 requests/s,
-//! and closed-loop saturation at rising concurrency. Beside each figure, a raw Redis client
-//! does the same number of sequential round trips per request (`PING`s), and the ratio is
-//! printed. Absolute figures depend on the machine; never run in CI.
+//! `BENCH_USERS` readers (default 100,000, each following two or three topics); a tenth of
+//! them are *active* (they opened the app recently: one request each before measuring). Then
+//! drives `GetFeed` with a Rust gRPC load client: active readers at a fixed 2,000 requests/s
+//! (p50/p99), active readers unpaced at 64 in flight against `Health/Check` (the ratio), and
+//! readers not seen recently (the full ranking path) unpaced. The whole run is repeated at a
+//! tenth of the size first, so the cost per request can be compared as the data grows
+//! ten-fold. Absolute figures depend on the machine; never run in CI.
 
 #![allow(clippy::print_stdout)]
 
@@ -18,13 +22,10 @@ use newsroom_e2e::{Pipeline, Service, data_file};
 use newsroom_platform::redis::redis;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{EnrichedStory, Enrichment, GetFeedRequest, TopicScore};
+use newsroom_recommendation::feed;
 use newsroom_recommendation::store::{FeedStore, IndexKey};
-
-/// Redis round trips of one first-page `GetFeed` on a first-page miss (counted in feed.rs):
-/// the reader (one pipeline), the candidate indexes (one pipeline), the snapshot write, plus
-/// the cards, the trending lists (global and per followed topic) and the page's stories when
-/// the replica's 5 s in-process copies do not have them — 3 to 9; the baseline does 6.
-const ROUND_TRIPS: usize = 6;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 fn topic_of(category: &str) -> &'static str {
     match category {
@@ -58,8 +59,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Runs `op` from `concurrency` workers for `duration`; with `rate`, paced open-loop.
-async fn drive<F, Fut>(concurrency: usize, duration: Duration, rate: Option<f64>, op: F) -> Stats
+/// Runs `op` from `concurrency` workers for `duration` (or until `op` ran `max` times); with
+/// `rate`, paced open-loop.
+async fn drive<F, Fut>(
+    concurrency: usize,
+    duration: Duration,
+    rate: Option<f64>,
+    max: u64,
+    op: F,
+) -> Stats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -74,7 +82,7 @@ where
             let mut i = w as u64;
             let interval = rate.map(|r| Duration::from_secs_f64(concurrency as f64 / r));
             let mut next = Instant::now();
-            while started.elapsed() < duration {
+            while started.elapsed() < duration && i < max {
                 if let Some(iv) = interval {
                     tokio::time::sleep_until(next.into()).await;
                     next += iv;
@@ -108,6 +116,47 @@ async fn main() -> anyhow::Result<()> {
     };
     let (stories, users) = (env("BENCH_STORIES", 100_000), env("BENCH_USERS", 100_000));
     let secs = env("BENCH_SECONDS", 10) as u64;
+    let mut rows = Vec::new();
+    for (stories, users) in [(stories / 10, users / 10), (stories, users)] {
+        println!();
+        println!(
+            "== {stories} stories, {users} readers ({} active)",
+            users / 10
+        );
+        rows.push(run(stories, users, Duration::from_secs(secs)).await?);
+    }
+    println!();
+    println!("how cost grows (ten-fold stories and readers):");
+    println!(
+        "{:<22} {:>14} {:>14} {:>14} {:>12} {:>12}",
+        "size", "active rps", "health rps", "ratio", "cold rps", "p99 @2000"
+    );
+    for r in &rows {
+        println!(
+            "{:<22} {:>14.0} {:>14.0} {:>14.2} {:>12.0} {:>9.2} ms",
+            r.size,
+            r.active_rps,
+            r.health_rps,
+            r.active_rps / r.health_rps,
+            r.cold_rps,
+            r.paced_p99_ms
+        );
+    }
+    println!();
+    println!("targets: active GetFeed ≥ 0.5 × Health/Check unpaced; p99 ≤ 10 ms at 2000 req/s");
+    Ok(())
+}
+
+/// One size's figures, for the closing table.
+struct Row {
+    size: String,
+    active_rps: f64,
+    health_rps: f64,
+    cold_rps: f64,
+    paced_p99_ms: f64,
+}
+
+async fn run(stories: usize, users: usize, dur: Duration) -> anyhow::Result<Row> {
     let pipeline = Pipeline::start_with(
         &[Service::Recommendation],
         &[
@@ -122,7 +171,6 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(14 * 86400),
         100_000,
     );
-
     // Stories, through the indexer's own write path.
     let articles: Vec<newsroom_cli::bbc::BbcArticle> = data_file("bbc-news.jsonl")
         .lines()
@@ -195,84 +243,107 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    // The ranking alone, in process, without gRPC: where the time goes.
+    // The ranking alone, in process, without gRPC: where the time goes. Readers past the
+    // active tenth, so the service's own entries are not touched.
+    let prepared = feed::Prepared::new(0);
     let t = Instant::now();
     for u in 0..200 {
-        newsroom_recommendation::feed::page(&store, &format!("user-{u}"), 20, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        feed::page(
+            &store,
+            &prepared,
+            &format!("user-{}", users - 1 - u),
+            20,
+            None,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     println!(
-        "in-process first page, one at a time: {:.2} ms each",
+        "in-process first page ranked afresh, one at a time: {:.2} ms each",
         ms(t.elapsed()) / 200.0
     );
 
     let channel = pipeline.channel(Service::Recommendation).await;
-    let feed = {
+    let active = (users / 10).max(1) as u64;
+    let get_feed = move |channel: tonic::transport::Channel, user: String| async move {
+        RecommendationServiceClient::new(channel)
+            .get_feed(GetFeedRequest {
+                user_id: user,
+                limit: 20,
+                cursor: String::new(),
+            })
+            .await
+            .expect("GetFeed");
+    };
+    // Active readers opened the app recently: one request each, unmeasured.
+    let t = Instant::now();
+    futures::stream::iter(0..active)
+        .map(|u| get_feed(channel.clone(), format!("user-{u}")))
+        .buffer_unordered(16)
+        .count()
+        .await;
+    println!(
+        "{active} active readers' first requests (ranked afresh): {:.0} req/s",
+        active as f64 / t.elapsed().as_secs_f64()
+    );
+    // A spread of readers (a multiplicative hash of the request number) among `n` from `from`.
+    let spread = |from: u64, n: u64| {
         let channel = channel.clone();
         move |i: u64| {
-            let mut client = RecommendationServiceClient::new(channel.clone());
-            // A spread of readers (a multiplicative hash of the request number).
-            let user = format!("user-{}", (i.wrapping_mul(2_654_435_761)) % users as u64);
-            async move {
-                client
-                    .get_feed(GetFeedRequest {
-                        user_id: user,
-                        limit: 20,
-                        cursor: String::new(),
-                    })
-                    .await
-                    .expect("GetFeed");
-            }
+            let user = format!("user-{}", from + i.wrapping_mul(2_654_435_761) % n);
+            get_feed(channel.clone(), user)
         }
     };
-    let raw = {
-        let conn = redis_store.conn();
+    let health = {
+        let channel = channel.clone();
         move |_i: u64| {
-            let mut conn = conn.clone();
+            let mut client = HealthClient::new(channel.clone());
             async move {
-                for _ in 0..ROUND_TRIPS {
-                    let _: String = redis::cmd("PING")
-                        .query_async(&mut conn)
-                        .await
-                        .expect("PING");
-                }
+                client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .expect("Health/Check");
             }
         }
     };
 
     println!();
     println!(
-        "GetFeed (limit 20) vs a raw Redis client doing {ROUND_TRIPS} sequential round trips per request"
+        "{:<40} {:>10} {:>9} {:>9}",
+        "load", "req/s", "p50 ms", "p99 ms"
     );
-    println!(
-        "{:<28} {:>10} {:>9} {:>9}   {:>10} {:>9} {:>9}   {:>6}",
-        "load", "feed rps", "p50 ms", "p99 ms", "redis rps", "p50 ms", "p99 ms", "ratio"
-    );
-    let row = |name: &str, f: &Stats, r: &Stats| {
+    let row = |name: &str, f: &Stats| {
         println!(
-            "{:<28} {:>10.0} {:>9.2} {:>9.2}   {:>10.0} {:>9.2} {:>9.2}   {:>6.2}",
+            "{:<40} {:>10.0} {:>9.2} {:>9.2}",
             name,
             f.rate(),
             ms(f.pct(0.5)),
             ms(f.pct(0.99)),
-            r.rate(),
-            ms(r.pct(0.5)),
-            ms(r.pct(0.99)),
-            f.rate() / r.rate()
         );
     };
-    let dur = Duration::from_secs(secs);
-    let f = drive(64, dur, Some(2000.0), feed.clone()).await;
-    let r = drive(64, dur, Some(2000.0), raw.clone()).await;
-    row("fixed 2000 req/s", &f, &r);
-    for c in [8, 32, 128] {
-        let f = drive(c, dur, None, feed.clone()).await;
-        let r = drive(c, dur, None, raw.clone()).await;
-        row(&format!("saturation, {c} in flight"), &f, &r);
-    }
-    println!();
-    println!("targets: p99 ≤ 10 ms at 2000 req/s; ≥ 5000 req/s at saturation");
+    let paced = drive(64, dur, Some(2000.0), u64::MAX, spread(0, active)).await;
+    row("GetFeed, active readers, 2000 req/s", &paced);
+    let active_rps = drive(64, dur, None, u64::MAX, spread(0, active)).await;
+    row("GetFeed, active readers, 64 in flight", &active_rps);
+    let health_rps = drive(64, dur, None, u64::MAX, health).await;
+    row("Health/Check, 64 in flight", &health_rps);
+    // Readers not seen: each request ranks afresh (a reader coming back after a while); each
+    // reader once at most, so none is served from an entry of this run.
+    let cold_n = (users as u64 - active).max(1);
+    let cold = drive(64, dur, None, cold_n, spread(active, cold_n)).await;
+    row("GetFeed, readers not seen, 64 in flight", &cold);
+    println!(
+        "ratio GetFeed (active) / Health/Check: {:.2}",
+        active_rps.rate() / health_rps.rate()
+    );
     pipeline.stop().await;
-    Ok(())
+    Ok(Row {
+        size: format!("{stories}/{users}"),
+        active_rps: active_rps.rate(),
+        health_rps: health_rps.rate(),
+        cold_rps: cold.rate(),
+        paced_p99_ms: ms(paced.pct(0.99)),
+    })
 }

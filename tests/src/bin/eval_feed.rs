@@ -53,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
     let pipeline = Pipeline::start_with(&[Service::Ingest], &[("RUST_LOG", "error")]).await;
     let redis = pipeline.redis().await;
     let store = FeedStore::new(redis, Duration::from_secs(14 * 86400), 10_000);
+    // The service's own first-page path, prepared entries included.
+    let prepared = feed::Prepared::new(feed::prepared::DEFAULT_READERS);
     let mut rng = Rng(0x5eed_1234_abcd_9876);
 
     let articles: Vec<newsroom_cli::bbc::BbcArticle> = data_file("bbc-news.jsonl")
@@ -111,10 +113,10 @@ async fn main() -> anyhow::Result<()> {
             for round in 0..=ROUNDS {
                 let ids: Vec<String> = if policy == 0 {
                     store.forget_first_page(&user).await?;
-                    let (items, _) = feed::page(&store, &user, 10, None)
+                    let page = feed::page(&store, &prepared, &user, 10, None)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    items
+                    page.items
                         .iter()
                         .map(|i| i.story.as_ref().unwrap().id.clone())
                         .collect()

@@ -12,7 +12,7 @@ use newsroom_proto::v1::TargetKind;
 
 use super::score::Weights;
 use crate::interests;
-use crate::store::{FeedStore, Index, IndexKey, ReaderState, RedisError};
+use crate::store::{FeedStore, Index, IndexKey, ReaderState, RedisError, Watch};
 
 /// Stories read from each followed index.
 pub const PER_FOLLOW: usize = 150;
@@ -179,17 +179,20 @@ pub fn sources(reader: &Reader) -> Vec<(Index, usize, Why)> {
     sources
 }
 
-/// Reads a reader's candidates: the [`sources`] in one round trip, then trending.
+/// Reads a reader's candidates: the [`sources`] in one round trip (with the versions of their
+/// indexes read just before them: what a prepared feed watches), then trending.
 pub async fn gather<'r>(
     store: &FeedStore,
     reader: &'r Reader,
-) -> Result<Candidates<'r>, RedisError> {
+) -> Result<(Candidates<'r>, Watch), RedisError> {
     let sources = sources(reader);
     let reads: Vec<(Index, usize)> = sources
         .iter()
         .map(|(index, count, _)| (index.clone(), *count))
         .collect();
-    let lists = store.newest(&reads).await?;
+    let mut fields = Watch::base_fields();
+    fields.extend(reads.iter().map(|(index, _)| index.field()));
+    let (watch, lists) = store.newest_watched(&reads, fields).await?;
     let mut candidates = Candidates::new(reader);
     for ((_, _, why), ids) in sources.iter().zip(lists) {
         for id in ids {
@@ -214,7 +217,7 @@ pub async fn gather<'r>(
             candidates.add(id.clone(), Why::TrendingIn(k.value.clone()));
         }
     }
-    Ok(candidates)
+    Ok((candidates, watch))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use newsroom_proto::v1::{DevelopingStory, TargetKind};
 
-use crate::store::{FeedStore, Index, IndexKey, RedisError};
+use crate::store::{FeedStore, Index, IndexKey, RedisError, Watch};
 
 /// Stories of a cluster read to find its newest and count its stories and sources.
 pub const DEVELOPING_MAX: usize = 50;
@@ -23,12 +23,13 @@ pub struct Developing {
     pub info: DevelopingStory,
 }
 
-/// For each story of a page, the developing story it belongs to (`None`: no cluster known).
-/// Two round trips for the whole page (the cards are mostly in the local cache).
+/// For each story of a page, the developing story it belongs to (`None`: no cluster known),
+/// and the versions of those clusters' indexes read just before them (what a prepared page
+/// watches). Two round trips for the whole page (the cards are mostly in the local cache).
 pub async fn of_page(
     store: &FeedStore,
     ids: &[String],
-) -> Result<Vec<Option<Developing>>, RedisError> {
+) -> Result<(Vec<Option<Developing>>, Watch), RedisError> {
     let cards = store.cards(ids).await?;
     let clusters: Vec<Option<String>> = cards
         .iter()
@@ -51,7 +52,8 @@ pub async fn of_page(
             )
         })
         .collect();
-    let lists = store.newest(&reads).await?;
+    let fields = reads.iter().map(|(index, _)| index.field()).collect();
+    let (watch, lists) = store.newest_watched(&reads, fields).await?;
     let mut members: Vec<String> = lists.iter().flatten().cloned().collect();
     members.sort();
     members.dedup();
@@ -66,10 +68,11 @@ pub async fn of_page(
         .zip(&lists)
         .filter_map(|(cluster, list)| Some((cluster.as_str(), summarise(cluster, list, &sources)?)))
         .collect();
-    Ok(clusters
+    let developing = clusters
         .iter()
         .map(|c| c.as_deref().and_then(|c| by_cluster.get(c).cloned()))
-        .collect())
+        .collect();
+    Ok((developing, watch))
 }
 
 /// A cluster's stories (newest first) as one developing story: those still cached count, and

@@ -13,7 +13,9 @@
 //!   the service knows of a reader ([`reader`]);
 //! - `rec:trend:<scope>:<hour>` — trending buckets ([`trend`]);
 //! - `rec:snap:<id>`, `rec:first:<user>` — ranking snapshots and the reader's cached first page,
-//!   and `rec:loaded`, the marker that Redis holds the state ([`snapshot`]).
+//!   and `rec:loaded`, the marker that Redis holds the state ([`snapshot`]);
+//! - `rec:idxver`, `rec:gen:<user>` — a version per index and a generation per reader, what
+//!   tells a prepared feed it is still current ([`changes`]).
 //!
 //! Writing a story is idempotent on (id, version): an older or equal version never replaces a
 //! newer one, so redelivered records change nothing. A killed story (pubstatus canceled) is
@@ -25,12 +27,14 @@
 //! once; another replica's copy is at most [`LOCAL_TTL`] old (a kill can show there that long).
 //!
 //! Components:
+//! - [`changes`] — index versions, reader generations, [`Watch`];
 //! - [`target`] — [`IndexKey`], the feed index a follow target reads;
 //! - [`story`] — the story cache, cards and indexes;
 //! - [`reader`] — follows, read history, hidden stories, implicit interests;
 //! - [`trend`] — trending buckets and the in-process trending lists;
 //! - [`snapshot`] — ranking snapshots, first pages and the loaded marker.
 
+pub mod changes;
 pub mod reader;
 pub mod snapshot;
 pub mod story;
@@ -40,10 +44,11 @@ pub mod trend;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use newsroom_platform::redis::redis::{self, AsyncCommands as _};
+use newsroom_platform::redis::redis::AsyncCommands as _;
 use newsroom_platform::redis::{RedisStore, VersionGuard};
 use newsroom_proto::v1::EnrichedStory;
 
+pub use changes::{Current, Watch};
 pub use reader::{History, InterestWeight, ReaderState};
 pub use story::{Applied, BREAKING_INDEX_MIN, Card, indexes_of, published_ms};
 pub use target::{IndexKey, follows_of};
@@ -212,18 +217,5 @@ impl FeedStore {
             out[i] = v;
         }
         Ok(out)
-    }
-
-    /// The newest story ids of several indexes, newest first, `count` of each, in one round
-    /// trip (none for no indexes: Redis refuses an empty pipeline).
-    pub async fn newest(&self, reads: &[(Index, usize)]) -> Result<Vec<Vec<String>>, RedisError> {
-        if reads.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for (index, count) in reads {
-            pipe.zrevrange(self.index_key(index), 0, *count as isize - 1);
-        }
-        pipe.query_async(&mut self.redis.conn()).await
     }
 }

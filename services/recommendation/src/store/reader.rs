@@ -65,6 +65,8 @@ fn interests_of(raw: HashMap<String, String>) -> HashMap<String, InterestWeight>
 pub struct ReaderState {
     /// The snapshot of their cached first page, if still cached.
     pub first_page: Option<String>,
+    /// Their generation (see [`super::changes`]) when this was read.
+    pub generation: Option<String>,
     pub follows: Vec<IndexKey>,
     pub interests: HashMap<String, InterestWeight>,
     pub read: HashSet<String>,
@@ -76,12 +78,15 @@ impl FeedStore {
     pub async fn reader(&self, user: &str) -> Result<ReaderState, RedisError> {
         type Raw = (
             Option<String>,
+            Option<String>,
             Vec<String>,
             HashMap<String, String>,
             HashSet<String>,
             HashSet<String>,
         );
-        let (first_page, follows, interests, read, hidden): Raw = redis::pipe()
+        // The generation first: a change landing after it shows at the next look.
+        let (generation, first_page, follows, interests, read, hidden): Raw = redis::pipe()
+            .get(self.generation_key(user))
             .get(self.first_page_key(user))
             .smembers(self.follows_key(user))
             .hgetall(self.interests_key(user))
@@ -91,6 +96,7 @@ impl FeedStore {
             .await?;
         Ok(ReaderState {
             first_page,
+            generation,
             follows: follows_of(&follows),
             interests: interests_of(interests),
             read,
@@ -133,6 +139,7 @@ impl FeedStore {
         if !members.is_empty() {
             pipe.sadd(&key, members.into_iter().collect::<Vec<_>>());
         }
+        self.new_generation(&mut pipe, user);
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 
@@ -144,8 +151,8 @@ impl FeedStore {
         story_id: &str,
         history: History,
     ) -> Result<(), RedisError> {
-        redis::pipe()
-            .cmd("EVAL")
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
             .arg(CAPPED_SADD)
             .arg(1)
             .arg(self.history_key(history, user))
@@ -153,8 +160,9 @@ impl FeedStore {
             .arg(MAX_HISTORY)
             .ignore()
             .del(self.first_page_key(user))
-            .query_async::<()>(&mut self.redis.conn())
-            .await
+            .ignore();
+        self.new_generation(&mut pipe, user);
+        pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 
     /// Folds one interaction in, in one round trip: the story joins the reader's `history` (kept
@@ -180,6 +188,7 @@ impl FeedStore {
                 .ignore()
                 .expire(&key, HISTORY_TTL_SECS)
                 .del(self.first_page_key(user));
+            self.new_generation(&mut pipe, user);
         }
         if let Some(trend) = trend {
             self.count_trend(&mut pipe, story_id, trend);
@@ -214,6 +223,7 @@ impl FeedStore {
         let mut pipe = redis::pipe();
         pipe.hset_multiple(&key, &fields)
             .expire(&key, HISTORY_TTL_SECS);
+        self.new_generation(&mut pipe, user);
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 }

@@ -51,9 +51,13 @@ impl FeedStore {
             .await
     }
 
-    /// Drops a reader's cached first page: it no longer says what they want.
+    /// Drops a reader's cached first page and starts a new generation of theirs (ending any
+    /// prepared feed): neither says what they want any more.
     pub async fn forget_first_page(&self, user: &str) -> Result<(), RedisError> {
-        self.redis.conn().del(self.first_page_key(user)).await
+        let mut pipe = redis::pipe();
+        pipe.del(self.first_page_key(user)).ignore();
+        self.new_generation(&mut pipe, user);
+        pipe.query_async(&mut self.redis.conn()).await
     }
 
     /// Drops every reader's cached first page (after a rebuild, so that pages served while

@@ -12,7 +12,7 @@ use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::{EnrichedStory, PubStatus, TargetKind};
 
-use super::{FeedStore, Index, IndexKey, RedisError, now_ms};
+use super::{FeedStore, Index, IndexKey, RedisError, changes, now_ms};
 
 /// Every index a story belongs to.
 pub fn indexes_of(story: &EnrichedStory) -> Vec<IndexKey> {
@@ -253,6 +253,19 @@ impl FeedStore {
             pipe.zrem(&breaking_index, &s.id);
             pipe.del(self.story_key(&s.id));
             pipe.del(self.card_key(&s.id));
+            let fields: Vec<String> = old_indexes
+                .iter()
+                .chain(&new_indexes)
+                .map(|k| k.member())
+                .collect();
+            self.bump_indexes(
+                &mut pipe,
+                fields.iter().map(String::as_str).chain([
+                    changes::LATEST,
+                    changes::BREAKING,
+                    changes::KILLS,
+                ]),
+            );
             pipe.query_async::<()>(&mut self.redis.conn()).await?;
             let now = Instant::now();
             self.local.cards.insert(s.id.clone(), (now, None));
@@ -286,6 +299,26 @@ impl FeedStore {
             // to its followers while cached. Ids whose cache entry expired are skipped on read.
             pipe.zremrangebyrank(&k, 0, -(self.index_max as isize) - 1);
         }
+        // Every index this write touched, so that a prepared feed reading one sees the change.
+        let was_breaking = previous
+            .as_ref()
+            .and_then(|p| p.enrichment.as_ref())
+            .is_some_and(|e| e.breaking_score >= BREAKING_INDEX_MIN);
+        let fields: Vec<String> = old_indexes
+            .iter()
+            .filter(|k| !new_indexes.contains(k))
+            .chain(&new_indexes)
+            .map(|k| k.member())
+            .collect();
+        let breaking_touched = (breaking >= BREAKING_INDEX_MIN && !s.canary) || was_breaking;
+        self.bump_indexes(
+            &mut pipe,
+            fields
+                .iter()
+                .map(String::as_str)
+                .chain(Some(changes::LATEST))
+                .chain(breaking_touched.then_some(changes::BREAKING)),
+        );
         pipe.query_async::<()>(&mut self.redis.conn()).await?;
         let now = Instant::now();
         self.local
