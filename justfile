@@ -126,8 +126,10 @@ compose-up:
 compose-down:
     docker compose -f deploy/compose.yaml down
 
-# Bulk ingest of 100,000 story versions through SubmitStories, beside a raw Kafka producer.
+# Bulk ingest of 100,000 story versions (and 10,000 first) through SubmitStories, beside a raw
+# Kafka producer: one record per story, and the records ingest writes per story.
 bench-ingest: stack-up
+    cargo build --release -p newsroom-ingest --bins
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-ingest
 
 # Notification: one flash story to 1,000,000 devices (mixed channels, 10% in quiet hours)
@@ -144,8 +146,10 @@ bench-alerts: stack-up
 chaos: stack-up toxiproxy-up
     NEWSROOM_DATA="{{data}}" cargo run -p newsroom-e2e --bin chaos
 
-# GetFeed under load (100,000 stories, 100,000 readers) beside a raw Redis baseline.
+# GetFeed under load (100,000 stories and readers, and a tenth of that first) beside the same
+# server's Health/Check: active readers paced and unpaced, readers not seen recently.
 bench-feed: stack-up
+    cargo build --release -p newsroom-recommendation --bins
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-feed
 
 # Offline evaluation of the feed: precision@10 for simulated readers against recency only.

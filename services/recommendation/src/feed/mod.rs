@@ -127,8 +127,8 @@ async fn first_page(
         Lookup::Current(_, Some(page)) => return Ok(FeedPage::of(&page, Path::Prepared)),
         Lookup::Current(entry, None) => {
             let head = entry.head.iter().take(limit).cloned().collect();
-            let page = Arc::new(render(store, &entry.snapshot, 0, head, entry.total).await?);
-            entry.keep_page(limit, page.clone());
+            let page = render(store, &entry.snapshot, 0, head, entry.total).await?;
+            let page = entry.keep_page(limit, page);
             return Ok(FeedPage::of(&page, Path::Prepared));
         }
         Lookup::Stale => true,
@@ -159,9 +159,9 @@ async fn first_page(
         .await?;
     let total = ranked.len();
     let head: Vec<Ranked> = ranked.iter().take(limit).cloned().collect();
-    let page = Arc::new(render(store, &snap, 0, head, total).await?);
+    let page = render(store, &snap, 0, head, total).await?;
     let entry = Entry::new(generation, watch, snap, ranked, total);
-    entry.keep_page(limit, page.clone());
+    let page = entry.keep_page(limit, page);
     prepared.keep(user, Arc::new(entry));
     Ok(FeedPage::of(&page, Path::Ranked))
 }

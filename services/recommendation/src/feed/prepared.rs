@@ -63,7 +63,8 @@ impl Card {
     }
 }
 
-/// One rendered page and what it watches beyond its ranking (the clusters of its cards).
+/// One rendered page and what it watches: the clusters of its cards (as rendered), and once
+/// kept in an [`Entry`], the entry's indexes before them (so a request reads one list).
 #[derive(Debug)]
 pub struct Page {
     pub cards: Vec<Card>,
@@ -119,10 +120,17 @@ impl Entry {
             .map(|(_, p)| p.clone())
     }
 
-    pub fn keep_page(&self, limit: usize, page: Arc<Page>) {
+    /// Keeps a page rendered from this entry (its watch becomes the entry's and the page's);
+    /// returns it as kept.
+    pub fn keep_page(&self, limit: usize, page: Page) -> Arc<Page> {
+        let page = Arc::new(Page {
+            watch: self.watch.joined(&page.watch),
+            ..page
+        });
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         pages.retain(|(l, _)| *l != limit);
-        pages.push((limit, page));
+        pages.push((limit, page.clone()));
+        page
     }
 }
 
@@ -166,10 +174,7 @@ impl Prepared {
             return Ok(Lookup::Stale);
         }
         let page = entry.page(limit);
-        let watch = match &page {
-            Some(p) => entry.watch.joined(&p.watch),
-            None => entry.watch.clone(),
-        };
+        let watch = page.as_ref().map_or(&entry.watch, |p| &p.watch);
         let now = store.current(user, &watch.fields).await?;
         if now.generation != entry.generation || now.seen != watch.seen {
             self.readers.remove(user);
