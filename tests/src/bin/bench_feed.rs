@@ -164,14 +164,17 @@ struct Row {
 }
 
 async fn run(stories: usize, users: usize, dur: Duration) -> anyhow::Result<Row> {
-    let pipeline = Pipeline::start_with(
-        &[Service::Recommendation],
-        &[
-            ("RUST_LOG", "error"),
-            ("NEWSROOM_INDEX_MAX_STORIES", "100000"),
-        ],
-    )
-    .await;
+    // The service's defaults, but BENCH_PREPARED_READERS (0: without prepared first pages, the
+    // path before them).
+    let prepared_readers = std::env::var("BENCH_PREPARED_READERS").ok();
+    let mut env = vec![
+        ("RUST_LOG", "error"),
+        ("NEWSROOM_INDEX_MAX_STORIES", "100000"),
+    ];
+    if let Some(n) = &prepared_readers {
+        env.push(("NEWSROOM_FEED_PREPARED_READERS", n.as_str()));
+    }
+    let pipeline = Pipeline::start_with(&[Service::Recommendation], &env).await;
     let redis_store = pipeline.redis().await;
     let store = FeedStore::new(
         redis_store.clone(),
