@@ -152,6 +152,13 @@ bench-feed: stack-up
     cargo build --release -p newsroom-recommendation --bins
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-feed
 
+# The night of an election on one machine: a quiet minute, then two minutes at ten times the
+# stories, 1,000 feeds/s and a flash to 1,000,000 devices half-way; prints feed and alert
+# latencies, GetFeed p99, consumer lag and drain per group; fails on a lost story or an alert
+# sent twice (QUIET_SECONDS, SURGE_SECONDS, SURGE_RATE, SURGE_FEEDS, BENCH_DEVICES).
+bench-surge: stack-up
+    NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-surge
+
 # Offline evaluation of the feed: precision@10 for simulated readers against recency only.
 eval-feed: stack-up
     NEWSROOM_DATA="{{data}}" cargo run -p newsroom-e2e --bin eval-feed
