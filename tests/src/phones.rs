@@ -22,12 +22,24 @@ pub enum ProviderFault {
 #[derive(Clone, Default)]
 pub struct Phones {
     hits: Arc<Mutex<Vec<(String, String, Instant)>>>,
+    /// When each story first reached a phone (looked up while a long fan-out runs).
+    first: Arc<Mutex<std::collections::HashMap<String, Instant>>>,
+    /// Keep no bodies (a million-device fan-out would hold gigabytes of them).
+    lean: bool,
     /// Every body received, as (device, JSON).
     bodies: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
     fault: Arc<Mutex<Option<(ProviderFault, Instant)>>>,
 }
 
 impl Phones {
+    /// Phones that record who got what and when, but not the bodies: for a million devices.
+    pub fn lean() -> Self {
+        Phones {
+            lean: true,
+            ..Phones::default()
+        }
+    }
+
     /// Serves `POST /<device>` on a free 127.0.0.1 port, answering after `delay`; returns the
     /// address (a device's webhook is `http://<address>/<device>`).
     pub async fn serve(&self, delay: Duration) -> SocketAddr {
@@ -77,14 +89,22 @@ impl Phones {
         tokio::time::sleep(delay).await;
         let json = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
         let story = json["story_id"].as_str().unwrap_or_default().to_owned();
-        self.bodies
+        let now = Instant::now();
+        self.first
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((device.clone(), json));
+            .entry(story.clone())
+            .or_insert(now);
+        if !self.lean {
+            self.bodies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((device.clone(), json));
+        }
         self.hits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((story, device, Instant::now()));
+            .push((story, device, now));
         "{}".into_response()
     }
 
@@ -116,12 +136,11 @@ impl Phones {
 
     /// When `story` first reached a phone.
     pub fn first_at(&self, story: &str) -> Option<Instant> {
-        self.hits
+        self.first
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|(s, _, _)| s == story)
-            .map(|(_, _, at)| *at)
+            .get(story)
+            .copied()
     }
 
     /// Every alert received, as (story, device, when).

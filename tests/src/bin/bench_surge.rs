@@ -241,7 +241,7 @@ async fn main() -> anyhow::Result<()> {
         surge.as_secs()
     );
 
-    let phones = Phones::default();
+    let phones = Phones::lean();
     let phone_addr = phones.serve(Duration::ZERO).await;
     let channels = serde_json::json!([
         {"type": "webhook", "secret": "surge-secret", "limits": {"concurrency": 512}},
