@@ -157,6 +157,7 @@ bench-feed: stack-up
 # latencies, GetFeed p99, consumer lag and drain per group; fails on a lost story or an alert
 # sent twice (QUIET_SECONDS, SURGE_SECONDS, SURGE_RATE, SURGE_FEEDS, BENCH_DEVICES).
 bench-surge: stack-up
+    cargo build --release --bins -p newsroom-ingest -p newsroom-enrichment -p newsroom-recommendation -p newsroom-notification
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-surge
 
 # Offline evaluation of the feed: precision@10 for simulated readers against recency only.

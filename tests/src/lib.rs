@@ -523,7 +523,7 @@ impl Pipeline {
         let redis = self.redis().await;
         let audience = redis.key(format!("notif:audience:{kind}:{value}"));
         eventually(
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             &format!("{user} in the audience of {kind} {value}"),
             || {
                 let (mut conn, audience) = (redis.conn(), audience.clone());

@@ -1,6 +1,7 @@
 //! `just bench-surge`: the night of an election on one machine.
 //!
-//! The four services run on the real broker and Redis (in this process, release build). After a
+//! The four services run on the real broker and Redis, each its own process (the release
+//! binaries; the load, the phones and this report in this one). After a
 //! quiet minute (`NORMAL_RATE` stories/s, default 20, and `QUIET_FEEDS` GetFeed/s, default 100)
 //! comes the surge for `SURGE_SECONDS` (default 120): ten times the stories (`SURGE_RATE`,
 //! default 200/s, BBC copy filed by three wires as near-duplicates of each other), readers
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use newsroom_e2e::phones::Phones;
+use newsroom_e2e::process::ServiceProcess;
 use newsroom_e2e::{Pipeline, Service, data_file};
 use newsroom_platform::kafka::topics;
 use newsroom_platform::redis::redis;
@@ -246,13 +248,10 @@ async fn main() -> anyhow::Result<()> {
     let channels = serde_json::json!([
         {"type": "webhook", "secret": "surge-secret", "limits": {"concurrency": 512}},
     ]);
+    // Each service its own process (the release binaries), as a deployment runs them: the
+    // operating system shares the cores between them, not one runtime between everything.
     let pipeline = Pipeline::start_with(
-        &[
-            Service::Ingest,
-            Service::Enrichment,
-            Service::Recommendation,
-            Service::Notification,
-        ],
+        &[],
         &[
             ("RUST_LOG", "error"),
             ("NEWSROOM_INGEST_RATE_PER_SOURCE", "100000"),
@@ -262,6 +261,22 @@ async fn main() -> anyhow::Result<()> {
         ],
     )
     .await;
+    let mut processes = Vec::new();
+    for service in [
+        Service::Ingest,
+        Service::Enrichment,
+        Service::Recommendation,
+        Service::Notification,
+    ] {
+        processes.push(ServiceProcess::spawn(&pipeline, service).await);
+    }
+    let grpc = |s: Service| {
+        processes
+            .iter()
+            .find(|p| p.service == s)
+            .map(|p| p.grpc)
+            .expect("started")
+    };
     let redis_store = pipeline.redis().await;
     let alerts = newsroom_notification::store::AlertStore::new(redis_store.clone());
     let webhook = |id: &str, user: &str| Device {
@@ -340,12 +355,12 @@ async fn main() -> anyhow::Result<()> {
             .map(|l| serde_json::from_str(l).expect("bbc line"))
             .collect(),
     );
-    let rec_channel = pipeline.channel(Service::Recommendation).await;
+    let rec_channel = pipeline.channel_at(grpc(Service::Recommendation)).await;
     let run = Arc::new(Run {
         started: Instant::now(),
         quiet,
         surge,
-        ingest: IngestServiceClient::new(pipeline.channel(Service::Ingest).await),
+        ingest: IngestServiceClient::new(pipeline.channel_at(grpc(Service::Ingest)).await),
         rec: RecommendationServiceClient::new(rec_channel),
         phones: phones.clone(),
         accepted: Mutex::new(Vec::new()),
@@ -600,6 +615,9 @@ async fn main() -> anyhow::Result<()> {
         lost.len(),
         twice
     );
+    for mut p in processes {
+        p.kill().await;
+    }
     pipeline.stop().await;
     anyhow::ensure!(lost.is_empty(), "acknowledged stories lost: {lost:?}");
     anyhow::ensure!(twice == 0, "{twice} alerts reached a device twice");
