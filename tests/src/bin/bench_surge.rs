@@ -453,7 +453,7 @@ async fn main() -> anyhow::Result<()> {
             s.guid = format!("alert-{n}");
             s.urgency = 2;
             async move {
-                if n % 5 != 0 {
+                if !n.is_multiple_of(5) {
                     return;
                 }
                 let Some(phase) = run.phase() else { return };
