@@ -190,12 +190,18 @@ impl Pipeline {
         env.insert(cfg::NEWSROOM_REDIS_PREFIX.into(), self.redis_prefix());
         env.insert(
             cfg::NEWSROOM_CONSUMER_GROUP.into(),
-            format!("t{}-{}", self.id, service.name()),
+            format!("{}{}", self.consumer_group_prefix(), service.name()),
         );
         env.insert(cfg::NEWSROOM_TOPIC_PARTITIONS.into(), "3".into());
         env.insert(cfg::NEWSROOM_DRAIN_TIMEOUT_MS.into(), "5000".into());
         env.extend(self.extra_env.clone());
         env
+    }
+
+    /// What every consumer group of this pipeline's services starts with
+    /// (`<prefix><service>`, `<prefix><service>-<suffix>`).
+    pub fn consumer_group_prefix(&self) -> String {
+        format!("t{}-", self.id)
     }
 
     pub fn redis_prefix(&self) -> String {
@@ -842,4 +848,41 @@ pub fn metric_sample(page: &str, series: &str) -> Option<f64> {
             .parse()
             .ok()
     })
+}
+
+/// The IPTC Media Topic top levels of the BBC sample's five categories (business,
+/// entertainment, politics, sport, technology).
+pub const BBC_TOPICS: [&str; 5] = [
+    "medtop:04000000",
+    "medtop:01000000",
+    "medtop:11000000",
+    "medtop:15000000",
+    "medtop:13000000",
+];
+
+/// Readers `user-0` … `user-<n-1>`, each following two or three of [`BBC_TOPICS`], written
+/// straight to recommendation's follow sets (as its profile consumer leaves them), a thousand
+/// per round trip: the benchmarks' readers.
+pub async fn seed_readers(
+    redis: &newsroom_platform::redis::RedisStore,
+    n: usize,
+) -> Result<(), newsroom_platform::redis::redis::RedisError> {
+    use newsroom_platform::redis::redis;
+    use newsroom_recommendation::store::IndexKey;
+    let mut conn = redis.conn();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for u in chunk {
+            let follows: Vec<String> = (0..2 + u % 2)
+                .map(|k| {
+                    let topic = BBC_TOPICS[(u + k * 2) % BBC_TOPICS.len()];
+                    IndexKey::new(newsroom_proto::v1::TargetKind::Topic, topic).member()
+                })
+                .collect();
+            pipe.sadd(redis.key(format!("rec:follows:user-{u}")), follows)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    Ok(())
 }

@@ -19,11 +19,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use newsroom_e2e::{Pipeline, Service, data_file};
-use newsroom_platform::redis::redis;
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{EnrichedStory, Enrichment, GetFeedRequest, TopicScore};
 use newsroom_recommendation::feed;
-use newsroom_recommendation::store::{FeedStore, IndexKey};
+use newsroom_recommendation::store::FeedStore;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -222,32 +221,8 @@ async fn run(stories: usize, users: usize, dur: Duration) -> anyhow::Result<Row>
     );
 
     // Readers, each following two or three topics.
-    let codes = [
-        "medtop:04000000",
-        "medtop:01000000",
-        "medtop:11000000",
-        "medtop:15000000",
-        "medtop:13000000",
-    ];
     let t = Instant::now();
-    let mut conn = redis_store.conn();
-    for chunk in (0..users).collect::<Vec<_>>().chunks(1000) {
-        let mut pipe = redis::pipe();
-        for u in chunk {
-            let follows: Vec<String> = (0..2 + u % 2)
-                .map(|k| {
-                    IndexKey::new(
-                        newsroom_proto::v1::TargetKind::Topic,
-                        codes[(u + k * 2) % 5],
-                    )
-                    .member()
-                })
-                .collect();
-            pipe.sadd(redis_store.key(format!("rec:follows:user-{u}")), follows)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut conn).await?;
-    }
+    newsroom_e2e::seed_readers(&redis_store, users).await?;
     println!(
         "loaded {users} readers in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use newsroom_e2e::phones::Phones;
 use newsroom_e2e::process::ServiceProcess;
-use newsroom_e2e::{Pipeline, Service, data_file};
+use newsroom_e2e::{BBC_TOPICS, Pipeline, Service, data_file};
 use newsroom_platform::kafka::topics;
 use newsroom_platform::redis::redis;
 use newsroom_proto::Message as _;
@@ -36,14 +36,6 @@ use newsroom_proto::v1::{
 use tonic::transport::Channel;
 
 const TECH: &str = "medtop:13000000";
-/// The five IPTC top levels of the BBC categories: the latency devices follow all of them.
-const TOPICS: [&str; 5] = [
-    "medtop:04000000",
-    "medtop:01000000",
-    "medtop:11000000",
-    "medtop:15000000",
-    TECH,
-];
 /// The source allowed to send alert-level urgency.
 const DESK: &str = "desk";
 
@@ -324,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
         alerts
             .put_device(&webhook(&format!("latency-{i}"), &user), 0)
             .await?;
-        for topic in TOPICS {
+        for topic in BBC_TOPICS {
             redis::cmd("SADD")
                 .arg(alerts.k(format!("audience:topic:{topic}")))
                 .arg(&user)
@@ -333,17 +325,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     // Feed readers, each following two or three topics.
-    for chunk in (0..readers).collect::<Vec<_>>().chunks(1000) {
-        let mut pipe = redis::pipe();
-        for u in chunk {
-            let follows: Vec<String> = (0..2 + u % 2)
-                .map(|k| format!("topic:{}", TOPICS[(u + k * 2) % 5]))
-                .collect();
-            pipe.sadd(redis_store.key(format!("rec:follows:user-{u}")), follows)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut conn).await?;
-    }
+    newsroom_e2e::seed_readers(&redis_store, readers).await?;
     println!(
         "seeded {devices} devices and {readers} readers in {:.0} s",
         t.elapsed().as_secs_f64()
@@ -496,13 +478,7 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|t| pipeline.topic(t.name))
         .collect();
-    let group_prefix = format!(
-        "t{}-",
-        pipeline
-            .topic("")
-            .trim_start_matches('t')
-            .trim_end_matches('.')
-    );
+    let group_prefix = pipeline.consumer_group_prefix();
     let mut lag = Lags::default();
     let surge_end = run.started + quiet + surge;
     loop {

@@ -33,7 +33,7 @@ use crate::store::{FeedStore, RedisError, Watch};
 /// recency move slowly; new stories and reader changes end an entry at once).
 pub const REFRESH: Duration = Duration::from_secs(30);
 /// Ranked entries kept per reader: enough for a first page of the largest `limit`.
-pub const HEAD: usize = 100;
+pub const HEAD: usize = crate::api::MAX_LIMIT as usize;
 /// Readers prepared per replica by default (`NEWSROOM_FEED_PREPARED_READERS`).
 pub const DEFAULT_READERS: usize = 10_000;
 
@@ -188,14 +188,5 @@ impl Prepared {
         if self.enabled {
             self.readers.insert(user.to_owned(), entry);
         }
-    }
-
-    /// Readers prepared now.
-    pub fn len(&self) -> usize {
-        self.readers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.readers.is_empty()
     }
 }

@@ -63,14 +63,7 @@ impl Ranked {
 
 /// A new snapshot id: 16 hex digits, random per process and time.
 pub fn new_id() -> String {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", h.finish())
+    crate::store::changes::token()
 }
 
 #[cfg(test)]

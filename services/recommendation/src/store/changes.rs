@@ -39,7 +39,8 @@ impl Index {
     }
 }
 
-/// A random token (16 hex digits).
+/// A random token (16 hex digits, random per process and time): generations, the epoch, and
+/// snapshot ids.
 pub fn token() -> String {
     use std::hash::{BuildHasher as _, Hasher as _};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

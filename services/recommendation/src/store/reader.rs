@@ -158,10 +158,8 @@ impl FeedStore {
             .arg(self.history_key(history, user))
             .arg(story_id)
             .arg(MAX_HISTORY)
-            .ignore()
-            .del(self.first_page_key(user))
             .ignore();
-        self.new_generation(&mut pipe, user);
+        self.forget_first_page_in(&mut pipe, user);
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 
@@ -187,8 +185,8 @@ impl FeedStore {
                 .arg(MAX_HISTORY)
                 .ignore()
                 .expire(&key, HISTORY_TTL_SECS)
-                .del(self.first_page_key(user));
-            self.new_generation(&mut pipe, user);
+                .ignore();
+            self.forget_first_page_in(&mut pipe, user);
         }
         if let Some(trend) = trend {
             self.count_trend(&mut pipe, story_id, trend);

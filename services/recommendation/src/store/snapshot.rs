@@ -55,9 +55,14 @@ impl FeedStore {
     /// prepared feed): neither says what they want any more.
     pub async fn forget_first_page(&self, user: &str) -> Result<(), RedisError> {
         let mut pipe = redis::pipe();
-        pipe.del(self.first_page_key(user)).ignore();
-        self.new_generation(&mut pipe, user);
+        self.forget_first_page_in(&mut pipe, user);
         pipe.query_async(&mut self.redis.conn()).await
+    }
+
+    /// Adds [`Self::forget_first_page`] to `pipe` (beside the change that calls for it).
+    pub(super) fn forget_first_page_in(&self, pipe: &mut redis::Pipeline, user: &str) {
+        pipe.del(self.first_page_key(user)).ignore();
+        self.new_generation(pipe, user);
     }
 
     /// Drops every reader's cached first page (after a rebuild, so that pages served while
