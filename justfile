@@ -40,8 +40,17 @@ down:
 # trace test against a real Jaeger and the short chaos set's network faults through Toxiproxy
 # (both built once into ~/.cache/newsroom/go-bin, left running).
 test: stack-up jaeger-up toxiproxy-up
+    deploy/stack.sh redis-cluster-up
     cargo build --workspace --bins
     NEWSROOM_DATA="{{data}}" cargo test --workspace
+
+# The suites that keep state in Redis again, against a Redis Cluster of three masters
+# (deploy/stack.sh redis-cluster-up, 127.0.0.1:7001-7003): every service with `REDIS_URL`
+# listing the cluster's nodes, plus the platform's own cluster tests.
+test-redis-cluster: stack-up
+    deploy/stack.sh redis-cluster-up
+    cargo build --workspace --bins
+    NEWSROOM_DATA="{{data}}" REDIS_URL="$(deploy/stack.sh redis-cluster-url)" cargo test -p newsroom-e2e --test redis_cluster --test pipeline --test ingest --test recommendation --test notification --test delivery --test events
 
 # Jaeger builds from the Go module proxy beside the Rust builds the first time (about 10
 # minutes on 2 cores, cached in ~/.cache/newsroom after).
@@ -58,6 +67,7 @@ ci: stack-up
     wait "$tools" || { tail -n 30 .run/go-install.log >&2; exit 1; }
     just test
     just test-tls
+    just test-redis-cluster
 
 # The pipeline suite again with TLS on every connection: gRPC with mTLS, Kafka SASL_SSL (SCRAM),
 # Redis TLS — the secure side of the local stack (deploy/stack.sh, deploy/tls.sh).

@@ -14,6 +14,10 @@
 #                            chaos scenarios that kill a partition leader
 #   deploy/stack.sh cluster-kill N | cluster-start N   SIGKILL node N (1-3) / start it again
 #   deploy/stack.sh cluster-bootstrap   print the cluster's bootstrap list
+#   deploy/stack.sh redis-cluster-up | redis-cluster-down   a Redis Cluster of three masters
+#                            on 127.0.0.1:7001-7003 (NEWSROOM_REDIS_CLUSTER_PORT moves the
+#                            first), beside the single Redis; prints the REDIS_URL naming it
+#   deploy/stack.sh redis-cluster-url   print that REDIS_URL
 #
 # NEWSROOM_KAFKA_PORT (9092), NEWSROOM_KAFKA_CONTROLLER_PORT (9093) and NEWSROOM_RUN_DIR
 # (.run) move the broker, e.g. for a test that restarts its own broker;
@@ -41,6 +45,9 @@ CONTROLLER_PORT=${NEWSROOM_KAFKA_CONTROLLER_PORT:-9093}
 ADVERTISED_PORT=${NEWSROOM_KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}
 REDIS_PORT=6379
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+REDIS_CLUSTER_PORT=${NEWSROOM_REDIS_CLUSTER_PORT:-7001}
+REDIS_CLUSTER_PORTS="$REDIS_CLUSTER_PORT $((REDIS_CLUSTER_PORT + 1)) $((REDIS_CLUSTER_PORT + 2))"
+REDIS_CLUSTER_URL=$(for p in $REDIS_CLUSTER_PORTS; do printf 'redis://127.0.0.1:%s,' "$p"; done | sed 's/,$//')
 # The secure side of the default stack (the TLS end-to-end run): a SASL_SSL listener with
 # SCRAM-SHA-512 on the broker and a TLS port on Redis, with deploy/tls.sh's certificates.
 # Brokers started with another NEWSROOM_KAFKA_PORT (tests, the cluster) have none.
@@ -230,13 +237,17 @@ cluster_up() {
   log "cluster up: $CLUSTER_BOOTSTRAP (replication factor 3, min.insync.replicas 2)"
 }
 
-start_redis() {
-  if port_open $REDIS_PORT; then log "Redis already answers on 127.0.0.1:$REDIS_PORT"; return 0; fi
+install_redis() {
   if ! command -v redis-server >/dev/null; then
     log "installing redis-server (Debian package)"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get install -y -q redis-server >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q redis-server >/dev/null; }
   fi
+}
+
+start_redis() {
+  if port_open $REDIS_PORT; then log "Redis already answers on 127.0.0.1:$REDIS_PORT"; return 0; fi
+  install_redis
   mkdir -p "$REDIS_DIR"
   "$ROOT/deploy/tls.sh"
   log "starting Redis on 127.0.0.1:$REDIS_PORT (TLS on $SECURE_REDIS_PORT)"
@@ -250,6 +261,47 @@ start_redis() {
     sleep 0.1
   done
   log "Redis did not answer (see $REDIS_DIR/redis.log)"; exit 1
+}
+
+# A Redis Cluster of three masters (no replicas: the tests need the slot routing, not
+# failover), each node its own directory under $RUN/redis-cluster. Idempotent.
+redis_cluster_up() {
+  install_redis
+  local p dir
+  for p in $REDIS_CLUSTER_PORTS; do
+    dir="$RUN/redis-cluster/$p"
+    if port_open "$p"; then continue; fi
+    mkdir -p "$dir"; rm -f "$dir/nodes.conf"
+    redis-server --bind 127.0.0.1 --port "$p" --daemonize yes --cluster-enabled yes \
+      --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
+      --dir "$dir" --pidfile "$dir/pid" --logfile "$dir/redis.log" --save "" --appendonly no
+  done
+  for p in $REDIS_CLUSTER_PORTS; do
+    for _ in $(seq 1 50); do redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  done
+  if ! redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok'; then
+    log "forming a Redis Cluster of three masters on $REDIS_CLUSTER_PORTS"
+    # shellcheck disable=SC2046
+    redis-cli --cluster create $(for p in $REDIS_CLUSTER_PORTS; do echo "127.0.0.1:$p"; done) \
+      --cluster-replicas 0 --cluster-yes >/dev/null
+    for _ in $(seq 1 100); do
+      redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
+    done
+  fi
+  redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' \
+    || { log "the Redis Cluster did not form (see $RUN/redis-cluster/*/redis.log)"; exit 1; }
+  log "Redis Cluster up: REDIS_URL=$REDIS_CLUSTER_URL"
+}
+
+redis_cluster_down() {
+  local p
+  for p in $REDIS_CLUSTER_PORTS; do
+    if redis-cli -p "$p" ping >/dev/null 2>&1 && [ -f "$RUN/redis-cluster/$p/pid" ]; then
+      redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+    fi
+    rm -f "$RUN/redis-cluster/$p/nodes.conf"
+  done
+  log "Redis Cluster stopped"
 }
 
 # The SCRAM user the TLS run's services authenticate as (idempotent).
@@ -310,8 +362,12 @@ case "${1:-up}" in
     wait_kafka
     ;;
   cluster-bootstrap) echo "$CLUSTER_BOOTSTRAP" ;;
+  redis-cluster-up) redis_cluster_up ;;
+  redis-cluster-down) redis_cluster_down ;;
+  redis-cluster-url) echo "$REDIS_CLUSTER_URL" ;;
   down)
     stop_pid Kafka "$KAFKA_DIR/pid"
+    port_open $REDIS_CLUSTER_PORT && redis_cluster_down
     if redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && [ -f "$REDIS_DIR/pid" ]; then
       log "stopping Redis"; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true
     fi
@@ -319,6 +375,7 @@ case "${1:-up}" in
   status)
     port_open $KAFKA_PORT && echo "kafka: up ($BOOTSTRAP)" || echo "kafka: down"
     port_open $REDIS_PORT && echo "redis: up (127.0.0.1:$REDIS_PORT)" || echo "redis: down"
+    port_open $REDIS_CLUSTER_PORT && echo "redis cluster: up ($REDIS_CLUSTER_URL)" || echo "redis cluster: down"
     ;;
-  *) echo "usage: $0 up|down|status|fetch|kafka-up|kafka-down|cluster-up|cluster-down|cluster-kill N|cluster-start N|cluster-bootstrap" >&2; exit 64 ;;
+  *) echo "usage: $0 up|down|status|fetch|kafka-up|kafka-down|cluster-up|cluster-down|cluster-kill N|cluster-start N|cluster-bootstrap|redis-cluster-up|redis-cluster-down|redis-cluster-url" >&2; exit 64 ;;
 esac

@@ -667,8 +667,8 @@ async fn mass_readers(pipeline: &Pipeline, n: usize, phone: SocketAddr) {
         .await;
     assert_eq!(failed, 0, "every reader written");
     let redis = pipeline.redis().await;
-    let audience = redis.key(format!("notif:audience:topic:{TECH}"));
-    let devices = redis.key("notif:devices");
+    let audience = redis.key(format!("notif:{{audiences}}:audience:topic:{TECH}"));
+    let devices = redis.key("notif:{devices}:devices");
     crate::eventually(
         Duration::from_secs(300),
         &format!("{n} readers and phones known to notification"),

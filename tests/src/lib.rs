@@ -527,7 +527,7 @@ impl Pipeline {
     pub async fn wait_in_audience_of(&self, kind: &str, value: &str, user: &str) {
         use newsroom_platform::redis::redis::AsyncCommands as _;
         let redis = self.redis().await;
-        let audience = redis.key(format!("notif:audience:{kind}:{value}"));
+        let audience = redis.key(format!("notif:{{audiences}}:audience:{kind}:{value}"));
         eventually(
             Duration::from_secs(60),
             &format!("{user} in the audience of {kind} {value}"),
@@ -557,26 +557,10 @@ impl Pipeline {
     /// services of this pipeline, and the clean-up after it (for the same reason as its
     /// topics). Returns how many keys it deleted.
     pub async fn flush_redis(&self) -> newsroom_platform::redis::redis::RedisResult<usize> {
-        use newsroom_platform::redis::redis::{self, AsyncCommands as _};
         let url = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let store =
             newsroom_platform::redis::RedisStore::connect(&url, &self.redis_prefix()).await?;
-        let mut conn = store.conn();
-        let pattern = format!("{}*", store.prefix());
-        let mut keys: Vec<String> = Vec::new();
-        {
-            let mut iter = conn.scan_match::<_, String>(&pattern).await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
-            }
-        }
-        for chunk in keys.chunks(500) {
-            redis::cmd("UNLINK")
-                .arg(chunk)
-                .query_async::<()>(&mut conn)
-                .await?;
-        }
-        Ok(keys.len())
+        store.delete_matching(&format!("{}*", store.prefix())).await
     }
 
     /// Deletes this pipeline's topics, so that a broker running the suite again and again
@@ -879,7 +863,7 @@ pub async fn seed_readers(
                     IndexKey::new(newsroom_proto::v1::TargetKind::Topic, topic).member()
                 })
                 .collect();
-            pipe.sadd(redis.key(format!("rec:follows:user-{u}")), follows)
+            pipe.sadd(redis.key(format!("rec:follows:{{user-{u}}}")), follows)
                 .ignore();
         }
         pipe.query_async::<()>(&mut conn).await?;

@@ -143,7 +143,7 @@ async fn enrichment_stopped_mid_stream_and_restarted_loses_and_duplicates_nothin
     assert_eq!(ids.len(), STORIES);
 
     let redis = pipeline.redis().await;
-    let latest = redis.key("rec:idx:latest");
+    let latest = redis.key("rec:{rec}:idx:latest");
     let indexed = || {
         let (mut conn, latest) = (redis.conn(), latest.clone());
         async move { conn.zcard::<_, usize>(&latest).await.unwrap() }

@@ -388,7 +388,7 @@ async fn an_alert_opened_on_the_phone_is_read_in_the_feed_and_a_dismissed_one_is
     // page, cached for 2 s since the check above, is dropped with it. fed-1's dismissal is no
     // "read": the story stays in that feed.
     let redis = pipeline.redis().await;
-    let read = redis.key("rec:read:fed-0");
+    let read = redis.key("rec:read:{fed-0}");
     eventually(Duration::from_secs(30), "the story read", || {
         let (mut conn, read, flash) = (redis.conn(), read.clone(), flash.clone());
         async move {

@@ -654,7 +654,7 @@ async fn a_retry_after_a_failed_commit_reuses_its_version() {
     // Ingest's state is present (as after its start-up rebuild).
     let _: () = redis
         .conn()
-        .set(redis.key("ingest:index-loaded"), 1)
+        .set(redis.key("ingest:{ingest}:index-loaded"), 1)
         .await
         .unwrap();
     let identity = Identity::new(redis);

@@ -760,7 +760,7 @@ async fn crash_mid_fan_out(graceful: bool) {
             .await;
     }
     let redis = pipeline.redis().await;
-    let devices_key = redis.key("notif:user-devices:everyone");
+    let devices_key = redis.key("notif:{devices}:user-devices:everyone");
     eventually(Duration::from_secs(60), "every device indexed", || {
         let (mut conn, key) = (redis.conn(), devices_key.clone());
         async move {

@@ -152,7 +152,7 @@ async fn recommendation_times_the_feed_and_counts_story_cache_hits_and_misses() 
             use newsroom_platform::redis::redis::AsyncCommands as _;
             let exists: bool = redis
                 .conn()
-                .exists(redis.key("rec:story:obs-story-1"))
+                .exists(redis.key("rec:{rec}:story:obs-story-1"))
                 .await
                 .ok()?;
             exists.then_some(())

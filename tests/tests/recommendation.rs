@@ -394,7 +394,7 @@ async fn a_cache_miss_is_answered_from_kafka() {
     let redis = s.pipeline.redis().await;
     let _: () = redis
         .conn()
-        .del(redis.key(format!("rec:story:{id}")))
+        .del(redis.key(format!("rec:{{rec}}:story:{id}")))
         .await
         .unwrap();
     let story = s

@@ -200,14 +200,30 @@ impl PlatformConfig {
         }
 
         let redis_url = env.string(REDIS_URL, "redis://127.0.0.1:6379");
-        if !(redis_url.starts_with("redis://")
-            || redis_url.starts_with("rediss://")
-            || redis_url.starts_with("unix://"))
-        {
+        let nodes: Vec<&str> = redis_url.split(',').map(str::trim).collect();
+        let cluster = nodes.len() > 1;
+        for node in &nodes {
+            let ok = if cluster {
+                node.starts_with("redis://") || node.starts_with("rediss://")
+            } else {
+                node.starts_with("redis://")
+                    || node.starts_with("rediss://")
+                    || node.starts_with("unix://")
+            };
+            if !ok {
+                return Err(ConfigError::invalid(
+                    REDIS_URL,
+                    &redis_url,
+                    "expected a redis://, rediss:// or unix:// URL, or a Redis Cluster's nodes as comma-separated redis:// or rediss:// URLs",
+                ));
+            }
+        }
+        let redis_prefix = env.string(NEWSROOM_REDIS_PREFIX, "newsroom:");
+        if redis_prefix.contains(['{', '}']) {
             return Err(ConfigError::invalid(
-                REDIS_URL,
-                &redis_url,
-                "expected a redis://, rediss:// or unix:// URL",
+                NEWSROOM_REDIS_PREFIX,
+                &redis_prefix,
+                "braces would make the prefix every key's Redis Cluster hash tag (one slot for everything)",
             ));
         }
 
@@ -277,7 +293,7 @@ impl PlatformConfig {
             kafka_brokers,
             redis_url,
             topic_prefix,
-            redis_prefix: env.string(NEWSROOM_REDIS_PREFIX, "newsroom:"),
+            redis_prefix,
             consumer_group: env.string(NEWSROOM_CONSUMER_GROUP, &format!("newsroom-{service}")),
             topic_partitions,
             drain_timeout: Duration::from_millis(drain_ms),
@@ -326,6 +342,14 @@ mod tests {
     }
 
     #[test]
+    fn a_list_of_redis_nodes_is_a_cluster() {
+        let nodes = "redis://127.0.0.1:7001, redis://127.0.0.1:7002";
+        let c = load(&[(REDIS_URL, nodes)]).unwrap();
+        assert!(crate::redis::is_cluster(&c.redis_url));
+        assert!(!crate::redis::is_cluster(&load(&[]).unwrap().redis_url));
+    }
+
+    #[test]
     fn admin_port_follows_grpc_port() {
         let c = load(&[(NEWSROOM_GRPC_ADDR, "0.0.0.0:6000")]).unwrap();
         assert_eq!(c.admin_addr.to_string(), "0.0.0.0:7000");
@@ -336,6 +360,8 @@ mod tests {
         for (var, value) in [
             (KAFKA_BROKERS, "localhost"),
             (REDIS_URL, "http://x"),
+            (REDIS_URL, "redis://127.0.0.1:7001,unix:///tmp/r.sock"),
+            (NEWSROOM_REDIS_PREFIX, "{newsroom}:"),
             (NEWSROOM_GRPC_ADDR, "nope"),
             (NEWSROOM_DRAIN_TIMEOUT_MS, "-5"),
             (NEWSROOM_LOG_FORMAT, "xml"),

@@ -23,7 +23,9 @@ use newsroom_proto::v1::StoryIndexEntry;
 const STORY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6e657773_726f_6f6d_8000_73746f727921);
 
 /// Present while Redis holds ingest's identity state (set after a rebuild).
-const LOADED_MARKER: &str = "ingest:index-loaded";
+/// The marker shares the `{ingest}` hash tag with the story versions: the reservation script
+/// reads both, and on a Redis Cluster a master lost with the versions takes the marker with it.
+const LOADED_MARKER: &str = "ingest:{ingest}:index-loaded";
 
 /// How long an idempotency key remembers its answer.
 const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
@@ -107,7 +109,8 @@ impl Identity {
     }
 
     fn key(&self, story_id: &str) -> String {
-        self.redis.key(format!("ingest:story:{story_id}"))
+        self.redis
+            .key(format!("ingest:{{ingest}}:story:{story_id}"))
     }
 
     /// Duplicate, or the version to publish: the next one, or the one already handed out for

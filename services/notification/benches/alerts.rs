@@ -715,27 +715,7 @@ async fn main() -> anyhow::Result<()> {
     // Clean up: the service, its Redis keys, its topics.
     shutdown.trigger();
     let _ = tokio::time::timeout(Duration::from_secs(30), service).await;
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{redis_prefix}*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(keys)
-                .query_async::<()>(&mut conn)
-                .await?;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    redis.delete_matching(&format!("{redis_prefix}*")).await?;
     delete_topics(&brokers, &topic_prefix).await;
     Ok(())
 }

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 
 use newsroom_platform::auth::{Auth, Role};
 use newsroom_platform::kafka::{ProduceError, Producer};
-use newsroom_platform::redis::redis;
+
 use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::Message as _;
 use newsroom_proto::v1::audience::Target;
@@ -105,8 +105,6 @@ pub struct NotificationApi {
     pub feedback: crate::feedback::Feedback,
     /// Webhooks may point at private addresses (the SSRF guard lifted: demo, tests).
     pub webhook_allow_private: bool,
-    /// A client of its own for `StreamAlerts`' pub/sub connections.
-    pub redis_client: redis::Client,
     /// Ends open `StreamAlerts` streams.
     pub shutdown: Shutdown,
     /// Caps on open `StreamAlerts` streams, per reader and for this replica.
@@ -544,7 +542,6 @@ impl NotificationService for NotificationApi {
         // Past a cap, RESOURCE_EXHAUSTED before any Redis connection is taken.
         let slot = self.streams.take(&user)?;
         let rx = crate::streams::open(
-            &self.redis_client,
             self.fanout.store.redis().clone(),
             self.shutdown.clone(),
             &user,

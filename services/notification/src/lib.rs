@@ -463,8 +463,6 @@ pub async fn run_with_channels(
     let metrics = metrics::Metrics::register(service.registry());
     let producer = service.producer()?;
     let redis = service.state_redis().await?;
-    let redis_client =
-        newsroom_platform::redis::client(&platform.redis_url, platform.tls.redis_ca.as_deref())?;
     let store = store::AlertStore::new(redis.clone());
     let receipts = receipts::Receipts::new(platform, platform.topic(t::NOTIFICATIONS_RECEIPTS))?;
     service.on_stop({
@@ -601,7 +599,6 @@ pub async fn run_with_channels(
             interactions_topic: platform.topic(t::INTERACTIONS),
         },
         webhook_allow_private: config.webhook_allow_private,
-        redis_client,
         shutdown: service.shutdown().clone(),
         streams: streams::StreamSlots::new(config.streams_per_reader, config.streams_max),
     };

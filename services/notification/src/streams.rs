@@ -94,7 +94,6 @@ impl StreamSlots {
 /// pub/sub delivers (each alert once) until the client leaves or the server stops. `slot` is
 /// held for the stream's life.
 pub async fn open(
-    client: &redis::Client,
     redis: RedisStore,
     shutdown: Shutdown,
     user: &str,
@@ -102,7 +101,7 @@ pub async fn open(
     slot: Slot,
 ) -> Result<tokio::sync::mpsc::Receiver<Result<Alert, Status>>, ApiError> {
     // Subscribe before reading the inbox, so nothing falls between the two.
-    let mut pubsub = client.get_async_pubsub().await?;
+    let mut pubsub = redis.pubsub().await?;
     pubsub.subscribe(in_app::channel_key(&redis, user)).await?;
     let mut replay = Vec::new();
     if let Some(since) = since {

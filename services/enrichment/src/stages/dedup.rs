@@ -13,8 +13,10 @@
 //! the window and joins the cluster of the closest one at cosine ≥ `min_cosine`.
 //!
 //! State lives in Redis (a cache: losing it only means a story arriving afterwards may start
-//! its own cluster; the replay command rebuilds it): `enrich:lsh:<band>:<hash>` sorted sets of
-//! story ids scored by event time, `enrich:sig:<story id>` with the cluster and signature,
+//! its own cluster; the replay command rebuilds it): `enrich:{dedup}:lsh:<band>:<hash>` sorted
+//! sets of story ids scored by event time, `enrich:{dedup}:sig:<story id>` with the cluster and
+//! signature (these and the cluster counter `enrich:{dedup}:seq` share a Redis Cluster slot:
+//! one script records a story in all of them),
 //! `enrich:vec:<story id>` with the embedding and `enrich:recent` (story ids by event time), all
 //! expiring after the window. `EnrichPreview` reads without writing. Without Redis (tools, unit
 //! tests) every story is its own cluster.
@@ -182,7 +184,7 @@ fn band_keys(sig: &Signature) -> Vec<String> {
             for v in &sig[b * ROWS..(b + 1) * ROWS] {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
-            format!("enrich:lsh:{b}:{:016x}", fnv1a(&bytes))
+            format!("enrich:{{dedup}}:lsh:{b}:{:016x}", fnv1a(&bytes))
         })
         .collect()
 }
@@ -252,7 +254,7 @@ impl Stage for Dedup {
             return Ok(cluster(own));
         };
         let mut conn = redis.conn();
-        let sig_key = |story: &str| redis.key(format!("enrich:sig:{story}"));
+        let sig_key = |story: &str| redis.key(format!("enrich:{{dedup}}:sig:{story}"));
         let previous: Option<String> = conn.get(sig_key(id)).await.map_err(redis_error)?;
         let now_ms = newsroom_platform::time::ms_of(input.event_time).max(0) as u64;
         let window_ms = self.window.as_millis() as u64;
@@ -281,7 +283,7 @@ impl Stage for Dedup {
         if input.mode.records() {
             let ttl = self.window.as_secs().max(60);
             let mut record = RECORD_SCRIPT.prepare_invoke();
-            record.key(sig_key(id)).key(redis.key("enrich:seq"));
+            record.key(sig_key(id)).key(redis.key("enrich:{dedup}:seq"));
             for b in &bands {
                 record.key(b);
             }
@@ -355,7 +357,7 @@ impl Dedup {
     /// estimated similarity reaches `min_similarity`.
     async fn close_copies(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut newsroom_platform::redis::Conn,
         redis: &RedisStore,
         bands: &[String],
         id: &str,
@@ -381,7 +383,7 @@ impl Dedup {
         }
         let keys: Vec<String> = candidates
             .iter()
-            .map(|c| redis.key(format!("enrich:sig:{c}")))
+            .map(|c| redis.key(format!("enrich:{{dedup}}:sig:{c}")))
             .collect();
         let values: Vec<Option<String>> = conn.mget(&keys).await.map_err(redis_error)?;
         Ok(values
@@ -441,7 +443,7 @@ impl Dedup {
             return Ok(None);
         };
         let value: Option<String> = conn
-            .get(redis.key(format!("enrich:sig:{story}")))
+            .get(redis.key(format!("enrich:{{dedup}}:sig:{story}")))
             .await
             .map_err(redis_error)?;
         Ok(value.and_then(|v| decode(&v)).map(|(c, _)| c))

@@ -34,9 +34,11 @@
 //! - `notif:loaded` — present while Redis holds the state; when it is gone the state is rebuilt
 //!   from Kafka before anything is claimed (see [`crate::state`]).
 //!
-//! Everything about an alert expires after [`LEDGER_TTL_SECS`]. The scripts (a `.lua` file
-//! each, beside the Rust that runs it) assume one Redis (not Redis Cluster: their keys are not
-//! hash-tagged). Components:
+//! Everything about an alert expires after [`LEDGER_TTL_SECS`]. On a Redis Cluster, the keys a
+//! script (a `.lua` file each, beside the Rust that runs it) or a `MULTI` touches together
+//! carry one hash tag, chosen by [`AlertStore::k`] from the family ([`slot_group`]):
+//! `notif:{ledger}:sent:<story>`, `notif:{devices}:device:<id>`,
+//! `notif:{audiences}:audience:topic:<x>`. Components:
 //!
 //! - [`devices`] — devices and their preference subscriptions, offset-versioned;
 //! - [`audiences`] — who follows what, and paging through a set;
@@ -64,13 +66,37 @@ pub use ledger::{Answer, Claim, ClaimAlert, ClaimRequest, EventClaim, LedgerEntr
 /// How long the ledger, the counts and the story are kept: 7 days.
 pub const LEDGER_TTL_SECS: u64 = 7 * 24 * 3600;
 /// The key (unprefixed) whose presence says Redis holds notification's state.
-pub const LOADED_MARKER: &str = "notif:loaded";
+pub const LOADED_MARKER: &str = "notif:{ledger}:loaded";
 /// The lease of a fan-out's heartbeat.
 pub const RUN_LEASE_MS: u64 = 15_000;
 /// Timeline resolution.
 pub const TIMELINE_BUCKET_MS: i64 = 10;
 
 pub type RedisError = redis::RedisError;
+
+/// The cluster slot a key family shares with the others its scripts and `MULTI`s touch at
+/// once (by the key's first segment), `None` for a family that spreads over the masters:
+///
+/// - `ledger`: the claim, preview, completion, correction and run scripts read and write a
+///   story's ledger, counts and timeline with the event ledger, the day's budgets, the runs'
+///   heartbeats and the state marker in one step (what makes an alert at-most-once);
+/// - `devices`: registering or removing a device updates the registry, the user's devices and
+///   the topic and entity indexes it chose in one script;
+/// - `audiences`: a reader's follows and the audiences they enter or leave change in one
+///   `MULTI`.
+///
+/// Each group is one master's worth of capacity; everything else (stories, in-app inboxes,
+/// briefings, recent indexes) spreads.
+pub fn slot_group(key: &str) -> Option<&'static str> {
+    match key.split(':').next()? {
+        "sent" | "alert" | "timeline" | "corrected" | "event" | "budget" | "run" | "alert-runs"
+        | "loaded" => Some("ledger"),
+        "device" | "device-gone" | "devices" | "device-subs" | "user-devices" | "alert-topic"
+        | "alert-entity" => Some("devices"),
+        "user-follows" | "audience" => Some("audiences"),
+        _ => None,
+    }
+}
 
 /// Notification's Redis state. Cheap to clone.
 #[derive(Clone)]
@@ -101,16 +127,21 @@ impl AlertStore {
         &self.redis
     }
 
-    /// The full key of `notif:<key>`.
+    /// The full key of `notif:<key>`, with the hash tag of its family's [`slot_group`]
+    /// (`notif:{ledger}:sent:<story>`) when it has one.
     pub fn k(&self, key: impl std::fmt::Display) -> String {
-        self.redis.key(format!("notif:{key}"))
+        let key = key.to_string();
+        match slot_group(&key) {
+            Some(group) => self.redis.key(format!("notif:{{{group}}}:{key}")),
+            None => self.redis.key(format!("notif:{key}")),
+        }
     }
 
-    fn conn(&self) -> redis::aio::ConnectionManager {
+    fn conn(&self) -> newsroom_platform::redis::Conn {
         self.redis.conn()
     }
 
-    /// `notif:loaded`: present while Redis holds notification's state (see [`crate::state`]).
+    /// `notif:{ledger}:loaded`: present while Redis holds notification's state (see [`crate::state`]).
     pub(crate) fn loaded_key(&self) -> String {
         self.redis.key(LOADED_MARKER)
     }

@@ -83,11 +83,12 @@ pub struct Current {
 
 impl FeedStore {
     fn versions_key(&self) -> String {
-        self.redis.key("rec:idxver")
+        self.redis.key("rec:{rec}:idxver")
     }
 
     pub(super) fn generation_key(&self, user: &str) -> String {
-        self.redis.key(format!("rec:gen:{user}"))
+        self.redis
+            .key(format!("rec:gen:{}", newsroom_platform::redis::tag(user)))
     }
 
     /// Adds to `pipe` the bump of each index in `fields` (and the epoch if the hash is new).

@@ -4,18 +4,25 @@
 //! newest stories of an index, a snapshot), so the key layout below lives in one place and a
 //! change of layout touches one folder:
 //!
-//! - `rec:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL ([`story`]);
-//! - `rec:card:<id>` — what ranking needs of a story ([`Card`]), same TTL;
-//! - `rec:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms), one per
-//!   topic, section, author and entity, plus `rec:idx:latest` for everything and
-//!   `rec:idx:breaking`; each keeps the newest `NEWSROOM_INDEX_MAX_STORIES`;
-//! - `rec:follows:<user>`, `rec:read:<user>`, `rec:hidden:<user>`, `rec:interest:<user>` — what
-//!   the service knows of a reader ([`reader`]);
+//! - `rec:{rec}:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL ([`story`]);
+//! - `rec:{rec}:card:<id>` — what ranking needs of a story ([`Card`]), same TTL;
+//! - `rec:{rec}:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms),
+//!   one per topic, section, author and entity, plus `rec:{rec}:idx:latest` for everything and
+//!   `rec:{rec}:idx:breaking`; each keeps the newest `NEWSROOM_INDEX_MAX_STORIES`;
+//! - `rec:follows:{<user>}`, `rec:read:{<user>}`, `rec:hidden:{<user>}`,
+//!   `rec:interest:{<user>}` — what the service knows of a reader ([`reader`]);
 //! - `rec:trend:<scope>:<hour>` — trending buckets ([`trend`]);
-//! - `rec:snap:<id>`, `rec:first:<user>` — ranking snapshots and the reader's cached first page,
-//!   and `rec:loaded`, the marker that Redis holds the state ([`snapshot`]);
-//! - `rec:idxver`, `rec:gen:<user>` — a version per index and a generation per reader, what
-//!   tells a prepared feed it is still current ([`changes`]).
+//! - `rec:snap:<id>`, `rec:first:{<user>}`, `rec:snaps:{<user>}` — ranking snapshots and the
+//!   reader's cached first page, and `rec:{rec}:loaded`, the marker that Redis holds the state
+//!   ([`snapshot`]);
+//! - `rec:{rec}:idxver`, `rec:gen:{<user>}` — a version per index and a generation per reader,
+//!   what tells a prepared feed it is still current ([`changes`]).
+//!
+//! On a Redis Cluster the braces are hash tags. What one `MULTI` changes together — a story,
+//! its card, every index it enters or leaves and their versions — and the marker that says it
+//! was not lost share the `{rec}` slot, so they live on one master; a reader's keys share
+//! their own slot (read in one ordered pipeline, followed in one `MULTI`), and readers spread
+//! over the masters, as do trending buckets and snapshots.
 //!
 //! Writing a story is idempotent on (id, version): an older or equal version never replaces a
 //! newer one, so redelivered records change nothing. A killed story (pubstatus canceled) is
@@ -45,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use newsroom_platform::redis::redis::AsyncCommands as _;
-use newsroom_platform::redis::{RedisStore, VersionGuard};
+use newsroom_platform::redis::{RedisStore, VersionGuard, tag};
 use newsroom_proto::v1::EnrichedStory;
 
 pub use changes::{Current, Watch};
@@ -111,7 +118,7 @@ pub struct FeedStore {
 }
 
 /// The key (unprefixed) whose presence says Redis holds recommendation's state.
-pub const LOADED_MARKER: &str = "rec:loaded";
+pub const LOADED_MARKER: &str = "rec:{rec}:loaded";
 
 impl FeedStore {
     /// The Redis connection (for the platform's [`newsroom_platform::redis::Rebuild`]).
@@ -136,34 +143,34 @@ impl FeedStore {
     // The key layout (see the module documentation), in one place.
 
     fn story_key(&self, id: &str) -> String {
-        self.redis.key(format!("rec:story:{id}"))
+        self.redis.key(format!("rec:{{rec}}:story:{id}"))
     }
 
     fn card_key(&self, id: &str) -> String {
-        self.redis.key(format!("rec:card:{id}"))
+        self.redis.key(format!("rec:{{rec}}:card:{id}"))
     }
 
     fn index_key(&self, index: &Index) -> String {
         match index {
-            Index::Target(key) => self.redis.key(format!("rec:idx:{}", key.member())),
-            Index::Latest => self.redis.key("rec:idx:latest"),
-            Index::Breaking => self.redis.key("rec:idx:breaking"),
+            Index::Target(key) => self.redis.key(format!("rec:{{rec}}:idx:{}", key.member())),
+            Index::Latest => self.redis.key("rec:{rec}:idx:latest"),
+            Index::Breaking => self.redis.key("rec:{rec}:idx:breaking"),
         }
     }
 
     fn follows_key(&self, user: &str) -> String {
-        self.redis.key(format!("rec:follows:{user}"))
+        self.redis.key(format!("rec:follows:{}", tag(user)))
     }
 
     fn history_key(&self, history: History, user: &str) -> String {
         match history {
-            History::Read => self.redis.key(format!("rec:read:{user}")),
-            History::Hidden => self.redis.key(format!("rec:hidden:{user}")),
+            History::Read => self.redis.key(format!("rec:read:{}", tag(user))),
+            History::Hidden => self.redis.key(format!("rec:hidden:{}", tag(user))),
         }
     }
 
     fn interests_key(&self, user: &str) -> String {
-        self.redis.key(format!("rec:interest:{user}"))
+        self.redis.key(format!("rec:interest:{}", tag(user)))
     }
 
     fn trend_key(&self, scope: &str, hour: i64) -> String {
@@ -175,11 +182,11 @@ impl FeedStore {
     }
 
     fn snapshots_key(&self, user: &str) -> String {
-        self.redis.key(format!("rec:snaps:{user}"))
+        self.redis.key(format!("rec:snaps:{}", tag(user)))
     }
 
     fn first_page_key(&self, user: &str) -> String {
-        self.redis.key(format!("rec:first:{user}"))
+        self.redis.key(format!("rec:first:{}", tag(user)))
     }
 
     /// Values of `ids` from `cache` where fresh, the others in one `MGET` of `key(id)`,

@@ -69,24 +69,6 @@ impl FeedStore {
     /// degraded are not reused).
     pub async fn forget_all_first_pages(&self) -> Result<(), RedisError> {
         let pattern = self.first_page_key("*");
-        let mut conn = self.redis.conn();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            if !keys.is_empty() {
-                let _: () = conn.del(keys).await?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
+        self.redis.delete_matching(&pattern).await.map(drop)
     }
 }

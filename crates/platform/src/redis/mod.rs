@@ -1,15 +1,43 @@
 //! Redis: a cache that can be lost.
 //!
-//! [`RedisStore`] wraps a [`ConnectionManager`] (reconnects by itself; cheap to clone, one
-//! multiplexed connection) and the key prefix that keeps services, tenants and tests apart;
+//! [`RedisStore`] wraps a [`Conn`] (one Redis or Valkey server, or a Redis Cluster; reconnects
+//! by itself; cheap to clone) and the key prefix that keeps services, tenants and tests apart;
 //! [`VersionGuard`] keeps the highest version of each story a consumer applied; [`Rebuild`]
 //! marks state replayed from Kafka present only if Redis was not lost again meanwhile.
+//!
+//! **Cluster.** `REDIS_URL` names a cluster when it lists several nodes, comma-separated
+//! (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`: any of them; the client learns the rest).
+//! Keys that a script or a `MULTI` touches together share a hash tag ([`tag`]), so they live
+//! in one slot; everything else spreads over the masters. Plain pipelines may span slots
+//! ([`Conn`] splits them), and [`RedisStore::delete_matching`] and
+//! [`RedisStore::eviction_policy`] ask every master.
 
 use std::future::Future;
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+mod conn;
+
+pub use conn::Conn;
 pub use redis;
+
+/// Whether `url` (a `REDIS_URL`) names a Redis Cluster: a comma-separated list of its nodes.
+pub fn is_cluster(url: &str) -> bool {
+    url.contains(',')
+}
+
+/// `id` as a hash tag: keys that hold `{id}` hash to the same cluster slot, whatever else
+/// they hold, so one script or `MULTI` may touch them together. Braces in `id` are
+/// percent-encoded (a tag ends at the first `}`), `%` too, so two ids never share a key.
+pub fn tag(id: &str) -> String {
+    let id = id
+        .replace('%', "%25")
+        .replace('{', "%7B")
+        .replace('}', "%7D");
+    format!("{{{id}}}")
+}
 
 /// A client for `url`: a `rediss://` URL is TLS (rustls), verified against `ca` (PEM) when
 /// given, else the system's CAs.
@@ -29,15 +57,20 @@ pub fn client(url: &str, ca: Option<&[u8]>) -> redis::RedisResult<redis::Client>
     }
 }
 
+const TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A Redis connection with a key prefix.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
+    /// For pub/sub: the (first) node. A cluster forwards a `PUBLISH` on any node to all.
+    node: redis::Client,
 }
 
 impl RedisStore {
-    /// Connects to `url`; fails if Redis does not answer.
+    /// Connects to `url` (one server, or a cluster's nodes comma-separated); fails if Redis
+    /// does not answer.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
         Self::connect_tls(url, prefix, None).await
     }
@@ -48,20 +81,51 @@ impl RedisStore {
         prefix: &str,
         ca: Option<&[u8]>,
     ) -> Result<Self, redis::RedisError> {
-        let client = client(url, ca)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(5)));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let first = nodes.first().copied().unwrap_or(url);
+        let node = client(first, ca)?;
+        let conn = if is_cluster(url) {
+            let mut builder = redis::cluster::ClusterClient::builder(nodes.clone())
+                .connection_timeout(TIMEOUT)
+                .response_timeout(TIMEOUT);
+            if let Some(ca) = ca.filter(|_| first.starts_with("rediss://")) {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.to_vec()),
+                });
+            }
+            Conn::Cluster(builder.build()?.get_async_connection().await?)
+        } else {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(TIMEOUT))
+                .set_response_timeout(Some(TIMEOUT));
+            Conn::Single(ConnectionManager::new_with_config(node.clone(), config).await?)
+        };
         Ok(RedisStore {
             conn,
             prefix: prefix.to_owned(),
+            node,
         })
     }
 
     /// A handle on the connection (clone it per task).
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> Conn {
         self.conn.clone()
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    /// A pub/sub connection (its own; one per subscriber). On a cluster, any node hears
+    /// every `PUBLISH`.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, redis::RedisError> {
+        self.node.get_async_pubsub().await
     }
 
     /// The full key for `key` (`story:abc` → `newsroom:story:abc`).
@@ -73,16 +137,110 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// Redis's `maxmemory-policy`, when it tells (a managed Redis may refuse `CONFIG`).
+    /// Where keys live: the one server (`None`), or each master of the cluster.
+    async fn masters(&self) -> redis::RedisResult<Vec<Option<(String, u16)>>> {
+        let Conn::Cluster(mut c) = self.conn.clone() else {
+            return Ok(vec![None]);
+        };
+        let listing: String = redis::FromRedisValue::from_redis_value(
+            c.route_command(
+                redis::cmd("CLUSTER").arg("NODES").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?,
+        )?;
+        Ok(masters(&listing).into_iter().map(Some).collect())
+    }
+
+    /// `cmd` on `node` (from [`RedisStore::masters`]).
+    async fn on(
+        &self,
+        node: &Option<(String, u16)>,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<redis::Value> {
+        match (self.conn.clone(), node) {
+            (Conn::Cluster(mut c), Some((host, port))) => {
+                let at = SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                };
+                c.route_command(cmd.clone(), RoutingInfo::SingleNode(at))
+                    .await
+            }
+            (mut conn, _) => redis::aio::ConnectionLike::req_packed_command(&mut conn, cmd).await,
+        }
+    }
+
+    /// Deletes every key matching `pattern` (a `SCAN` glob, the prefix included) on every
+    /// master; returns how many it deleted. For clean-ups and rebuilds, not hot paths.
+    pub async fn delete_matching(&self, pattern: &str) -> redis::RedisResult<usize> {
+        let mut deleted = 0;
+        for node in self.masters().await? {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let (next, keys): (u64, Vec<String>) =
+                    redis::FromRedisValue::from_redis_value(self.on(&node, &scan).await?)?;
+                if !keys.is_empty() {
+                    deleted += keys.len();
+                    // A cluster connection splits a many-key UNLINK by slot itself.
+                    let _: () = redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async(&mut self.conn())
+                        .await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Redis's `maxmemory-policy`, when it tells (a managed Redis may refuse `CONFIG`). On a
+    /// cluster, the first master's that would evict state, else the first's.
     pub async fn eviction_policy(&self) -> Option<String> {
-        let answer: Vec<String> = redis::cmd("CONFIG")
+        let get = redis::cmd("CONFIG")
             .arg("GET")
             .arg("maxmemory-policy")
-            .query_async(&mut self.conn())
-            .await
-            .ok()?;
-        answer.get(1).cloned()
+            .clone();
+        let mut policies = Vec::new();
+        for node in self.masters().await.ok()? {
+            let answer = self.on(&node, &get).await.ok()?;
+            let pair: Vec<String> = redis::FromRedisValue::from_redis_value(answer).ok()?;
+            policies.extend(pair.get(1).cloned());
+        }
+        policies
+            .iter()
+            .find(|p| !keeps_state(p))
+            .or(policies.first())
+            .cloned()
     }
+}
+
+/// The masters in a `CLUSTER NODES` listing (`<id> <host:port@bus> <flags> …`), as they
+/// are addressed, failed ones left out.
+fn masters(listing: &str) -> Vec<(String, u16)> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let address = fields.nth(1)?;
+            let flags = fields.next()?;
+            if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                return None;
+            }
+            let address = address.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Whether a `maxmemory-policy` keeps every key until it expires: only `noeviction`.
@@ -240,10 +398,15 @@ impl Rebuild {
     /// Starts a rebuild of the state whose presence `marker` (a key, unprefixed) says.
     pub async fn begin(store: &RedisStore, marker: &str) -> Result<Self, redis::RedisError> {
         use redis::AsyncCommands as _;
-        let sentinel = store.key(format!(
-            "{marker}:rebuilding:{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        // The sentinel must share the marker's cluster slot (one script reads both): a marker
+        // with a hash tag lends it; one without hashes whole, so its full name is the tag.
+        let id = uuid::Uuid::new_v4().simple();
+        let full = store.key(marker);
+        let sentinel = if full.contains('{') {
+            format!("{full}:rebuilding:{id}")
+        } else {
+            store.key(format!("{{{full}}}:rebuilding:{id}"))
+        };
         // Expires on its own if this process dies mid-rebuild.
         let _: () = store.conn().set_ex(&sentinel, 1, 3600).await?;
         Ok(Rebuild {
@@ -267,7 +430,32 @@ impl Rebuild {
 
 #[cfg(test)]
 mod tests {
-    use super::keeps_state;
+    use super::{keeps_state, masters, tag};
+
+    #[test]
+    fn tags_keep_ids_apart_and_braces_out() {
+        assert_eq!(tag("alice"), "{alice}");
+        assert_eq!(tag("a{b}"), "{a%7Bb%7D}");
+        assert_ne!(tag("a{b"), tag("a%7Bb"));
+        let slot = |k: &str| redis::cluster_routing::Slot::for_key(k);
+        assert_eq!(slot("p:rec:follows:{alice}"), slot("p:rec:gen:{alice}"));
+    }
+
+    #[test]
+    fn cluster_nodes_listing_gives_live_masters() {
+        let listing = "\
+a 127.0.0.1:7003@17003 master - 0 1 3 connected 10923-16383
+b 127.0.0.1:7002@17002 myself,master - 0 1 2 connected 5461-10922
+c 127.0.0.1:7004@17004 slave b 0 1 2 connected
+d 127.0.0.1:7001@17001 master,fail - 0 1 1 connected 0-5460";
+        assert_eq!(
+            masters(listing),
+            vec![
+                ("127.0.0.1".to_owned(), 7003),
+                ("127.0.0.1".to_owned(), 7002)
+            ]
+        );
+    }
 
     #[test]
     fn only_noeviction_keeps_state() {
