@@ -46,11 +46,12 @@ test: stack-up jaeger-up toxiproxy-up
 
 # The suites that keep state in Redis again, against a Redis Cluster of three masters
 # (deploy/stack.sh redis-cluster-up, 127.0.0.1:7001-7003): every service with `REDIS_URL`
-# listing the cluster's nodes, plus the platform's own cluster tests.
+# listing the cluster's nodes: every end-to-end suite but chaos (its faults pause and cut the
+# one server), TLS (the server's TLS port) and trace (Jaeger), plus the platform's cluster tests.
 test-redis-cluster: stack-up
     deploy/stack.sh redis-cluster-up
     cargo build --workspace --bins
-    NEWSROOM_DATA="{{data}}" REDIS_URL="$(deploy/stack.sh redis-cluster-url)" cargo test -p newsroom-e2e --test redis_cluster --test pipeline --test ingest --test recommendation --test notification --test delivery --test events
+    NEWSROOM_DATA="{{data}}" REDIS_URL="$(deploy/stack.sh redis-cluster-url)" cargo test -p newsroom-e2e --test redis_cluster --test pipeline --test ingest --test enrichment --test recommendation --test notification --test alert_lanes --test briefing --test delivery --test events --test observability --test cli --test canary --test consumer --test security
 
 # Jaeger builds from the Go module proxy beside the Rust builds the first time (about 10
 # minutes on 2 cores, cached in ~/.cache/newsroom after).

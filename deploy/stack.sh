@@ -44,6 +44,9 @@ KAFKA_PORT=${NEWSROOM_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${NEWSROOM_KAFKA_CONTROLLER_PORT:-9093}
 ADVERTISED_PORT=${NEWSROOM_KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}
 REDIS_PORT=6379
+# Valkey when it is installed (the server we recommend: see the README), else Debian's Redis.
+if command -v valkey-server >/dev/null; then REDIS_SERVER=valkey-server; REDIS_CLI=valkey-cli
+else REDIS_SERVER=redis-server; REDIS_CLI=redis-cli; fi
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 REDIS_CLUSTER_PORT=${NEWSROOM_REDIS_CLUSTER_PORT:-7001}
 REDIS_CLUSTER_PORTS="$REDIS_CLUSTER_PORT $((REDIS_CLUSTER_PORT + 1)) $((REDIS_CLUSTER_PORT + 2))"
@@ -238,7 +241,7 @@ cluster_up() {
 }
 
 install_redis() {
-  if ! command -v redis-server >/dev/null; then
+  if ! command -v "$REDIS_SERVER" >/dev/null; then
     log "installing redis-server (Debian package)"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get install -y -q redis-server >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q redis-server >/dev/null; }
@@ -251,13 +254,13 @@ start_redis() {
   mkdir -p "$REDIS_DIR"
   "$ROOT/deploy/tls.sh"
   log "starting Redis on 127.0.0.1:$REDIS_PORT (TLS on $SECURE_REDIS_PORT)"
-  redis-server --bind 127.0.0.1 --port $REDIS_PORT --daemonize yes \
+  "$REDIS_SERVER" --bind 127.0.0.1 --port $REDIS_PORT --daemonize yes \
     --tls-port $SECURE_REDIS_PORT --tls-cert-file "$TLS_DIR/server.pem" \
     --tls-key-file "$TLS_DIR/server.key" --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no \
     --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/pid" --logfile "$REDIS_DIR/redis.log" \
     --save "" --appendonly no
   for _ in $(seq 1 50); do
-    if redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG; then log "Redis is up"; return 0; fi
+    if "$REDIS_CLI" -p $REDIS_PORT ping 2>/dev/null | grep -q PONG; then log "Redis is up"; return 0; fi
     sleep 0.1
   done
   log "Redis did not answer (see $REDIS_DIR/redis.log)"; exit 1
@@ -272,23 +275,23 @@ redis_cluster_up() {
     dir="$RUN/redis-cluster/$p"
     if port_open "$p"; then continue; fi
     mkdir -p "$dir"; rm -f "$dir/nodes.conf"
-    redis-server --bind 127.0.0.1 --port "$p" --daemonize yes --cluster-enabled yes \
+    "$REDIS_SERVER" --bind 127.0.0.1 --port "$p" --daemonize yes --cluster-enabled yes \
       --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
       --dir "$dir" --pidfile "$dir/pid" --logfile "$dir/redis.log" --save "" --appendonly no
   done
   for p in $REDIS_CLUSTER_PORTS; do
-    for _ in $(seq 1 50); do redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    for _ in $(seq 1 50); do "$REDIS_CLI" -p "$p" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
   done
-  if ! redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok'; then
+  if ! "$REDIS_CLI" -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok'; then
     log "forming a Redis Cluster of three masters on $REDIS_CLUSTER_PORTS"
     # shellcheck disable=SC2046
-    redis-cli --cluster create $(for p in $REDIS_CLUSTER_PORTS; do echo "127.0.0.1:$p"; done) \
+    "$REDIS_CLI" --cluster create $(for p in $REDIS_CLUSTER_PORTS; do echo "127.0.0.1:$p"; done) \
       --cluster-replicas 0 --cluster-yes >/dev/null
     for _ in $(seq 1 100); do
-      redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
+      "$REDIS_CLI" -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
     done
   fi
-  redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' \
+  "$REDIS_CLI" -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' \
     || { log "the Redis Cluster did not form (see $RUN/redis-cluster/*/redis.log)"; exit 1; }
   log "Redis Cluster up: REDIS_URL=$REDIS_CLUSTER_URL"
 }
@@ -296,8 +299,8 @@ redis_cluster_up() {
 redis_cluster_down() {
   local p
   for p in $REDIS_CLUSTER_PORTS; do
-    if redis-cli -p "$p" ping >/dev/null 2>&1 && [ -f "$RUN/redis-cluster/$p/pid" ]; then
-      redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+    if "$REDIS_CLI" -p "$p" ping >/dev/null 2>&1 && [ -f "$RUN/redis-cluster/$p/pid" ]; then
+      "$REDIS_CLI" -p "$p" shutdown nosave >/dev/null 2>&1 || true
     fi
     rm -f "$RUN/redis-cluster/$p/nodes.conf"
   done
@@ -368,8 +371,8 @@ case "${1:-up}" in
   down)
     stop_pid Kafka "$KAFKA_DIR/pid"
     port_open $REDIS_CLUSTER_PORT && redis_cluster_down
-    if redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && [ -f "$REDIS_DIR/pid" ]; then
-      log "stopping Redis"; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true
+    if "$REDIS_CLI" -p $REDIS_PORT ping >/dev/null 2>&1 && [ -f "$REDIS_DIR/pid" ]; then
+      log "stopping Redis"; "$REDIS_CLI" -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true
     fi
     ;;
   status)

@@ -792,7 +792,11 @@ async fn check_stack() {
     let kafka = std::env::var(cfg::KAFKA_BROKERS).unwrap_or_else(|_| "127.0.0.1:9092".into());
     let first = kafka.split(',').next().unwrap_or_default().to_owned();
     let redis = std::env::var(cfg::REDIS_URL).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    // One server, or the first of a cluster's nodes.
     let redis_addr = redis
+        .split(',')
+        .next()
+        .unwrap_or_default()
         .trim_start_matches("redis://")
         .trim_end_matches('/')
         .to_owned();

@@ -514,7 +514,7 @@ async fn a_reader_keeps_a_bounded_number_of_feed_snapshots() {
         .redis()
         .await
         .conn()
-        .llen(format!("{}rec:snaps:snap", s.pipeline.redis_prefix()))
+        .llen(format!("{}rec:snaps:{{snap}}", s.pipeline.redis_prefix()))
         .await
         .unwrap();
     assert_eq!(snapshots, 8);

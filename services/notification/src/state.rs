@@ -1,7 +1,7 @@
 //! Losing Redis loses no follower and sends no alert twice: notification's state is rebuilt
 //! from Kafka whenever its loss is noticed, at run time as at start.
 //!
-//! `notif:loaded` marks the state present. Every consumer's handler looks for it before it
+//! `notif:{ledger}:loaded` marks the state present. Every consumer's handler looks for it before it
 //! touches Redis, the claim script refuses to claim a device without it, and a background task
 //! ([`keep_loaded`]) looks every [`CHECK_EVERY`] (or at once, when a handler found it gone).
 //! When it is gone (Redis flushed, restarted empty, replaced):

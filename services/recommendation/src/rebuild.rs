@@ -1,6 +1,6 @@
 //! Losing Redis loses nothing: the state is rebuilt from Kafka.
 //!
-//! A marker key (`rec:loaded`) says Redis holds recommendation's state. A background task looks
+//! A marker key (`rec:{rec}:loaded`) says Redis holds recommendation's state. A background task looks
 //! for it every [`CHECK_EVERY`]; when it is gone (Redis flushed, restarted empty, replaced) the
 //! task replays the compacted `stories.enriched` (story cache and indexes), the compacted
 //! `profiles` (follows) and `interactions` (trending, read history, interests) into Redis, then

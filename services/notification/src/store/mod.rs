@@ -31,7 +31,7 @@
 //!   last two days' stories of each followable index): see [`briefings`];
 //! - `notif:held` — embargoed stories ingest holds (story → `<embargo end ms>|<urgency>`);
 //!   `notif:sealed:<story>` — editors' alerts parked until the story's release;
-//! - `notif:loaded` — present while Redis holds the state; when it is gone the state is rebuilt
+//! - `notif:{ledger}:loaded` — present while Redis holds the state; when it is gone the state is rebuilt
 //!   from Kafka before anything is claimed (see [`crate::state`]).
 //!
 //! Everything about an alert expires after [`LEDGER_TTL_SECS`]. On a Redis Cluster, the keys a
