@@ -22,6 +22,10 @@ pub const NEWSROOM_EMBEDDING_MODEL_DIR: &str = "NEWSROOM_EMBEDDING_MODEL_DIR";
 /// The default gRPC port of enrichment.
 pub const DEFAULT_PORT: u16 = 50052;
 
+/// Where `just enrichment-model` puts MiniLM, under `$HOME`: the model used when
+/// `NEWSROOM_EMBEDDING_MODEL_DIR` is unset.
+pub const DEFAULT_MODEL_DIR: &str = ".cache/newsroom/all-MiniLM-L6-v2";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub platform: PlatformConfig,
@@ -51,8 +55,13 @@ impl Config {
             crate::spec::parse(&text)
                 .map_err(|e| ConfigError::invalid(NEWSROOM_PIPELINE_FILE, &shown, e.to_string()))?;
         }
-        let embedding_model_dir = env.raw(NEWSROOM_EMBEDDING_MODEL_DIR).map(PathBuf::from);
-        if let Some(dir) = &embedding_model_dir
+        let explicit = env.raw(NEWSROOM_EMBEDDING_MODEL_DIR).map(PathBuf::from);
+        // Unset: the folder `just enrichment-model` fills, when it holds the model.
+        let embedding_model_dir = explicit.clone().or_else(|| {
+            let cached = PathBuf::from(env.raw("HOME")?).join(DEFAULT_MODEL_DIR);
+            cached.join("model.safetensors").is_file().then_some(cached)
+        });
+        if let Some(dir) = &explicit
             && !dir.is_dir()
         {
             return Err(ConfigError::invalid(

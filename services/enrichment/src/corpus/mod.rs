@@ -205,3 +205,71 @@ mod tests {
         assert!(is_stopword("the") && is_stopword("didn't") && !is_stopword("storm"));
     }
 }
+
+/// The AG News sample (`ag-news-sample.csv`): news from other publishers, what topics are
+/// judged on beyond the BBC set.
+pub mod ag {
+    use crate::hash::fnv1a;
+
+    /// An AG News item: its broad class (1 World, 2 Sports, 3 Business, 4 Sci/Tech).
+    pub struct AgItem {
+        /// `ag-<row>` (0-based, after the header).
+        pub id: String,
+        pub class: u8,
+        pub title: String,
+        pub description: String,
+    }
+
+    /// The broad classes' names, by class − 1.
+    pub const BROAD: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
+
+    /// Reads the CSV (`class`, `title`, `description`, quoted).
+    pub fn read(text: &str) -> Result<Vec<AgItem>, String> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut items = Vec::new();
+        for (i, row) in reader.records().enumerate() {
+            let row = row.map_err(|e| format!("row {}: {e}", i + 2))?;
+            let class: u8 = row
+                .get(0)
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| format!("row {}: class: {e}", i + 2))?;
+            if !(1..=4).contains(&class) {
+                return Err(format!("row {}: class {class}, expected 1..4", i + 2));
+            }
+            items.push(AgItem {
+                id: format!("ag-{i}"),
+                class,
+                title: row.get(1).unwrap_or_default().to_owned(),
+                description: row.get(2).unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// Whether a topic fit may see the item; the other half is what it is scored on.
+    pub fn fit_half(id: &str) -> bool {
+        fnv1a(id.as_bytes()).is_multiple_of(2)
+    }
+
+    /// An AG class in IPTC terms (the data README's mapping; World → politics).
+    pub fn iptc(class: u8) -> &'static str {
+        match class {
+            2 => "medtop:15000000",
+            3 => "medtop:04000000",
+            4 => "medtop:13000000",
+            _ => "medtop:11000000",
+        }
+    }
+
+    /// A Media Topic code's broad AG class: sport, economy, science and technology, or World
+    /// for every other top level.
+    pub fn broad(code: &str) -> u8 {
+        match code {
+            "medtop:15000000" => 2,
+            "medtop:04000000" => 3,
+            "medtop:13000000" => 4,
+            _ => 1,
+        }
+    }
+}

@@ -124,7 +124,7 @@ stage_types! {
     /// `word_count` and `reading_time_seconds`.
     counts => Counts(counts::CountsConfig), reads [], writes [COUNTS];
     /// IPTC Media Topics: the trained model and the lexicon.
-    topics => Topics(topics::TopicsConfig), reads [], writes [TOPICS];
+    topics => Topics(topics::TopicsConfig), reads [EMBEDDING], writes [TOPICS];
     /// People, organisations, places and events.
     entities => Entities(entities::EntitiesConfig), reads [], writes [ENTITIES];
     /// TF-IDF over words and two-word phrases.

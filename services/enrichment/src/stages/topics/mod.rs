@@ -3,12 +3,15 @@
 //! - [`model`] — the trained classifier (naive Bayes over TF-IDF, fit on the BBC set by
 //!   `fit-topics`; its artefact is `models/topics.tsv`, embedded);
 //! - [`lexicon`] — stems per topic (`lexicon.tsv`) for the topics the BBC set lacks;
-//! - [`classifier`] — the two combined, as the stage runs them ([`TopicClassifier`]);
+//! - [`semantic`] — the head over MiniLM embeddings (`models/topics-semantic.tsv`, embedded),
+//!   fit by `fit-topics` on the BBC set and half of the AG News sample;
+//! - [`classifier`] — all of them combined, as the stage runs them ([`TopicClassifier`]);
 //! - this file — the stage: its params and its [`Stage`] impl.
 
 pub mod classifier;
 pub mod lexicon;
 pub mod model;
+pub mod semantic;
 
 use std::sync::{Arc, LazyLock};
 
@@ -62,11 +65,20 @@ impl StageParams for TopicsConfig {
                     .map_err(|e| BuildError(format!("model {}: {e}", path.display())))?
             }
         };
-        let mut classifier = TopicClassifier::new(model);
+        let mut classifier = TopicClassifier::new(model).with_head(embedded_head().clone());
         classifier.max_topics = self.max_topics;
         classifier.min_score = self.min_score;
         Ok(Arc::new(Topics { classifier }))
     }
+}
+
+/// The built-in semantic head, parsed once per process.
+fn embedded_head() -> &'static semantic::SemanticHead {
+    static HEAD: LazyLock<semantic::SemanticHead> = LazyLock::new(|| {
+        semantic::SemanticHead::parse(semantic::EMBEDDED_HEAD)
+            .expect("the built-in semantic topic head parses")
+    });
+    &HEAD
 }
 
 /// The built-in model, parsed once per process.
@@ -83,6 +95,10 @@ struct Topics {
 
 #[async_trait::async_trait]
 impl Stage for Topics {
+    fn reads(&self) -> Fields {
+        Fields::EMBEDDING
+    }
+
     fn writes(&self) -> Fields {
         Fields::TOPICS
     }
@@ -90,7 +106,11 @@ impl Stage for Topics {
     async fn run(&self, input: &StageInput<'_>) -> Result<StageOutput, StageError> {
         let body = input.text.body();
         Ok(Enrichment {
-            topics: self.classifier.classify(&input.text.headline, &body),
+            topics: self.classifier.classify(
+                &input.text.headline,
+                &body,
+                &input.enrichment.embedding,
+            ),
             ..Default::default()
         }
         .into())
@@ -103,7 +123,7 @@ mod tests {
 
     fn top(headline: &str, body: &str) -> Vec<String> {
         TopicClassifier::new(super::embedded().clone())
-            .classify(headline, body)
+            .classify(headline, body, &[])
             .into_iter()
             .map(|t| t.code)
             .collect()
