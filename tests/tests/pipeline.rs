@@ -471,3 +471,146 @@ async fn a_rebuild_interrupted_by_another_flush_does_not_mark_the_state_present(
     assert!(present);
     pipeline.stop().await;
 }
+
+/// The story page: a story carries its MiniLM embedding (the default pipeline embeds headline
+/// and lead), and `GetRelated` lists another wire's copy of the same event first, then a story
+/// on the same subject in other words; a story on another subject is not related.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_page_lists_the_same_event_first_then_stories_near_in_meaning() {
+    use newsroom_proto::v1::{GetRelatedRequest, GetStoryRequest};
+    let pipeline = Pipeline::start().await;
+    let story = |source: &str, guid: &str, headline: &str, body: &str| Story {
+        source: source.into(),
+        guid: guid.into(),
+        headline: headline.into(),
+        body_html: format!("<p>{body}</p>"),
+        urgency: 5,
+        ..Default::default()
+    };
+    let flood = "Hundreds of homes were evacuated in Carlisle after the River Eden burst its \
+                 banks overnight, and rescue teams used boats to reach people trapped upstairs \
+                 as more heavy rain was forecast for Cumbria.";
+    let a = pipeline
+        .submit(story(
+            "wire-a",
+            "flood-a",
+            "Floods force hundreds from their homes in Carlisle",
+            flood,
+        ))
+        .await;
+    let copy = pipeline
+        .submit(story(
+            "wire-b",
+            "flood-b",
+            "Floods force hundreds from their homes in Carlisle",
+            &format!("{flood} Police urged drivers to stay away."),
+        ))
+        .await;
+    let near = pipeline
+        .submit(story(
+            "wire-c",
+            "rain-c",
+            "Rising rivers drive families out of their houses as storms batter northern England",
+            "Emergency crews pulled residents from flooded streets in Yorkshire towns as rivers \
+             rose after two days of torrential rain, and forecasters warned of more flooding.",
+        ))
+        .await;
+    let far = pipeline
+        .submit(story(
+            "wire-d",
+            "tennis-d",
+            "Champion wins five-set thriller to reach the Wimbledon final",
+            "The defending champion saved two match points on Centre Court before winning the \
+             fifth set on a tie-break to reach Sunday's final.",
+        ))
+        .await;
+
+    let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    for id in [&a, &copy, &near, &far] {
+        let story = eventually(Duration::from_secs(60), &format!("{id} cached"), || {
+            let mut rec = rec.clone();
+            async move {
+                rec.get_story(GetStoryRequest {
+                    story_id: id.clone(),
+                })
+                .await
+                .ok()
+            }
+        })
+        .await
+        .into_inner();
+        let enrichment = story.enrichment.expect("enriched");
+        assert_eq!(
+            enrichment.embedding.len(),
+            384,
+            "{id} carries its embedding"
+        );
+    }
+    let related = eventually(
+        Duration::from_secs(30),
+        "the copy and the near story related",
+        || {
+            let mut rec = rec.clone();
+            let (copy, near) = (copy.clone(), near.clone());
+            let a = a.clone();
+            async move {
+                let items = rec
+                    .get_related(GetRelatedRequest {
+                        story_id: a,
+                        limit: 5,
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .items;
+                let ids: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| Some(i.story.as_ref()?.id.clone()))
+                    .collect();
+                (ids.contains(&copy) && ids.contains(&near)).then_some(items)
+            }
+        },
+    )
+    .await;
+    let ids: Vec<&str> = related
+        .iter()
+        .filter_map(|i| Some(i.story.as_ref()?.id.as_str()))
+        .collect();
+    assert_eq!(ids[0], copy, "the same event first: {ids:?}");
+    assert_eq!(related[0].reasons, ["same story"]);
+    let at = ids.iter().position(|id| *id == near).unwrap();
+    assert_eq!(related[at].reasons, ["related"]);
+    assert!(related[at].score >= 0.5, "{}", related[at].score);
+    assert!(
+        !ids.contains(&far.as_str()),
+        "tennis is not related to floods: {ids:?}"
+    );
+    assert!(
+        !ids.contains(&a.as_str()),
+        "a story is not its own related story"
+    );
+    assert!(
+        related
+            .iter()
+            .all(|i| i.story.as_ref().is_some_and(|s| s.body_html.is_empty()))
+    );
+
+    let e = rec
+        .get_related(GetRelatedRequest {
+            story_id: a.clone(),
+            limit: 21,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("limit"), "{}", e.message());
+    let e = rec
+        .get_related(GetRelatedRequest {
+            story_id: "no-such-story".into(),
+            limit: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    pipeline.stop().await;
+}

@@ -58,7 +58,8 @@ impl Config {
         let explicit = env.raw(NEWSROOM_EMBEDDING_MODEL_DIR).map(PathBuf::from);
         // Unset: the folder `just enrichment-model` fills, when it holds the model.
         let embedding_model_dir = explicit.clone().or_else(|| {
-            let cached = PathBuf::from(env.raw("HOME")?).join(DEFAULT_MODEL_DIR);
+            let home = env.raw("HOME").or_else(|| std::env::var("HOME").ok())?;
+            let cached = PathBuf::from(home).join(DEFAULT_MODEL_DIR);
             cached.join("model.safetensors").is_file().then_some(cached)
         });
         if let Some(dir) = &explicit

@@ -438,8 +438,11 @@ mod tests {
         let p = Pipeline::default_pipeline(&cx());
         let wave = |n: &str| p.stages.iter().find(|s| s.spec.name == n).unwrap().wave;
         assert_eq!(wave("language"), 0);
-        assert_eq!(wave("topics"), 0);
+        assert_eq!(wave("embedding"), 0);
         assert_eq!(wave("entities"), 0);
+        assert_eq!(wave("topics"), 1, "topics read the embedding");
+        let topics = p.stages.iter().find(|s| s.spec.name == "topics").unwrap();
+        assert_eq!(topics.after, ["embedding"]);
         assert!(wave("urgency") > wave("dedup"), "urgency reads the cluster");
         let urgency = p.stages.iter().find(|s| s.spec.name == "urgency").unwrap();
         assert_eq!(urgency.after, ["dedup"]);

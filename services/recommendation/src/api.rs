@@ -20,9 +20,10 @@ use newsroom_proto::Message as _;
 use newsroom_proto::media_topics;
 use newsroom_proto::v1::recommendation_service_server::RecommendationService;
 use newsroom_proto::v1::{
-    EnrichedStory, FollowRequest, GetFeedRequest, GetFeedResponse, GetProfileRequest,
-    GetStoryRequest, GetTrendingRequest, GetTrendingResponse, Interaction, InteractionKind,
-    InteractionRequest, RecordInteractionResponse, TargetKind, UserProfile,
+    EnrichedStory, FeedItem, FollowRequest, GetFeedRequest, GetFeedResponse, GetProfileRequest,
+    GetRelatedRequest, GetRelatedResponse, GetStoryRequest, GetTrendingRequest,
+    GetTrendingResponse, Interaction, InteractionKind, InteractionRequest,
+    RecordInteractionResponse, TargetKind, UserProfile,
 };
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -216,6 +217,49 @@ impl RecommendationApi {
         Ok(GetTrendingResponse { items })
     }
 
+    /// The story page's related stories (see `store::related`).
+    async fn related(&self, req: GetRelatedRequest) -> Result<GetRelatedResponse, ApiError> {
+        let limit = match req.limit {
+            0 => 5,
+            n @ 1..=20 => n as usize,
+            n => return Err(invalid("limit", format!("expected 1..20, got {n}"))),
+        };
+        let story = self
+            .story(GetStoryRequest {
+                story_id: req.story_id,
+            })
+            .await?;
+        let related = self.store.related(&story, limit).await?;
+        let ids: Vec<String> = related.iter().map(|r| r.id.clone()).collect();
+        let stories = self.store.page_stories(&ids).await?;
+        let items = related
+            .iter()
+            .zip(stories)
+            .filter_map(|(r, s)| {
+                let s = s?;
+                Some(FeedItem {
+                    story: s.story.clone(),
+                    score: f64::from(r.similarity),
+                    reasons: vec![
+                        if r.same_event {
+                            "same story"
+                        } else {
+                            "related"
+                        }
+                        .into(),
+                    ],
+                    topics: s
+                        .enrichment
+                        .as_ref()
+                        .map(|e| e.topics.clone())
+                        .unwrap_or_default(),
+                    developing: None,
+                })
+            })
+            .collect();
+        Ok(GetRelatedResponse { items })
+    }
+
     async fn story(&self, req: GetStoryRequest) -> Result<EnrichedStory, ApiError> {
         let id = req.story_id.trim();
         if id.is_empty() {
@@ -387,6 +431,14 @@ impl RecommendationService for RecommendationApi {
     ) -> Result<Response<EnrichedStory>, Status> {
         self.auth.authenticate(request.metadata()).await?;
         Ok(Response::new(self.story(request.into_inner()).await?))
+    }
+
+    async fn get_related(
+        &self,
+        request: Request<GetRelatedRequest>,
+    ) -> Result<Response<GetRelatedResponse>, Status> {
+        self.auth.authenticate(request.metadata()).await?;
+        Ok(Response::new(self.related(request.into_inner()).await?))
     }
 
     async fn follow(

@@ -6,6 +6,7 @@
 //!
 //! - `rec:{rec}:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL ([`story`]);
 //! - `rec:{rec}:card:<id>` — what ranking needs of a story ([`Card`]), same TTL;
+//! - `rec:{rec}:vec:<id>` — its embedding, quantised, same TTL ([`related`]);
 //! - `rec:{rec}:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms),
 //!   one per topic, section, author and entity, plus `rec:{rec}:idx:latest` for everything and
 //!   `rec:{rec}:idx:breaking`; each keeps the newest `NEWSROOM_INDEX_MAX_STORIES`;
@@ -43,6 +44,7 @@
 
 pub mod changes;
 pub mod reader;
+pub mod related;
 pub mod snapshot;
 pub mod story;
 pub mod target;
@@ -57,6 +59,7 @@ use newsroom_proto::v1::EnrichedStory;
 
 pub use changes::{Current, Watch};
 pub use reader::{History, InterestWeight, ReaderState};
+pub use related::Related;
 pub use story::{Applied, BREAKING_INDEX_MIN, Card, indexes_of, published_ms};
 pub use target::{IndexKey, follows_of};
 pub use trend::Trending;

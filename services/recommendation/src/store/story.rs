@@ -253,6 +253,7 @@ impl FeedStore {
             pipe.zrem(&breaking_index, &s.id);
             pipe.del(self.story_key(&s.id));
             pipe.del(self.card_key(&s.id));
+            pipe.del(self.vector_key(&s.id));
             let fields: Vec<String> = old_indexes
                 .iter()
                 .chain(&new_indexes)
@@ -276,6 +277,14 @@ impl FeedStore {
         let ttl = self.ttl_for(ms);
         pipe.set_ex(self.story_key(&s.id), story.encode_to_vec(), ttl);
         pipe.set_ex(self.card_key(&s.id), Card::of(story).encode(), ttl);
+        match story.enrichment.as_ref().map(|e| &e.embedding) {
+            Some(v) if !v.is_empty() && !s.canary => {
+                pipe.set_ex(self.vector_key(&s.id), super::related::quantise(v), ttl);
+            }
+            _ => {
+                pipe.del(self.vector_key(&s.id));
+            }
+        }
         let breaking = story.enrichment.as_ref().map_or(0.0, |e| e.breaking_score);
         if breaking >= BREAKING_INDEX_MIN && !s.canary {
             pipe.zadd(&breaking_index, &s.id, ms);
