@@ -27,8 +27,11 @@ if ! python3 - "$DOCKERFILE" "$README" "$ROOT/rust-toolchain.toml" <<'PY'
 import re, sys
 dockerfile, readme, toolchain = (open(p, encoding="utf-8").read() for p in sys.argv[1:4])
 problems = []
-# The build stage: the first `apt-get install` and the cargo command.
-build = dockerfile.split("\nFROM ", 2)[1] if dockerfile.count("\nFROM ") >= 2 else dockerfile
+# The build stage (`FROM … AS build`): its `apt-get install` and the cargo command.
+build = next(
+    (st for st in dockerfile.split("\nFROM ")[1:] if re.match(r"\S+ AS build\b", st)),
+    dockerfile,
+)
 apt = re.search(r"apt-get install -y --no-install-recommends ([^\\&\n]+)", build)
 docker_pkgs = set(apt.group(1).split()) if apt else set()
 cargo = re.search(r"cargo build [^;\n]*", build)

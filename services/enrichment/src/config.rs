@@ -106,9 +106,22 @@ mod tests {
 
     #[test]
     fn defaults_run_the_built_in_pipeline() {
-        let c = load(&[]).unwrap();
+        let home = std::env::temp_dir().join(format!("newsroom-home-{}", std::process::id()));
+        let home_s = home.display().to_string();
+        let c = load(&[("HOME", &home_s)]).unwrap();
         assert_eq!(c.words_per_minute, 230);
-        assert!(c.pipeline_file.is_none() && c.embedding_model_dir.is_none());
+        assert!(c.pipeline_file.is_none());
+        assert!(
+            c.embedding_model_dir.is_none(),
+            "no model fetched: no model folder"
+        );
+        // Once `just enrichment-model` filled the cache, the service finds it unasked.
+        let cached = home.join(DEFAULT_MODEL_DIR);
+        std::fs::create_dir_all(&cached).unwrap();
+        std::fs::write(cached.join("model.safetensors"), b"x").unwrap();
+        let c = load(&[("HOME", &home_s)]).unwrap();
+        assert_eq!(c.embedding_model_dir.as_deref(), Some(cached.as_path()));
+        std::fs::remove_dir_all(&home).unwrap();
     }
 
     #[test]

@@ -213,10 +213,14 @@ mod tests {
         );
         let text = std::fs::read_to_string(path).unwrap();
         let specs = parse(&text).unwrap();
-        assert_eq!(specs[1].name, "counts");
-        assert_eq!(specs[2].on_error, OnError::Retry);
-        assert_eq!(specs[2].attempts, 3);
-        assert_eq!(specs[3].on_error, OnError::DeadLetter);
+        let stage = |n: &str| specs.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(stage("topics").on_error, OnError::Retry);
+        assert_eq!(stage("topics").attempts, 3);
+        assert_eq!(stage("dedup").on_error, OnError::Skip);
+        // The deployed pipeline runs what the service runs by default, the embedding included.
+        let default = parse(include_str!("../pipeline.default.toml")).unwrap();
+        let names = |s: &[StageSpec]| s.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&specs), names(&default));
     }
 
     #[test]

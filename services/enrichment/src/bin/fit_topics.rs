@@ -4,6 +4,9 @@
 //! over AG's four broad classes on the other AG half (`just fit-topics`; `--check`, which is
 //! `just eval-topics`, only evaluates the shipped artefacts).
 
+// A command-line tool: its report is its output.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -33,7 +36,6 @@ struct Args {
     model_dir: Option<PathBuf>,
 }
 
-#[allow(clippy::print_stdout)] // a command-line tool: its report is its output
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let data = std::fs::read_to_string(&args.data)
@@ -203,7 +205,6 @@ mod semantic {
             .collect()
     }
 
-    #[allow(clippy::print_stdout)]
     pub(super) fn run(
         args: &Args,
         train: &[Article],
@@ -378,7 +379,6 @@ mod semantic {
 
 #[cfg(not(feature = "embedding"))]
 mod semantic {
-    #[allow(clippy::print_stdout)]
     pub(super) fn run(
         _: &super::Args,
         _: &[newsroom_enrichment::corpus::Article],
