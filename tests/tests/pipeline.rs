@@ -525,6 +525,20 @@ async fn a_story_page_lists_the_same_event_first_then_stories_near_in_meaning() 
         ))
         .await;
 
+    // The default pipeline embeds: the stage is enabled (the model is where `just test` put
+    // it) and topics wait for it.
+    let stages = newsroom_proto::v1::enrichment_service_client::EnrichmentServiceClient::new(
+        pipeline.channel(Service::Enrichment).await,
+    )
+    .list_stages(newsroom_proto::v1::ListStagesRequest {})
+    .await
+    .unwrap()
+    .into_inner()
+    .stages;
+    let stage = |n: &str| stages.iter().find(|s| s.name == n).unwrap();
+    assert!(stage("embedding").enabled, "{:?}", stage("embedding"));
+    assert_eq!(stage("topics").after, ["embedding"]);
+
     let mut rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
     for id in [&a, &copy, &near, &far] {
         let story = eventually(Duration::from_secs(60), &format!("{id} cached"), || {

@@ -89,6 +89,7 @@ impl EnrichmentService for EnrichmentApi {
                     wave: s.wave as u32,
                     attempts: s.spec.attempts,
                     endpoint: s.spec.config.endpoint().unwrap_or_default().to_owned(),
+                    enabled: s.stage.enabled(),
                 })
                 .collect(),
             pipeline_id: pipeline.id.clone(),
