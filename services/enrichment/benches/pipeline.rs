@@ -139,12 +139,7 @@ fn embedding(rt: &tokio::runtime::Runtime, all: &[Story], rate_without: f64) {
     use newsroom_enrichment::stages::embedding::minilm::MiniLm;
     use newsroom_enrichment::text::StoryText;
 
-    let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/newsroom/all-MiniLM-L6-v2")
-        });
+    let dir = newsroom_enrichment::config::model_dir();
     let model = match MiniLm::load(&dir, 128) {
         Ok(m) => m,
         Err(e) => {

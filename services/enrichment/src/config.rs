@@ -26,6 +26,17 @@ pub const DEFAULT_PORT: u16 = 50052;
 /// `NEWSROOM_EMBEDDING_MODEL_DIR` is unset.
 pub const DEFAULT_MODEL_DIR: &str = ".cache/newsroom/all-MiniLM-L6-v2";
 
+/// The model folder for tools, benchmarks and tests, from the process's environment:
+/// `NEWSROOM_EMBEDDING_MODEL_DIR`, else `$HOME/`[`DEFAULT_MODEL_DIR`] (whether or not the model
+/// has been fetched there yet).
+pub fn model_dir() -> PathBuf {
+    std::env::var(NEWSROOM_EMBEDDING_MODEL_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(DEFAULT_MODEL_DIR)
+        })
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub platform: PlatformConfig,

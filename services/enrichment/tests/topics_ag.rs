@@ -21,12 +21,7 @@ fn stories_from_other_publishers_get_their_broad_topic() {
         .filter(|a| !ag::fit_half(&a.id))
         .step_by(5)
         .collect();
-    let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/newsroom/all-MiniLM-L6-v2")
-        });
+    let dir = newsroom_enrichment::config::model_dir();
     let minilm = MiniLm::load(&dir, 128)
         .unwrap_or_else(|e| panic!("the model is missing ({e}): run `just enrichment-model`"));
     let lexical = TopicModel::parse(model::EMBEDDED_MODEL).unwrap();

@@ -191,18 +191,15 @@ mod semantic {
         Ok(out)
     }
 
-    /// The lexical model's probabilities in `classes` order.
-    fn lexical(model: &TopicModel, classes: &[String], headline: &str, body: &str) -> Vec<f64> {
-        let p = model.predict(headline, body);
-        classes
-            .iter()
-            .map(|c| {
-                p.scores
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .map_or(0.0, |(_, s)| *s)
-            })
-            .collect()
+    /// The head's features of a story: its embedding and the lexical model's posterior.
+    fn features_of(
+        model: &TopicModel,
+        classes: &[String],
+        embedding: &[f32],
+        headline: &str,
+        body: &str,
+    ) -> Vec<f64> {
+        semantic::features(classes, embedding, &model.predict(headline, body).scores)
     }
 
     pub(super) fn run(
@@ -211,14 +208,10 @@ mod semantic {
         held_out: &[Article],
         lexical_model: &TopicModel,
     ) -> anyhow::Result<()> {
-        let dir = args.model_dir.clone().unwrap_or_else(|| {
-            std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                        .join(".cache/newsroom/all-MiniLM-L6-v2")
-                })
-        });
+        let dir = args
+            .model_dir
+            .clone()
+            .unwrap_or_else(newsroom_enrichment::config::model_dir);
         let model = MiniLm::load(&dir, 128).map_err(|e| {
             anyhow::anyhow!("MiniLM in {}: {e} (`just enrichment-model`)", dir.display())
         })?;
@@ -251,32 +244,25 @@ mod semantic {
                 .map(|a| format!("{}\n{}", a.title, a.description))
                 .collect();
             let ag_vecs = embed_all(&model, &ag_texts, "AG items for the fit")?;
+            // (id, topic code, headline, body, embedding) of every story the fit may see.
+            let bbc = train
+                .iter()
+                .zip(&bbc_vecs)
+                .map(|(a, v)| (&a.id, a.topic.as_str(), &a.headline, &a.body, v));
+            let agn = ag_fit
+                .iter()
+                .zip(&ag_vecs)
+                .map(|(a, v)| (&a.id, iptc(a.class), &a.title, &a.description, v));
             let (mut fit, mut cal) = (Vec::new(), Vec::new());
-            for (a, v) in train.iter().zip(&bbc_vecs) {
-                let Some(class) = class_of(&a.topic) else {
+            for (id, code, headline, body, v) in bbc.chain(agn) {
+                let Some(class) = class_of(code) else {
                     continue;
                 };
-                let lex = lexical(lexical_model, &classes, &a.headline, &a.body);
                 let ex = Example {
-                    features: semantic::features(v, &lex),
+                    features: features_of(lexical_model, &classes, v, headline, body),
                     class,
                 };
-                if calibration(&a.id) {
-                    cal.push(ex)
-                } else {
-                    fit.push(ex)
-                }
-            }
-            for (a, v) in ag_fit.iter().zip(&ag_vecs) {
-                let Some(class) = class_of(iptc(a.class)) else {
-                    continue;
-                };
-                let lex = lexical(lexical_model, &classes, &a.title, &a.description);
-                let ex = Example {
-                    features: semantic::features(v, &lex),
-                    class,
-                };
-                if calibration(&a.id) {
+                if calibration(id) {
                     cal.push(ex)
                 } else {
                     fit.push(ex)
@@ -349,10 +335,8 @@ mod semantic {
             true,
         );
         let head_alone = |a: &&AgItem, v: &Vec<f32>| -> String {
-            let lex = lexical(lexical_model, &classes, &a.title, &a.description);
-            let p = head
-                .predict(&semantic::features(v, &lex))
-                .unwrap_or_default();
+            let x = features_of(lexical_model, &classes, v, &a.title, &a.description);
+            let p = head.predict(&x).unwrap_or_default();
             p.into_iter()
                 .max_by(|x, y| x.1.total_cmp(&y.1))
                 .map(|(c, _)| c)

@@ -125,12 +125,7 @@ mod tests {
 
     /// Needs the model (`just enrichment-model`); only built with `--features embedding`.
     fn model() -> MiniLm {
-        let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| {
-                std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                    .join(".cache/newsroom/all-MiniLM-L6-v2")
-            });
+        let dir = crate::config::model_dir();
         MiniLm::load(&dir, 128)
             .unwrap_or_else(|e| panic!("the model is missing ({e}): run `just enrichment-model`"))
     }

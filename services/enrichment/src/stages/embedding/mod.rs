@@ -206,12 +206,7 @@ mod enabled {
 
         #[tokio::test]
         async fn a_new_version_with_the_same_headline_and_lead_reuses_the_embedding() {
-            let dir = std::env::var("NEWSROOM_EMBEDDING_MODEL_DIR")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|_| {
-                    std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                        .join(".cache/newsroom/all-MiniLM-L6-v2")
-                });
+            let dir = crate::config::model_dir();
             let model = MiniLm::load(&dir, 128)
                 .unwrap_or_else(|e| panic!("the model is missing ({e}): `just enrichment-model`"));
             let prefix = format!("test:emb:{}:", std::process::id());

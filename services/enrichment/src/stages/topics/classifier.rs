@@ -69,12 +69,7 @@ impl TopicClassifier {
         let Some(head) = self.head.as_ref().filter(|_| !embedding.is_empty()) else {
             return lexical;
         };
-        let posterior: Vec<f64> = head
-            .classes
-            .iter()
-            .map(|c| lexical.iter().find(|(k, _)| k == c).map_or(0.0, |(_, p)| *p))
-            .collect();
-        head.predict(&semantic::features(embedding, &posterior))
+        head.predict(&semantic::features(&head.classes, embedding, &lexical))
             .unwrap_or(lexical)
     }
 

@@ -45,20 +45,26 @@ pub struct Example {
 const LEXICAL_WEIGHT: f64 = 0.5;
 /// Ridge strength (L2 on the weights, not the bias).
 const L2: f64 = 1e-4;
-const STEPS: usize = 600;
+const STEPS: i32 = 600;
 const LEARNING_RATE: f64 = 0.05;
 /// Temperatures tried by the calibration.
 const TEMPERATURES: [f64; 13] = [
     0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.7, 2.0, 2.5,
 ];
 
-/// The head's input: the embedding, then the lexical model's probability per class (in the
-/// head's class order).
-pub fn features(embedding: &[f32], lexical: &[f64]) -> Vec<f64> {
+/// The head's input: the embedding, then the lexical model's probability of each of `classes`
+/// (the head's, in its order; 0 for a class the lexical model lacks).
+pub fn features(classes: &[String], embedding: &[f32], lexical: &[(String, f64)]) -> Vec<f64> {
+    let posterior = classes.iter().map(|c| {
+        lexical
+            .iter()
+            .find(|(k, _)| k == c)
+            .map_or(0.0, |(_, p)| *p)
+    });
     embedding
         .iter()
         .map(|&x| f64::from(x))
-        .chain(lexical.iter().map(|p| p * LEXICAL_WEIGHT))
+        .chain(posterior.map(|p| p * LEXICAL_WEIGHT))
         .collect()
 }
 
@@ -116,7 +122,7 @@ impl SemanticHead {
             temperature: 1.0,
         };
         // Full-batch Adam on the mean cross-entropy: deterministic, no shuffling.
-        let (b1, b2, eps) = (0.9, 0.999, 1e-8);
+        let (b1, b2, eps): (f64, f64, f64) = (0.9, 0.999, 1e-8);
         let mut m = vec![0.0; k * f + k];
         let mut v = vec![0.0; k * f + k];
         let n = train.len().max(1) as f64;
@@ -137,7 +143,8 @@ impl SemanticHead {
             for (g, w) in grad[..k * f].iter_mut().zip(&head.weights) {
                 *g += L2 * w;
             }
-            let (c1, c2) = (1.0 - b1_pow(b1, step), 1.0 - b1_pow(b2, step));
+            // Adam's bias corrections.
+            let (c1, c2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
             for (i, g) in grad.iter().enumerate() {
                 m[i] = b1 * m[i] + (1.0 - b1) * g;
                 v[i] = b2 * v[i] + (1.0 - b2) * g * g;
@@ -232,10 +239,6 @@ impl SemanticHead {
             temperature,
         })
     }
-}
-
-fn b1_pow(b: f64, step: usize) -> f64 {
-    b.powi(i32::try_from(step).unwrap_or(i32::MAX))
 }
 
 #[cfg(test)]
