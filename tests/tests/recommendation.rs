@@ -614,3 +614,71 @@ async fn a_returning_readers_page_comes_prepared_and_changes_reach_it_at_once() 
     }
     s.pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stories_close_in_meaning_to_what_a_reader_read_reach_their_feed() {
+    let mut s = setup().await;
+    // Read: two stories on computer security. Unread: three more on it, and stories far from it.
+    let read = [
+        s.submit(tech(2)).await, // Microsoft seeking spyware trojan
+        s.submit(tech(7)).await, // Virus poses as Christmas e-mail
+    ];
+    let mut close = Vec::new();
+    for n in [19, 30, 38] {
+        // Security scares spark browser fix; Solutions to net security fears; 'FBI virus'
+        close.push(s.submit(tech(n)).await);
+    }
+    let mut far = Vec::new();
+    for n in 0..3 {
+        far.push(s.submit(sport(n)).await);
+        far.push(s.submit(bbc("entertainment", n)).await);
+    }
+    let all: Vec<String> = read.iter().chain(&close).chain(&far).cloned().collect();
+    s.indexed(&all).await;
+    for id in &read {
+        s.rec
+            .record_interaction(InteractionRequest {
+                user_id: "security-reader".into(),
+                story_id: id.clone(),
+                kind: InteractionKind::Read as i32,
+                dwell_ms: 90_000,
+            })
+            .await
+            .expect("RecordInteraction");
+    }
+    let is_close = |i: &FeedItem| i.reasons.iter().any(|r| r == "Close to what you read");
+    let items = eventually(
+        Duration::from_secs(30),
+        "a feed close to the reading",
+        || {
+            let mut rec = s.rec.clone();
+            async move {
+                let (items, _) = feed(&mut rec, "security-reader", 50, "").await;
+                items.iter().any(is_close).then_some(items)
+            }
+        },
+    )
+    .await;
+    let shown = ids(&items);
+    assert!(
+        read.iter().all(|id| !shown.contains(id)),
+        "what was read leaves the feed"
+    );
+    let close_shown: Vec<&String> = items
+        .iter()
+        .filter(|i| is_close(i))
+        .map(|i| &i.story.as_ref().unwrap().id)
+        .collect();
+    assert!(
+        close.iter().filter(|id| close_shown.contains(id)).count() >= 2,
+        "the security stories are close to the reading: {close_shown:?} of {close:?}"
+    );
+    assert!(
+        close_shown.iter().all(|id| !far.contains(id)),
+        "sport and the arts are not close to computer security: {close_shown:?}"
+    );
+    // A reader who read nothing has no taste.
+    let (fresh, _) = feed(&mut s.rec, "nobody-yet", 50, "").await;
+    assert!(!fresh.iter().any(is_close));
+    s.pipeline.stop().await;
+}

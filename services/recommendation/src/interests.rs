@@ -11,7 +11,9 @@
 //!   (half-life [`INTEREST_HALF_LIFE_DAYS`] days), stored as `weight@ms` and decayed on read;
 //!   an alert dismissed on the reader's phone (`DISMISS`, from notification) takes a third of a
 //!   read away from its topics: a mild "not interested", which neither hides the story nor
-//!   counts for trending.
+//!   counts for trending;
+//! - the reader's **taste**, the centre of what they engaged with in embedding space
+//!   ([`crate::taste`]).
 //!
 //! Interactions are keyed by user, so one reader's interactions are folded in order; applying
 //! one twice (a redelivery) counts it twice, which a popularity signal tolerates.
@@ -21,8 +23,10 @@ use std::collections::HashMap;
 use newsroom_platform::kafka::{Handler, HandlerError, Record};
 use newsroom_proto::v1::{Interaction, InteractionKind};
 
+use crate::store::related::dequantise;
 use crate::store::trend::TrendCount;
 use crate::store::{FeedStore, History, InterestWeight, RedisError, Trending, now_ms};
+use crate::taste::Taste;
 
 /// Hours of buckets summed for trending.
 pub const TRENDING_HOURS: i64 = 24;
@@ -109,13 +113,25 @@ pub async fn apply(store: &FeedStore, i: &Interaction) -> Result<(), RedisError>
         .await?;
 
     // Implicit interests: the story's topics, weighted by their scores (a dismissed alert
-    // takes a little away).
+    // takes a little away); and the reader's taste moves towards what they engaged with.
     if let Some(card) = card
         && w != 0.0
     {
-        let current = store.interests(&i.user_id).await?;
+        let vector = if w > 0.0 {
+            store
+                .vectors(std::slice::from_ref(&i.story_id))
+                .await?
+                .pop()
+                .flatten()
+        } else {
+            None
+        };
+        let (current, taste) = store.interests(&i.user_id).await?;
         let updates = engaged(&current, &card.topics, w, at);
-        store.set_interests(&i.user_id, &updates).await?;
+        let taste = vector.map(|v| Taste::engaged(taste, &dequantise(&v), w, at));
+        store
+            .set_interests(&i.user_id, &updates, taste.as_ref())
+            .await?;
     }
     Ok(())
 }

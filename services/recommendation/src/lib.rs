@@ -24,6 +24,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod rebuild;
 pub mod store;
+pub mod taste;
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! Candidates: the stories a reader might get, each with the reasons they would get it.
 //!
 //! They come from the indexes of what the reader follows, their three strongest implicit
-//! interests, fresh breaking news, trending (globally and in followed topics), and for a reader
+//! interests, the newest stories close in meaning to what they read (their [`crate::taste`]),
+//! fresh breaking news, trending (globally and in followed topics), and for a reader
 //! with neither follows nor history the latest stories ("Top stories"). Read and hidden stories
 //! are never candidates. [`sources`] decides what to read (pure); [`gather`] reads it.
 
@@ -12,7 +13,9 @@ use newsroom_proto::v1::TargetKind;
 
 use super::score::Weights;
 use crate::interests;
+use crate::store::related::cosine;
 use crate::store::{FeedStore, Index, IndexKey, ReaderState, RedisError, Watch};
+use crate::taste;
 
 /// Stories read from each followed index.
 pub const PER_FOLLOW: usize = 150;
@@ -37,6 +40,8 @@ pub struct Reader {
     pub follows: Vec<IndexKey>,
     /// Implicit topic weights now, strongest first.
     pub implicit: Vec<(String, f64)>,
+    /// The direction of their taste now, if it weighs enough (see [`crate::taste`]).
+    pub taste: Option<Vec<f32>>,
     pub read: HashSet<String>,
     pub hidden: HashSet<String>,
 }
@@ -47,6 +52,7 @@ impl Reader {
         Reader {
             follows: state.follows,
             implicit: interests::strongest_first(state.interests, now_ms),
+            taste: state.taste.and_then(|t| t.decayed_to(now_ms).direction()),
             read: state.read,
             hidden: state.hidden,
         }
@@ -54,7 +60,7 @@ impl Reader {
 
     /// Neither follows nor history: a reader the service knows nothing of.
     fn is_cold(&self) -> bool {
-        self.follows.is_empty() && self.implicit.is_empty()
+        self.follows.is_empty() && self.implicit.is_empty() && self.taste.is_none()
     }
 }
 
@@ -64,6 +70,9 @@ pub enum Why {
     Follow(IndexKey),
     /// An implicit interest, with its strength relative to the reader's strongest (0–1).
     Interest(String, f64),
+    /// Close in meaning to what the reader read, with how close (0–1, see
+    /// [`crate::taste::strength`]).
+    Close(f64),
     TrendingIn(String),
     Breaking,
     Trending,
@@ -76,6 +85,7 @@ impl Why {
         match self {
             Why::Follow(_) => w.follow,
             Why::Interest(_, strength) => w.implicit_floor + (1.0 - w.implicit_floor) * strength,
+            Why::Close(strength) => w.close_floor + (w.close_top - w.close_floor) * strength,
             Why::TrendingIn(_) => w.trending_in_topic,
             Why::Breaking => w.breaking,
             Why::Trending => w.trending,
@@ -94,6 +104,7 @@ impl Why {
                 _ => format!("You follow {}", k.value),
             },
             Why::Interest(code, _) => format!("Because you read about {}", label(code)),
+            Why::Close(_) => "Close to what you read".to_owned(),
             Why::TrendingIn(code) => format!("Trending in {}", label(code)),
             Why::Breaking => "Breaking news".to_owned(),
             Why::Trending => "Trending now".to_owned(),
@@ -127,9 +138,14 @@ impl<'r> Candidates<'r> {
         }
     }
 
+    /// Whether a story may still be shown to the reader (neither read nor hidden).
+    pub fn open(&self, id: &str) -> bool {
+        !self.reader.read.contains(id) && !self.reader.hidden.contains(id)
+    }
+
     /// Adds a reason for a story, unless the reader read or hid it.
     pub fn add(&mut self, id: String, why: Why) {
-        if !self.reader.read.contains(&id) && !self.reader.hidden.contains(&id) {
+        if self.open(&id) {
             self.whys.entry(id).or_default().push(why);
         }
     }
@@ -172,6 +188,10 @@ pub fn sources(reader: &Reader) -> Vec<(Index, usize, Why)> {
             ));
         }
     }
+    if reader.taste.is_some() {
+        // Which of these are close enough is decided by their vectors (see [`gather`]).
+        sources.push((Index::Latest, taste::POOL, Why::Close(0.0)));
+    }
     if reader.is_cold() {
         sources.push((Index::Latest, TOP_STORIES, Why::Top));
     }
@@ -195,6 +215,16 @@ pub async fn gather<'r>(
     let (watch, lists) = store.newest_watched(&reads, fields).await?;
     let mut candidates = Candidates::new(reader);
     for ((_, _, why), ids) in sources.iter().zip(lists) {
+        if let (Why::Close(_), Some(taste)) = (why, &reader.taste) {
+            let ids: Vec<String> = ids.into_iter().filter(|id| candidates.open(id)).collect();
+            let vectors = store.vectors(&ids).await?;
+            for (id, v) in ids.into_iter().zip(vectors) {
+                if let Some(s) = v.and_then(|v| taste::strength(cosine(taste, &v))) {
+                    candidates.add(id, Why::Close(s));
+                }
+            }
+            continue;
+        }
         for id in ids {
             candidates.add(id, why.clone());
         }
@@ -248,6 +278,29 @@ mod tests {
             c.add(id.to_owned(), Why::Trending);
         }
         assert_eq!(c.ids(), vec!["fresh".to_owned()]);
+    }
+
+    #[test]
+    fn a_reader_with_a_taste_reads_the_newest_stories_for_closeness_and_is_not_cold() {
+        let reader = Reader {
+            taste: Some(vec![1.0, 0.0]),
+            ..Reader::default()
+        };
+        let s = sources(&reader);
+        assert!(s.iter().any(|(i, n, why)| *i == Index::Latest
+            && *n == taste::POOL
+            && matches!(why, Why::Close(_))));
+        assert!(
+            !s.iter().any(|(_, _, why)| *why == Why::Top),
+            "not a cold reader"
+        );
+        let w = Weights::DEFAULT;
+        assert!(
+            Why::Close(1.0).interest(&w)
+                < Why::Follow(IndexKey::new(TargetKind::Topic, "x")).interest(&w)
+        );
+        assert!(Why::Close(0.0).interest(&w) > Why::Trending.interest(&w));
+        assert_eq!(Why::Close(0.3).text(), "Close to what you read");
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct Weights {
     pub follow: f64,
     /// Interest of the weakest implicit interest; the strongest gets 1.0. Default 0.5.
     pub implicit_floor: f64,
+    /// Interest of a story just close enough to the reader's taste. Default 0.4.
+    pub close_floor: f64,
+    /// Interest of a story as close to the reader's taste as can be; below a follow. Default 0.9.
+    pub close_top: f64,
     /// Interest of a story trending in a followed topic. Default 0.5.
     pub trending_in_topic: f64,
     /// Interest of fresh breaking news. Default 0.4.
@@ -61,6 +65,8 @@ impl Weights {
         topic_repeat: 0.85,
         follow: 1.0,
         implicit_floor: 0.5,
+        close_floor: 0.4,
+        close_top: 0.9,
         trending_in_topic: 0.5,
         breaking: 0.4,
         trending: 0.3,
@@ -220,6 +226,22 @@ mod tests {
         // wire-b is left out; the second sport story, fresher than the politics one, is
         // discounted below it.
         assert_eq!(ids(&ranked), ["wire-a", "politics", "sport-2"]);
+    }
+
+    #[test]
+    fn a_story_close_to_what_the_reader_read_outranks_one_merely_trending() {
+        let reader = Reader::default();
+        let mut c = Candidates::new(&reader);
+        c.add("close".into(), Why::Close(0.8));
+        c.add("trending".into(), Why::Trending);
+        c.popular("trending", 10.0, true);
+        let cards = HashMap::from([
+            ("close".to_owned(), card(3, SPORT, "")),
+            ("trending".to_owned(), card(3, POLITICS, "")),
+        ]);
+        let ranked = rank(c, &cards, NOW, &Weights::DEFAULT);
+        assert_eq!(ids(&ranked), ["close", "trending"]);
+        assert_eq!(ranked[0].reasons, ["Close to what you read"]);
     }
 
     #[test]

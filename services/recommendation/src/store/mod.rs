@@ -11,7 +11,8 @@
 //!   one per topic, section, author and entity, plus `rec:{rec}:idx:latest` for everything and
 //!   `rec:{rec}:idx:breaking`; each keeps the newest `NEWSROOM_INDEX_MAX_STORIES`;
 //! - `rec:follows:{<user>}`, `rec:read:{<user>}`, `rec:hidden:{<user>}`,
-//!   `rec:interest:{<user>}` — what the service knows of a reader ([`reader`]);
+//!   `rec:interest:{<user>}`, `rec:taste:{<user>}` — what the service knows of a reader
+//!   ([`reader`]; the taste is [`crate::taste`]);
 //! - `rec:trend:<scope>:<hour>` — trending buckets ([`trend`]);
 //! - `rec:snap:<id>`, `rec:first:{<user>}`, `rec:snaps:{<user>}` — ranking snapshots and the
 //!   reader's cached first page, and `rec:{rec}:loaded`, the marker that Redis holds the state
@@ -174,6 +175,10 @@ impl FeedStore {
 
     fn interests_key(&self, user: &str) -> String {
         self.redis.key(format!("rec:interest:{}", tag(user)))
+    }
+
+    fn taste_key(&self, user: &str) -> String {
+        self.redis.key(format!("rec:taste:{}", tag(user)))
     }
 
     fn trend_key(&self, scope: &str, hour: i64) -> String {

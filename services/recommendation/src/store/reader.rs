@@ -9,6 +9,7 @@ use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 
 use super::trend::TrendCount;
 use super::{FeedStore, IndexKey, RedisError, follows_of};
+use crate::taste::Taste;
 
 /// How long read and hidden stories and implicit interests are remembered, in seconds.
 pub const HISTORY_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -69,6 +70,8 @@ pub struct ReaderState {
     pub generation: Option<String>,
     pub follows: Vec<IndexKey>,
     pub interests: HashMap<String, InterestWeight>,
+    /// The centre of what they engaged with (see [`crate::taste`]), as stored (not decayed).
+    pub taste: Option<Taste>,
     pub read: HashSet<String>,
     pub hidden: HashSet<String>,
 }
@@ -81,15 +84,17 @@ impl FeedStore {
             Option<String>,
             Vec<String>,
             HashMap<String, String>,
+            Option<Vec<u8>>,
             HashSet<String>,
             HashSet<String>,
         );
         // The generation first: a change landing after it shows at the next look.
-        let (generation, first_page, follows, interests, read, hidden): Raw = redis::pipe()
+        let (generation, first_page, follows, interests, taste, read, hidden): Raw = redis::pipe()
             .get(self.generation_key(user))
             .get(self.first_page_key(user))
             .smembers(self.follows_key(user))
             .hgetall(self.interests_key(user))
+            .get(self.taste_key(user))
             .smembers(self.history_key(History::Read, user))
             .smembers(self.history_key(History::Hidden, user))
             .query_async(&mut self.redis.conn())
@@ -99,6 +104,7 @@ impl FeedStore {
             generation,
             follows: follows_of(&follows),
             interests: interests_of(interests),
+            taste: taste.as_deref().and_then(Taste::decode),
             read,
             hidden,
         })
@@ -194,33 +200,46 @@ impl FeedStore {
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }
 
-    /// A reader's implicit interests as stored (not decayed).
+    /// A reader's implicit interests and taste as stored (not decayed), in one round trip.
     pub async fn interests(
         &self,
         user: &str,
-    ) -> Result<HashMap<String, InterestWeight>, RedisError> {
-        let raw: HashMap<String, String> =
-            self.redis.conn().hgetall(self.interests_key(user)).await?;
-        Ok(interests_of(raw))
+    ) -> Result<(HashMap<String, InterestWeight>, Option<Taste>), RedisError> {
+        let (raw, taste): (HashMap<String, String>, Option<Vec<u8>>) = redis::pipe()
+            .hgetall(self.interests_key(user))
+            .get(self.taste_key(user))
+            .query_async(&mut self.redis.conn())
+            .await?;
+        Ok((interests_of(raw), taste.as_deref().and_then(Taste::decode)))
     }
 
-    /// Writes some of a reader's implicit interests; the hash lives [`HISTORY_TTL_SECS`] more.
+    /// Writes some of a reader's implicit interests and their new taste; both live
+    /// [`HISTORY_TTL_SECS`] more, and the reader's feed is due a new ranking.
     pub async fn set_interests(
         &self,
         user: &str,
         updates: &[(String, InterestWeight)],
+        taste: Option<&Taste>,
     ) -> Result<(), RedisError> {
-        if updates.is_empty() {
+        if updates.is_empty() && taste.is_none() {
             return Ok(());
         }
-        let key = self.interests_key(user);
-        let fields: Vec<(&str, String)> = updates
-            .iter()
-            .map(|(topic, w)| (topic.as_str(), w.encode()))
-            .collect();
         let mut pipe = redis::pipe();
-        pipe.hset_multiple(&key, &fields)
-            .expire(&key, HISTORY_TTL_SECS);
+        if !updates.is_empty() {
+            let key = self.interests_key(user);
+            let fields: Vec<(&str, String)> = updates
+                .iter()
+                .map(|(topic, w)| (topic.as_str(), w.encode()))
+                .collect();
+            pipe.hset_multiple(&key, &fields)
+                .ignore()
+                .expire(&key, HISTORY_TTL_SECS)
+                .ignore();
+        }
+        if let Some(t) = taste {
+            pipe.set_ex(self.taste_key(user), t.encode(), HISTORY_TTL_SECS as u64)
+                .ignore();
+        }
         self.new_generation(&mut pipe, user);
         pipe.query_async::<()>(&mut self.redis.conn()).await
     }

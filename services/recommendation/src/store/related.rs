@@ -41,7 +41,19 @@ pub fn quantise(v: &[f32]) -> Vec<u8> {
         .collect()
 }
 
-fn cosine(q: &[f32], stored: &[u8]) -> f32 {
+/// A stored vector as a unit `f32` vector.
+pub fn dequantise(stored: &[u8]) -> Vec<f32> {
+    let v: Vec<f32> = stored.iter().map(|&b| f32::from(b as i8)).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 {
+        v
+    } else {
+        v.iter().map(|x| x / norm).collect()
+    }
+}
+
+/// Cosine between a unit vector and a stored one (0 for no vector or another length).
+pub fn cosine(q: &[f32], stored: &[u8]) -> f32 {
     if stored.len() != q.len() {
         return 0.0;
     }
@@ -57,6 +69,16 @@ fn cosine(q: &[f32], stored: &[u8]) -> f32 {
 impl FeedStore {
     pub(super) fn vector_key(&self, id: &str) -> String {
         self.redis.key(format!("rec:{{rec}}:vec:{id}"))
+    }
+
+    /// The quantised embeddings of `ids`, in order (`None` where a story has none), in one
+    /// `MGET`.
+    pub async fn vectors(&self, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.vector_key(id)).collect();
+        self.redis.conn().mget(keys).await
     }
 
     /// Up to `limit` related stories of `story`, the same event first (newest first), then the
@@ -105,8 +127,7 @@ impl FeedStore {
                 .filter(|id| *id != s.id && !out.iter().any(|r| r.id == *id))
                 .collect();
             if !ids.is_empty() {
-                let keys: Vec<String> = ids.iter().map(|id| self.vector_key(id)).collect();
-                let vectors: Vec<Option<Vec<u8>>> = self.redis.conn().mget(keys).await?;
+                let vectors = self.vectors(&ids).await?;
                 let mut near: Vec<Related> = ids
                     .into_iter()
                     .zip(vectors)
@@ -149,5 +170,8 @@ mod tests {
         assert!((exact - approx).abs() < 0.01, "{exact} vs {approx}");
         assert!((cosine(&a, &quantise(&a)) - 1.0).abs() < 0.01);
         assert_eq!(cosine(&a, &[]), 0.0, "no vector, no similarity");
+        let back = dequantise(&quantise(&a));
+        let dot: f32 = a.iter().zip(&back).map(|(x, y)| x * y).sum();
+        assert!(dot > 0.99, "{dot}");
     }
 }
