@@ -6,7 +6,9 @@
 //!
 //! A found entity matches a labelled one when its name or one of its aliases is one of the
 //! labelled forms (ignoring case and a leading "the"). Typed figures also need the same kind;
-//! "found" figures only the name. Events and other kinds the labels do not cover are left out
+//! "found" figures only the name. `EVAL_ENTITIES_MISSES=1 just eval-entities` lists each
+//! labelled entity not found with its kind (and the kind it was found as, if any), and each
+//! entity found with a kind the labels do not give it. Events and other kinds the labels do not cover are left out
 //! of precision.
 
 use std::collections::HashMap;
@@ -112,9 +114,33 @@ fn measure() -> (HashMap<&'static str, Counts>, usize) {
                     .iter()
                     .any(|(k, forms)| (scope == "all kinds" || *k == kind) && matches(e, forms));
                 c.found_right += usize::from(right);
+                if !right
+                    && scope != "all kinds"
+                    && std::env::var_os("EVAL_ENTITIES_MISSES").is_some()
+                {
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!("wrong {kind}: {:?} in {}", e.name, label.id);
+                    }
+                }
             }
         }
+        let report = std::env::var_os("EVAL_ENTITIES_MISSES").is_some();
         for (kind, forms) in &gold {
+            if report
+                && !found
+                    .iter()
+                    .any(|e| kind_of(e.kind) == Some(kind) && matches(e, forms))
+            {
+                let as_found = found.iter().find(|e| matches(e, forms));
+                #[allow(clippy::print_stdout)]
+                {
+                    println!(
+                        "missed {kind}: {forms:?} (found as {:?})",
+                        as_found.map(|e| EntityKind::try_from(e.kind))
+                    );
+                }
+            }
             for scope in [*kind, "all kinds"] {
                 let c = counts.entry(scope).or_default();
                 c.labelled += 1;
@@ -168,8 +194,10 @@ fn entities_on_fifty_hand_labelled_bbc_stories_keep_their_precision_and_recall()
     }
 }
 
-// Measured 2026-12-07 (precision, recall): people 0.763 / 0.822, organisations 0.746 / 0.292,
-// places 0.750 / 0.773; all kinds, name only, 0.886 / 0.700.
-const FLOOR_PEOPLE: (f64, f64) = (0.73, 0.79);
-const FLOOR_ORGANISATIONS: (f64, f64) = (0.71, 0.26);
+// Measured 2026-12-07 (precision, recall) when the set was labelled: people 0.763 / 0.822,
+// organisations 0.746 / 0.292, places 0.750 / 0.773; all kinds, name only, 0.886 / 0.700.
+// After the acronym, stop-list and recurring-name rules (same day): people 0.788 / 0.822,
+// organisations 0.730 / 0.461, places 0.750 / 0.773; all kinds 0.876 / 0.765.
+const FLOOR_PEOPLE: (f64, f64) = (0.75, 0.79);
+const FLOOR_ORGANISATIONS: (f64, f64) = (0.70, 0.43);
 const FLOOR_PLACES: (f64, f64) = (0.72, 0.74);

@@ -216,6 +216,10 @@ impl Extractor<'_> {
                 || lx.titles.contains(lower.as_str())
                 || w.chars()
                     .all(|c| c.is_ascii_digit() || !c.is_alphanumeric())
+                // "UK-based", "IDN-disabled": an adjective made of a name, not a name.
+                || w.rsplit_once('-').is_some_and(|(_, tail)| {
+                    tail.chars().next().is_some_and(char::is_lowercase)
+                })
             {
                 return Vec::new();
             }
@@ -322,7 +326,7 @@ impl Extractor<'_> {
         }
         if part.len() == 1 && part[0].acronym() && !self.gazetteer.contains(&name) {
             // A hint only: DVD and GP are acronyms too.
-            votes.org += 0.3;
+            votes.org += 0.6;
         }
         if part.len() == 1 && is_camel_case(part[0].word) {
             // TimeWarner, PlayStation, YouTube: brands and companies.

@@ -189,7 +189,10 @@ pub(super) fn resolve(mentions: Vec<Mention>, max: usize) -> Vec<Entity> {
         .filter_map(|c| {
             let kind = match c.votes.best() {
                 Some((k, _)) => k,
-                // No cue at all: keep it only when it recurs.
+                // No cue at all: keep it only when it recurs. A recurring name that is no
+                // place of the gazetteer and no part of a person's full name is, in news copy,
+                // most often an organisation (a party, a company, a band): "Labour", "Parmalat".
+                None if c.mentions >= 2 && c.votes.person == 0.0 => EntityKind::Organisation,
                 None if c.mentions >= 2 => EntityKind::Other,
                 None => return None,
             };
