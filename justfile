@@ -22,10 +22,11 @@ stack-down:
 up profile="debug": stack-up enrichment-model
     cargo build --workspace --bins {{ if profile == "release" { "--release" } else if profile == "debug" { "" } else { error("up: the profile is debug or release") } }}
     NEWSROOM_PROFILE={{profile}} deploy/services.sh start
-    target/{{profile}}/newsroom demo --data "{{data}}" --webhook http://127.0.0.1:8099/
+    target/{{profile}}/newsroom demo --data "{{data}}" --webhook http://127.0.0.1:8099/ 2> >(tee .run/logs/demo.log >&2)
     @sleep 3
     @echo; echo "The demo reader's feed (target/{{profile}}/newsroom feed --user demo):"
     target/{{profile}}/newsroom feed --user demo --limit 10
+    @echo; seed=$(sed -n 's/^seed story \([^ ]*\) .*/\1/p' .run/logs/demo.log | tail -1); echo "The seed story's related stories (target/{{profile}}/newsroom related $seed):"; target/{{profile}}/newsroom related "$seed"
     @echo; echo "Alerts on the demo phone (.run/logs/phone.log):"; grep ALERT .run/logs/phone.log || echo "(none yet)"
     @echo; echo "The canary's probes (.run/logs/canary.log; metrics http://127.0.0.1:9098/metrics):"; grep -E '^(ok|missed|refused) ' .run/logs/canary.log || echo "(first probe under way)"
 

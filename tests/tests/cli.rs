@@ -671,6 +671,41 @@ async fn the_demo_loads_a_reader_with_a_phone_and_the_flash_reaches_it() {
             .all(|i| i["reasons"].as_array().is_some_and(|r| !r.is_empty())),
         "{feed:?}"
     );
+    // The seed story is today's news in the demo: it is on the first page, and its story page
+    // lists the wire's take on the same event.
+    let seed = eventually(
+        Duration::from_secs(60),
+        "the seed on the first page",
+        || async {
+            let (_, feed) = newsroom_at(
+                &pipeline,
+                &["feed", "--user", "demo-reader", "--limit", "5"],
+            )
+            .await;
+            feed.into_iter().find(|i| {
+                i["headline"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("Xi Jinping"))
+            })
+        },
+    )
+    .await;
+    let seed_id = seed["story_id"].as_str().unwrap().to_owned();
+    let related = eventually(
+        Duration::from_secs(60),
+        "the seed's related story",
+        || async {
+            let (code, related) = newsroom_at(&pipeline, &["related", &seed_id]).await;
+            (code == 0 && !related.is_empty()).then_some(related)
+        },
+    )
+    .await;
+    assert!(
+        related[0]["headline"]
+            .as_str()
+            .is_some_and(|h| h.contains("Wuzhen")),
+        "{related:?}"
+    );
     pipeline.stop().await;
 }
 

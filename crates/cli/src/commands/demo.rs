@@ -1,6 +1,6 @@
 //! `newsroom demo`: loads the demo — a reader who follows three topics, optionally a webhook
-//! phone for them, the seed story, BBC stories from the sample, and one flash story that rings
-//! the phone. Progress notes go to standard error; nothing is printed on standard output.
+//! phone for them, the seed story (dated today unless `--as-published`), a wire's take on the
+//! same event, BBC stories from the sample, and one flash story that rings the phone. Progress notes go to standard error; nothing is printed on standard output.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +26,11 @@ pub struct Args {
     /// Webhook URL of the demo reader's phone (see `webhook-sink`); none if empty.
     #[arg(long, default_value = "")]
     webhook: String,
+    /// Keep the seed story's own dates (November 2022). By default the demo presents it as
+    /// today's news: dated now, it leads the demo reader's feed beside the BBC stories (which
+    /// carry no date, so they are today's too) and has related stories within two days.
+    #[arg(long)]
+    as_published: bool,
 }
 
 pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
@@ -34,6 +39,7 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
         count,
         user,
         webhook,
+        as_published,
     } = args;
     let user = user.as_str();
     let mut ingest = globals.ingest_client().await?;
@@ -52,6 +58,13 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
 
     let seed_path = data.join("seed-story.ninjs.json");
     let seed = std::fs::read(&seed_path).map_err(|e| ReadError::file(&seed_path, e))?;
+    let seed = if as_published {
+        seed
+    } else {
+        dated_now(&seed).ok_or_else(|| {
+            Error::SeedRefused(format!("{}: not a NINJS object", seed_path.display()))
+        })?
+    };
     let imported = import(&mut ingest, seed, "ninjs", "scmp").await?;
     let r = imported
         .results
@@ -62,6 +75,21 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
         r.story_id,
         r.version,
         outcome_name(r)
+    );
+
+    // The same news from a wire, in its own words: the seed's story page lists it.
+    let r = ingest
+        .submit_story(SubmitStoryRequest {
+            story: Some(wire_follow_up()),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner();
+    eprintln!(
+        "wire follow-up {} v{} {}",
+        r.story_id,
+        r.version,
+        outcome_name(&r)
     );
 
     let articles = bbc::read(&data.join("bbc-news.jsonl"), usize::MAX)?;
@@ -108,6 +136,37 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
     Ok(())
 }
 
+/// A NINJS document with its creation dates set to now (whole seconds, UTC), so the demo's
+/// story reads as today's news; `None` if it is not a JSON object.
+fn dated_now(ninjs: &[u8]) -> Option<Vec<u8>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(ninjs).ok()?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let obj = doc.as_object_mut()?;
+    for field in ["firstcreated", "versioncreated"] {
+        obj.insert(field.to_owned(), serde_json::Value::String(now.clone()));
+    }
+    serde_json::to_vec(&doc).ok()
+}
+
+/// A wire's take on the seed story's event, in other words (the demo's related story).
+fn wire_follow_up() -> Story {
+    Story {
+        source: "demo-wire".to_owned(),
+        guid: "demo-wire-wuzhen-follow-up".to_owned(),
+        headline: "Chinese leader calls for cross-border cooperation on the internet as US \
+                   chip makers attend Wuzhen forum"
+            .to_owned(),
+        body_html: "<p>China's president told the World Internet Conference in Wuzhen that \
+                    countries should work together on digital technology and cyberspace \
+                    rules, in a letter read out to delegates.</p><p>Executives of American \
+                    technology companies including Intel and IBM were among those attending \
+                    the annual forum in Zhejiang province.</p>"
+            .to_owned(),
+        language: "en".to_owned(),
+        ..Default::default()
+    }
+}
+
 /// The flash story: urgency 1, so it alerts the reader's phone.
 fn flash() -> Story {
     Story {
@@ -128,5 +187,23 @@ fn flash() -> Story {
         urgency: 1,
         language: "en".to_owned(),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_is_dated_now_and_keeps_everything_else() {
+        let seed = br#"{"uri":"urn:x","versioncreated":"2022-11-09T09:30:00Z","firstcreated":"2022-11-09T09:30:00Z","headline":"H"}"#;
+        let out: serde_json::Value = serde_json::from_slice(&dated_now(seed).unwrap()).unwrap();
+        let year = chrono::Utc::now().format("%Y-").to_string();
+        assert!(out["versioncreated"].as_str().unwrap().starts_with(&year));
+        assert_eq!(out["firstcreated"], out["versioncreated"]);
+        assert_eq!(out["headline"], "H");
+        assert_eq!(out["uri"], "urn:x");
+        assert_eq!(dated_now(b"[1]"), None);
+        assert_eq!(dated_now(b"nonsense"), None);
     }
 }

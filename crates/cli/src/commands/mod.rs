@@ -5,6 +5,7 @@
 //! - [`submit`] (alias `import`) — a story or feed from a file or an http(s) URL;
 //! - [`follow`] — a user follows an IPTC Media Topic;
 //! - [`feed`] — a user's feed;
+//! - [`related`] — a story's related stories (its story page's list);
 //! - [`register_webhook`] — a webhook device for a user;
 //! - [`send_alert`] — an editor's alert, watched until its fan-out finished;
 //! - [`alert`] — an alert's counts, watched or not;
@@ -35,6 +36,7 @@ pub mod feed;
 pub mod follow;
 pub mod lag;
 pub mod register_webhook;
+pub mod related;
 pub mod replay;
 pub mod send_alert;
 pub mod submit;
@@ -69,6 +71,8 @@ pub enum Command {
     Follow(follow::Args),
     /// Show a user's feed.
     Feed(feed::Args),
+    /// Show a story's related stories: the same event first, then the nearest in meaning.
+    Related(related::Args),
     /// Register a webhook device for a user.
     RegisterWebhook(register_webhook::Args),
     /// Send an editor's alert for a story (needs the editor role), then with --watch follow
@@ -108,6 +112,7 @@ pub async fn run(Cli { globals, command }: Cli) -> Result<(), Error> {
         Command::Submit(args) => submit::run(args, globals).await,
         Command::Follow(args) => follow::run(args, globals).await,
         Command::Feed(args) => feed::run(args, globals).await,
+        Command::Related(args) => related::run(args, globals).await,
         Command::RegisterWebhook(args) => register_webhook::run(args, globals).await,
         Command::SendAlert(args) => send_alert::run(args, globals).await,
         Command::Alert(args) => alert::run(args, globals).await,
