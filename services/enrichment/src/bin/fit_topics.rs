@@ -116,6 +116,12 @@ mod semantic {
 
     use super::Args;
 
+    /// How many times each AG item of the fit half counts against a BBC article: the AG copy
+    /// (other publishers, countries, years) is what teaches the head to travel. At 1: AG unseen
+    /// half 0.8753 served, BBC held out 0.9748; at 2: 0.8805 and 0.9651 (`just eval-topics`,
+    /// 2026-12-07).
+    const AG_REPEAT: usize = 2;
+
     /// A tenth of the training data kept for calibrating the temperature.
     fn calibration(id: &str) -> bool {
         fnv1a(id.as_bytes()) % 10 == 3
@@ -254,7 +260,9 @@ mod semantic {
                 .zip(&ag_vecs)
                 .map(|(a, v)| (&a.id, iptc(a.class), &a.title, &a.description, v));
             let (mut fit, mut cal) = (Vec::new(), Vec::new());
-            for (id, code, headline, body, v) in bbc.chain(agn) {
+            let bbc = bbc.map(|x| (x, 1));
+            let agn = agn.map(|x| (x, AG_REPEAT));
+            for ((id, code, headline, body, v), repeat) in bbc.chain(agn) {
                 let Some(class) = class_of(code) else {
                     continue;
                 };
@@ -265,6 +273,9 @@ mod semantic {
                 if calibration(id) {
                     cal.push(ex)
                 } else {
+                    for _ in 1..repeat {
+                        fit.push(ex.clone());
+                    }
                     fit.push(ex)
                 }
             }

@@ -32,6 +32,7 @@ pub struct SemanticHead {
 }
 
 /// One labelled example: the features of a story and its class index.
+#[derive(Debug, Clone)]
 pub struct Example {
     pub features: Vec<f64>,
     pub class: usize,
