@@ -28,6 +28,7 @@ up profile="debug": stack-up enrichment-model
     target/{{profile}}/newsroom feed --user demo --limit 10
     @echo; seed=$(sed -n 's/^seed story \([^ ]*\) .*/\1/p' .run/logs/demo.log | tail -1); echo "The seed story's related stories (target/{{profile}}/newsroom related $seed):"; target/{{profile}}/newsroom related "$seed"
     @echo; echo "Alerts on the demo phone (.run/logs/phone.log):"; grep ALERT .run/logs/phone.log || echo "(none yet)"
+    @echo; echo "myNEWS and the console: open http://127.0.0.1:8080/ and sign in as demo (tick Editor for the console)."
     @echo; echo "The canary's probes (.run/logs/canary.log; metrics http://127.0.0.1:9098/metrics):"; grep -E '^(ok|missed|refused) ' .run/logs/canary.log || echo "(first probe under way)"
 
 # Stop the services and the stack.

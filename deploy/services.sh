@@ -4,7 +4,8 @@
 #
 #   deploy/services.sh start   start ingest, enrichment, recommendation, notification and a
 #                              webhook sink on 127.0.0.1:8099; wait until each is ready; then
-#                              the canary (`newsroom canary`: a probe flash every 30 s, metrics
+#                              web on http://127.0.0.1:8080 (NEWSROOM_WEB_PORT) and the
+#                              canary (`newsroom canary`: a probe flash every 30 s, metrics
 #                              on http://127.0.0.1:9098/metrics, log .run/logs/canary.log)
 #   deploy/services.sh stop    SIGTERM each (they drain and commit), wait for them to exit
 #
@@ -48,6 +49,13 @@ start() {
     ready "$admin" || { log "$name is not ready; last log lines:"; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
   done
   log "all four services are ready"
+  if ! { [ -f "$PIDS/web.pid" ] && alive "$(cat "$PIDS/web.pid")" newsroom-web; }; then
+    [ -x "$BIN/newsroom-web" ] || { log "$BIN/newsroom-web is missing: run cargo build --workspace --bins"; exit 1; }
+    NEWSROOM_WEB_ADDR="127.0.0.1:${NEWSROOM_WEB_PORT:-8080}" nohup "$BIN/newsroom-web" >"$LOGS/web.log" 2>&1 &
+    echo $! >"$PIDS/web.pid"
+    for _ in $(seq 1 40); do curl -fsS -m 1 "http://127.0.0.1:${NEWSROOM_WEB_PORT:-8080}/healthz" >/dev/null 2>&1 && break; sleep 0.25; done
+    log "started web on http://127.0.0.1:${NEWSROOM_WEB_PORT:-8080}/ (log: .run/logs/web.log)"
+  fi
   if ! { [ -f "$PIDS/canary.pid" ] && alive "$(cat "$PIDS/canary.pid")" canary; }; then
     nohup "$BIN/newsroom" canary --every-secs "${NEWSROOM_CANARY_EVERY_SECS:-30}" \
       --phone 127.0.0.1:8098 --metrics 127.0.0.1:9098 >"$LOGS/canary.log" 2>&1 &
@@ -57,7 +65,7 @@ start() {
 }
 
 stop() {
-  for name in canary phone notification recommendation enrichment ingest; do
+  for name in web canary phone notification recommendation enrichment ingest; do
     f="$PIDS/$name.pid"
     [ -f "$f" ] || continue
     pid=$(cat "$f")

@@ -29,9 +29,9 @@ use newsroom_proto::v1::audience::Target;
 use newsroom_proto::v1::notification_service_server::NotificationService;
 use newsroom_proto::v1::{
     AcknowledgeAlertRequest, AcknowledgeAlertResponse, Alert, AlertRequest, AlertStatus,
-    Channel as ChannelKind, Device, GetAlertRequest, Preferences, RegisterDeviceRequest,
-    SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest, UnregisterDeviceResponse,
-    UpdatePreferencesRequest,
+    Channel as ChannelKind, Device, GetAlertRequest, GetDeviceRequest, Preferences,
+    RegisterDeviceRequest, SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest,
+    UnregisterDeviceResponse, UpdatePreferencesRequest,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -332,6 +332,23 @@ impl NotificationService for NotificationApi {
             channel = crate::channel::name_of(ChannelKind::try_from(device.channel).unwrap_or_default()),
             "device registered"
         );
+        Ok(Response::new(device))
+    }
+
+    async fn get_device(
+        &self,
+        request: Request<GetDeviceRequest>,
+    ) -> Result<Response<Device>, Status> {
+        let principal = self.auth.authenticate(request.metadata()).await?;
+        let id = request.into_inner().device_id.trim().to_owned();
+        if id.is_empty() {
+            return Err(invalid("device_id: required").into());
+        }
+        let store = &self.fanout.store;
+        let Some(device) = store.device(&id).await.map_err(ApiError::from)? else {
+            return Err(Status::not_found(format!("device {id} is not registered")));
+        };
+        self.auth.owner(&principal, &device.user_id, "GetDevice")?;
         Ok(Response::new(device))
     }
 

@@ -20,19 +20,20 @@ use newsroom_proto::Message as _;
 use newsroom_proto::media_topics;
 use newsroom_proto::v1::recommendation_service_server::RecommendationService;
 use newsroom_proto::v1::{
-    EnrichedStory, FeedItem, FollowRequest, GetFeedRequest, GetFeedResponse, GetProfileRequest,
+    EnrichedStory, FollowRequest, GetFeedRequest, GetFeedResponse, GetProfileRequest,
     GetRelatedRequest, GetRelatedResponse, GetStoryRequest, GetTrendingRequest,
-    GetTrendingResponse, Interaction, InteractionKind, InteractionRequest,
-    RecordInteractionResponse, TargetKind, UserProfile,
+    GetTrendingResponse, GetWireRequest, GetWireResponse, Interaction, InteractionKind,
+    InteractionRequest, RecordInteractionResponse, TargetKind, UserProfile, WireItem,
 };
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
+use crate::feed::prepared::feed_item;
 use crate::feed::{self, Cursor};
 use crate::interests;
 use crate::lookup::{Found, StoryLookup};
 use crate::metrics::{CacheLookup, Metrics};
-use crate::store::{FeedStore, IndexKey, RedisError};
+use crate::store::{FeedStore, Index, IndexKey, RedisError};
 
 /// Why a call failed, before it becomes a status.
 #[derive(Debug, thiserror::Error)]
@@ -201,20 +202,53 @@ impl RecommendationApi {
             .zip(stories)
             .filter_map(|((_, score), s)| {
                 let enriched = s?;
-                Some(newsroom_proto::v1::FeedItem {
-                    story: Some(enriched.story.clone()?),
-                    score: *score,
-                    reasons: vec![reason.clone()],
-                    developing: None,
-                    topics: enriched
-                        .enrichment
-                        .as_ref()
-                        .map(|e| e.topics.clone())
-                        .unwrap_or_default(),
-                })
+                enriched.story.as_ref()?;
+                Some(feed_item(&enriched, *score, vec![reason.clone()], None))
             })
             .collect();
         Ok(GetTrendingResponse { items })
+    }
+
+    /// The editors' wire: the newest stories of an index, before a cursor (a publication ms).
+    async fn wire(&self, req: GetWireRequest) -> Result<GetWireResponse, ApiError> {
+        let limit = page_limit(req.limit)?;
+        let topic = req.topic.trim();
+        let index = if topic.is_empty() {
+            Index::Latest
+        } else if media_topics::is_code(topic) {
+            Index::Target(IndexKey::new(TargetKind::Topic, topic))
+        } else {
+            return Err(invalid(
+                "topic",
+                format!("{topic:?} is not an IPTC Media Topic code"),
+            ));
+        };
+        let before = match req.cursor.trim() {
+            "" => i64::MAX,
+            c => c
+                .parse::<i64>()
+                .map_err(|_| invalid("cursor", "expected a previous answer's next_cursor"))?,
+        };
+        let newest = self.store.newest_before(&index, before, limit).await?;
+        let ids: Vec<String> = newest.iter().map(|(id, _)| id.clone()).collect();
+        let stories = self.store.page_stories(&ids).await?;
+        let (developing, _) = feed::developing::of_page(&self.store, &ids).await?;
+        let next_cursor = match newest.last() {
+            Some((_, ms)) if newest.len() == limit => ms.to_string(),
+            _ => String::new(),
+        };
+        let items = stories
+            .into_iter()
+            .zip(developing)
+            .filter_map(|(s, d)| {
+                let s = s?;
+                Some(WireItem {
+                    story: Some(EnrichedStory::clone(&s)),
+                    developing: d.map(|d| d.info),
+                })
+            })
+            .collect();
+        Ok(GetWireResponse { items, next_cursor })
     }
 
     /// The story page's related stories (see `store::related`).
@@ -237,24 +271,17 @@ impl RecommendationApi {
             .zip(stories)
             .filter_map(|(r, s)| {
                 let s = s?;
-                Some(FeedItem {
-                    story: s.story.clone(),
-                    score: f64::from(r.similarity),
-                    reasons: vec![
-                        if r.same_event {
-                            "same story"
-                        } else {
-                            "related"
-                        }
-                        .into(),
-                    ],
-                    topics: s
-                        .enrichment
-                        .as_ref()
-                        .map(|e| e.topics.clone())
-                        .unwrap_or_default(),
-                    developing: None,
-                })
+                let reason = if r.same_event {
+                    "same story"
+                } else {
+                    "related"
+                };
+                Some(feed_item(
+                    &s,
+                    f64::from(r.similarity),
+                    vec![reason.into()],
+                    None,
+                ))
             })
             .collect();
         Ok(GetRelatedResponse { items })
@@ -431,6 +458,14 @@ impl RecommendationService for RecommendationApi {
     ) -> Result<Response<EnrichedStory>, Status> {
         self.auth.authenticate(request.metadata()).await?;
         Ok(Response::new(self.story(request.into_inner()).await?))
+    }
+
+    async fn get_wire(
+        &self,
+        request: Request<GetWireRequest>,
+    ) -> Result<Response<GetWireResponse>, Status> {
+        self.auth.authenticate(request.metadata()).await?;
+        Ok(Response::new(self.wire(request.into_inner()).await?))
     }
 
     async fn get_related(

@@ -48,19 +48,57 @@ pub struct Card {
 
 impl Card {
     pub fn item(&self) -> FeedItem {
-        FeedItem {
-            developing: self.developing.clone(),
-            story: self.story.story.clone(),
-            score: self.score,
-            reasons: self.reasons.clone(),
-            topics: self
-                .story
-                .enrichment
-                .as_ref()
-                .map(|e| e.topics.clone())
-                .unwrap_or_default(),
-        }
+        feed_item(
+            &self.story,
+            self.score,
+            self.reasons.clone(),
+            self.developing.clone(),
+        )
     }
+}
+
+/// A story as a feed card shows it (feed, trending, related): without body or embedding as
+/// the story cache's page copy keeps it, with its topics, summary and [`CARD_ENTITIES`].
+pub fn feed_item(
+    story: &EnrichedStory,
+    score: f64,
+    reasons: Vec<String>,
+    developing: Option<DevelopingStory>,
+) -> FeedItem {
+    let enrichment = story.enrichment.as_ref();
+    FeedItem {
+        developing,
+        story: story.story.clone(),
+        score,
+        reasons,
+        topics: enrichment.map(|e| e.topics.clone()).unwrap_or_default(),
+        entities: enrichment.map(card_entities).unwrap_or_default(),
+        summary: enrichment.map(|e| e.summary.clone()).unwrap_or_default(),
+    }
+}
+
+/// Entities a card offers to follow: people, organisations and places, most salient first.
+pub const CARD_ENTITIES: usize = 6;
+
+fn card_entities(e: &newsroom_proto::v1::Enrichment) -> Vec<newsroom_proto::v1::Entity> {
+    use newsroom_proto::v1::EntityKind;
+    let mut out: Vec<_> = e
+        .entities
+        .iter()
+        .filter(|x| {
+            matches!(
+                EntityKind::try_from(x.kind),
+                Ok(EntityKind::Person | EntityKind::Organisation | EntityKind::Place)
+            )
+        })
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| b.salience.total_cmp(&a.salience));
+    out.truncate(CARD_ENTITIES);
+    for x in &mut out {
+        x.aliases.clear();
+    }
+    out
 }
 
 /// One rendered page and what it watches: the clusters of its cards (as rendered), and once

@@ -81,6 +81,28 @@ impl FeedStore {
         self.redis.conn().mget(keys).await
     }
 
+    /// The newest `limit` ids of `index` published before `before_ms`, with their times.
+    pub async fn newest_before(
+        &self,
+        index: &Index,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, RedisError> {
+        let max = format!("({before_ms}");
+        let out: Vec<(String, f64)> = self
+            .redis
+            .conn()
+            .zrevrangebyscore_limit_withscores(
+                self.index_key(index),
+                max,
+                "-inf",
+                0,
+                limit as isize,
+            )
+            .await?;
+        Ok(out.into_iter().map(|(id, ms)| (id, ms as i64)).collect())
+    }
+
     /// Up to `limit` related stories of `story`, the same event first (newest first), then the
     /// nearest in meaning.
     pub async fn related(

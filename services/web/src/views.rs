@@ -1,0 +1,346 @@
+//! What pages and the JSON API show, built from the services' messages: one set of types for
+//! both (serialised to JSON for apps, handed to the templates for pages), so a page and an app
+//! never disagree about a story.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use newsroom_proto::v1::{
+    EnrichedStory, Entity, EntityKind, FeedItem, FollowTarget, StageOutcome, TargetKind,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An IPTC Media Topic.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Topic {
+    /// "medtop:15000000"
+    pub code: String,
+    /// "sport"
+    pub label: String,
+}
+
+/// A person, organisation or place a story names.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntityRef {
+    pub name: String,
+    /// person, organisation, place, event or other.
+    pub kind: &'static str,
+}
+
+/// The developing story (near-duplicate cluster) a card stands for.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Developing {
+    pub cluster_id: String,
+    pub stories: u32,
+    pub sources: u32,
+}
+
+/// A story as a feed card shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Card {
+    pub id: String,
+    pub version: u32,
+    pub headline: String,
+    pub summary: String,
+    pub url: String,
+    pub source: String,
+    /// RFC 3339, when known.
+    pub published_at: Option<String>,
+    /// "5 min ago", "3 h ago", "2 Mar 2025".
+    pub age: String,
+    pub topics: Vec<Topic>,
+    pub entities: Vec<EntityRef>,
+    /// Why the reader gets it ("You follow Sport").
+    pub reasons: Vec<String>,
+    pub score: f64,
+    pub developing: Option<Developing>,
+}
+
+/// One page of a reader's feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPage {
+    pub items: Vec<Card>,
+    /// Pass as `cursor` for the next page; empty at the end.
+    pub next_cursor: String,
+}
+
+/// A stage's run on a story.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageRunView {
+    pub name: String,
+    pub outcome: &'static str,
+    pub duration_us: u32,
+    pub attempts: u32,
+    pub error: String,
+}
+
+/// A story page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoryView {
+    pub id: String,
+    pub version: u32,
+    pub headline: String,
+    pub standfirst: String,
+    pub summary: String,
+    /// Sanitised by ingest (a whitelist of tags).
+    pub body_html: String,
+    pub url: String,
+    pub source: String,
+    pub authors: Vec<String>,
+    pub language: String,
+    pub published_at: Option<String>,
+    pub age: String,
+    pub topics: Vec<Topic>,
+    pub entities: Vec<EntityRef>,
+    pub keywords: Vec<String>,
+    pub breaking_score: f64,
+    pub cluster_id: String,
+    pub reading_time_seconds: u32,
+    pub pipeline_id: String,
+    pub stage_runs: Vec<StageRunView>,
+}
+
+/// A story's related stories: the same event first, then the nearest in meaning.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RelatedList {
+    pub items: Vec<Card>,
+}
+
+/// What a reader follows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Follow {
+    /// topic, entity, section, author or cluster (a developing story).
+    pub kind: String,
+    pub value: String,
+}
+
+/// A reader's follows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    pub follows: Vec<Follow>,
+}
+
+pub fn entity_kind(kind: i32) -> &'static str {
+    match EntityKind::try_from(kind) {
+        Ok(EntityKind::Person) => "person",
+        Ok(EntityKind::Organisation) => "organisation",
+        Ok(EntityKind::Place) => "place",
+        Ok(EntityKind::Event) => "event",
+        _ => "other",
+    }
+}
+
+pub fn target_kind(kind: &str) -> Option<TargetKind> {
+    Some(match kind {
+        "topic" => TargetKind::Topic,
+        "entity" => TargetKind::Entity,
+        "section" => TargetKind::Section,
+        "author" => TargetKind::Author,
+        "cluster" => TargetKind::Cluster,
+        _ => return None,
+    })
+}
+
+pub fn target_name(kind: i32) -> &'static str {
+    match TargetKind::try_from(kind) {
+        Ok(TargetKind::Topic) => "topic",
+        Ok(TargetKind::Entity) => "entity",
+        Ok(TargetKind::Section) => "section",
+        Ok(TargetKind::Author) => "author",
+        Ok(TargetKind::Cluster) => "cluster",
+        _ => "unknown",
+    }
+}
+
+pub fn profile(follows: &[FollowTarget]) -> Profile {
+    Profile {
+        follows: follows
+            .iter()
+            .map(|f| Follow {
+                kind: target_name(f.kind).to_owned(),
+                value: f.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn entities(list: &[Entity]) -> Vec<EntityRef> {
+    list.iter()
+        .map(|e| EntityRef {
+            name: e.name.clone(),
+            kind: entity_kind(e.kind),
+        })
+        .collect()
+}
+
+fn topics(list: &[newsroom_proto::v1::TopicScore]) -> Vec<Topic> {
+    list.iter()
+        .map(|t| Topic {
+            code: t.code.clone(),
+            label: if t.label.is_empty() {
+                newsroom_proto::media_topics::label(&t.code)
+                    .unwrap_or(&t.code)
+                    .to_owned()
+            } else {
+                t.label.clone()
+            },
+        })
+        .collect()
+}
+
+fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<(String, i64)> {
+    let t = t?;
+    let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)?;
+    Some((
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        t.seconds,
+    ))
+}
+
+/// "just now", "5 min ago", "3 h ago", "2 days ago", else the date.
+pub fn age(seconds: i64, now: i64) -> String {
+    let d = (now - seconds).max(0);
+    match d {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", d / 60),
+        3600..86_400 => format!("{} h ago", d / 3600),
+        86_400..604_800 => format!("{} days ago", d / 86_400),
+        _ => chrono::DateTime::from_timestamp(seconds, 0)
+            .map(|t| t.format("%-d %b %Y").to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub fn card(item: &FeedItem) -> Option<Card> {
+    let s = item.story.as_ref()?;
+    let published = rfc3339(s.published_at.as_ref());
+    Some(Card {
+        id: s.id.clone(),
+        version: s.version,
+        headline: s.headline.clone(),
+        summary: if item.summary.is_empty() {
+            s.standfirst.clone()
+        } else {
+            item.summary.clone()
+        },
+        url: s.url.clone(),
+        source: s.source.clone(),
+        age: published
+            .as_ref()
+            .map(|(_, secs)| age(*secs, now()))
+            .unwrap_or_default(),
+        published_at: published.map(|(t, _)| t),
+        topics: topics(&item.topics),
+        entities: entities(&item.entities),
+        reasons: item.reasons.clone(),
+        score: item.score,
+        developing: item.developing.as_ref().map(|d| Developing {
+            cluster_id: d.cluster_id.clone(),
+            stories: d.stories,
+            sources: d.sources,
+        }),
+    })
+}
+
+pub fn story(e: &EnrichedStory) -> Option<StoryView> {
+    let s = e.story.as_ref()?;
+    let en = e.enrichment.clone().unwrap_or_default();
+    let published = rfc3339(s.published_at.as_ref());
+    Some(StoryView {
+        id: s.id.clone(),
+        version: s.version,
+        headline: s.headline.clone(),
+        standfirst: s.standfirst.clone(),
+        summary: en.summary.clone(),
+        body_html: s.body_html.clone(),
+        url: s.url.clone(),
+        source: s.source.clone(),
+        authors: s.authors.clone(),
+        language: if en.language.is_empty() {
+            s.language.clone()
+        } else {
+            en.language.clone()
+        },
+        age: published
+            .as_ref()
+            .map(|(_, secs)| age(*secs, now()))
+            .unwrap_or_default(),
+        published_at: published.map(|(t, _)| t),
+        topics: topics(&en.topics),
+        entities: entities(&en.entities),
+        keywords: en.keywords.clone(),
+        breaking_score: en.breaking_score,
+        cluster_id: en.cluster_id.clone(),
+        reading_time_seconds: en.reading_time_seconds,
+        pipeline_id: en.pipeline_id.clone(),
+        stage_runs: en
+            .stage_runs
+            .iter()
+            .map(|r| StageRunView {
+                name: r.name.clone(),
+                outcome: match StageOutcome::try_from(r.outcome) {
+                    Ok(StageOutcome::Ok) => "ok",
+                    Ok(StageOutcome::Skipped) => "skipped",
+                    Ok(StageOutcome::Disabled) => "disabled",
+                    Ok(StageOutcome::Reused) => "reused",
+                    _ => "unknown",
+                },
+                duration_us: r.duration_us,
+                attempts: r.attempts,
+                error: r.error.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// The templates, compiled once at start (a broken template stops the service there).
+pub fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    macro_rules! add {
+        ($($name:literal),*) => {
+            $(env.add_template($name, include_str!(concat!("../templates/", $name)))?;)*
+        };
+    }
+    add!(
+        "base.html",
+        "signin.html",
+        "feed.html",
+        "_cards.html",
+        "_chip.html",
+        "story.html",
+        "preferences.html",
+        "console.html",
+        "_wire.html",
+        "_alert.html",
+        "approve.html",
+        "error.html"
+    );
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_like_a_news_site() {
+        let now = 1_700_000_000;
+        assert_eq!(age(now - 5, now), "just now");
+        assert_eq!(age(now - 300, now), "5 min ago");
+        assert_eq!(age(now - 3 * 3600, now), "3 h ago");
+        assert_eq!(age(now - 2 * 86_400, now), "2 days ago");
+        assert_eq!(age(1_600_000_000, now), "13 Sep 2020");
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        templates().expect("templates");
+    }
+}

@@ -1,0 +1,564 @@
+//! The web face against the real services (and so the real broker and Redis): a reader signs
+//! in, follows a topic from a chip, sees the story in myNEWS with its reason, opens the story
+//! page, gets a flash alert live over server-sent events; the JSON API answers with the same
+//! stories and names the field of every bad request; an editor previews and sends an alert and
+//! follows it to done; a large alert needs a second editor.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use newsroom_e2e::{Pipeline, Service, eventually};
+use newsroom_platform::config::Env;
+use newsroom_platform::server::Listeners;
+use newsroom_platform::shutdown::Shutdown;
+use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
+use newsroom_proto::v1::{Story, SubmitStoryRequest};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+
+const TECH: &str = "medtop:13000000";
+
+/// Web, in process, calling this pipeline's services; its address.
+async fn start_web(pipeline: &Pipeline, extra: &[(&str, &str)]) -> (SocketAddr, Shutdown) {
+    let mut env: HashMap<String, String> = HashMap::new();
+    for (var, service) in [
+        ("NEWSROOM_INGEST_URL", Service::Ingest),
+        ("NEWSROOM_ENRICHMENT_URL", Service::Enrichment),
+        ("NEWSROOM_RECOMMENDATION_URL", Service::Recommendation),
+        ("NEWSROOM_NOTIFICATION_URL", Service::Notification),
+    ] {
+        env.insert(
+            var.into(),
+            format!("http://{}", pipeline.grpc_addr(service)),
+        );
+    }
+    env.insert("NEWSROOM_WEB_ADDR".into(), "127.0.0.1:0".into());
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    let config =
+        newsroom_web::Config::from_env(&Env::from_fn(|k| env.get(k).cloned())).expect("web config");
+    let listeners = Listeners::ephemeral().await.expect("bind");
+    let addr = listeners.grpc_addr();
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        newsroom_web::run(config, listeners, s)
+            .await
+            .expect("web runs")
+    });
+    (addr, shutdown)
+}
+
+/// A browser-like client of one user: follows no redirect, keeps the session cookie.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Browser {
+    fn new(addr: SocketAddr) -> Self {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{addr}"),
+            cookie: String::new(),
+        }
+    }
+
+    async fn sign_in(&mut self, user: &str, editor: bool) {
+        let mut form = vec![("user", user)];
+        if editor {
+            form.push(("editor", "on"));
+        }
+        let r = self
+            .http
+            .post(format!("{}/signin/dev", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencoded(&form))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let set = r.headers()["set-cookie"].to_str().unwrap();
+        assert!(set.contains("HttpOnly"), "{set}");
+        self.cookie = set.split(';').next().unwrap().to_owned();
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        htmx: bool,
+    ) -> (StatusCode, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencoded(form));
+        if htmx {
+            req = req.header("hx-request", "true");
+        }
+        let r = req.send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+}
+
+fn urlencoded(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn story(guid: &str, headline: &str, body: &str, urgency: u32) -> Story {
+    Story {
+        source: "wire".into(),
+        guid: guid.into(),
+        headline: headline.into(),
+        body_html: format!("<p>{body}</p>"),
+        urgency,
+        ..Default::default()
+    }
+}
+
+async fn submit(pipeline: &Pipeline, s: Story) -> String {
+    IngestServiceClient::new(pipeline.channel(Service::Ingest).await)
+        .submit_story(SubmitStoryRequest {
+            story: Some(s),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+        .story_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_follows_from_a_chip_reads_the_story_and_gets_a_flash_live() {
+    let pipeline = Pipeline::start().await;
+    let (addr, _web) = start_web(&pipeline, &[]).await;
+    let mut alice = Browser::new(addr);
+
+    // Signed out: the pages send to the sign-in, the API says 401 in JSON.
+    let (status, _) = alice.get("/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, body) = alice.json(reqwest::Method::GET, "/api/v1/feed", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "UNAUTHENTICATED");
+
+    alice.sign_in("alice", false).await;
+    let (status, page) = alice.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Your news, alice"), "{page}");
+
+    // Follow science and technology from a chip (as htmx sends it): the chip comes back pressed.
+    let (status, chip) = alice
+        .post_form(
+            "/follow",
+            &[
+                ("kind", "topic"),
+                ("value", TECH),
+                ("label", "science and technology"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(chip.contains("aria-pressed=\"true\""), "{chip}");
+    let (_, follows) = alice
+        .json(reqwest::Method::GET, "/api/v1/follows", None)
+        .await;
+    assert_eq!(follows["follows"][0]["value"], TECH);
+
+    let id = submit(
+        &pipeline,
+        story(
+            "web-chip-1",
+            "New smartphone chip doubles battery life, engineers say",
+            "A new processor for mobile phones uses half the power of its predecessor, \
+             its designers said at a technology conference, with software and devices due next year.",
+            3,
+        ),
+    )
+    .await;
+    let page = eventually(Duration::from_secs(60), "the story in myNEWS", || {
+        let alice = &alice;
+        async move {
+            let (_, page) = alice.get("/").await;
+            page.contains("New smartphone chip").then_some(page)
+        }
+    })
+    .await;
+    assert!(
+        page.contains("You follow Science and technology"),
+        "the reason shows"
+    );
+
+    // The JSON API has the same story, with its topics; bad input names its field.
+    let (status, feed) = alice
+        .json(reqwest::Method::GET, "/api/v1/feed?limit=5", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let item = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .expect("in the API feed");
+    assert!(
+        item["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["code"] == TECH)
+    );
+    let (status, e) = alice
+        .json(reqwest::Method::GET, "/api/v1/feed?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["field"], "limit");
+    let (status, e) = alice
+        .json(reqwest::Method::GET, "/api/v1/feed?colour=red", None)
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("colour"))
+    );
+    let (status, e) = alice
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/follows",
+            Some(serde_json::json!({"kind": "galaxy", "value": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("kind"))
+    );
+    let (status, e) = alice
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/interactions",
+            Some(serde_json::json!({"kind": "read"})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("story_id"))
+    );
+    let (status, _) = alice
+        .json(reqwest::Method::GET, "/api/v1/stories/no-such-story", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, doc) = alice
+        .json(reqwest::Method::GET, "/api/openapi.json", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["paths"]["/api/v1/feed"]["get"].is_object(), "{doc}");
+
+    // The story page: summary, entities as chips, and reading it takes it out of the feed.
+    let (status, page) = alice.get(&format!("/story/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("New smartphone chip") && page.contains("Related"),
+        "{page}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the read story out of the feed",
+        || {
+            let (alice, id) = (&alice, id.clone());
+            async move {
+                let (_, feed) = alice.json(reqwest::Method::GET, "/api/v1/feed", None).await;
+                (!feed["items"]
+                    .as_array()?
+                    .iter()
+                    .any(|i| i["id"] == id.as_str()))
+                .then_some(())
+            }
+        },
+    )
+    .await;
+
+    // Live: the page's event stream gets a flash on the followed topic.
+    let mut events = alice
+        .http
+        .get(format!("{}/events?tz=Europe/London", alice.base))
+        .header("cookie", &alice.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert!(
+        events.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // Notification learns the follow from the profiles topic: give it a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    submit(
+        &pipeline,
+        story(
+            "web-flash-1",
+            "FLASH: Worldwide mobile network outage hits phones and apps",
+            "Mobile data networks and smartphone apps failed across several countries after a \
+             software fault at a network equipment maker, engineers said.",
+            1,
+        ),
+    )
+    .await;
+    let got = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut seen = String::new();
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: alert") && seen.contains("Worldwide mobile network outage") {
+                return seen;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("a live alert within 60 s");
+    assert!(got.contains("\"urgency\":1"), "{got}");
+
+    // Preferences write through to notification and read back.
+    let (status, prefs) = alice
+        .json(reqwest::Method::PUT, "/api/v1/preferences", Some(serde_json::json!({"quiet_start": "22:00", "quiet_end": "07:00", "max_alerts_per_day": 5})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{prefs}");
+    assert_eq!(prefs["quiet_start"], "22:00");
+    assert_eq!(prefs["max_alerts_per_day"], 5);
+    assert_eq!(
+        prefs["timezone"], "Europe/London",
+        "the zone the page's stream gave"
+    );
+    let (status, e) = alice
+        .json(
+            reqwest::Method::PUT,
+            "/api/v1/preferences",
+            Some(serde_json::json!({"quiet_start": "25:99"})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("quiet_start"))
+    );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_second_editor() {
+    let pipeline = Pipeline::start().await;
+    // Audiences above one device need a second editor in this test.
+    let (addr, _web) = start_web(&pipeline, &[("NEWSROOM_WEB_APPROVAL_AUDIENCE", "1")]).await;
+    let mut reader = Browser::new(addr);
+    reader.sign_in("rita", false).await;
+    let (status, _) = reader.get("/console").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the console is for editors");
+
+    let mut ed = Browser::new(addr);
+    ed.sign_in("ed", true).await;
+    let id = submit(
+        &pipeline,
+        story(
+            "web-ed-1",
+            "Parliament passes the budget after a late vote",
+            "Members of parliament approved the government's budget late on Tuesday.",
+            3,
+        ),
+    )
+    .await;
+    let console = eventually(Duration::from_secs(60), "the story on the wire", || {
+        let (ed, id) = (&ed, id.clone());
+        async move {
+            let (_, page) = ed.get("/console").await;
+            page.contains(&id).then_some(page)
+        }
+    })
+    .await;
+    assert!(
+        console.contains("Enrichment pipeline") && console.contains("embedding"),
+        "{console}"
+    );
+
+    // One follower's phone: a preview counts it, sending reaches it, the status reaches done.
+    pipeline
+        .reader_with_phone(
+            "rita",
+            "rita-phone",
+            "medtop:11000000",
+            "http://127.0.0.1:9/unreachable",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let form = [
+        ("story_id", id.as_str()),
+        ("audience", "everyone"),
+        ("segment", ""),
+    ];
+    let (status, preview) = ed.post_form("/console/alerts/preview", &form, true).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert!(
+        preview.contains("Send alert") && preview.contains("devices would be alerted"),
+        "{preview}"
+    );
+    let (status, sent) = ed
+        .post_form(
+            "/console/alerts/send",
+            &[
+                ("story_id", id.as_str()),
+                ("audience", "everyone"),
+                ("segment", ""),
+                ("approval", ""),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    eventually(Duration::from_secs(60), "the alert done", || {
+        let (ed, id) = (&ed, id.clone());
+        async move {
+            let (_, s) = ed.get(&format!("/console/alerts/{id}/status")).await;
+            s.contains("Alert done").then_some(())
+        }
+    })
+    .await;
+
+    // A second device: above the threshold, the preview gives an approval link instead; the
+    // editor who asked cannot use it, another editor can.
+    pipeline
+        .reader_with_phone(
+            "sam",
+            "sam-phone",
+            "medtop:11000000",
+            "http://127.0.0.1:9/unreachable",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let id2 = submit(
+        &pipeline,
+        story(
+            "web-ed-2",
+            "Government announces snap election for June",
+            "The prime minister called an early general election, the government said.",
+            3,
+        ),
+    )
+    .await;
+    eventually(Duration::from_secs(60), "the second story indexed", || {
+        let (ed, id2) = (&ed, id2.clone());
+        async move { (ed.get("/console").await.1.contains(&id2)).then_some(()) }
+    })
+    .await;
+    let form = [
+        ("story_id", id2.as_str()),
+        ("audience", "everyone"),
+        ("segment", ""),
+    ];
+    let (_, preview) = ed.post_form("/console/alerts/preview", &form, true).await;
+    assert!(preview.contains("second editor must approve"), "{preview}");
+    let (status, _) = ed
+        .post_form(
+            "/console/alerts/send",
+            &[
+                ("story_id", id2.as_str()),
+                ("audience", "everyone"),
+                ("segment", ""),
+                ("approval", ""),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "no sending a large alert alone"
+    );
+    // Pages escape what they show (a slash too): read the link as a browser would.
+    let preview = preview.replace("&#x2f;", "/");
+    let link = preview
+        .split("href=\"")
+        .find_map(|s| {
+            s.strip_prefix("/console/approve?token=")
+                .map(|t| t.split('"').next().unwrap().to_owned())
+        })
+        .expect("an approval link");
+    let (status, _) = ed.get(&format!("/console/approve?token={link}")).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the asking editor cannot approve"
+    );
+    let mut eve = Browser::new(addr);
+    eve.sign_in("eve", true).await;
+    let (status, page) = eve.get(&format!("/console/approve?token={link}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Approve and send"));
+    let (status, sent) = eve
+        .post_form(
+            "/console/alerts/send",
+            &[
+                ("story_id", id2.as_str()),
+                ("audience", "everyone"),
+                ("segment", ""),
+                ("approval", link.as_str()),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    // The approval is for that alert only.
+    let (status, _) = eve
+        .post_form(
+            "/console/alerts/send",
+            &[
+                ("story_id", id.as_str()),
+                ("audience", "everyone"),
+                ("segment", ""),
+                ("approval", link.as_str()),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    pipeline.stop().await;
+}
