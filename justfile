@@ -41,10 +41,22 @@ down:
 # The whole test suite: unit tests and end-to-end tests against real Kafka and Redis, the
 # trace test against a real Jaeger and the short chaos set's network faults through Toxiproxy
 # (both built once into ~/.cache/newsroom/go-bin, left running).
-test: stack-up jaeger-up toxiproxy-up enrichment-model
+test: stack-up jaeger-up toxiproxy-up enrichment-model browser-deps
     deploy/stack.sh redis-cluster-up
     cargo build --workspace --bins
     NEWSROOM_DATA="{{data}}" cargo test --workspace
+
+# The browser tests' and the API fuzzing's tools: playwright-core and axe-core (npm, no browser
+# download: Debian's /usr/bin/chromium), Schemathesis (PyPI, `st`). .ci/run installs chromium.
+browser-deps:
+    cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+    command -v st >/dev/null || test -x "$HOME/.local/bin/st" || pip install --user --quiet schemathesis
+    test -x "${CHROMIUM:-/usr/bin/chromium}" || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
+
+# The browser tests alone (headless Chromium against the real stack), then Schemathesis.
+test-browser: stack-up enrichment-model browser-deps
+    cargo build --workspace --bins
+    NEWSROOM_DATA="{{data}}" cargo test -p newsroom-e2e --test browser --test api_schemathesis --test web
 
 # The suites that keep state in Redis again, against a Redis Cluster of three masters
 # (deploy/stack.sh redis-cluster-up, 127.0.0.1:7001-7003): every service with `REDIS_URL`

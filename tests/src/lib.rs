@@ -330,6 +330,38 @@ impl Pipeline {
         self.first(service).admin
     }
 
+    /// Web, in process, calling this pipeline's services (extra variables on top); its HTTP
+    /// address, and the shutdown that stops it.
+    pub async fn start_web(&self, extra: &[(&str, &str)]) -> (SocketAddr, Shutdown) {
+        let mut env: HashMap<String, String> = HashMap::new();
+        for (var, service) in [
+            ("NEWSROOM_INGEST_URL", Service::Ingest),
+            ("NEWSROOM_ENRICHMENT_URL", Service::Enrichment),
+            ("NEWSROOM_RECOMMENDATION_URL", Service::Recommendation),
+            ("NEWSROOM_NOTIFICATION_URL", Service::Notification),
+        ] {
+            if self.running.iter().any(|(s, _)| *s == service) {
+                env.insert(var.into(), format!("http://{}", self.grpc_addr(service)));
+            }
+        }
+        env.insert("NEWSROOM_WEB_ADDR".into(), "127.0.0.1:0".into());
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = newsroom_web::Config::from_env(&Env::from_fn(|k| env.get(k).cloned()))
+            .expect("web config");
+        let listeners = Listeners::ephemeral().await.expect("bind 127.0.0.1:0");
+        let addr = listeners.grpc_addr();
+        let shutdown = Shutdown::new();
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            newsroom_web::run(config, listeners, s)
+                .await
+                .expect("web runs")
+        });
+        (addr, shutdown)
+    }
+
     /// A service's `/metrics` page (its first instance).
     pub async fn scrape(&self, service: Service) -> String {
         let url = format!("http://{}/metrics", self.admin_addr(service));

@@ -4,52 +4,16 @@
 //! stories and names the field of every bad request; an editor previews and sends an alert and
 //! follows it to done; a large alert needs a second editor.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use newsroom_e2e::{Pipeline, Service, eventually};
-use newsroom_platform::config::Env;
-use newsroom_platform::server::Listeners;
-use newsroom_platform::shutdown::Shutdown;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::{Story, SubmitStoryRequest};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 
 const TECH: &str = "medtop:13000000";
-
-/// Web, in process, calling this pipeline's services; its address.
-async fn start_web(pipeline: &Pipeline, extra: &[(&str, &str)]) -> (SocketAddr, Shutdown) {
-    let mut env: HashMap<String, String> = HashMap::new();
-    for (var, service) in [
-        ("NEWSROOM_INGEST_URL", Service::Ingest),
-        ("NEWSROOM_ENRICHMENT_URL", Service::Enrichment),
-        ("NEWSROOM_RECOMMENDATION_URL", Service::Recommendation),
-        ("NEWSROOM_NOTIFICATION_URL", Service::Notification),
-    ] {
-        env.insert(
-            var.into(),
-            format!("http://{}", pipeline.grpc_addr(service)),
-        );
-    }
-    env.insert("NEWSROOM_WEB_ADDR".into(), "127.0.0.1:0".into());
-    for (k, v) in extra {
-        env.insert((*k).into(), (*v).into());
-    }
-    let config =
-        newsroom_web::Config::from_env(&Env::from_fn(|k| env.get(k).cloned())).expect("web config");
-    let listeners = Listeners::ephemeral().await.expect("bind");
-    let addr = listeners.grpc_addr();
-    let shutdown = Shutdown::new();
-    let s = shutdown.clone();
-    tokio::spawn(async move {
-        newsroom_web::run(config, listeners, s)
-            .await
-            .expect("web runs")
-    });
-    (addr, shutdown)
-}
 
 /// A browser-like client of one user: follows no redirect, keeps the session cookie.
 struct Browser {
@@ -174,7 +138,7 @@ async fn submit(pipeline: &Pipeline, s: Story) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_follows_from_a_chip_reads_the_story_and_gets_a_flash_live() {
     let pipeline = Pipeline::start().await;
-    let (addr, _web) = start_web(&pipeline, &[]).await;
+    let (addr, _web) = pipeline.start_web(&[]).await;
     let mut alice = Browser::new(addr);
 
     // Signed out: the pages send to the sign-in, the API says 401 in JSON.
@@ -389,7 +353,9 @@ async fn a_reader_follows_from_a_chip_reads_the_story_and_gets_a_flash_live() {
 async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_second_editor() {
     let pipeline = Pipeline::start().await;
     // Audiences above one device need a second editor in this test.
-    let (addr, _web) = start_web(&pipeline, &[("NEWSROOM_WEB_APPROVAL_AUDIENCE", "1")]).await;
+    let (addr, _web) = pipeline
+        .start_web(&[("NEWSROOM_WEB_APPROVAL_AUDIENCE", "1")])
+        .await;
     let mut reader = Browser::new(addr);
     reader.sign_in("rita", false).await;
     let (status, _) = reader.get("/console").await;

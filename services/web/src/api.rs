@@ -35,7 +35,7 @@ use crate::views::{self, FeedPage, Follow, Profile, RelatedList, StoryView};
         description = "A reader's personalised feed, stories, follows, interactions and alert preferences. Sign in (a session cookie) or send a reader token as Authorization: Bearer."
     ),
     paths(get_feed, get_story, get_related, get_follows, add_follow, remove_follow, record_interaction, get_preferences, put_preferences, register_push),
-    components(schemas(FeedPage, StoryView, RelatedList, Profile, Follow, InteractionBody, PreferencesBody, PushBody, PushSubscription, PushKeys, ErrorBody)),
+    components(schemas(FeedPage, StoryView, RelatedList, Profile, Follow, InteractionBody, InteractionKindBody, PreferencesBody, PushBody, PushSubscription, PushKeys, ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
 )]
@@ -74,6 +74,13 @@ type Params = Query<HashMap<String, String>>;
 
 fn known(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), WebError> {
     match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) if k.trim().is_empty() => Err(WebError::invalid(
+            "query",
+            format!(
+                "a parameter without a name; expected {}",
+                allowed.join(", ")
+            ),
+        )),
         Some(k) => Err(WebError::invalid(
             k,
             format!("unknown parameter; expected one of {}", allowed.join(", ")),
@@ -108,23 +115,27 @@ fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, We
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error(de)
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // The path of the value at fault ("kind", "subscription.keys.auth"); "body" for a body
+        // that is not JSON or not an object.
+        let path = e.path().to_string();
+        let missing = missing_field(&e.inner().to_string());
+        let field = match (path.as_str(), missing) {
+            ("." | "", Some(m)) => m,
+            ("." | "", None) => "body".to_owned(),
+            (p, Some(m)) => format!("{p}.{m}"),
+            (p, None) => p.to_owned(),
+        };
+        WebError::invalid(&field, e.inner().to_string())
+    })
 }
 
-fn serde_path_to_error<'de, T: DeserializeOwned>(
-    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
-) -> Result<T, WebError> {
-    T::deserialize(de).map_err(|e| {
-        let msg = e.to_string();
-        // serde names a missing or unknown field in backquotes: "missing field `kind`".
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.contains("field"))
-            .unwrap_or("body")
-            .to_owned();
-        WebError::invalid(&field, msg)
-    })
+/// The field serde says is missing ("missing field `kind`").
+fn missing_field(message: &str) -> Option<String> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned)
 }
 
 /// A story id in a path: 1 to 128 characters, no control characters.
@@ -238,7 +249,7 @@ async fn change_follow(
     f: Follow,
     follow: bool,
 ) -> Result<Json<Profile>, WebError> {
-    let target = target(&f.kind, &f.value)?;
+    let target = target(f.kind.as_str(), &f.value)?;
     let req = FollowRequest {
         user_id: caller.user().to_owned(),
         target: Some(target),
@@ -282,9 +293,9 @@ pub async fn remove_follow(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionBody {
+    #[schema(min_length = 1, max_length = 128)]
     pub story_id: String,
-    /// view, click, read, share or hide ("not interested").
-    pub kind: String,
+    pub kind: InteractionKindBody,
     /// How long they read, in milliseconds.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 86400000)]
@@ -303,18 +314,12 @@ pub async fn record_interaction(
 ) -> Result<StatusCode, WebError> {
     let b: InteractionBody = body(&headers, &bytes)?;
     let story_id = story_id(&b.story_id)?;
-    let kind = match b.kind.as_str() {
-        "view" => InteractionKind::View,
-        "click" => InteractionKind::Click,
-        "read" => InteractionKind::Read,
-        "share" => InteractionKind::Share,
-        "hide" => InteractionKind::Hide,
-        _ => {
-            return Err(WebError::invalid(
-                "kind",
-                "expected view, click, read, share or hide",
-            ));
-        }
+    let kind = match b.kind {
+        InteractionKindBody::View => InteractionKind::View,
+        InteractionKindBody::Click => InteractionKind::Click,
+        InteractionKindBody::Read => InteractionKind::Read,
+        InteractionKindBody::Share => InteractionKind::Share,
+        InteractionKindBody::Hide => InteractionKind::Hide,
     };
     if b.dwell_ms > 86_400_000 {
         return Err(WebError::invalid(
@@ -334,18 +339,32 @@ pub async fn record_interaction(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What the reader did: hide is "not interested".
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InteractionKindBody {
+    View,
+    Click,
+    Read,
+    Share,
+    Hide,
+}
+
 /// A reader's alert preferences (those of their web device; a change applies to every device).
 #[derive(Debug, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesBody {
     pub breaking_alerts: Option<bool>,
     /// "22:00"; with quiet_end, the hours no routine alert is sent, in the device's zone.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$|^$")]
     pub quiet_start: Option<String>,
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$|^$")]
     pub quiet_end: Option<String>,
     /// 0: no limit.
     #[schema(minimum = 0, maximum = 1000)]
     pub max_alerts_per_day: Option<u32>,
     /// BCP 47; empty: any language.
+    #[schema(pattern = "^[A-Za-z-]{0,12}$")]
     pub language: Option<String>,
     /// IANA zone of the device ("Europe/London").
     pub timezone: Option<String>,
@@ -474,6 +493,7 @@ pub struct PushBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PushSubscription {
     /// The push service's https URL.
+    #[schema(pattern = "^https://", max_length = 2048)]
     pub endpoint: String,
     pub keys: PushKeys,
 }

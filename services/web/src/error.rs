@@ -138,6 +138,62 @@ impl IntoResponse for WebError {
     }
 }
 
+/// Every error of the JSON API is a JSON error body, including the ones axum answers before
+/// a handler runs (a path it cannot decode, a method the route does not have, a query that is
+/// not `key=value` pairs): their text becomes the message, and a 400 names the part at fault.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let body = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let lower = message.to_lowercase();
+    let (code, field) = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            let part = if lower.contains("query") {
+                "query"
+            } else if lower.contains("path") {
+                "path"
+            } else {
+                "body"
+            };
+            ("INVALID_ARGUMENT", Some(part.to_owned()))
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("INVALID_ARGUMENT", Some("content-type".to_owned())),
+        StatusCode::PAYLOAD_TOO_LARGE => ("RESOURCE_EXHAUSTED", Some("body".to_owned())),
+        StatusCode::METHOD_NOT_ALLOWED => ("UNIMPLEMENTED", None),
+        StatusCode::NOT_FOUND => ("NOT_FOUND", None),
+        s if s.is_server_error() => ("INTERNAL", None),
+        _ => ("FAILED_PRECONDITION", None),
+    };
+    (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                field,
+            },
+        }),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sw.js", asset!("sw.js", "text/javascript"))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { error::WebError::NotFound("no such page".into()) })
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 

@@ -146,7 +146,7 @@ async fn following(state: &AppState, caller: &Caller) -> Result<HashSet<String>,
     Ok(views::profile(&profile.follows)
         .follows
         .into_iter()
-        .map(|f| format!("{}:{}", f.kind, f.value))
+        .map(|f| format!("{}:{}", f.kind.as_str(), f.value))
         .collect())
 }
 
@@ -278,7 +278,7 @@ async fn change_follow(
     let following: HashSet<String> = views::profile(&profile.follows)
         .follows
         .into_iter()
-        .map(|f| format!("{}:{}", f.kind, f.value))
+        .map(|f| format!("{}:{}", f.kind.as_str(), f.value))
         .collect();
     let label = if form.label.is_empty() {
         form.value.clone()

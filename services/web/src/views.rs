@@ -108,10 +108,46 @@ pub struct RelatedList {
 
 /// What a reader follows.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Follow {
-    /// topic, entity, section, author or cluster (a developing story).
-    pub kind: String,
+    pub kind: FollowKind,
+    /// A topic code ("medtop:15000000"), an entity's name, a section, an author, a cluster id.
+    #[schema(min_length = 1, max_length = 256)]
     pub value: String,
+}
+
+/// What can be followed: a developing story is its near-duplicate cluster.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowKind {
+    Topic,
+    Entity,
+    Section,
+    Author,
+    Cluster,
+}
+
+impl FollowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowKind::Topic => "topic",
+            FollowKind::Entity => "entity",
+            FollowKind::Section => "section",
+            FollowKind::Author => "author",
+            FollowKind::Cluster => "cluster",
+        }
+    }
+
+    fn of(kind: i32) -> Option<Self> {
+        Some(match TargetKind::try_from(kind).ok()? {
+            TargetKind::Topic => FollowKind::Topic,
+            TargetKind::Entity => FollowKind::Entity,
+            TargetKind::Section => FollowKind::Section,
+            TargetKind::Author => FollowKind::Author,
+            TargetKind::Cluster => FollowKind::Cluster,
+            TargetKind::Unspecified => return None,
+        })
+    }
 }
 
 /// A reader's follows.
@@ -141,24 +177,15 @@ pub fn target_kind(kind: &str) -> Option<TargetKind> {
     })
 }
 
-pub fn target_name(kind: i32) -> &'static str {
-    match TargetKind::try_from(kind) {
-        Ok(TargetKind::Topic) => "topic",
-        Ok(TargetKind::Entity) => "entity",
-        Ok(TargetKind::Section) => "section",
-        Ok(TargetKind::Author) => "author",
-        Ok(TargetKind::Cluster) => "cluster",
-        _ => "unknown",
-    }
-}
-
 pub fn profile(follows: &[FollowTarget]) -> Profile {
     Profile {
         follows: follows
             .iter()
-            .map(|f| Follow {
-                kind: target_name(f.kind).to_owned(),
-                value: f.value.clone(),
+            .filter_map(|f| {
+                Some(Follow {
+                    kind: FollowKind::of(f.kind)?,
+                    value: f.value.clone(),
+                })
             })
             .collect(),
     }
