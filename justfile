@@ -177,6 +177,10 @@ bench-feed: stack-up
     cargo build --release -p newsroom-recommendation --bins
     NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-feed
 
+# web: the myNEWS page at 200 requests/s beside GetFeed at the same rate (release build).
+bench-web: stack-up
+    NEWSROOM_DATA="{{data}}" cargo run --release -p newsroom-e2e --bin bench-web
+
 # The night of an election on one machine: a quiet minute, then two minutes at ten times the
 # stories, 1,000 feeds/s and a flash to 1,000,000 devices half-way; prints feed and alert
 # latencies, GetFeed p99, consumer lag and drain per group; fails on a lost story or an alert

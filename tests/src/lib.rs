@@ -17,6 +17,7 @@ use newsroom_platform::shutdown::Shutdown;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod bench;
 mod brokers;
 pub mod chaos;
 pub mod phones;
