@@ -2,7 +2,8 @@
 //! in, follows a topic from a chip, sees the story in myNEWS with its reason, opens the story
 //! page, gets a flash alert live over server-sent events; the JSON API answers with the same
 //! stories and names the field of every bad request; an editor previews and sends an alert and
-//! follows it to done; a large alert needs a second editor.
+//! follows it to done, corrects its headline on the phone and kills a story; a large alert
+//! needs a second editor.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -361,6 +362,9 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
     let (status, _) = reader.get("/console").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the console is for editors");
 
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    let phone_url = format!("http://{phone}/alerts");
     let mut ed = Browser::new(addr);
     ed.sign_in("ed", true).await;
     let id = submit(
@@ -388,12 +392,7 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
 
     // One follower's phone: a preview counts it, sending reaches it, the status reaches done.
     pipeline
-        .reader_with_phone(
-            "rita",
-            "rita-phone",
-            "medtop:11000000",
-            "http://127.0.0.1:9/unreachable",
-        )
+        .reader_with_phone("rita", "rita-phone", "medtop:11000000", &phone_url)
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let form = [
@@ -429,15 +428,54 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
     })
     .await;
 
+    // The alert reached the phone; a corrected headline replaces it there (same collapse id).
+    eventually(Duration::from_secs(30), "the alert on the phone", || {
+        let r = received.contains_story(&id);
+        async move { r.then_some(()) }
+    })
+    .await;
+    let (status, _) = ed
+        .post_form(
+            &format!("/console/stories/{id}/correct"),
+            &[("headline", "Parliament passes the budget by three votes")],
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let correction = eventually(
+        Duration::from_secs(60),
+        "the correction on the phone",
+        || {
+            let all = received.all();
+            async move {
+                all.into_iter().find(|a| {
+                    a["correction"] == true
+                        && a["headline"]
+                            .as_str()
+                            .is_some_and(|h| h.contains("three votes"))
+                })
+            }
+        },
+    )
+    .await;
+    assert_eq!(correction["story_id"], id.as_str());
+    let (status, _) = reader
+        .post_form(
+            &format!("/console/stories/{id}/correct"),
+            &[("headline", "x")],
+            false,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "readers do not correct stories"
+    );
+
     // A second device: above the threshold, the preview gives an approval link instead; the
     // editor who asked cannot use it, another editor can.
     pipeline
-        .reader_with_phone(
-            "sam",
-            "sam-phone",
-            "medtop:11000000",
-            "http://127.0.0.1:9/unreachable",
-        )
+        .reader_with_phone("sam", "sam-phone", "medtop:11000000", &phone_url)
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let id2 = submit(
@@ -512,6 +550,25 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{sent}");
+    // Killing a story takes it out at once.
+    let (status, _) = eve
+        .post_form(&format!("/console/stories/{id2}/kill"), &[], false)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    eventually(Duration::from_secs(60), "the killed story gone", || {
+        let (eve, id2) = (&eve, id2.clone());
+        async move {
+            let (status, _) = eve
+                .json(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/stories/{id2}"),
+                    None,
+                )
+                .await;
+            (status == StatusCode::NOT_FOUND).then_some(())
+        }
+    })
+    .await;
     // The approval is for that alert only.
     let (status, _) = eve
         .post_form(

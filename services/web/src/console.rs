@@ -398,6 +398,73 @@ pub async fn alert_status(
         .into_response())
 }
 
+#[derive(Deserialize)]
+pub struct CorrectForm {
+    headline: String,
+}
+
+/// The story as ingest has it, for a new version of it.
+async fn current_story(state: &AppState, id: &str) -> Result<newsroom_proto::v1::Story, WebError> {
+    state
+        .editor_recommendation()?
+        .get_story(newsroom_proto::v1::GetStoryRequest {
+            story_id: id.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .story
+        .ok_or_else(|| WebError::NotFound(format!("story {id}")))
+}
+
+async fn resubmit(state: &AppState, story: newsroom_proto::v1::Story) -> Result<(), WebError> {
+    state
+        .editor_ingest()?
+        .submit_story(newsroom_proto::v1::SubmitStoryRequest {
+            story: Some(story),
+            idempotency_key: String::new(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// A corrected headline: a new version with `signal = CORRECTION`, which replaces the alert on
+/// the devices alerted recently (through their provider's collapse id) and the story everywhere.
+pub async fn correct(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<CorrectForm>,
+) -> Result<Response, PageError> {
+    let session = editor(&jar)?;
+    let headline = form.headline.trim();
+    if headline.is_empty() || headline.len() > 500 {
+        return Err(WebError::invalid("headline", "expected 1 to 500 characters").into());
+    }
+    let mut story = current_story(&state, &id).await?;
+    story.headline = headline.to_owned();
+    story.signal = newsroom_proto::v1::Signal::Correction as i32;
+    story.version = 0;
+    resubmit(&state, story).await?;
+    tracing::info!(target: "newsroom::audit", story_id = %id, editor = %session.user, "story corrected from the console");
+    Ok(axum::response::Redirect::to(&format!("/story/{id}?corrected=1")).into_response())
+}
+
+/// Kills a story: a new version with `pubstatus = CANCELED`; it leaves every feed and index at
+/// once and never alerts.
+pub async fn kill(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let session = editor(&jar)?;
+    let mut story = current_story(&state, &id).await?;
+    story.pubstatus = newsroom_proto::v1::PubStatus::Canceled as i32;
+    story.version = 0;
+    resubmit(&state, story).await?;
+    tracing::info!(target: "newsroom::audit", story_id = %id, editor = %session.user, "story killed from the console");
+    Ok(axum::response::Redirect::to("/console").into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
