@@ -5,6 +5,7 @@
 //! follows it to done, corrects its headline on the phone and kills a story; a large alert
 //! needs a second editor.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -583,5 +584,241 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    pipeline.stop().await;
+}
+
+/// A small OpenID Connect provider for the sign-in test: discovery, an authorization endpoint
+/// that signs in whoever comes (user `u-123`, an editor), a token endpoint that checks the PKCE
+/// verifier against the challenge, and its JWKS. Its address.
+async fn identity_provider(client_id: &'static str) -> SocketAddr {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Form, Query, State};
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::{get, post};
+    use base64::Engine as _;
+    use newsroom_platform::auth::dev::{DevKey, TokenSpec};
+    use sha2::Digest as _;
+
+    #[derive(Clone)]
+    struct Idp {
+        issuer: String,
+        key: Arc<DevKey>,
+        /// code → (PKCE challenge, nonce)
+        codes: Arc<Mutex<HashMap<String, (String, String)>>>,
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let idp = Idp {
+        issuer: format!("http://{addr}"),
+        key: Arc::new(DevKey::generate().unwrap()),
+        codes: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(|State(idp): State<Idp>| async move {
+                axum::Json(serde_json::json!({
+                    "issuer": idp.issuer,
+                    "authorization_endpoint": format!("{}/authorize", idp.issuer),
+                    "token_endpoint": format!("{}/token", idp.issuer),
+                    "jwks_uri": format!("{}/jwks", idp.issuer),
+                }))
+            }),
+        )
+        .route(
+            "/jwks",
+            get(|State(idp): State<Idp>| async move { axum::Json(idp.key.jwks()) }),
+        )
+        .route(
+            "/authorize",
+            get(
+                move |State(idp): State<Idp>, Query(q): Query<HashMap<String, String>>| async move {
+                    let ok = q.get("response_type").map(String::as_str) == Some("code")
+                        && q.get("client_id").map(String::as_str) == Some(client_id)
+                        && q.get("code_challenge_method").map(String::as_str) == Some("S256");
+                    if !ok {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            "bad authorization request",
+                        )
+                            .into_response();
+                    }
+                    let code = uuid::Uuid::new_v4().simple().to_string();
+                    idp.codes.lock().unwrap().insert(
+                        code.clone(),
+                        (q["code_challenge"].clone(), q["nonce"].clone()),
+                    );
+                    Redirect::to(&format!(
+                        "{}?code={code}&state={}",
+                        q["redirect_uri"], q["state"]
+                    ))
+                    .into_response()
+                },
+            ),
+        )
+        .route(
+            "/token",
+            post(
+                move |State(idp): State<Idp>, Form(f): Form<HashMap<String, String>>| async move {
+                    let Some((challenge, nonce)) = idp.codes.lock().unwrap().remove(&f["code"])
+                    else {
+                        return (axum::http::StatusCode::BAD_REQUEST, "unknown code")
+                            .into_response();
+                    };
+                    let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+                    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+                    if computed != challenge
+                        || f.get("client_id").map(String::as_str) != Some(client_id)
+                    {
+                        return (axum::http::StatusCode::BAD_REQUEST, "invalid_grant")
+                            .into_response();
+                    }
+                    let mut spec = TokenSpec::new("u-123", &["editor"]);
+                    spec.issuer = idp.issuer.clone();
+                    spec.audience = client_id.to_owned();
+                    spec.nonce = Some(nonce);
+                    axum::Json(serde_json::json!({
+                        "id_token": idp.key.mint(&spec),
+                        "access_token": "opaque",
+                        "token_type": "Bearer",
+                    }))
+                    .into_response()
+                },
+            ),
+        )
+        .with_state(idp);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn cookie_of(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_signs_in_with_the_openid_connect_provider_using_pkce() {
+    let idp = identity_provider("newsroom-web").await;
+    let pipeline = Pipeline::start_only(&[Service::Recommendation]).await;
+    let issuer = format!("http://{idp}");
+    let (addr, _web) = pipeline
+        .start_web(&[
+            ("NEWSROOM_WEB_OIDC_ISSUER", issuer.as_str()),
+            ("NEWSROOM_WEB_OIDC_CLIENT_ID", "newsroom-web"),
+            ("NEWSROOM_WEB_OIDC_NAME", "Newsroom SSO"),
+            ("NEWSROOM_WEB_DEV_SIGNIN", "false"),
+        ])
+        .await;
+    let web = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{web}/signin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sign in with Newsroom SSO") && !page.contains("Development sign-in"),
+        "{page}"
+    );
+    let status = http
+        .post(format!("{web}/signin/dev"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=x")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "no development sign-in when it is off"
+    );
+
+    // To the provider, with a PKCE challenge; back with a code; a session for the ID token's
+    // subject (an editor, by its roles).
+    let start = http.get(format!("{web}/signin/oidc")).send().await.unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let flow = cookie_of(&start, "newsroom_oidc");
+    let to_idp = location(&start);
+    assert!(
+        to_idp.starts_with(&issuer) && to_idp.contains("code_challenge_method=S256"),
+        "{to_idp}"
+    );
+    let back = http.get(&to_idp).send().await.unwrap();
+    let callback = location(&back);
+    assert!(
+        callback.starts_with(&format!("{web}/signin/oidc/callback?code=")),
+        "{callback}"
+    );
+
+    // Another browser (no flow cookie) cannot use the code; a wrong state is refused.
+    let stolen = http.get(&callback).send().await.unwrap();
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    let forged = http
+        .get(callback.replace("state=", "state=x"))
+        .header("cookie", &flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+
+    let done = http
+        .get(&callback)
+        .header("cookie", &flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        done.text().await
+    );
+    let session = cookie_of(&done, "newsroom_session");
+    let home = http
+        .get(format!("{web}/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.unwrap().contains("Your news, u-123"));
+    let console = http
+        .get(format!("{web}/console"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        console.status(),
+        StatusCode::OK,
+        "the provider's editor role opens the console"
+    );
+
+    // A code is good once: the provider forgot it, and web says the provider failed.
+    let again = http
+        .get(&callback)
+        .header("cookie", &flow)
+        .send()
+        .await
+        .unwrap();
+    assert!(again.status().is_server_error() || again.status() == StatusCode::BAD_REQUEST);
     pipeline.stop().await;
 }

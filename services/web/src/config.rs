@@ -34,6 +34,19 @@ pub const NEWSROOM_WEB_VAPID_PUBLIC_KEY: &str = "NEWSROOM_WEB_VAPID_PUBLIC_KEY";
 /// 127.0.0.1:16686.
 pub const NEWSROOM_WEB_TRACE_URL: &str = "NEWSROOM_WEB_TRACE_URL";
 
+/// The OpenID Connect provider readers and editors sign in with (its issuer URL: https, or
+/// http on a loopback host); unset: no provider sign-in.
+pub const NEWSROOM_WEB_OIDC_ISSUER: &str = "NEWSROOM_WEB_OIDC_ISSUER";
+/// Web's client id at the provider (required with an issuer).
+pub const NEWSROOM_WEB_OIDC_CLIENT_ID: &str = "NEWSROOM_WEB_OIDC_CLIENT_ID";
+/// Web's client secret, for a confidential client; unset: a public client (PKCE alone).
+pub const NEWSROOM_WEB_OIDC_CLIENT_SECRET: &str = "NEWSROOM_WEB_OIDC_CLIENT_SECRET";
+/// Where the provider sends readers back (`https://<web>/signin/oidc/callback`); on loopback it
+/// defaults to the address the browser used.
+pub const NEWSROOM_WEB_OIDC_REDIRECT_URL: &str = "NEWSROOM_WEB_OIDC_REDIRECT_URL";
+/// The provider's name on the sign-in page. Default "your organisation".
+pub const NEWSROOM_WEB_OIDC_NAME: &str = "NEWSROOM_WEB_OIDC_NAME";
+
 /// The default HTTP port.
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -54,6 +67,7 @@ pub struct Config {
     pub approval_audience: u64,
     pub vapid_public_key: String,
     pub trace_url: String,
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 impl Config {
@@ -129,7 +143,50 @@ impl Config {
                 ))
             }
         };
+        let oidc = match env.raw(NEWSROOM_WEB_OIDC_ISSUER) {
+            None => None,
+            Some(issuer) => {
+                let issuer = issuer.trim().trim_end_matches('/').to_owned();
+                let local_http = issuer.starts_with("http://127.0.0.1")
+                    || issuer.starts_with("http://localhost")
+                    || issuer.starts_with("http://[::1]");
+                if !issuer.starts_with("https://") && !local_http {
+                    return Err(ConfigError::invalid(
+                        NEWSROOM_WEB_OIDC_ISSUER,
+                        &issuer,
+                        "expected an https:// URL (http only on a loopback host)",
+                    ));
+                }
+                let client_id = env.raw(NEWSROOM_WEB_OIDC_CLIENT_ID).ok_or_else(|| {
+                    ConfigError::invalid(
+                        NEWSROOM_WEB_OIDC_CLIENT_ID,
+                        "",
+                        format!("required with {NEWSROOM_WEB_OIDC_ISSUER}"),
+                    )
+                })?;
+                Some(crate::oidc::OidcConfig {
+                    issuer,
+                    client_id: client_id.trim().to_owned(),
+                    client_secret: env.raw(NEWSROOM_WEB_OIDC_CLIENT_SECRET),
+                    redirect_url: match env.raw(NEWSROOM_WEB_OIDC_REDIRECT_URL) {
+                        Some(u) => Some(u.trim().to_owned()),
+                        None if loopback => None,
+                        None => {
+                            return Err(ConfigError::invalid(
+                                NEWSROOM_WEB_OIDC_REDIRECT_URL,
+                                "",
+                                format!(
+                                    "required with {NEWSROOM_WEB_OIDC_ISSUER} when {NEWSROOM_WEB_ADDR} is not a loopback address"
+                                ),
+                            ));
+                        }
+                    },
+                    name: env.string(NEWSROOM_WEB_OIDC_NAME, "your organisation"),
+                })
+            }
+        };
         Ok(Config {
+            oidc,
             addr,
             ingest_url: url(NEWSROOM_INGEST_URL, 50051)?,
             enrichment_url: url(NEWSROOM_ENRICHMENT_URL, 50052)?,
@@ -208,6 +265,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("64 bytes") && !e.contains("short"), "{e}");
+        let e = load(&[(NEWSROOM_WEB_OIDC_ISSUER, "http://idp.example")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(NEWSROOM_WEB_OIDC_ISSUER), "{e}");
+        let e = load(&[(NEWSROOM_WEB_OIDC_ISSUER, "https://idp.example")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(NEWSROOM_WEB_OIDC_CLIENT_ID), "{e}");
         let e = load(&[(NEWSROOM_RECOMMENDATION_URL, "127.0.0.1:1")])
             .unwrap_err()
             .to_string();

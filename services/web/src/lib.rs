@@ -5,6 +5,7 @@
 //!
 //! - [`config`] — the environment variables;
 //! - [`session`] — sign-in sessions and API callers;
+//! - [`oidc`] — sign-in with the deployment's OpenID Connect provider (code flow + PKCE);
 //! - [`state`] — templates, the session key, the gRPC clients and their credentials;
 //! - [`views`] — what pages and the API show, from the services' messages;
 //! - [`pages`] — the reader's pages and live alerts (server-sent events);
@@ -16,6 +17,7 @@ pub mod api;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod oidc;
 pub mod pages;
 pub mod session;
 pub mod state;
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/feed/more", get(pages::feed_more))
         .route("/signin", get(pages::signin_page))
         .route("/signin/dev", post(pages::dev_signin))
+        .route("/signin/oidc", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
         .route("/signout", post(pages::signout))
         .route("/follow", post(pages::follow))
         .route("/unfollow", post(pages::unfollow))

@@ -80,6 +80,7 @@ pub fn render(
         page,
         vapid_public_key => state.config.vapid_public_key.clone(),
         dev_signin => state.config.dev_signin,
+        oidc => state.config.oidc.as_ref().map(|o| o.name.clone()),
     };
     let html = state
         .templates

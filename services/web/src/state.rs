@@ -41,6 +41,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub key: Key,
     pub templates: Arc<minijinja::Environment<'static>>,
+    /// The OpenID Connect provider, discovered on first use.
+    pub oidc: crate::oidc::Oidc,
+    /// For the provider's discovery, token and key endpoints.
+    pub http: reqwest::Client,
     recommendation: Channel,
     notification: Channel,
     ingest: Channel,
@@ -63,6 +67,8 @@ pub enum StateError {
     },
     #[error("templates: {0}")]
     Templates(#[from] minijinja::Error),
+    #[error("HTTP client: {0}")]
+    Http(String),
 }
 
 impl AppState {
@@ -93,6 +99,12 @@ impl AppState {
             ingest: channel(NEWSROOM_INGEST_URL, &config.ingest_url)?,
             enrichment: channel(NEWSROOM_ENRICHMENT_URL, &config.enrichment_url)?,
             templates: Arc::new(crate::views::templates()?),
+            oidc: crate::oidc::Oidc::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| StateError::Http(e.to_string()))?,
             key,
             config: Arc::new(config),
         })

@@ -74,6 +74,8 @@ pub struct TokenSpec {
     pub ttl: Duration,
     pub issuer: String,
     pub audience: String,
+    /// An OpenID Connect ID token's `nonce` (a test identity provider mints those).
+    pub nonce: Option<String>,
 }
 
 impl TokenSpec {
@@ -86,6 +88,7 @@ impl TokenSpec {
             ttl: Duration::from_secs(3600),
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
+            nonce: None,
         }
     }
 }
@@ -101,6 +104,8 @@ struct Claims<'a> {
     roles: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
 }
 
 /// PKCS #8 v1 of an Ed25519 private key is this fixed prefix and the 32-byte seed (RFC 8410 §7).
@@ -213,6 +218,7 @@ impl DevKey {
             exp: now + spec.ttl.as_secs(),
             roles: &spec.roles,
             source: spec.source.as_deref(),
+            nonce: spec.nonce.as_deref(),
         };
         let mut der = PKCS8_ED25519_PREFIX.to_vec();
         der.extend_from_slice(&self.seed);

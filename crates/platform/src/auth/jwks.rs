@@ -70,6 +70,9 @@ struct Claims {
     roles: Vec<String>,
     #[serde(default)]
     source: Option<String>,
+    /// An OpenID Connect ID token's nonce.
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
@@ -231,9 +234,25 @@ impl KeyStore {
         (key, stale)
     }
 
+    /// Verifies an OpenID Connect ID token as [`KeyStore::verify`] does a JWT (this store's
+    /// audience is the client id), and that its `nonce` is the one the sign-in sent.
+    pub async fn verify_id_token(&self, token: &str, nonce: &str) -> Result<Principal, Status> {
+        let (principal, claims) = self.verify_claims(token).await?;
+        if claims.nonce.as_deref() != Some(nonce) {
+            return Err(Status::unauthenticated(
+                "ID token nonce is not this sign-in's",
+            ));
+        }
+        Ok(principal)
+    }
+
     /// Verifies a JWT: signature by a key of the set, algorithm of that key, issuer, audience,
     /// expiry (and `nbf`), subject. Errors never repeat the token.
     pub async fn verify(&self, token: &str) -> Result<Principal, Status> {
+        Ok(self.verify_claims(token).await?.0)
+    }
+
+    async fn verify_claims(&self, token: &str) -> Result<(Principal, Claims), Status> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Status::unauthenticated("malformed JWT"))?;
         if !matches!(
@@ -295,11 +314,12 @@ impl KeyStore {
                 roles |= r.bit();
             }
         }
-        Ok(Principal {
+        let principal = Principal {
             subject: subject.to_owned(),
             roles,
-            source: claims.source.filter(|s| !s.trim().is_empty()),
+            source: claims.source.clone().filter(|s| !s.trim().is_empty()),
             via: Via::Jwt,
-        })
+        };
+        Ok((principal, claims))
     }
 }
