@@ -79,3 +79,14 @@ where
         elapsed: started.elapsed(),
     }
 }
+
+/// The IPTC Media Topic of a BBC sample category (as the benchmarks file their stories).
+pub fn topic_of(category: &str) -> &'static str {
+    match category {
+        "business" => "medtop:04000000",
+        "entertainment" => "medtop:01000000",
+        "politics" => "medtop:11000000",
+        "sport" => "medtop:15000000",
+        _ => "medtop:13000000",
+    }
+}

@@ -112,6 +112,26 @@ pub struct NotificationApi {
 }
 
 impl NotificationApi {
+    /// The registered device `device_id`, if the caller may act for its owner (`rpc` names
+    /// the call for the audit log).
+    async fn owned_device(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        device_id: &str,
+        rpc: &'static str,
+    ) -> Result<Device, Status> {
+        let principal = self.auth.authenticate(metadata).await?;
+        let id = device_id.trim();
+        if id.is_empty() {
+            return Err(invalid("device_id: required").into());
+        }
+        let Some(device) = self.fanout.store.device(id).await.map_err(ApiError::from)? else {
+            return Err(Status::not_found(format!("device {id} is not registered")));
+        };
+        self.auth.owner(&principal, &device.user_id, rpc)?;
+        Ok(device)
+    }
+
     /// `SendAlert` of a story notification has not seen: sealed until its release when ingest
     /// holds it under embargo (see [`crate::sealed`]), else `NOT_FOUND`.
     async fn send_sealed(
@@ -339,16 +359,10 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<GetDeviceRequest>,
     ) -> Result<Response<Device>, Status> {
-        let principal = self.auth.authenticate(request.metadata()).await?;
-        let id = request.into_inner().device_id.trim().to_owned();
-        if id.is_empty() {
-            return Err(invalid("device_id: required").into());
-        }
-        let store = &self.fanout.store;
-        let Some(device) = store.device(&id).await.map_err(ApiError::from)? else {
-            return Err(Status::not_found(format!("device {id} is not registered")));
-        };
-        self.auth.owner(&principal, &device.user_id, "GetDevice")?;
+        let (metadata, _, req) = request.into_parts();
+        let device = self
+            .owned_device(&metadata, &req.device_id, "GetDevice")
+            .await?;
         Ok(Response::new(device))
     }
 
@@ -356,17 +370,12 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<UnregisterDeviceRequest>,
     ) -> Result<Response<UnregisterDeviceResponse>, Status> {
-        let principal = self.auth.authenticate(request.metadata()).await?;
-        let id = request.into_inner().device_id.trim().to_owned();
-        if id.is_empty() {
-            return Err(invalid("device_id: required").into());
-        }
+        let (metadata, _, req) = request.into_parts();
+        let device = self
+            .owned_device(&metadata, &req.device_id, "UnregisterDevice")
+            .await?;
+        let id = device.device_id;
         let store = &self.fanout.store;
-        let Some(device) = store.device(&id).await.map_err(ApiError::from)? else {
-            return Err(Status::not_found(format!("device {id} is not registered")));
-        };
-        self.auth
-            .owner(&principal, &device.user_id, "UnregisterDevice")?;
         let at = self
             .producer
             .send_tombstone(&self.devices_topic, &id)

@@ -52,6 +52,7 @@ impl IntoResponse for PageError {
             return Redirect::to("/signin").into_response();
         }
         let title = status.canonical_reason().unwrap_or("Error");
+        // The templates the service started with (compiled once, not per error).
         let body = crate::views::templates()
             .ok()
             .and_then(|t| {
@@ -144,11 +145,16 @@ async fn following(state: &AppState, caller: &Caller) -> Result<HashSet<String>,
         })
         .await?
         .into_inner();
-    Ok(views::profile(&profile.follows)
+    Ok(chip_keys(&profile.follows))
+}
+
+/// Follows as the chips compare them: `kind:value`.
+fn chip_keys(follows: &[newsroom_proto::v1::FollowTarget]) -> HashSet<String> {
+    views::profile(follows)
         .follows
         .into_iter()
         .map(|f| format!("{}:{}", f.kind.as_str(), f.value))
-        .collect())
+        .collect()
 }
 
 /// One page of the feed, as cards.
@@ -184,19 +190,7 @@ pub async fn home(
     jar: SignedCookieJar,
     Query(q): Query<CursorQuery>,
 ) -> PageResult {
-    let session = signed_in(&jar)?;
-    let caller = Caller::Session(session.clone());
-    let (page, following) = tokio::try_join!(
-        feed_page(&state, &caller, &q.cursor, PAGE),
-        following(&state, &caller)
-    )?;
-    render(
-        &state,
-        "feed.html",
-        Some(&session),
-        "feed",
-        context! { cards => page.items, next_cursor => page.next_cursor, cursor => q.cursor, following },
-    )
+    feed_view(&state, &jar, &q.cursor, "feed.html").await
 }
 
 /// The next cards, for the infinite scroll.
@@ -205,18 +199,29 @@ pub async fn feed_more(
     jar: SignedCookieJar,
     Query(q): Query<CursorQuery>,
 ) -> PageResult {
-    let session = signed_in(&jar)?;
+    feed_view(&state, &jar, &q.cursor, "_cards.html").await
+}
+
+/// A page of the reader's feed (from `cursor`) rendered with `template`: the whole page, or
+/// its cards alone.
+async fn feed_view(
+    state: &AppState,
+    jar: &SignedCookieJar,
+    cursor: &str,
+    template: &str,
+) -> PageResult {
+    let session = signed_in(jar)?;
     let caller = Caller::Session(session.clone());
     let (page, following) = tokio::try_join!(
-        feed_page(&state, &caller, &q.cursor, PAGE),
-        following(&state, &caller)
+        feed_page(state, &caller, cursor, PAGE),
+        following(state, &caller)
     )?;
     render(
-        &state,
-        "_cards.html",
+        state,
+        template,
         Some(&session),
         "feed",
-        context! { cards => page.items, next_cursor => page.next_cursor, cursor => q.cursor, following },
+        context! { cards => page.items, next_cursor => page.next_cursor, cursor, following },
     )
 }
 
@@ -276,11 +281,7 @@ async fn change_follow(
         )
         .into_response());
     }
-    let following: HashSet<String> = views::profile(&profile.follows)
-        .follows
-        .into_iter()
-        .map(|f| format!("{}:{}", f.kind.as_str(), f.value))
-        .collect();
+    let following = chip_keys(&profile.follows);
     let label = if form.label.is_empty() {
         form.value.clone()
     } else {

@@ -40,7 +40,7 @@ pub type Enrichment = EnrichmentServiceClient<Authed>;
 pub struct AppState {
     pub config: Arc<Config>,
     pub key: Key,
-    pub templates: Arc<minijinja::Environment<'static>>,
+    pub templates: &'static minijinja::Environment<'static>,
     /// The OpenID Connect provider, discovered on first use.
     pub oidc: crate::oidc::Oidc,
     /// For the provider's discovery, token and key endpoints.
@@ -66,7 +66,7 @@ pub enum StateError {
         source: tonic::transport::Error,
     },
     #[error("templates: {0}")]
-    Templates(#[from] minijinja::Error),
+    Templates(String),
     #[error("HTTP client: {0}")]
     Http(String),
 }
@@ -98,7 +98,7 @@ impl AppState {
             notification: channel(NEWSROOM_NOTIFICATION_URL, &config.notification_url)?,
             ingest: channel(NEWSROOM_INGEST_URL, &config.ingest_url)?,
             enrichment: channel(NEWSROOM_ENRICHMENT_URL, &config.enrichment_url)?,
-            templates: Arc::new(crate::views::templates()?),
+            templates: crate::views::templates().map_err(StateError::Templates)?,
             oidc: crate::oidc::Oidc::default(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))

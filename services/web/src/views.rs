@@ -326,8 +326,15 @@ pub fn story(e: &EnrichedStory) -> Option<StoryView> {
     })
 }
 
-/// The templates, compiled once at start (a broken template stops the service there).
-pub fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
+/// The templates, compiled once per process (at start: a broken template stops the service
+/// there), shared by every page and the error page.
+pub fn templates() -> Result<&'static minijinja::Environment<'static>, String> {
+    static TEMPLATES: std::sync::LazyLock<Result<minijinja::Environment<'static>, String>> =
+        std::sync::LazyLock::new(|| compile().map_err(|e| e.to_string()));
+    TEMPLATES.as_ref().map_err(Clone::clone)
+}
+
+fn compile() -> Result<minijinja::Environment<'static>, minijinja::Error> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     macro_rules! add {

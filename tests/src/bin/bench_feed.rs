@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use newsroom_e2e::bench::{Stats, drive, ms};
+use newsroom_e2e::bench::{Stats, drive, ms, topic_of};
 use newsroom_e2e::{Pipeline, Service, data_file};
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{EnrichedStory, Enrichment, GetFeedRequest, TopicScore};
@@ -26,16 +26,6 @@ use newsroom_recommendation::feed;
 use newsroom_recommendation::store::FeedStore;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-
-fn topic_of(category: &str) -> &'static str {
-    match category {
-        "business" => "medtop:04000000",
-        "entertainment" => "medtop:01000000",
-        "politics" => "medtop:11000000",
-        "sport" => "medtop:15000000",
-        _ => "medtop:13000000",
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

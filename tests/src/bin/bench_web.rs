@@ -16,23 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use newsroom_e2e::bench::{Stats, drive, ms};
+use newsroom_e2e::bench::{Stats, drive, ms, topic_of};
 use newsroom_e2e::{Pipeline, Service, data_file};
 use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use newsroom_proto::v1::{EnrichedStory, Enrichment, Entity, GetFeedRequest, TopicScore};
 use newsroom_recommendation::store::FeedStore;
 
 const RATE: f64 = 200.0;
-
-fn topic_of(category: &str) -> &'static str {
-    match category {
-        "business" => "medtop:04000000",
-        "entertainment" => "medtop:01000000",
-        "politics" => "medtop:11000000",
-        "sport" => "medtop:15000000",
-        _ => "medtop:13000000",
-    }
-}
 
 fn line(name: &str, s: &Stats) {
     println!(

@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use newsroom_e2e::bench::topic_of;
 use newsroom_e2e::{Pipeline, Service, data_file};
 use newsroom_proto::v1::{EnrichedStory, Enrichment, Interaction, InteractionKind, TopicScore};
 use newsroom_recommendation::store::{FeedStore, Index};
@@ -22,16 +23,6 @@ use newsroom_recommendation::{feed, interests};
 const READERS: usize = 200;
 const ROUNDS: usize = 5;
 const CATEGORIES: [&str; 5] = ["business", "entertainment", "politics", "sport", "tech"];
-
-fn topic_of(category: &str) -> &'static str {
-    match category {
-        "business" => "medtop:04000000",
-        "entertainment" => "medtop:01000000",
-        "politics" => "medtop:11000000",
-        "sport" => "medtop:15000000",
-        _ => "medtop:13000000",
-    }
-}
 
 /// xorshift64*: small, seeded, repeatable.
 struct Rng(u64);

@@ -2,7 +2,7 @@
 
 use newsroom_proto::v1::GetFeedRequest;
 
-use super::print_json;
+use super::{item_line, print_json};
 use crate::{Error, Globals};
 
 #[derive(clap::Args)]
@@ -33,12 +33,7 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
                 "topics": item.topics.iter().map(|t| &t.code).collect::<Vec<_>>(),
             }));
         } else {
-            println!(
-                "{:.2}  {}  [{}]",
-                item.score,
-                s.headline,
-                item.reasons.join("; ")
-            );
+            println!("{}", item_line(item));
         }
     }
     Ok(())

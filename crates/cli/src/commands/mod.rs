@@ -126,6 +126,16 @@ pub async fn run(Cli { globals, command }: Cli) -> Result<(), Error> {
     }
 }
 
+/// A feed card as one line for a person: score, headline, reasons (`feed`, `related`).
+fn item_line(item: &newsroom_proto::v1::FeedItem) -> String {
+    let headline = item.story.as_ref().map_or("", |s| s.headline.as_str());
+    format!(
+        "{:.2}  {headline}  [{}]",
+        item.score,
+        item.reasons.join("; ")
+    )
+}
+
 /// One result as a JSON line.
 fn print_json(v: &serde_json::Value) {
     println!("{v}");

@@ -3,7 +3,7 @@
 
 use newsroom_proto::v1::GetRelatedRequest;
 
-use super::print_json;
+use super::{item_line, print_json};
 use crate::{Error, Globals};
 
 #[derive(clap::Args)]
@@ -35,12 +35,7 @@ pub async fn run(args: Args, globals: &Globals) -> Result<(), Error> {
                 "similarity": item.score, "reasons": item.reasons,
             }));
         } else {
-            println!(
-                "{:.2}  {}  [{}]",
-                item.score,
-                s.headline,
-                item.reasons.join("; ")
-            );
+            println!("{}", item_line(item));
         }
     }
     Ok(())
