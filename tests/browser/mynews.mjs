@@ -108,7 +108,8 @@ try {
   check((await page.locator(`.alert:has-text(${JSON.stringify(held)})`).count()) === 0, "an alert in quiet hours does not show");
   console.log("the alert in quiet hours was held");
 
-  // An editor previews an alert, a second editor approves the large one, counts reach done.
+  // An editor previews an alert, a second editor approves the large one, counts reach done, and
+  // the alert is withdrawn from the phones.
   const editor = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const ed = await editor.newPage();
   await signIn(ed, "ed", true);
@@ -132,6 +133,17 @@ try {
   const sent = Number(await eve.locator("#alert-status dd.sent").innerText());
   check(sent >= 2, `the approved alert went to the audience (sent ${sent})`);
   console.log(`approved by a second editor; done, sent ${sent}`);
+
+  // The editor's desk: the story's versions with their traces; withdrawing the alert reaches
+  // the phones it went to.
+  await ed.goto(`${base}/story/${story}`);
+  await ed.waitForSelector("table.versions a.trace");
+  await accessible(ed, "editor's desk");
+  await ed.click("button:has-text('Withdraw its alert')");
+  await ed.waitForURL(/retracted=1/);
+  const withdrawn = Number(await ask("retracted"));
+  check(withdrawn >= 2, `the retraction reached both phones (${withdrawn})`);
+  console.log(`the alert was withdrawn from ${withdrawn} phones`);
   if (shots) {
     await ed.goto(`${base}/console`);
     await ed.screenshot({ path: `${shots}/console.png` });

@@ -8,8 +8,9 @@
 //!   around now and the next (non-critical) alert is held, both on the page and in
 //!   notification's counts;
 //! - an editor previews an alert above the approval threshold, a second editor approves it, and
-//!   the counts reach done;
-//! - axe-core finds no WCAG 2 A/AA violation on myNEWS, preferences or the console, and the run
+//!   the counts reach done; on the story's desk (its versions, each with a trace link) the
+//!   editor withdraws the alert, and the retraction reaches both phones;
+//! - axe-core finds no WCAG 2 A/AA violation on myNEWS, preferences, the console or the desk, and the run
 //!   leaves screenshots of myNEWS and the console in `docs/screenshots/` (the README shows them).
 //!
 //! Needs `/usr/bin/chromium` (Debian's `chromium`) and `npm ci` in `tests/browser` (`.ci/run`
@@ -86,7 +87,7 @@ async fn a_reader_and_two_editors_in_headless_chromium() {
         .start_web(&[("NEWSROOM_WEB_APPROVAL_AUDIENCE", "1")])
         .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (phone, _received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
 
     let mut child = tokio::process::Command::new("node")
         .arg(dir.join("mynews.mjs"))
@@ -102,6 +103,7 @@ async fn a_reader_and_two_editors_in_headless_chromium() {
     let mut from_browser = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut done = false;
     let mut n = 0;
+    let mut console_story = String::new();
     let run = async {
         while let Some(line) = from_browser.next_line().await.unwrap() {
             eprintln!("browser: {line}");
@@ -169,7 +171,31 @@ async fn a_reader_and_two_editors_in_headless_chromium() {
                             .await;
                     }
                     tokio::time::sleep(Duration::from_secs(2)).await;
-                    submit(&pipeline, story("br-console", "Regulators open an inquiry into phone makers' software updates", "Regulators said they would examine how technology companies update software on older mobile phones.", 3)).await
+                    let id = submit(&pipeline, story("br-console", "Regulators open an inquiry into phone makers' software updates", "Regulators said they would examine how technology companies update software on older mobile phones.", 3)).await;
+                    console_story = id.clone();
+                    id
+                }
+                "retracted" => {
+                    // The editor withdrew the alert: each phone it reached gets the retraction.
+                    let phones = eventually(
+                        Duration::from_secs(60),
+                        "the retraction on both phones",
+                        || {
+                            let all = received.all();
+                            let id = console_story.clone();
+                            async move {
+                                let n = all
+                                    .iter()
+                                    .filter(|a| {
+                                        a["story_id"] == id.as_str() && a["retracted"] == true
+                                    })
+                                    .count();
+                                (n >= 2).then_some(n)
+                            }
+                        },
+                    )
+                    .await;
+                    phones.to_string()
                 }
                 other => panic!("the browser script asked for an unknown step {other}"),
             };
@@ -188,7 +214,7 @@ async fn a_reader_and_two_editors_in_headless_chromium() {
         .expect("the browser script exits after DONE")
         .unwrap();
     assert!(status.success(), "the browser script failed: {status}");
-    assert!(done && n == 5, "the script ran to its end ({n} steps)");
+    assert!(done && n == 6, "the script ran to its end ({n} steps)");
     for shot in ["mynews.png", "console.png"] {
         let len = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())

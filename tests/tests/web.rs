@@ -460,6 +460,60 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
     )
     .await;
     assert_eq!(correction["story_id"], id.as_str());
+
+    // The editor's desk lists both versions, the correction on top, each with its trace.
+    let desk = eventually(
+        Duration::from_secs(30),
+        "the correction on the desk",
+        || {
+            let (ed, id) = (&ed, id.clone());
+            async move {
+                let (_, page) = ed.get(&format!("/story/{id}")).await;
+                page.contains("<td>v2</td><td>correction</td>")
+                    .then_some(page)
+            }
+        },
+    )
+    .await;
+    assert!(desk.contains("<td>v1</td><td>new</td>"), "{desk}");
+    assert!(
+        desk.contains("trace of v2") && desk.contains("trace of v1"),
+        "{desk}"
+    );
+
+    // Withdrawing the alert replaces it on the phone (same collapse id), under the headline it
+    // went out with; the story stays.
+    let (status, _) = ed
+        .post_form(&format!("/console/stories/{id}/retract"), &[], false)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let retraction = eventually(
+        Duration::from_secs(60),
+        "the retraction on the phone",
+        || {
+            let all = received.all();
+            let id = id.clone();
+            async move {
+                all.into_iter()
+                    .find(|a| a["story_id"] == id.as_str() && a["retracted"] == true)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        retraction["headline"], "Withdrawn: Parliament passes the budget by three votes",
+        "{retraction}"
+    );
+    assert_eq!(retraction["collapse_id"], correction["collapse_id"]);
+    assert_eq!(retraction["correction"], true);
+    let (status, page) = ed.get(&format!("/console/alerts/{id}/status")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Withdrawn"), "{page}");
+    // Recalled again (a double click): nothing more reaches the phone (checked below).
+    let (status, _) = ed
+        .post_form(&format!("/console/stories/{id}/retract"), &[], false)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _) = reader
         .post_form(
             &format!("/console/stories/{id}/correct"),
@@ -501,6 +555,11 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
     ];
     let (_, preview) = ed.post_form("/console/alerts/preview", &form, true).await;
     assert!(preview.contains("second editor must approve"), "{preview}");
+    // A fan-out has finished: the preview predicts the time to 90 % sent from its pace.
+    assert!(
+        preview.contains("devices a second, the pace of the last"),
+        "{preview}"
+    );
     let (status, _) = ed
         .post_form(
             "/console/alerts/send",
@@ -551,7 +610,23 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{sent}");
-    // Killing a story takes it out at once.
+    eventually(
+        Duration::from_secs(60),
+        "the large alert on both phones",
+        || {
+            let all = received.all();
+            let id2 = id2.clone();
+            async move {
+                let n = all
+                    .iter()
+                    .filter(|a| a["story_id"] == id2.as_str() && a["correction"] == false)
+                    .count();
+                (n >= 2).then_some(())
+            }
+        },
+    )
+    .await;
+    // Killing a story takes it out at once, and withdraws its alert from both phones.
     let (status, _) = eve
         .post_form(&format!("/console/stories/{id2}/kill"), &[], false)
         .await;
@@ -570,6 +645,31 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
         }
     })
     .await;
+    let withdrawn = eventually(Duration::from_secs(60), "the kill's retractions", || {
+        let all = received.all();
+        let id2 = id2.clone();
+        async move {
+            let w: Vec<_> = all
+                .into_iter()
+                .filter(|a| a["story_id"] == id2.as_str() && a["retracted"] == true)
+                .collect();
+            (w.len() >= 2).then_some(w)
+        }
+    })
+    .await;
+    let mut phones: Vec<&str> = withdrawn
+        .iter()
+        .filter_map(|a| a["device_id"].as_str())
+        .collect();
+    phones.sort_unstable();
+    assert_eq!(phones, ["rita-phone", "sam-phone"], "once per phone");
+    // The first alert, recalled twice, was withdrawn from its phone once.
+    let first_withdrawn = received
+        .all()
+        .iter()
+        .filter(|a| a["story_id"] == id.as_str() && a["retracted"] == true)
+        .count();
+    assert_eq!(first_withdrawn, 1, "a retraction reaches a phone once");
     // The approval is for that alert only.
     let (status, _) = eve
         .post_form(

@@ -30,8 +30,8 @@ use newsroom_proto::v1::notification_service_server::NotificationService;
 use newsroom_proto::v1::{
     AcknowledgeAlertRequest, AcknowledgeAlertResponse, Alert, AlertRequest, AlertStatus,
     Channel as ChannelKind, Device, GetAlertRequest, GetDeviceRequest, Preferences,
-    RegisterDeviceRequest, SendAlertRequest, StreamAlertsRequest, UnregisterDeviceRequest,
-    UnregisterDeviceResponse, UpdatePreferencesRequest,
+    RegisterDeviceRequest, RetractAlertRequest, SendAlertRequest, StreamAlertsRequest,
+    UnregisterDeviceRequest, UnregisterDeviceResponse, UpdatePreferencesRequest,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -171,6 +171,7 @@ impl NotificationApi {
             requested_at: Some(requested_at),
             expires_at: None,
             sealed_until: Some(until),
+            retract: false,
         };
         self.producer
             .send(self.lane_topic(lane), id, &record.encode_to_vec())
@@ -494,6 +495,7 @@ impl NotificationService for NotificationApi {
                 }
             },
             sealed_until: None,
+            retract: false,
         };
         if req.dry_run {
             // The decision the consumer would make, run here; nothing is published or sent.
@@ -514,6 +516,50 @@ impl NotificationService for NotificationApi {
         let mut status = self.status_or_empty(id, version).await?;
         status.requested_at = Some(requested_at);
         Ok(Response::new(status))
+    }
+
+    async fn retract_alert(
+        &self,
+        request: Request<RetractAlertRequest>,
+    ) -> Result<Response<AlertStatus>, Status> {
+        let caller = self
+            .auth
+            .require(request.metadata(), &[Role::Editor])
+            .await?
+            .label();
+        let id = request.into_inner().story_id.trim().to_owned();
+        if id.is_empty() {
+            return Err(invalid("story_id: required").into());
+        }
+        let store = &self.fanout.store;
+        let status = self.fanout.status(&id).await.map_err(ApiError::from)?;
+        if status.as_ref().is_none_or(|s| s.version == 0) {
+            return Err(Status::failed_precondition(format!(
+                "story {id} has sent no alert; there is nothing to withdraw"
+            )));
+        }
+        if store.is_killed(&id).await.map_err(ApiError::from)? {
+            // Killing it withdrew the alert already.
+            return Ok(Response::new(status.unwrap_or_default()));
+        }
+        let record = AlertRequest {
+            story_id: id.clone(),
+            requested_by: caller.clone(),
+            requested_at: Some(SystemTime::now().into()),
+            retract: true,
+            ..Default::default()
+        };
+        // Through the breaking lane, in order after the alert it withdraws.
+        self.producer
+            .send(
+                self.lane_topic(Lane::Breaking),
+                &id,
+                &record.encode_to_vec(),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(story.id = %id, by = %caller, "alert retraction requested");
+        Ok(Response::new(status.unwrap_or_default()))
     }
 
     async fn get_alert(

@@ -93,6 +93,7 @@ pub fn alert_of(enriched: &EnrichedStory) -> Option<Alert> {
             .unwrap_or_default(),
         sent_at: None,
         correction: false,
+        retracted: false,
         critical: false,
         collapse_id: story.id.clone(),
         event_id: event_id_of(enriched),

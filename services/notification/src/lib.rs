@@ -137,7 +137,9 @@ impl AlertHandler {
             return Ok(());
         }
         if decision::is_killed(&enriched) {
-            // A killed story is never alerted, not even by an editor later.
+            // A killed story is never alerted, not even by an editor later; the alert it sent
+            // is withdrawn from the phones it reached.
+            self.retract(&enriched).await?;
             return store.kill_story(&alert.story_id).await.map_err(retry);
         }
         let traceparent = newsroom_platform::telemetry::current_traceparent();
@@ -213,11 +215,49 @@ impl AlertHandler {
         Ok(())
     }
 
+    /// Withdraws the alert a story sent (if it sent one) from the devices it reached, through
+    /// the same collapse id, under the headline it went out with. In the breaking lane: a
+    /// retraction never waits behind a routine fan-out.
+    async fn retract(&self, enriched: &EnrichedStory) -> Result<(), HandlerError> {
+        let store = &self.fanout.store;
+        let Some(id) = enriched.story.as_ref().map(|s| s.id.clone()) else {
+            return Ok(());
+        };
+        if !store
+            .alert_fields(&id)
+            .await
+            .map_err(retry)?
+            .contains_key("version")
+        {
+            return Ok(());
+        }
+        // The version that alerted, while it is cached; else the one at hand.
+        let alerted = store.story(&id).await.map_err(retry)?;
+        let request = AlertRequest {
+            story_id: id.clone(),
+            retract: true,
+            ..Default::default()
+        };
+        let mut job = editor_job(alerted.as_ref().unwrap_or(enriched), &request, &self.rules)
+            .map_err(HandlerError::poison)?;
+        job.lane = Lane::Breaking;
+        tracing::info!(story.id = %id, "withdrawing the story's alert");
+        self.fanout.retract(&job).await?;
+        Ok(())
+    }
+
     async fn editor_alert(&self, record: &Record) -> Result<(), HandlerError> {
         let Some(request) = record.decode_or_tombstone::<AlertRequest>()? else {
             return Ok(());
         };
         let store = &self.fanout.store;
+        if request.retract {
+            return match store.story(&request.story_id).await.map_err(retry)? {
+                Some(enriched) => self.retract(&enriched).await,
+                // Killed (and so already withdrawn) or forgotten: nothing left to withdraw.
+                None => Ok(()),
+            };
+        }
         // Never alerted late: a request nobody could start in time (the service down, or a
         // new consumer group reading the topic from its start) is dropped, as an old story
         // would not alert by itself. A sealed one counts from the end of its embargo.

@@ -122,8 +122,8 @@ pub async fn open(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Alert, Status>>(64);
     tokio::spawn(async move {
         let _slot = slot;
-        let key = |a: &Alert| (a.story_id.clone(), a.version, a.correction);
-        let mut seen: HashSet<(String, u32, bool)> = HashSet::new();
+        let key = |a: &Alert| (a.story_id.clone(), a.version, a.correction, a.retracted);
+        let mut seen: HashSet<(String, u32, bool, bool)> = HashSet::new();
         for alert in replay {
             seen.insert(key(&alert));
             if tx.send(Ok(alert)).await.is_err() {

@@ -23,7 +23,7 @@ use newsroom_proto::v1::{
     EnrichedStory, FollowRequest, GetFeedRequest, GetFeedResponse, GetProfileRequest,
     GetRelatedRequest, GetRelatedResponse, GetStoryRequest, GetTrendingRequest,
     GetTrendingResponse, GetWireRequest, GetWireResponse, Interaction, InteractionKind,
-    InteractionRequest, RecordInteractionResponse, TargetKind, UserProfile, WireItem,
+    InteractionRequest, RecordInteractionResponse, StoryHistory, TargetKind, UserProfile, WireItem,
 };
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -287,6 +287,21 @@ impl RecommendationApi {
         Ok(GetRelatedResponse { items })
     }
 
+    async fn story_history(&self, req: GetStoryRequest) -> Result<StoryHistory, ApiError> {
+        let id = req.story_id.trim();
+        if id.is_empty() {
+            return Err(invalid("story_id", "required"));
+        }
+        let versions = self.store.versions(id).await?;
+        if versions.is_empty() {
+            return Err(ApiError::NoStory(id.to_owned()));
+        }
+        Ok(StoryHistory {
+            story_id: id.to_owned(),
+            versions,
+        })
+    }
+
     async fn story(&self, req: GetStoryRequest) -> Result<EnrichedStory, ApiError> {
         let id = req.story_id.trim();
         if id.is_empty() {
@@ -458,6 +473,16 @@ impl RecommendationService for RecommendationApi {
     ) -> Result<Response<EnrichedStory>, Status> {
         self.auth.authenticate(request.metadata()).await?;
         Ok(Response::new(self.story(request.into_inner()).await?))
+    }
+
+    async fn get_story_history(
+        &self,
+        request: Request<GetStoryRequest>,
+    ) -> Result<Response<StoryHistory>, Status> {
+        self.auth.authenticate(request.metadata()).await?;
+        Ok(Response::new(
+            self.story_history(request.into_inner()).await?,
+        ))
     }
 
     async fn get_wire(

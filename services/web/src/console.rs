@@ -207,6 +207,25 @@ fn audience_of(status: &newsroom_proto::v1::AlertStatus) -> u64 {
     status.sent
 }
 
+/// A dry run's predicted time to 90 % sent, with the pace it comes from.
+fn prediction(status: &newsroom_proto::v1::AlertStatus) -> Option<String> {
+    let d = status.predicted_time_to_90_percent_sent?;
+    let secs = d.seconds as f64 + f64::from(d.nanos) / 1e9;
+    let time = if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else {
+        format!("{secs:.1} s")
+    };
+    let runs = match status.recent_fanouts {
+        1 => "the last fan-out".to_owned(),
+        n => format!("the last {n} fan-outs"),
+    };
+    Some(format!(
+        "{time} at {:.0} devices a second, the pace of {runs}",
+        status.recent_sends_per_second
+    ))
+}
+
 pub async fn preview(
     State(state): State<AppState>,
     jar: SignedCookieJar,
@@ -236,6 +255,7 @@ pub async fn preview(
             targeted => status.targeted,
             reach,
             suppressed => status.suppressed,
+            predicted => prediction(&status),
             needs_approval,
             approval_url,
             threshold => state.config.approval_audience,
@@ -274,6 +294,7 @@ pub async fn approve_page(
             targeted => status.targeted,
             reach => audience_of(&status),
             suppressed => status.suppressed,
+            predicted => prediction(&status),
         },
     )
 }
@@ -378,7 +399,7 @@ async fn status_fragment(state: &AppState, session: &Session, story_id: &str) ->
                 story_id => s.story_id,
                 targeted => s.targeted, sent => s.sent, delivered => s.delivered,
                 failed => s.failed, suppressed => s.suppressed, opened => s.opened,
-                corrected => s.corrected,
+                corrected => s.corrected, retracted => s.retracted,
                 done => s.finished_at.is_some(),
                 time_to_first_send => secs(s.time_to_first_send),
                 time_to_90 => secs(s.time_to_90_percent_sent),
@@ -450,7 +471,7 @@ pub async fn correct(
 }
 
 /// Kills a story: a new version with `pubstatus = CANCELED`; it leaves every feed and index at
-/// once and never alerts.
+/// once, never alerts, and the alert it sent is withdrawn from the phones it reached.
 pub async fn kill(
     State(state): State<AppState>,
     jar: SignedCookieJar,
@@ -463,6 +484,24 @@ pub async fn kill(
     resubmit(&state, story).await?;
     tracing::info!(target: "newsroom::audit", story_id = %id, editor = %session.user, "story killed from the console");
     Ok(axum::response::Redirect::to("/console").into_response())
+}
+
+/// Recalls the alert a story sent: notification withdraws it from the phones it reached,
+/// through the same collapse id ("Withdrawn: …"); the story itself stays.
+pub async fn retract(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let session = editor(&jar)?;
+    state
+        .editor_notification()?
+        .retract_alert(newsroom_proto::v1::RetractAlertRequest {
+            story_id: id.clone(),
+        })
+        .await?;
+    tracing::info!(target: "newsroom::audit", story_id = %id, editor = %session.user, "alert withdrawn from the console");
+    Ok(axum::response::Redirect::to(&format!("/story/{id}?retracted=1")).into_response())
 }
 
 #[cfg(test)]

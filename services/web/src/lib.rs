@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/alerts/{id}/status", get(console::alert_status))
         .route("/console/stories/{id}/correct", post(console::correct))
         .route("/console/stories/{id}/kill", post(console::kill))
+        .route("/console/stories/{id}/retract", post(console::retract))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/feed", get(api::get_feed))
         .route("/api/v1/stories/{id}", get(api::get_story))

@@ -396,12 +396,28 @@ pub async fn story(
             dwell_ms: 0,
         })
         .await;
+    // The editor's desk: every version, with its stage runs and a link to its trace.
+    let versions = if session.editor {
+        match state
+            .editor_recommendation()?
+            .get_story_history(GetStoryRequest {
+                story_id: view.id.clone(),
+            })
+            .await
+        {
+            Ok(h) => views::versions(h.get_ref(), &state.config.trace_url),
+            Err(e) if e.code() == tonic::Code::NotFound => Vec::new(),
+            Err(e) => return Err(WebError::from(e).into()),
+        }
+    } else {
+        Vec::new()
+    };
     render(
         &state,
         "story.html",
         Some(&session),
         "story",
-        context! { story => view, related, following },
+        context! { story => view, related, following, versions },
     )
 }
 
@@ -599,6 +615,7 @@ pub async fn events(
             "urgency": alert.urgency,
             "critical": alert.critical,
             "correction": alert.correction,
+            "retracted": alert.retracted,
             "collapse_id": alert.collapse_id,
         });
         Some(Ok(Event::default().event("alert").data(data.to_string())))

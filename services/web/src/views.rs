@@ -5,7 +5,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use newsroom_proto::v1::{
-    EnrichedStory, Entity, EntityKind, FeedItem, FollowTarget, StageOutcome, TargetKind,
+    EnrichedStory, Entity, EntityKind, FeedItem, FollowTarget, PubStatus, Signal, StageOutcome,
+    StageRun, StoryHistory, TargetKind,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -306,24 +307,65 @@ pub fn story(e: &EnrichedStory) -> Option<StoryView> {
         cluster_id: en.cluster_id.clone(),
         reading_time_seconds: en.reading_time_seconds,
         pipeline_id: en.pipeline_id.clone(),
-        stage_runs: en
-            .stage_runs
-            .iter()
-            .map(|r| StageRunView {
-                name: r.name.clone(),
-                outcome: match StageOutcome::try_from(r.outcome) {
-                    Ok(StageOutcome::Ok) => "ok",
-                    Ok(StageOutcome::Skipped) => "skipped",
-                    Ok(StageOutcome::Disabled) => "disabled",
-                    Ok(StageOutcome::Reused) => "reused",
-                    _ => "unknown",
-                },
-                duration_us: r.duration_us,
-                attempts: r.attempts,
-                error: r.error.clone(),
-            })
-            .collect(),
+        stage_runs: stage_runs(&en.stage_runs),
     })
+}
+
+fn stage_runs(runs: &[StageRun]) -> Vec<StageRunView> {
+    runs.iter()
+        .map(|r| StageRunView {
+            name: r.name.clone(),
+            outcome: match StageOutcome::try_from(r.outcome) {
+                Ok(StageOutcome::Ok) => "ok",
+                Ok(StageOutcome::Skipped) => "skipped",
+                Ok(StageOutcome::Disabled) => "disabled",
+                Ok(StageOutcome::Reused) => "reused",
+                _ => "unknown",
+            },
+            duration_us: r.duration_us,
+            attempts: r.attempts,
+            error: r.error.clone(),
+        })
+        .collect()
+}
+
+/// A version of a story on the editor's desk.
+#[derive(Debug, Serialize)]
+pub struct VersionView {
+    pub version: u32,
+    pub headline: String,
+    /// "new", "update", "correction", "killed" or "withheld".
+    pub kind: &'static str,
+    pub accepted_at: Option<String>,
+    pub pipeline_id: String,
+    /// Where its trace opens (`NEWSROOM_WEB_TRACE_URL`), when it travelled in one.
+    pub trace_url: Option<String>,
+    pub stage_runs: Vec<StageRunView>,
+}
+
+/// A story's versions, newest first, with links to their traces through `trace_url`
+/// (`{trace_id}` replaced).
+pub fn versions(history: &StoryHistory, trace_url: &str) -> Vec<VersionView> {
+    history
+        .versions
+        .iter()
+        .map(|v| VersionView {
+            version: v.version,
+            headline: v.headline.clone(),
+            kind: match (PubStatus::try_from(v.pubstatus), Signal::try_from(v.signal)) {
+                (Ok(PubStatus::Canceled), _) => "killed",
+                (Ok(PubStatus::Withheld), _) => "withheld",
+                (_, Ok(Signal::Correction)) => "correction",
+                _ if v.version <= 1 => "new",
+                _ => "update",
+            },
+            accepted_at: rfc3339(v.accepted_at.as_ref()).map(|(t, _)| t),
+            pipeline_id: v.pipeline_id.clone(),
+            trace_url: (!v.trace_id.is_empty())
+                .then(|| trace_url.replace("{trace_id}", &v.trace_id)),
+            stage_runs: stage_runs(&v.stage_runs),
+        })
+        .collect()
 }
 
 /// The templates, compiled once per process (at start: a broken template stops the service

@@ -22,13 +22,15 @@
       var id = "alert-" + (a.collapse_id || a.story_id);
       var old = document.getElementById(id);
       var box = document.createElement("div");
-      box.className = "alert" + (a.urgency === 1 ? " flash" : "") + (a.correction ? " correction" : "");
+      box.className = "alert" + (a.retracted ? " retracted" : a.urgency === 1 ? " flash" : "") +
+        (a.correction && !a.retracted ? " correction" : "");
       box.id = id;
       box.setAttribute("data-story", a.story_id);
       var label = document.createElement("strong");
-      label.textContent = a.correction ? "Correction" : (a.urgency === 1 ? "Breaking" : "Alert");
-      var link = document.createElement("a");
-      link.href = a.url;
+      label.textContent = a.retracted ? "Withdrawn" : a.correction ? "Correction" : (a.urgency === 1 ? "Breaking" : "Alert");
+      // A withdrawn alert replaces the one shown, and links nowhere (its story may be killed).
+      var link = document.createElement(a.retracted ? "span" : "a");
+      if (!a.retracted) link.href = a.url;
       link.textContent = a.headline;
       var close = document.createElement("button");
       close.type = "button";

@@ -182,7 +182,7 @@ impl Apns {
                 "interruption-level": "time-sensitive",
             });
             if !alert.correction {
-                // A correction replaces the alert quietly.
+                // A correction (a retraction too) replaces the alert quietly.
                 aps["sound"] = json!("default");
             }
             let body = json!({
@@ -191,6 +191,7 @@ impl Apns {
                 "version": alert.version,
                 "url": alert.url,
                 "correction": alert.correction,
+                "retracted": alert.retracted,
             });
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             if bytes.len() <= MAX_PAYLOAD || headline.is_empty() {

@@ -249,6 +249,7 @@ impl Fcm {
                 "version": alert.version.to_string(),
                 "url": alert.url,
                 "correction": alert.correction.to_string(),
+                "retracted": alert.retracted.to_string(),
                 "alert_id": d.idempotency_key,
             },
             "android": {

@@ -155,6 +155,9 @@ pub struct WebPushAlert {
     /// Use as the notification's `tag`: a correction replaces the alert shown.
     pub tag: String,
     pub correction: bool,
+    /// The alert is withdrawn: close the notification with this `tag` (or show the notice).
+    #[serde(default)]
+    pub retracted: bool,
     pub critical: bool,
     /// A daily briefing's stories, top first (absent for an alert).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -252,6 +255,7 @@ impl WebPush {
             url: alert.url.clone(),
             tag: alert.collapse_id.clone(),
             correction: alert.correction,
+            retracted: alert.retracted,
             critical: alert.critical,
             briefing: super::briefing_of(alert),
         };

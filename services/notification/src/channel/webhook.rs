@@ -104,6 +104,9 @@ pub struct WebhookAlert {
     pub alert_id: String,
     /// The alert replaces an earlier one with the same `collapse_id`.
     pub correction: bool,
+    /// The alert with this `collapse_id` is withdrawn (the story killed or the alert recalled).
+    #[serde(default)]
+    pub retracted: bool,
     pub critical: bool,
     pub collapse_id: String,
     /// A daily briefing's stories, top first (absent for an alert).
@@ -169,6 +172,7 @@ impl Webhook {
                 .map_or(0, |t| t.as_secs()),
             alert_id: d.idempotency_key.to_owned(),
             correction: alert.correction,
+            retracted: alert.retracted,
             critical: alert.critical,
             collapse_id: alert.collapse_id.clone(),
             briefing: super::briefing_of(alert),

@@ -1,7 +1,9 @@
-//! Corrections: a new version of an alerted story marked as a correction replaces the alert on
-//! the devices it was delivered to within the correction window, through the same collapse id.
-//! The ledger says who those devices are; each is claimed per version before it is sent, so a
-//! correction reaches a device at most once per version.
+//! Corrections and retractions: a new version of an alerted story marked as a correction
+//! replaces the alert on the devices it was delivered to within the correction window, through
+//! the same collapse id; a retraction (the story killed, or an editor recalling the alert)
+//! withdraws it the same way. The ledger says who those devices are; each is claimed before it
+//! is sent, so a device gets a correction at most once per version and a retraction at most
+//! once, after which no correction reaches it.
 
 use std::time::SystemTime;
 
@@ -9,23 +11,39 @@ use futures::StreamExt as _;
 use newsroom_platform::time::now_ms;
 
 use super::{AlertJob, Fanout, FanoutError};
-use crate::store::{Answer, LedgerEntry};
+use crate::store::{Answer, LedgerEntry, Replacement};
 
 impl Fanout {
     /// A correction: the new version replaces the alert on devices alerted within the window,
     /// through the same collapse id. Claimed before sending, at most once per version.
     #[tracing::instrument(skip_all, fields(story.id = %job.alert.story_id, version = job.alert.version))]
     pub async fn correct(&self, job: &AlertJob) -> Result<(), FanoutError> {
-        self.own_lane(job.lane).run_correction(job).await
+        self.own_lane(job.lane)
+            .run_replacement(job, Replacement::Correction)
+            .await
     }
 
-    async fn run_correction(&self, job: &AlertJob) -> Result<(), FanoutError> {
+    /// A retraction: the alert is withdrawn from the devices alerted within the window, through
+    /// the same collapse id, its headline "Withdrawn: …". Claimed before sending, at most once.
+    #[tracing::instrument(skip_all, fields(story.id = %job.alert.story_id, version = job.alert.version))]
+    pub async fn retract(&self, job: &AlertJob) -> Result<(), FanoutError> {
+        self.own_lane(job.lane)
+            .run_replacement(job, Replacement::Retraction)
+            .await
+    }
+
+    async fn run_replacement(&self, job: &AlertJob, kind: Replacement) -> Result<(), FanoutError> {
         let window = self.settings.correction_window;
         if window.is_zero() {
             return Ok(());
         }
         let mut job = job.clone();
         job.alert.correction = true;
+        if kind == Replacement::Retraction {
+            job.alert.retracted = true;
+            job.alert.critical = false;
+            job.alert.headline = format!("Withdrawn: {}", job.alert.headline);
+        }
         job.alert.sent_at = Some(SystemTime::now().into());
         // The latency a reader feels is the first alert's, not its correction's.
         job.accepted_at = None;
@@ -33,7 +51,7 @@ impl Fanout {
         let alert = &job.alert;
         let cutoff = now_ms() - window.as_millis() as i64;
         let mut cursor = 0;
-        let mut corrected = 0usize;
+        let mut replaced = 0usize;
         loop {
             if self.shutdown.is_requested() {
                 return Err(FanoutError::Interrupted);
@@ -42,7 +60,7 @@ impl Fanout {
                 .store
                 .scan_ledger(&alert.story_id, cursor, self.settings.batch)
                 .await?;
-            // Delivered, of an earlier version, within the window.
+            // Delivered within the window; for a correction, of an earlier version.
             let candidates: Vec<String> = entries
                 .into_iter()
                 .filter(|(_, entry)| {
@@ -52,14 +70,15 @@ impl Fanout {
                             version,
                             answer: Answer::Delivered,
                             at_ms,
-                        }) if version < alert.version && at_ms >= cutoff
+                        }) if (kind == Replacement::Retraction || version < alert.version)
+                            && at_ms >= cutoff
                     )
                 })
                 .map(|(device, _)| device)
                 .collect();
             let claimed = self
                 .store
-                .claim_corrections(&alert.story_id, alert.version, &candidates)
+                .claim_replacements(&alert.story_id, kind, alert.version, &candidates)
                 .await?;
             let ids: Vec<String> = candidates
                 .into_iter()
@@ -75,13 +94,16 @@ impl Fanout {
                 .buffer_unordered(self.pages_in_flight() * self.settings.batch)
                 .collect()
                 .await;
-            corrected += page.len();
+            replaced += page.len();
             if next == 0 {
                 break;
             }
             cursor = next;
         }
-        tracing::info!(devices = corrected, "correction sent");
+        match kind {
+            Replacement::Correction => tracing::info!(devices = replaced, "correction sent"),
+            Replacement::Retraction => tracing::info!(devices = replaced, "retraction sent"),
+        }
         Ok(())
     }
 }

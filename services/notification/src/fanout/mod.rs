@@ -343,6 +343,13 @@ impl Fanout {
         }
         // Still alive (heartbeat) here: end_run comes after.
         self.store.finish_alert(&story, &run, now_ms()).await?;
+        // Its pace, which predicts the next alert's time to 90 % sent (a dry run's preview).
+        if let Some((sent, to_90)) = self.status(&story).await?.and_then(|s| {
+            let to_90 = std::time::Duration::try_from(s.time_to_90_percent_sent?).ok()?;
+            (s.sent > 0).then_some((s.sent, to_90.as_millis() as u64))
+        }) {
+            self.store.record_throughput(sent, to_90).await?;
+        }
         tracing::info!("fan-out complete");
         Ok(())
     }

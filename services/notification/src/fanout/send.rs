@@ -30,9 +30,12 @@ pub(super) fn channel_name(device: &Device) -> &'static str {
 
 /// The idempotency key of a send. An alert's is `<story>:<device>`, the same when a crashed
 /// run's send is repeated, so the receiver collapses the two; a correction's names its version,
-/// `<story>:<device>:v<version>`, since it is a new message that must get through.
+/// `<story>:<device>:v<version>`, since it is a new message that must get through; a
+/// retraction's is `<story>:<device>:retracted`.
 fn idempotency_key(alert: &Alert, device: &Device) -> String {
-    if alert.correction {
+    if alert.retracted {
+        format!("{}:{}:retracted", alert.story_id, device.device_id)
+    } else if alert.correction {
         format!("{}:{}:v{}", alert.story_id, device.device_id, alert.version)
     } else {
         format!("{}:{}", alert.story_id, device.device_id)
@@ -133,7 +136,8 @@ impl Fanout {
             detail,
             at: Some(SystemTime::now().into()),
             version: alert.version,
-            correction: alert.correction,
+            correction: alert.correction && !alert.retracted,
+            retraction: alert.retracted,
             event_id: alert.event_id.clone(),
             urgency: alert.urgency,
         };

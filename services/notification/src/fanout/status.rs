@@ -62,6 +62,11 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         resent: get("resent") as u64,
         version: get("version") as u32,
         corrected: get("corrected") as u64,
+        retracted: get("retracted") as u64,
+        // A dry run's prediction only.
+        predicted_time_to_90_percent_sent: None,
+        recent_sends_per_second: 0.0,
+        recent_fanouts: 0,
         finished_at: timestamp(get("finished_ms")),
         requested_at: None,
         latest_started_at: timestamp(get("latest_started_ms")),

@@ -23,6 +23,9 @@ static FINISH_RUN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!(
 /// The alert's raw counts and times (`HGETALL notif:alert:<story>`).
 pub type AlertFields = HashMap<String, i64>;
 
+/// Finished fan-outs whose pace predicts the next one's.
+pub const THROUGHPUT_RUNS: usize = 20;
+
 impl AlertStore {
     /// Starts (or joins) an alert: records its start, version and the story's acceptance.
     /// Records the start of fan-out `run` (whose heartbeat must already be set).
@@ -68,6 +71,34 @@ impl AlertStore {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())
+    }
+
+    /// Records a finished fan-out's pace: devices sent and the ms it took to send 90 % of them
+    /// (`notif:throughput`, the last [`THROUGHPUT_RUNS`]).
+    pub async fn record_throughput(&self, sent: u64, to_90_ms: u64) -> Result<(), RedisError> {
+        let key = self.k("throughput");
+        redis::pipe()
+            .lpush(&key, format!("{sent}|{to_90_ms}"))
+            .ignore()
+            .ltrim(&key, 0, THROUGHPUT_RUNS as isize - 1)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    /// The recent fan-outs' pace: (devices sent, ms to 90 % sent) of each, newest first.
+    pub async fn recent_throughput(&self) -> Result<Vec<(u64, u64)>, RedisError> {
+        let raw: Vec<String> = self
+            .conn()
+            .lrange(self.k("throughput"), 0, THROUGHPUT_RUNS as isize - 1)
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|r| {
+                let (sent, ms) = r.split_once('|')?;
+                Some((sent.parse().ok()?, ms.parse().ok()?))
+            })
+            .collect())
     }
 
     /// The alert's raw fields; empty when the story never alerted.

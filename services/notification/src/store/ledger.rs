@@ -1,5 +1,6 @@
 //! The at-most-once ledger: `notif:sent:<story>`, a hash device → [`LedgerEntry`], and the
-//! corrections sent (`notif:corrected:<story>`, device → last version).
+//! corrections sent (`notif:corrected:<story>`, device → last version; a retraction records the
+//! highest version there is).
 //!
 //! A device is claimed *before* it is sent (`claim.lua`, which also applies the device's daily
 //! budget in `notif:budget:<local day>` and counts `targeted`, `suppressed:<reason>` and
@@ -19,6 +20,33 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("clai
 static PREVIEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("preview.lua")));
 
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("complete.lua")));
+
+/// What replaces an alert already delivered, through its collapse id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// A later version, marked as a correction: once per device and version.
+    Correction,
+    /// The alert withdrawn: once per device, and nothing after it.
+    Retraction,
+}
+
+impl Replacement {
+    /// What `notif:corrected:<story>` records for a device sent this replacement.
+    pub fn claimed_version(self, version: u32) -> u32 {
+        match self {
+            Self::Correction => version,
+            Self::Retraction => u32::MAX,
+        }
+    }
+
+    /// The alert's counter (`notif:alert:<story>`) of devices sent it.
+    pub fn counter(self) -> &'static str {
+        match self {
+            Self::Correction => "corrected",
+            Self::Retraction => "retracted",
+        }
+    }
+}
 
 static CLAIM_CORRECTIONS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("claim_corrections.lua")));
@@ -327,10 +355,12 @@ impl AlertStore {
             .await
     }
 
-    /// Claims devices for a correction to `version`: true for those not yet sent it.
-    pub async fn claim_corrections(
+    /// Claims devices for a correction to `version`, or for a retraction: true for those not
+    /// yet sent it. A retraction claims the highest version there is, so no correction follows.
+    pub async fn claim_replacements(
         &self,
         story: &str,
+        kind: Replacement,
         version: u32,
         devices: &[String],
     ) -> Result<Vec<bool>, RedisError> {
@@ -340,8 +370,9 @@ impl AlertStore {
         let mut inv = CLAIM_CORRECTIONS.prepare_invoke();
         inv.key(self.k(format!("corrected:{story}")))
             .key(self.k(format!("alert:{story}")))
-            .arg(version)
-            .arg(LEDGER_TTL_SECS);
+            .arg(kind.claimed_version(version))
+            .arg(LEDGER_TTL_SECS)
+            .arg(kind.counter());
         for d in devices {
             inv.arg(d);
         }
@@ -384,9 +415,14 @@ impl AlertStore {
                 (None, None) => continue,
             };
             writes += 1;
-            if r.correction {
+            if r.correction || r.retraction {
+                let kind = if r.retraction {
+                    Replacement::Retraction
+                } else {
+                    Replacement::Correction
+                };
                 let key = self.k(format!("corrected:{}", r.story_id));
-                pipe.hset(&key, &r.device_id, r.version)
+                pipe.hset(&key, &r.device_id, kind.claimed_version(r.version))
                     .ignore()
                     .expire(&key, LEDGER_TTL_SECS as i64)
                     .ignore();

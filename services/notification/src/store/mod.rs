@@ -22,9 +22,10 @@
 //! - `notif:run:<run>` — the heartbeat of a running fan-out (15 s lease);
 //!   `notif:alert-runs:<story>` — the story's runs;
 //! - `notif:alert:<story>` — counts (`targeted`, `sent`, `delivered`, `failed`, `gone`,
-//!   `resent`, `corrected`, `suppressed:<reason>`) and times (`started_ms`, `first_sent_ms`,
+//!   `resent`, `corrected`, `retracted`, `suppressed:<reason>`) and times (`started_ms`, `first_sent_ms`,
 //!   `accepted_ms`); `notif:timeline:<story>` — sends per 10 ms since the start;
-//! - `notif:corrected:<story>` — the last version sent as a correction, per device;
+//! - `notif:corrected:<story>` — the last version sent as a correction, per device (a
+//!   retraction: `u32::MAX`, so nothing follows it);
 //! - `notif:budget:<local day>` — alerts per device that day (kept by the claim script);
 //! - `notif:briefings` — each device's next daily briefing (ms); `notif:briefed:<device>`,
 //!   `notif:briefing-lease:<device>:<due>`, `notif:recent:{topic,entity,cluster}:<x>` (the
@@ -61,7 +62,7 @@ use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_platform::redis::{RedisStore, VersionGuard};
 
 pub use alerts::AlertFields;
-pub use ledger::{Answer, Claim, ClaimAlert, ClaimRequest, EventClaim, LedgerEntry};
+pub use ledger::{Answer, Claim, ClaimAlert, ClaimRequest, EventClaim, LedgerEntry, Replacement};
 
 /// How long the ledger, the counts and the story are kept: 7 days.
 pub const LEDGER_TTL_SECS: u64 = 7 * 24 * 3600;

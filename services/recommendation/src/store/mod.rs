@@ -7,6 +7,8 @@
 //! - `rec:{rec}:story:<id>` — the latest `EnrichedStory` (protobuf), with a TTL ([`story`]);
 //! - `rec:{rec}:card:<id>` — what ranking needs of a story ([`Card`]), same TTL;
 //! - `rec:{rec}:vec:<id>` — its embedding, quantised, same TTL ([`related`]);
+//! - `rec:{rec}:versions:<id>` — each version as it arrived (a `StoryVersion` per version
+//!   number, the first write kept, with its trace id), 14 days, kills included ([`story`]);
 //! - `rec:{rec}:idx:<kind>:<value>` — sorted sets of story ids scored by publication time (ms),
 //!   one per topic, section, author and entity, plus `rec:{rec}:idx:latest` for everything and
 //!   `rec:{rec}:idx:breaking`; each keeps the newest `NEWSROOM_INDEX_MAX_STORIES`;
@@ -148,6 +150,10 @@ impl FeedStore {
 
     fn story_key(&self, id: &str) -> String {
         self.redis.key(format!("rec:{{rec}}:story:{id}"))
+    }
+
+    fn story_versions_key(&self, id: &str) -> String {
+        self.redis.key(format!("rec:{{rec}}:versions:{id}"))
     }
 
     fn card_key(&self, id: &str) -> String {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use newsroom_platform::redis::redis::{self, AsyncCommands as _};
 use newsroom_proto::Message as _;
-use newsroom_proto::v1::{EnrichedStory, PubStatus, TargetKind};
+use newsroom_proto::v1::{EnrichedStory, PubStatus, StoryVersion, TargetKind};
 
 use super::{FeedStore, Index, IndexKey, RedisError, changes, now_ms};
 
@@ -214,6 +214,18 @@ impl FeedStore {
         .await
     }
 
+    /// A story's versions as they arrived, newest first (at most [`VERSIONS_SHOWN`]).
+    pub async fn versions(&self, id: &str) -> Result<Vec<StoryVersion>, RedisError> {
+        let raw: Vec<Vec<u8>> = self.redis.conn().hvals(self.story_versions_key(id)).await?;
+        let mut versions: Vec<StoryVersion> = raw
+            .iter()
+            .filter_map(|b| StoryVersion::decode(b.as_slice()).ok())
+            .collect();
+        versions.sort_unstable_by_key(|v| std::cmp::Reverse(v.version));
+        versions.truncate(VERSIONS_SHOWN);
+        Ok(versions)
+    }
+
     /// Writes (or kills) a story and its index entries; idempotent on (id, version).
     pub async fn apply(&self, story: &EnrichedStory) -> Result<Applied, RedisError> {
         let Some(s) = &story.story else {
@@ -244,6 +256,12 @@ impl FeedStore {
         );
         let mut pipe = redis::pipe();
         pipe.atomic();
+        // The version as it arrived, first write kept (a rebuild replays it in its own trace).
+        let versions = self.story_versions_key(&s.id);
+        pipe.hset_nx(&versions, s.version, version_of(story).encode_to_vec())
+            .ignore()
+            .expire(&versions, VERSIONS_TTL_SECS)
+            .ignore();
         if s.pubstatus == PubStatus::Canceled as i32 || s.pubstatus == PubStatus::Withheld as i32 {
             // Gone from the cache and from every index, old and new, in one transaction.
             for k in old_indexes.iter().chain(&new_indexes) {
@@ -338,5 +356,30 @@ impl FeedStore {
             (now, Some(Arc::new(for_pages(story.clone())))),
         );
         Ok(Applied::Stored)
+    }
+}
+
+/// How long a story's versions are remembered.
+const VERSIONS_TTL_SECS: i64 = 14 * 24 * 3600;
+/// The newest versions `GetStoryHistory` shows.
+pub const VERSIONS_SHOWN: usize = 20;
+
+/// What the history keeps of a version: no body, no enrichment but its stage runs, and the id
+/// of the trace it is being handled in (the story's, from ingest on).
+fn version_of(enriched: &EnrichedStory) -> StoryVersion {
+    let s = enriched.story.clone().unwrap_or_default();
+    let e = enriched.enrichment.clone().unwrap_or_default();
+    let trace_id = newsroom_platform::telemetry::current_traceparent()
+        .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+        .unwrap_or_default();
+    StoryVersion {
+        version: s.version,
+        headline: s.headline,
+        signal: s.signal,
+        pubstatus: s.pubstatus,
+        accepted_at: enriched.accepted_at,
+        pipeline_id: e.pipeline_id,
+        trace_id,
+        stage_runs: e.stage_runs,
     }
 }
