@@ -116,6 +116,10 @@ try {
   const story = await ask("console");
   await until(ed, `${base}/console`, `tr[data-story=${JSON.stringify(story)}]`);
   await accessible(ed, "console");
+  await ed.goto(`${base}/console/dead-letters`);
+  await ed.waitForSelector("h1:has-text('Dead letters')");
+  await accessible(ed, "dead letters");
+  await ed.goto(`${base}/console`);
   await ed.fill("#story_id", story);
   await ed.selectOption("#audience", "everyone");
   await ed.click("form[action='/console/alerts/preview'] button[type=submit]");

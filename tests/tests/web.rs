@@ -687,6 +687,138 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
     pipeline.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_replays_a_dead_letter_once_its_cause_is_fixed() {
+    use newsroom_platform::kafka::{Producer, topics};
+    use newsroom_platform::metrics::{KafkaMetrics, Registry};
+    use newsroom_proto::Message as _;
+    use newsroom_proto::v1::{AlertRequest, Audience, audience::Target};
+
+    let pipeline = Pipeline::start().await;
+    let (addr, _web) = pipeline.start_web(&[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (phone, received, _sink) = newsroom_cli::sink::serve(listener, false).await;
+    pipeline
+        .reader_with_phone(
+            "dora",
+            "dora-phone",
+            "medtop:11000000",
+            &format!("http://{phone}/alerts"),
+        )
+        .await;
+    let mut ed = Browser::new(addr);
+    ed.sign_in("ed", true).await;
+
+    // An editor's alert for a story notification does not know yet: a poison record, dead-lettered
+    // with its reason.
+    let guid = format!("dlq-{}", uuid::Uuid::new_v4().simple());
+    let id = newsroom_ingest::identity::story_id("wire", &guid);
+    let request = AlertRequest {
+        story_id: id.clone(),
+        audience: Some(Audience {
+            target: Some(Target::Everyone(true)),
+        }),
+        requested_by: "editor".into(),
+        requested_at: Some(std::time::SystemTime::now().into()),
+        ..Default::default()
+    };
+    let producer = Producer::new(
+        &pipeline.platform_config(Service::Notification),
+        KafkaMetrics::register(&mut Registry::default()),
+    )
+    .unwrap();
+    producer
+        .send(
+            &pipeline.topic(topics::NOTIFICATIONS_ALERTS),
+            &id,
+            &request.encode_to_vec(),
+        )
+        .await
+        .unwrap();
+    let page = eventually(
+        Duration::from_secs(60),
+        "the dead letter in the console",
+        || {
+            let (ed, id) = (&ed, id.clone());
+            async move {
+                let (_, page) = ed.get("/console/dead-letters").await;
+                page.contains(&format!("data-key=\"{id}\"")).then_some(page)
+            }
+        },
+    )
+    .await;
+    let row = &page[page.find(&format!("data-key=\"{id}\"")).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(&format!("story {id} is unknown")), "{row}");
+    let value = |name: &str| -> String {
+        let at = row.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        row[at..at + row[at..].find('"').unwrap()].to_owned()
+    };
+    let (topic, partition, offset) = (value("topic"), value("partition"), value("offset"));
+    assert!(topic.ends_with("notifications.alerts.dlq"), "{topic}");
+    assert!(page.contains("record"), "the queue's depth: {page}");
+
+    // A queue that is not the service's is refused, naming the field.
+    let (status, body) = ed
+        .post_form(
+            "/console/dead-letters/replay",
+            &[
+                ("service", "notification"),
+                ("topic", "stories.raw.dlq"),
+                ("partition", "0"),
+                ("offset", "0"),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("topic"), "{body}");
+
+    // The cause fixed (the story arrives), the replay sends the alert.
+    submit(
+        &pipeline,
+        story(
+            &guid,
+            "Council approves the new city budget",
+            "The city council approved next year's budget.",
+            3,
+        ),
+    )
+    .await;
+    pipeline.wait_story_in_notification(&id).await;
+    assert!(!received.contains_story(&id), "no alert before the replay");
+    let (status, _) = ed
+        .post_form(
+            "/console/dead-letters/replay",
+            &[
+                ("service", "notification"),
+                ("topic", &topic),
+                ("partition", &partition),
+                ("offset", &offset),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = ed
+        .get(&format!(
+            "/console/dead-letters?replayed={}",
+            pipeline.topic(topics::NOTIFICATIONS_ALERTS)
+        ))
+        .await;
+    assert!(page.contains("Replayed into"), "{page}");
+    eventually(
+        Duration::from_secs(60),
+        "the replayed alert on the phone",
+        || {
+            let r = received.contains_story(&id);
+            async move { r.then_some(()) }
+        },
+    )
+    .await;
+    pipeline.stop().await;
+}
+
 /// A small OpenID Connect provider for the sign-in test: discovery, an authorization endpoint
 /// that signs in whoever comes (user `u-123`, an editor), a token endpoint that checks the PKCE
 /// verifier against the challenge, and its JWKS. Its address.

@@ -137,6 +137,8 @@ pub struct Service {
     readiness: Readiness,
     producer: Option<Producer>,
     flushes: Vec<Flush>,
+    /// The topics its consumers read (full names): their DLQs are the service's.
+    consumed: Vec<String>,
 }
 
 impl Service {
@@ -175,6 +177,7 @@ impl Service {
             readiness: Readiness::default(),
             producer: None,
             flushes: Vec::new(),
+            consumed: Vec::new(),
         }
     }
 
@@ -260,6 +263,11 @@ impl Service {
         handler: Arc<H>,
     ) -> Result<(), ServiceError> {
         let producer = self.producer()?;
+        for t in &settings.topics {
+            if !self.consumed.contains(t) {
+                self.consumed.push(t.clone());
+            }
+        }
         let health = self
             .readiness
             .check(format!("kafka consumer {}", settings.group_id));
@@ -280,6 +288,24 @@ impl Service {
         }
         .spawn();
         Ok(())
+    }
+
+    /// `newsroom.v1.DeadLetterService` for the DLQs of the topics this service's consumers read
+    /// (so far: call it after the last [`Service::consumer`]), for its routes.
+    pub fn dead_letters(
+        &mut self,
+        auth: crate::auth::Auth,
+    ) -> Result<
+        newsroom_proto::v1::dead_letter_service_server::DeadLetterServiceServer<kafka::DeadLetters>,
+        ServiceError,
+    > {
+        Ok(kafka::DeadLetters::new(
+            self.platform.clone(),
+            self.producer()?,
+            auth,
+            self.consumed.clone(),
+        )
+        .into_server())
     }
 
     /// Runs a background task as a drained worker; if it fails, the whole service stops rather

@@ -239,7 +239,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
 
     let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(
         api::EnrichmentApi::new(pipeline, config.auth.clone()),
-    ));
+    ))
+    .add_service(service.dead_letters(config.auth.clone())?);
     service.serve(routes).await?;
     Ok(())
 }

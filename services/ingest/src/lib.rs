@@ -128,7 +128,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     let routes = tonic::service::Routes::new(
         IngestServiceServer::new(api)
             .max_decoding_message_size(config.limits.max_document_bytes + 64 * 1024),
-    );
+    )
+    .add_service(service.dead_letters(config.access.auth.clone())?);
     service.serve(routes).await?;
     Ok(())
 }

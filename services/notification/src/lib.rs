@@ -642,10 +642,12 @@ pub async fn run_with_channels(
         shutdown: service.shutdown().clone(),
         streams: streams::StreamSlots::new(config.streams_per_reader, config.streams_max),
     };
+    let dead_letters = service.dead_letters(config.auth.clone())?;
     service
-        .serve(tonic::service::Routes::new(NotificationServiceServer::new(
-            api,
-        )))
+        .serve(
+            tonic::service::Routes::new(NotificationServiceServer::new(api))
+                .add_service(dead_letters),
+        )
         .await?;
     Ok(())
 }

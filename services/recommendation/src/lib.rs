@@ -117,10 +117,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
         config.auth.clone(),
         config.prepared_readers,
     );
+    let dead_letters = service.dead_letters(config.auth.clone())?;
     service
-        .serve(tonic::service::Routes::new(
-            RecommendationServiceServer::new(api),
-        ))
+        .serve(
+            tonic::service::Routes::new(RecommendationServiceServer::new(api))
+                .add_service(dead_letters),
+        )
         .await?;
     Ok(())
 }

@@ -504,6 +504,96 @@ pub async fn retract(
     Ok(axum::response::Redirect::to(&format!("/story/{id}?retracted=1")).into_response())
 }
 
+/// The newest dead letters shown per queue.
+const DEAD_LETTERS_SHOWN: u32 = 20;
+
+#[derive(Deserialize)]
+pub struct DeadLettersQuery {
+    #[serde(default)]
+    replayed: String,
+}
+
+/// The four services' dead-letter queues (their `DeadLetterService`), asked at once; a service
+/// that does not answer is shown as such, the others still are.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Query(q): Query<DeadLettersQuery>,
+) -> PageResult {
+    let session = editor(&jar)?;
+    let asks = crate::state::SERVICES.iter().map(|name| {
+        let state = state.clone();
+        async move {
+            let answer = match state.dead_letters(name) {
+                Ok(mut client) => client
+                    .list_dead_letters(newsroom_proto::v1::ListDeadLettersRequest {
+                        topic: String::new(),
+                        limit: DEAD_LETTERS_SHOWN,
+                    })
+                    .await
+                    .map(|r| r.into_inner())
+                    .map_err(|e| e.message().to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            match answer {
+                Ok(r) => context! {
+                    name, error => None::<String>,
+                    queues => r.queues.iter().map(|q| context! { topic => q.topic, depth => q.depth }).collect::<Vec<_>>(),
+                    letters => r.dead_letters.iter().map(|l| context! {
+                        topic => l.topic, partition => l.partition, offset => l.offset, key => l.key,
+                        source_topic => l.source_topic, source_partition => l.source_partition,
+                        source_offset => l.source_offset, error => l.error, attempts => l.attempts,
+                        value_dropped => l.value_dropped,
+                        at => l.dead_lettered_at.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0)).map(|t| t.to_rfc3339()),
+                    }).collect::<Vec<_>>(),
+                },
+                Err(error) => context! { name, error, queues => Vec::<()>::new(), letters => Vec::<()>::new() },
+            }
+        }
+    });
+    let services = futures::future::join_all(asks).await;
+    render(
+        &state,
+        "dead_letters.html",
+        Some(&session),
+        "console",
+        context! { services, limit => DEAD_LETTERS_SHOWN, replayed => (!q.replayed.is_empty()).then_some(q.replayed) },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ReplayForm {
+    service: String,
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+/// Replays one dead letter into its source topic, through the service that owns the queue.
+pub async fn replay_dead_letter(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Form(form): Form<ReplayForm>,
+) -> Result<Response, PageError> {
+    let session = editor(&jar)?;
+    let at = state
+        .dead_letters(&form.service)?
+        .replay_dead_letter(newsroom_proto::v1::ReplayDeadLetterRequest {
+            topic: form.topic.clone(),
+            partition: form.partition,
+            offset: form.offset,
+        })
+        .await?
+        .into_inner();
+    let to = format!("{}/{}/{}", at.topic, at.partition, at.offset);
+    tracing::info!(target: "newsroom::audit", service = %form.service, dlq = %format!("{}/{}/{}", form.topic, form.partition, form.offset), to = %to, editor = %session.user, "dead letter replayed from the console");
+    // Topic names and numbers only: nothing a query value must escape ('/' may stand in one).
+    Ok(
+        axum::response::Redirect::to(&format!("/console/dead-letters?replayed={to}"))
+            .into_response(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

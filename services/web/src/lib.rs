@@ -88,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         .route("/console/stories/{id}/correct", post(console::correct))
         .route("/console/stories/{id}/kill", post(console::kill))
         .route("/console/stories/{id}/retract", post(console::retract))
+        .route("/console/dead-letters", get(console::dead_letters))
+        .route(
+            "/console/dead-letters/replay",
+            post(console::replay_dead_letter),
+        )
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/feed", get(api::get_feed))
         .route("/api/v1/stories/{id}", get(api::get_story))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
+use newsroom_proto::v1::dead_letter_service_client::DeadLetterServiceClient;
 use newsroom_proto::v1::enrichment_service_client::EnrichmentServiceClient;
 use newsroom_proto::v1::ingest_service_client::IngestServiceClient;
 use newsroom_proto::v1::notification_service_client::NotificationServiceClient;
@@ -34,6 +35,10 @@ pub type Recommendation = RecommendationServiceClient<Authed>;
 pub type Notification = NotificationServiceClient<Authed>;
 pub type Ingest = IngestServiceClient<Authed>;
 pub type Enrichment = EnrichmentServiceClient<Authed>;
+pub type DeadLetters = DeadLetterServiceClient<Authed>;
+
+/// The four services, by the name the console shows.
+pub const SERVICES: [&str; 4] = ["ingest", "enrichment", "recommendation", "notification"];
 
 /// The handlers' shared state.
 #[derive(Clone)]
@@ -165,6 +170,26 @@ impl AppState {
     pub fn editor_enrichment(&self) -> Result<Enrichment, WebError> {
         Ok(EnrichmentServiceClient::with_interceptor(
             self.enrichment.clone(),
+            Self::credential(&self.config.editor_token)?,
+        ))
+    }
+
+    /// A service's `DeadLetterService` (one of [`SERVICES`]), with web's `editor` credential.
+    pub fn dead_letters(&self, service: &str) -> Result<DeadLetters, WebError> {
+        let channel = match service {
+            "ingest" => &self.ingest,
+            "enrichment" => &self.enrichment,
+            "recommendation" => &self.recommendation,
+            "notification" => &self.notification,
+            _ => {
+                return Err(WebError::invalid(
+                    "service",
+                    "one of ingest, enrichment, recommendation, notification",
+                ));
+            }
+        };
+        Ok(DeadLetterServiceClient::with_interceptor(
+            channel.clone(),
             Self::credential(&self.config.editor_token)?,
         ))
     }

@@ -396,6 +396,7 @@ fn compile() -> Result<minijinja::Environment<'static>, minijinja::Error> {
         "_wire.html",
         "_alert.html",
         "approve.html",
+        "dead_letters.html",
         "error.html"
     );
     Ok(env)

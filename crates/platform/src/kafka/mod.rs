@@ -11,12 +11,15 @@
 //! - [`consumer`] — the group consumer: a task per assigned partition, offsets stored after the
 //!   [`Handler`] finished, commits on revoke and shutdown, retries, the consumer's health;
 //! - [`dlq`] — poison (and retries exhausted, where a consumer bounds them) to `<topic>.dlq` with headers saying why;
+//! - [`dead_letters`] — `DeadLetterService`, which every service serves: its DLQs listed, and a
+//!   dead letter replayed into its source topic;
 //! - [`replay`](mod@replay) — reading a topic outside the group: [`replay`](replay::replay) a compacted
 //!   topic into a cache, [`values_for_key`];
 //! - `health` — a client's health from librdkafka's errors and statistics (readiness).
 
 pub mod client;
 pub mod consumer;
+pub mod dead_letters;
 pub mod dlq;
 pub mod handler;
 mod health;
@@ -31,6 +34,7 @@ pub use rdkafka;
 
 pub use client::{client_config, named_client, reader_config, service_client};
 pub use consumer::{ConsumerDeps, ConsumerLoop, ConsumerSettings, spawn_consumer};
+pub use dead_letters::DeadLetters;
 pub use dlq::{dlq_headers, dlq_topic};
 pub use handler::{Failure, Handler, HandlerError};
 pub use health::ErrorLog;

@@ -92,7 +92,10 @@ pub async fn follow_from_start(
 }
 
 /// The ids of `topic`'s partitions (metadata retried while leaders are elected).
-async fn partition_ids(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, KafkaError> {
+pub(super) async fn partition_ids(
+    consumer: &StreamConsumer,
+    topic: &str,
+) -> Result<Vec<i32>, KafkaError> {
     // Partition ids only: librdkafka's metadata cannot be held across an await.
     retry_briefly(|| {
         consumer
@@ -109,7 +112,7 @@ async fn partition_ids(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32
 
 /// Retries a metadata call for up to ten seconds: a broker that just (re)started answers
 /// NotLeaderForPartition until its partitions have leaders.
-async fn retry_briefly<T>(
+pub(super) async fn retry_briefly<T>(
     mut call: impl FnMut() -> Result<T, KafkaError>,
 ) -> Result<T, KafkaError> {
     use backon::{ConstantBuilder, Retryable as _};
