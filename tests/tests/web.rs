@@ -390,6 +390,22 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
         console.contains("Enrichment pipeline") && console.contains("embedding"),
         "{console}"
     );
+    // Each stage's work: the story just enriched counts as an attempt of the language stage.
+    let language_row = console
+        .split("<tr>")
+        .find(|r| r.starts_with("<td>language</td>"))
+        .unwrap_or_else(|| panic!("the language stage's row: {console}"));
+    let cells: Vec<&str> = language_row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split("</td>").next().unwrap_or_default())
+        .collect();
+    let attempts: u64 = cells[6].parse().expect("attempts");
+    assert!(attempts >= 1, "{language_row}");
+    assert!(
+        console.contains("reloads: 0 applied, 0 rejected"),
+        "{console}"
+    );
 
     // One follower's phone: a preview counts it, sending reaches it, the status reaches done.
     pipeline

@@ -5,6 +5,7 @@
 //! remember nothing, and nothing is published. Both need the editor, service or operator role
 //! ([`newsroom_platform::auth`]).
 
+use crate::metrics::StageMetrics;
 use std::time::SystemTime;
 
 use newsroom_platform::auth::{Auth, Role};
@@ -20,14 +21,19 @@ use crate::stage::{Mode, StageError};
 pub struct EnrichmentApi {
     pipeline: SharedPipeline,
     auth: Auth,
+    metrics: StageMetrics,
 }
 
 /// The roles that may preview the pipeline and list its stages.
 const ALLOWED: [Role; 3] = [Role::Editor, Role::Service, Role::Operator];
 
 impl EnrichmentApi {
-    pub fn new(pipeline: SharedPipeline, auth: Auth) -> Self {
-        EnrichmentApi { pipeline, auth }
+    pub fn new(pipeline: SharedPipeline, auth: Auth, metrics: StageMetrics) -> Self {
+        EnrichmentApi {
+            pipeline,
+            auth,
+            metrics,
+        }
     }
 }
 
@@ -76,11 +82,18 @@ impl EnrichmentService for EnrichmentApi {
     ) -> Result<Response<ListStagesResponse>, Status> {
         self.auth.require(request.metadata(), &ALLOWED).await?;
         let pipeline = self.pipeline.load_full();
+        let (reloads_applied, reloads_rejected) = self.metrics.reloads();
         Ok(Response::new(ListStagesResponse {
             stages: pipeline
                 .stages
                 .iter()
-                .map(|s| StageInfo {
+                .map(|s| (s, self.metrics.stats(&s.spec.name)))
+                .map(|(s, stats)| StageInfo {
+                    attempts_run: stats.attempts,
+                    errors: stats.errors,
+                    failures: stats.failures,
+                    p50_us: stats.p50_us,
+                    p99_us: stats.p99_us,
                     name: s.spec.name.clone(),
                     kind: s.spec.kind.clone(),
                     timeout_ms: u32::try_from(s.spec.timeout_ms).unwrap_or(u32::MAX),
@@ -94,6 +107,8 @@ impl EnrichmentService for EnrichmentApi {
                 .collect(),
             pipeline_id: pipeline.id.clone(),
             source: pipeline.source.clone(),
+            reloads_applied,
+            reloads_rejected,
         }))
     }
 }

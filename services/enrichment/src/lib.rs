@@ -226,7 +226,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     )
     .await?;
     let stage_metrics = StageMetrics::register(service.registry());
-    let reloader = start_pipeline(&config, stage_metrics).await?;
+    let reloader = start_pipeline(&config, stage_metrics.clone()).await?;
     reloader.watch(service.shutdown());
     let pipeline = reloader.shared();
     let handler = Arc::new(EnrichHandler {
@@ -238,7 +238,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> Re
     service.consumer(ConsumerSettings::new(platform, &[t::STORIES_RAW]), handler)?;
 
     let routes = tonic::service::Routes::new(EnrichmentServiceServer::new(
-        api::EnrichmentApi::new(pipeline, config.auth.clone()),
+        api::EnrichmentApi::new(pipeline, config.auth.clone(), stage_metrics),
     ))
     .add_service(service.dead_letters(config.auth.clone())?);
     service.serve(routes).await?;

@@ -3,6 +3,9 @@
 //! Each event type bumps its counter in the same call that logs it (the callers log), so the
 //! numbers operators graph and the lines they grep never disagree.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -43,6 +46,31 @@ pub struct StageMetrics {
     failures: Family<FailureLabel, Counter>,
     reloads: Family<ReloadLabel, Counter>,
     stages: Gauge,
+    /// Each stage's recent attempts, for `ListStages` (the console): percentiles a scrape of
+    /// the histogram can only bound.
+    recent: Arc<Mutex<HashMap<String, Recent>>>,
+}
+
+/// Attempts remembered per stage for its percentiles.
+pub const RECENT_ATTEMPTS: usize = 1024;
+
+/// A stage's attempts since the service started, and the durations of the latest.
+#[derive(Debug, Default, Clone)]
+struct Recent {
+    attempts: u64,
+    errors: u64,
+    durations_us: VecDeque<u32>,
+}
+
+/// What `ListStages` reports of a stage's work.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct StageStats {
+    pub attempts: u64,
+    pub errors: u64,
+    /// Stories the stage failed for good (skipped, dead-lettered or waiting).
+    pub failures: u64,
+    pub p50_us: u32,
+    pub p99_us: u32,
 }
 
 impl Default for StageMetrics {
@@ -52,6 +80,7 @@ impl Default for StageMetrics {
             failures: Family::default(),
             reloads: Family::default(),
             stages: Gauge::default(),
+            recent: Arc::default(),
         }
     }
 }
@@ -89,6 +118,60 @@ impl StageMetrics {
                 result: if ok { "ok" } else { "error" },
             })
             .observe(took.as_secs_f64());
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let r = recent.entry(stage.to_owned()).or_default();
+        r.attempts += 1;
+        r.errors += u64::from(!ok);
+        if r.durations_us.len() == RECENT_ATTEMPTS {
+            r.durations_us.pop_front();
+        }
+        r.durations_us
+            .push_back(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    /// A stage's attempts, errors and failures since the service started, and the p50 and p99
+    /// of its last [`RECENT_ATTEMPTS`] attempts.
+    pub fn stats(&self, stage: &str) -> StageStats {
+        let failures = Self::ACTIONS
+            .iter()
+            .map(|action| {
+                self.failures
+                    .get_or_create(&FailureLabel {
+                        stage: stage.to_owned(),
+                        action,
+                    })
+                    .get()
+            })
+            .sum();
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(r) = recent.get(stage) else {
+            return StageStats {
+                failures,
+                ..StageStats::default()
+            };
+        };
+        let mut sorted: Vec<u32> = r.durations_us.iter().copied().collect();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            sorted
+                .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(0)
+        };
+        StageStats {
+            attempts: r.attempts,
+            errors: r.errors,
+            failures,
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+        }
+    }
+
+    /// Reloads applied and rejected since the service started (the first load, which the
+    /// `applied` series counts, is not a reload).
+    pub fn reloads(&self) -> (u64, u64) {
+        let n = |outcome| self.reloads.get_or_create(&ReloadLabel { outcome }).get();
+        (n("applied").saturating_sub(1), n("rejected"))
     }
 
     /// What a stage's failure can lead to (the `action` label).
@@ -119,5 +202,29 @@ impl StageMetrics {
         if outcome == "applied" {
             self.stages.set(stages as i64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stage_reports_its_attempts_failures_and_percentiles() {
+        let m = StageMetrics::default();
+        for us in 1..=100u64 {
+            m.observe("topics", Duration::from_micros(us), us != 100);
+        }
+        m.failed("topics", "skipped");
+        let s = m.stats("topics");
+        assert_eq!((s.attempts, s.errors, s.failures), (100, 1, 1));
+        assert_eq!((s.p50_us, s.p99_us), (50, 99));
+        assert_eq!(m.stats("unknown"), StageStats::default());
+        m.reloaded("applied", 3);
+        m.reloaded("rejected", 0);
+        m.reloaded("applied", 3);
+        // The first load is not a reload.
+        assert_eq!(m.reloads(), (1, 1));
     }
 }

@@ -97,10 +97,14 @@ pub async fn console(
         "console",
         context! {
             rows, topic => q.topic, topics,
-            pipeline => stages.as_ref().map(|s| context! { id => s.pipeline_id.clone(), source => s.source.clone() }),
+            pipeline => stages.as_ref().map(|s| context! {
+                id => s.pipeline_id.clone(), source => s.source.clone(),
+                reloads_applied => s.reloads_applied, reloads_rejected => s.reloads_rejected,
+            }),
             stages => stages.map(|s| s.stages.into_iter().map(|st| context! {
                 name => st.name, kind => st.kind, timeout_ms => st.timeout_ms, on_error => st.on_error,
-                wave => st.wave, enabled => st.enabled,
+                wave => st.wave, enabled => st.enabled, attempts => st.attempts_run,
+                errors => st.errors, failures => st.failures, p50_us => st.p50_us, p99_us => st.p99_us,
             }).collect::<Vec<_>>()).unwrap_or_default(),
         },
     )
