@@ -423,6 +423,10 @@ async fn an_editor_previews_sends_and_follows_an_alert_and_a_large_one_needs_a_s
         preview.contains("Send alert") && preview.contains("devices would be alerted"),
         "{preview}"
     );
+    assert!(
+        preview.contains(r#"<span class="channel">webhook 1</span>"#),
+        "the audience by channel: {preview}"
+    );
     let (status, sent) = ed
         .post_form(
             "/console/alerts/send",

@@ -259,6 +259,7 @@ pub async fn preview(
             targeted => status.targeted,
             reach,
             suppressed => status.suppressed,
+            by_channel => status.sent_by_channel,
             predicted => prediction(&status),
             needs_approval,
             approval_url,
@@ -298,6 +299,7 @@ pub async fn approve_page(
             targeted => status.targeted,
             reach => audience_of(&status),
             suppressed => status.suppressed,
+            by_channel => status.sent_by_channel,
             predicted => prediction(&status),
         },
     )

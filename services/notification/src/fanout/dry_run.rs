@@ -44,13 +44,17 @@ impl Fanout {
                 .into_iter()
                 .filter(|id| seen.insert(id.clone()))
                 .collect();
-            let (requests, _) = self.judge_page(job, ids).await?;
+            let (requests, devices) = self.judge_page(job, ids).await?;
             let verdicts = self.store.preview_claims(&alert, &requests).await?;
-            for (request, verdict) in requests.iter().zip(verdicts) {
+            for ((request, verdict), device) in requests.iter().zip(verdicts).zip(&devices) {
                 let reason = match verdict {
                     Claim::Send | Claim::Resend => {
                         status.targeted += 1;
                         status.sent += 1;
+                        *status
+                            .sent_by_channel
+                            .entry(super::send::channel_name(device).to_owned())
+                            .or_default() += 1;
                         continue;
                     }
                     Claim::SameEvent => Suppression::SameEvent,

@@ -67,6 +67,7 @@ pub fn status_of(story: &str, fields: &AlertFields, timeline: &[(i64, i64)]) -> 
         predicted_time_to_90_percent_sent: None,
         recent_sends_per_second: 0.0,
         recent_fanouts: 0,
+        sent_by_channel: Default::default(),
         finished_at: timestamp(get("finished_ms")),
         requested_at: None,
         latest_started_at: timestamp(get("latest_started_ms")),
