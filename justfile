@@ -41,10 +41,17 @@ down:
 # The whole test suite: unit tests and end-to-end tests against real Kafka and Redis, the
 # trace test against a real Jaeger and the short chaos set's network faults through Toxiproxy
 # (both built once into ~/.cache/newsroom/go-bin, left running).
-test: stack-up jaeger-up toxiproxy-up enrichment-model browser-deps
+test: stack-up jaeger-up toxiproxy-up enrichment-model browser-deps stages
     deploy/stack.sh redis-cluster-up
     cargo build --workspace --bins
     NEWSROOM_DATA="{{data}}" cargo test --workspace
+
+# The example enrichment stages and the misbehaving test guests as WebAssembly components
+# (Python, JavaScript, Go: examples/stages/), built offline into target/stages/ once their tools
+# are installed (componentize-py from PyPI, componentize-js/jco from npm, Go).
+stages:
+    examples/stages/install-tools.sh
+    examples/stages/build.sh all target/stages
 
 # The browser tests' and the API fuzzing's tools: playwright-core and axe-core (npm, no browser
 # download: Debian's /usr/bin/chromium), Schemathesis (PyPI, `st`). .ci/run installs chromium.
@@ -220,5 +227,5 @@ enrichment-gazetteer:
 
 # Enrichment: stories/s/core of the default pipeline over the BBC corpus with and without the
 # embedding stage, p50/p99 per stage, GFLOP/s of the embedding stage (one core: RAYON_NUM_THREADS=1).
-bench-enrichment: enrichment-model
+bench-enrichment: enrichment-model stages
     NEWSROOM_DATA="{{data}}" RAYON_NUM_THREADS=1 cargo bench -p newsroom-enrichment --bench pipeline

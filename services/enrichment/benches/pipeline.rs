@@ -1,6 +1,7 @@
 //! `just bench-enrichment`: stories per second per core of the default pipeline over the BBC
-//! corpus, with and without the embedding stage, p50/p99 per stage, and the embedding stage's
-//! achieved GFLOP/s.
+//! corpus, with and without the embedding stage, p50/p99 per stage, the embedding stage's
+//! achieved GFLOP/s, and the WebAssembly stages: an empty component stage's overhead per story
+//! and each example stage's stories/s/core.
 //!
 //! One story at a time on a single-threaded runtime (and `RAYON_NUM_THREADS=1` for candle, set
 //! by the recipe), so the figures are per core. Stateful stages (dedup, velocity, the embedding
@@ -126,7 +127,63 @@ fn main() {
     println!("enrichment benchmark: {n} BBC stories, one at a time, one core");
     println!("default pipeline without embeddings: {rate:.0} stories/s/core   (target ≥ 1,000)");
     print_stages(&per_stage);
+    wasm(&rt, &all[..n.min(env_usize("BENCH_WASM_STORIES", 500))]);
     embedding(&rt, &all, rate);
+}
+
+/// The `wasm` stages (components from `just stages` in target/stages/, or
+/// `NEWSROOM_STAGES_DIR`): the per-story overhead of an empty component stage over the
+/// built-in `counts` stage alone, and each example stage's stories/s/core (its own p50 time).
+fn wasm(rt: &tokio::runtime::Runtime, stories: &[Story]) {
+    let dir = std::env::var_os("NEWSROOM_STAGES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/stages")
+        });
+    if !dir.join("empty.wasm").is_file() {
+        println!("wasm stages: not built (run `just stages`)");
+        return;
+    }
+    let cx = BuildContext {
+        base_dir: dir,
+        ..Default::default()
+    };
+    let build = |extra: &str| {
+        let text = format!("[[stage]]\nname = \"counts\"\ntype = \"counts\"\n{extra}");
+        Pipeline::build(&text, "bench", &cx, Default::default()).expect("the bench pipeline builds")
+    };
+    let wasm_stage = |name: &str| {
+        format!(
+            "[[stage]]\nname = \"{name}\"\ntype = \"wasm\"\ntimeout_ms = 5000\nparams = {{ module = \"{name}.wasm\" }}\n"
+        )
+    };
+    let base = build("");
+    let empty = build(&wasm_stage("empty"));
+    // Warm both, then time the same stories through each.
+    run(rt, &base, &stories[..10.min(stories.len())]);
+    run(rt, &empty, &stories[..10.min(stories.len())]);
+    let (rate_base, _) = run(rt, &base, stories);
+    let (rate_empty, per_stage) = run(rt, &empty, stories);
+    let overhead_us = (1.0 / rate_empty - 1.0 / rate_base) * 1e6;
+    let mut d = per_stage.get("empty").cloned().unwrap_or_default();
+    d.sort_unstable();
+    println!(
+        "wasm: empty component stage {:.1} µs p50 inside the pipeline; per story {overhead_us:.1} µs over the built-in `counts` alone ({rate_base:.0} → {rate_empty:.0} stories/s/core)   (target ≤ 50 µs)",
+        percentile(&d, 0.5)
+    );
+    for name in ["sponsored", "reading-level", "region"] {
+        let p = build(&wasm_stage(name));
+        run(rt, &p, &stories[..10.min(stories.len())]);
+        let (_, per_stage) = run(rt, &p, stories);
+        let mut d = per_stage.get(name).cloned().unwrap_or_default();
+        d.sort_unstable();
+        let p50 = percentile(&d, 0.5);
+        println!(
+            "wasm: {name:<14} p50 {p50:>8.1} µs  p99 {:>8.1} µs  → {:.0} stories/s/core",
+            percentile(&d, 0.99),
+            1e6 / p50.max(1.0)
+        );
+    }
 }
 
 #[cfg(not(feature = "embedding"))]

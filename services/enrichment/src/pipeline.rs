@@ -115,8 +115,10 @@ impl Pipeline {
         metrics: StageMetrics,
     ) -> Result<Pipeline, BuildError> {
         let specs = spec::parse(text)?;
-        let digest = sha2::Sha256::digest(text.as_bytes());
-        let id = hex::encode(&digest[..6]);
+        // The definition and what it loads from elsewhere (a `wasm` stage's component): a
+        // changed module is a new pipeline, which a reload swaps in.
+        let mut digest = sha2::Sha256::new();
+        digest.update(text.as_bytes());
         let mut stages: Vec<PlannedStage> = Vec::with_capacity(specs.len());
         for spec in specs {
             let stage = spec
@@ -150,7 +152,12 @@ impl Pipeline {
         }
         for s in &stages {
             metrics.declare(&s.spec.name);
+            if let Some(f) = s.stage.fingerprint() {
+                digest.update(s.spec.name.as_bytes());
+                digest.update(f.as_bytes());
+            }
         }
+        let id = hex::encode(&digest.finalize()[..6]);
         let n_waves = stages.iter().map(|s| s.wave + 1).max().unwrap_or(0);
         let waves = (0..n_waves)
             .map(|w| {

@@ -79,6 +79,11 @@ pub trait Stage: Send + Sync {
     fn enabled(&self) -> bool {
         true
     }
+    /// What the stage loads besides its params (a `wasm` stage: its component's SHA-256), so
+    /// that a change to it makes a new pipeline id and a reload. Default: nothing.
+    fn fingerprint(&self) -> Option<String> {
+        None
+    }
     /// What this stage adds to the story's enrichment.
     async fn run(&self, input: &StageInput<'_>) -> Result<StageOutput, StageError>;
 }

@@ -139,6 +139,9 @@ stage_types! {
     embedding => Embedding(embedding::EmbeddingConfig), reads [], writes [EMBEDDING];
     /// Any `newsroom.v1.EnrichmentStage`: reads and writes what its params declare.
     grpc => Grpc(grpc::GrpcConfig), reads params, writes params;
+    /// A WebAssembly component (world `newsroom:stage/stage`, `wit/newsroom-stage.wit`):
+    /// reads what its manifest declares, writes attributes `<stage>.<field>`.
+    wasm => Wasm(wasm::WasmConfig), reads params, writes params;
 }
 
 impl StageConfig {
@@ -152,10 +155,11 @@ impl StageConfig {
         self.params().build(name, cx)
     }
 
-    /// The remote endpoint of a `grpc` stage.
+    /// The remote endpoint of a `grpc` stage, the component of a `wasm` one.
     pub fn endpoint(&self) -> Option<&str> {
         match self {
             StageConfig::Grpc(c) => Some(&c.endpoint),
+            StageConfig::Wasm(c) => Some(&c.module),
             _ => None,
         }
     }

@@ -1,0 +1,3 @@
+module newsroom.example/stages/region
+
+go 1.24

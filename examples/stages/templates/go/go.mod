@@ -1,0 +1,3 @@
+module newsroom.example/stages/{{name}}
+
+go 1.24
