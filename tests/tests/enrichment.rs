@@ -1054,3 +1054,103 @@ async fn an_older_version_after_a_newer_one_is_not_published_again() {
     assert_eq!(versions, [2], "version 1 written after version 2");
     pipeline.stop().await;
 }
+
+/// The default pipeline plus the three example WebAssembly stages (Python, JavaScript, Go, built
+/// by `just stages` into target/stages/): their findings reach `stories.enriched` and the story
+/// readers get from the feed service, with the default stages' as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_wasm_stages_in_three_languages_reach_stories_enriched_and_the_feed() {
+    use newsroom_proto::v1::GetStoryRequest;
+    use newsroom_proto::v1::recommendation_service_client::RecommendationServiceClient;
+
+    let stages = std::env::var_os("NEWSROOM_STAGES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/stages"));
+    for name in ["sponsored", "reading-level", "region"] {
+        assert!(
+            stages.join(format!("{name}.wasm")).is_file(),
+            "{name}.wasm is not in {}: run `just stages` first",
+            stages.display()
+        );
+    }
+    let text = format!(
+        "{}\n[[stage]]\nname = \"sponsored\"\ntype = \"wasm\"\ntimeout_ms = 5000\nparams = {{ module = \"{dir}/sponsored.wasm\" }}\n\n\
+         [[stage]]\nname = \"reading-level\"\ntype = \"wasm\"\ntimeout_ms = 5000\nparams = {{ module = \"{dir}/reading-level.wasm\" }}\n\n\
+         [[stage]]\nname = \"region\"\ntype = \"wasm\"\ntimeout_ms = 5000\nparams = {{ module = \"{dir}/region.wasm\" }}\n",
+        include_str!("../../services/enrichment/pipeline.default.toml"),
+        dir = stages.canonicalize().unwrap().display()
+    );
+    let path = std::env::temp_dir().join(format!(
+        "newsroom-e2e-wasm-{}.toml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let pipeline = Pipeline::start_with(
+        &[
+            Service::Ingest,
+            Service::Enrichment,
+            Service::Recommendation,
+        ],
+        &[("NEWSROOM_PIPELINE_FILE", path.to_str().unwrap())],
+    )
+    .await;
+    let id = IngestServiceClient::new(pipeline.channel(Service::Ingest).await)
+        .submit_story(SubmitStoryRequest {
+            story: Some(Story {
+                source: "wire".into(),
+                guid: "wasm-e2e-1".into(),
+                headline: "Sponsored: a weekend in Paris and Berlin by train".into(),
+                body_html: "<p>This advertorial is a paid partnership with the rail operator. \
+                    Trains leave Paris every morning and reach Berlin by the evening.</p>"
+                    .into(),
+                urgency: 5,
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("SubmitStory")
+        .into_inner()
+        .story_id;
+    let e = enriched(&pipeline, &id).await;
+    let en = e.enrichment.as_ref().unwrap();
+    let a = &en.attributes;
+    assert_eq!(
+        a.get("sponsored.flag").map(String::as_str),
+        Some("true"),
+        "{a:?}"
+    );
+    assert!(a.contains_key("reading-level.flesch"), "{a:?}");
+    assert!(a["region.regions"].contains("Europe"), "{a:?}");
+    assert!(
+        !en.topics.is_empty() && !en.entities.is_empty(),
+        "the default stages ran too"
+    );
+    // What readers are served: recommendation's copy of the story carries the same findings.
+    let rec = RecommendationServiceClient::new(pipeline.channel(Service::Recommendation).await);
+    let served = eventually(
+        Duration::from_secs(30),
+        "the story in recommendation",
+        || {
+            let (mut rec, id) = (rec.clone(), id.clone());
+            async move {
+                rec.get_story(GetStoryRequest { story_id: id })
+                    .await
+                    .ok()
+                    .map(|r| r.into_inner())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        served
+            .enrichment
+            .unwrap()
+            .attributes
+            .get("sponsored.flag")
+            .map(String::as_str),
+        Some("true")
+    );
+    pipeline.stop().await;
+    let _ = std::fs::remove_file(&path);
+}
