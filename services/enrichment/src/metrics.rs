@@ -29,6 +29,13 @@ pub struct FailureLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShadowLabel {
+    pub stage: String,
+    /// `agree`, `differ` or `failed` (the shadow stage itself failed).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabel {
     /// `applied`, `rejected` or `unchanged`.
     pub outcome: &'static str,
@@ -45,6 +52,7 @@ pub struct StageMetrics {
     duration: Family<StageLabel, Histogram>,
     failures: Family<FailureLabel, Counter>,
     reloads: Family<ReloadLabel, Counter>,
+    shadows: Family<ShadowLabel, Counter>,
     stages: Gauge,
     /// Each stage's recent attempts, for `ListStages` (the console): percentiles a scrape of
     /// the histogram can only bound.
@@ -79,6 +87,7 @@ impl Default for StageMetrics {
             duration: Family::new_with_constructor(stage_histogram),
             failures: Family::default(),
             reloads: Family::default(),
+            shadows: Family::default(),
             stages: Gauge::default(),
             recent: Arc::default(),
         }
@@ -97,6 +106,11 @@ impl StageMetrics {
             "newsroom_enrichment_stage_failures",
             "Stories whose stage failed for good, by stage and what happened to the story",
             m.failures.clone(),
+        );
+        registry.register(
+            "newsroom_enrichment_shadow_comparisons",
+            "Stories a shadow stage ran on, by whether its findings agreed with the serving stage's",
+            m.shadows.clone(),
         );
         registry.register(
             "newsroom_enrichment_pipeline_reloads",
@@ -165,6 +179,29 @@ impl StageMetrics {
             p50_us: at(0.50),
             p99_us: at(0.99),
         }
+    }
+
+    /// A shadow stage's comparison on one story.
+    pub fn shadow(&self, stage: &str, result: &'static str) {
+        self.shadows
+            .get_or_create(&ShadowLabel {
+                stage: stage.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// A shadow stage's comparisons so far: (agreed, differed, failed).
+    pub fn shadow_counts(&self, stage: &str) -> (u64, u64, u64) {
+        let n = |result| {
+            self.shadows
+                .get_or_create(&ShadowLabel {
+                    stage: stage.to_owned(),
+                    result,
+                })
+                .get()
+        };
+        (n("agree"), n("differ"), n("failed"))
     }
 
     /// Reloads applied and rejected since the service started (the first load, which the

@@ -78,6 +78,8 @@ impl PipelineError {
 pub struct Pipeline {
     /// Short hash of the definition (`Enrichment.pipeline_id`).
     pub id: String,
+    /// Names of the stages a shadow stage is compared with.
+    shadowed: std::collections::HashSet<String>,
     /// Where the definition came from (a path, or "built-in default").
     pub source: String,
     pub stages: Vec<PlannedStage>,
@@ -169,8 +171,13 @@ impl Pipeline {
                     .collect()
             })
             .collect();
+        let shadowed = stages
+            .iter()
+            .filter_map(|s| s.spec.shadows.clone())
+            .collect();
         Ok(Pipeline {
             id,
+            shadowed,
             source: source.to_owned(),
             stages,
             waves,
@@ -218,6 +225,9 @@ impl Pipeline {
         let text = StoryText::new(story);
         let mut enrichment = Enrichment::default();
         let mut runs: HashMap<usize, StageRun> = HashMap::new();
+        // Shadow stages' results, and the findings of the stages they shadow.
+        let mut shadows: Vec<(usize, Result<Enrichment, PipelineError>)> = Vec::new();
+        let mut served: HashMap<String, Enrichment> = HashMap::new();
         for wave in &self.waves {
             let snapshot = enrichment.clone();
             let results = futures::future::join_all(wave.iter().map(|&i| {
@@ -226,11 +236,20 @@ impl Pipeline {
                 async move { (i, self.run_stage(planned, input_parts).await) }
             }))
             .await;
-            // Merge in file order (join_all keeps the wave's order, which is file order).
+            // Merge in file order (join_all keeps the wave's order, which is file order). A
+            // shadow stage's findings are kept aside, never merged: compared below.
             for (i, result) in results {
+                let spec = &self.stages[i].spec;
+                if spec.shadows.is_some() {
+                    shadows.push((i, result.map(|(patch, _)| patch.unwrap_or_default())));
+                    continue;
+                }
                 match result {
                     Ok((patch, run)) => {
                         if let Some(p) = patch {
+                            if self.shadowed.contains(&spec.name) {
+                                served.insert(spec.name.clone(), p.clone());
+                            }
                             stage::merge(&mut enrichment, p);
                         }
                         runs.insert(i, run);
@@ -239,11 +258,45 @@ impl Pipeline {
                 }
             }
         }
+        for (i, result) in shadows {
+            self.compare_shadow(story, &self.stages[i].spec, result, &served);
+        }
         enrichment.stage_runs = (0..self.stages.len())
             .filter_map(|i| runs.remove(&i))
             .collect();
         enrichment.pipeline_id = self.id.clone();
         Ok(enrichment)
+    }
+
+    /// Compares a shadow stage's findings on `story` with those of the stage it shadows: the
+    /// agreement as a metric, a difference as a log line in the story's trace. Its own failure
+    /// is counted, never the story's.
+    fn compare_shadow(
+        &self,
+        story: &Story,
+        spec: &StageSpec,
+        result: Result<Enrichment, PipelineError>,
+        served: &HashMap<String, Enrichment>,
+    ) {
+        let Some(target) = spec.shadows.as_deref() else {
+            return;
+        };
+        let shadow = match result {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.shadow(&spec.name, "failed");
+                tracing::info!(story.id = %story.id, shadow = %spec.name, serving = target, error = %e, "shadow stage failed");
+                return;
+            }
+        };
+        let serving = served.get(target).cloned().unwrap_or_default();
+        let differences = shadow_differences(&shadow, &spec.name, &serving, target);
+        if differences.is_empty() {
+            self.metrics.shadow(&spec.name, "agree");
+        } else {
+            self.metrics.shadow(&spec.name, "differ");
+            tracing::info!(story.id = %story.id, shadow = %spec.name, serving = target, differences = %differences.join("; "), "shadow stage differs");
+        }
     }
 
     /// Runs one stage with its timeout, attempts and `on_error`.
@@ -386,6 +439,48 @@ fn micros(d: Duration) -> u32 {
 
 /// The running pipeline, shared by the consumer and the API and swapped by reload.
 pub type SharedPipeline = Arc<arc_swap::ArcSwap<Pipeline>>;
+
+/// What differs between a shadow stage's findings and the serving stage's, with the shadow's
+/// attributes read under the serving stage's prefix (`<shadow>.x` as `<serving>.x`).
+fn shadow_differences(
+    shadow: &Enrichment,
+    shadow_name: &str,
+    serving: &Enrichment,
+    serving_name: &str,
+) -> Vec<String> {
+    let strip = |e: &Enrichment, prefix: &str| -> std::collections::BTreeMap<String, String> {
+        e.attributes
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(prefix)
+                    .and_then(|k| k.strip_prefix('.'))
+                    .map(|k| (k.to_owned(), v.clone()))
+            })
+            .collect()
+    };
+    let (a, b) = (strip(shadow, shadow_name), strip(serving, serving_name));
+    let mut out: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: {:?} (serving) vs {:?} (shadow)",
+                b.get(k).map(String::as_str).unwrap_or("-"),
+                a.get(k).map(String::as_str).unwrap_or("-")
+            )
+        })
+        .collect();
+    let (mut x, mut y) = (shadow.clone(), serving.clone());
+    x.attributes.clear();
+    y.attributes.clear();
+    if x != y {
+        out.push("findings other than attributes differ".into());
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

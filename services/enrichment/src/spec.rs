@@ -11,6 +11,11 @@
 //! params = { max_topics = 3 }
 //! ```
 //!
+//! A stage may run in **shadow** beside the one it would replace: `mode = "shadow"` and
+//! `shadows = "<serving stage>"`. It runs on every story, its findings are compared with the
+//! serving stage's (a diff per story in the log, agreement as metrics) and never published;
+//! `newsroom stage promote <name>` makes it serve (it takes the serving stage's place and name).
+//!
 //! The file is validated whole before anything runs: an unknown type, an unknown param, a
 //! duplicate name or a bad value is a [`SpecError`] naming the stage, and a reload with such a
 //! file keeps the running pipeline. `params` are the fields of the stage's config struct; the
@@ -71,7 +76,20 @@ struct RawStage {
     #[serde(default)]
     after: Vec<String>,
     #[serde(default)]
+    mode: StageMode,
+    shadows: Option<String>,
+    #[serde(default)]
     params: toml::Table,
+}
+
+/// Whether a stage's findings are published (`serve`, the default) or only compared with those
+/// of the stage it shadows (`shadow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageMode {
+    #[default]
+    Serve,
+    Shadow,
 }
 
 /// One validated stage of the file.
@@ -91,6 +109,8 @@ pub struct StageSpec {
     pub retry_backoff_ms: u64,
     /// Stages this one must run after, beyond what reads/writes imply.
     pub after: Vec<String>,
+    /// In shadow mode: the serving stage it is compared with (its findings never published).
+    pub shadows: Option<String>,
     /// The stage's typed config (`type` and `params`).
     pub config: stages::StageConfig,
 }
@@ -164,6 +184,18 @@ pub fn parse(text: &str) -> Result<Vec<StageSpec>, SpecError> {
         if retry_backoff_ms > 60_000 {
             return Err(fail("retry_backoff_ms: expected 0..60000".into()));
         }
+        let shadows = match (raw.mode, &raw.shadows) {
+            (StageMode::Serve, None) => None,
+            (StageMode::Shadow, Some(target)) if target != &raw.name => Some(target.clone()),
+            (StageMode::Shadow, _) => {
+                return Err(fail(
+                    "shadows: a shadow stage names the serving stage it is compared with".into(),
+                ));
+            }
+            (StageMode::Serve, Some(_)) => {
+                return Err(fail("shadows: only with mode = \"shadow\"".into()));
+            }
+        };
         let mut table = raw.params.clone();
         if table.contains_key("type") {
             return Err(fail(
@@ -184,8 +216,21 @@ pub fn parse(text: &str) -> Result<Vec<StageSpec>, SpecError> {
             attempts,
             retry_backoff_ms,
             after: raw.after,
+            shadows,
             config,
         });
+    }
+    // A shadow is compared with a serving stage of the same file.
+    for (i, spec) in out.iter().enumerate() {
+        if let Some(target) = &spec.shadows
+            && !out.iter().any(|o| &o.name == target && o.shadows.is_none())
+        {
+            return Err(SpecError::Stage {
+                index: i + 1,
+                name: spec.name.clone(),
+                reason: format!("shadows: {target:?} is not a serving stage of this pipeline"),
+            });
+        }
     }
     Ok(out)
 }
@@ -193,6 +238,22 @@ pub fn parse(text: &str) -> Result<Vec<StageSpec>, SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shadow_stage_names_a_serving_stage() {
+        let ok = "[[stage]]\nname = \"a\"\ntype = \"counts\"\n[[stage]]\nname = \"b\"\ntype = \"counts\"\nmode = \"shadow\"\nshadows = \"a\"\n";
+        let specs = parse(ok).unwrap();
+        assert_eq!(specs[1].shadows.as_deref(), Some("a"));
+        assert_eq!(specs[0].shadows, None);
+        for bad in [
+            "[[stage]]\nname = \"b\"\ntype = \"counts\"\nmode = \"shadow\"\n",
+            "[[stage]]\nname = \"b\"\ntype = \"counts\"\nmode = \"shadow\"\nshadows = \"nope\"\n",
+            "[[stage]]\nname = \"a\"\ntype = \"counts\"\n[[stage]]\nname = \"b\"\ntype = \"counts\"\nshadows = \"a\"\n",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("shadows"), "{e}");
+        }
+    }
 
     #[test]
     fn the_built_in_default_pipeline_parses() {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use newsroom_enrichment::metrics::StageMetrics;
 use newsroom_enrichment::pipeline::Pipeline;
 use newsroom_enrichment::reload::{Reloaded, Reloader};
+use newsroom_enrichment::spec::OnError;
 use newsroom_enrichment::stage::Mode;
 use newsroom_enrichment::stages::BuildContext;
 use newsroom_proto::v1::{Enrichment, StageOutcome, Story};
@@ -187,6 +188,13 @@ async fn a_trapping_guest_is_dead_lettered_or_skipped_per_its_on_error() {
         .expect_err("a trap with on_error = dead-letter fails the story");
     assert_eq!(err.stage, "trapper");
     assert!(err.to_string().contains("trapped"), "{err}");
+    // With `retry`, a trap is not an outage to wait out: the story is dead-lettered too, and
+    // the partition behind it moves on.
+    let err = pipeline(&stage("retry"))
+        .enrich(&s, Mode::Live, SystemTime::now())
+        .await
+        .expect_err("a trap fails the story");
+    assert!(!err.is_outage(OnError::Retry), "{err}");
     let p = pipeline(&stage("skip"));
     for _ in 0..2 {
         let e = enrich(&p, &s).await;
@@ -256,4 +264,75 @@ async fn a_swapped_module_takes_effect_on_reload_without_a_restart() {
     let e = enrich(&before, &s).await;
     assert!(e.attributes.is_empty() && e.pipeline_id == before.id);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_stage_is_compared_and_never_published() {
+    let metrics = StageMetrics::default();
+    let cx = BuildContext {
+        base_dir: stages_dir(),
+        ..Default::default()
+    };
+    let text = r#"
+[[stage]]
+name = "entities"
+type = "entities"
+
+[[stage]]
+name = "region"
+type = "wasm"
+timeout_ms = 5000
+params = { module = "region.wasm" }
+
+[[stage]]
+name = "region-same"
+type = "wasm"
+mode = "shadow"
+shadows = "region"
+timeout_ms = 5000
+params = { module = "region.wasm" }
+
+[[stage]]
+name = "region-empty"
+type = "wasm"
+mode = "shadow"
+shadows = "region"
+timeout_ms = 5000
+params = { module = "empty.wasm" }
+
+[[stage]]
+name = "region-loop"
+type = "wasm"
+mode = "shadow"
+shadows = "region"
+on_error = "dead-letter"
+timeout_ms = 200
+params = { module = "looper.wasm" }
+"#;
+    let p = Pipeline::build(text, "test", &cx, metrics.clone()).expect("the pipeline builds");
+    let e = enrich(
+        &p,
+        &story("Talks in Paris", "Ministers met in Paris on Tuesday."),
+    )
+    .await;
+    assert!(
+        e.attributes["region.regions"].contains("Europe"),
+        "{:?}",
+        e.attributes
+    );
+    assert!(
+        e.attributes.keys().all(|k| k.starts_with("region.")),
+        "nothing of a shadow is published: {:?}",
+        e.attributes
+    );
+    assert!(
+        e.stage_runs.iter().all(|r| !r.name.starts_with("region-")),
+        "{:?}",
+        e.stage_runs
+    );
+    // The same component agrees; one that finds nothing differs; one that fails (even with
+    // on_error = dead-letter) is counted, and the story goes on.
+    assert_eq!(metrics.shadow_counts("region-same"), (1, 0, 0));
+    assert_eq!(metrics.shadow_counts("region-empty"), (0, 1, 0));
+    assert_eq!(metrics.shadow_counts("region-loop"), (0, 0, 1));
 }

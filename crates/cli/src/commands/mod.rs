@@ -13,7 +13,8 @@
 //! - [`webhook_sink`] — a phone that prints the alerts it receives;
 //! - [`token`] — a development JWT (reader, editor, service …) for the local stack.
 //! - [`canary`] — the end-to-end probe: a canary flash every N seconds, its alert latency as
-//!   metrics.
+//!   metrics;
+//! - [`stage`] — `stage new`: a WebAssembly enrichment stage from a template (Python, JS, Go).
 //!
 //! Operators (Kafka directly):
 //! - [`tail`] — a topic's records as JSON;
@@ -39,6 +40,7 @@ pub mod register_webhook;
 pub mod related;
 pub mod replay;
 pub mod send_alert;
+pub mod stage;
 pub mod submit;
 pub mod tail;
 pub mod token;
@@ -103,6 +105,9 @@ pub enum Command {
     /// Mint a development JWT (signed by the local key that services in `local` auth mode
     /// trust): `--sub alice` for a reader, `--role editor`, `--role service` …
     Token(token::Args),
+    /// WebAssembly enrichment stages: `stage new --lang python|js|go NAME` starts one from a
+    /// template that builds and tests out of the box.
+    Stage(stage::Args),
 }
 
 /// Runs the command; the error says which exit code the process ends with.
@@ -123,6 +128,7 @@ pub async fn run(Cli { globals, command }: Cli) -> Result<(), Error> {
         Command::WebhookSink(args) => webhook_sink::run(args).await,
         Command::Canary(args) => canary::run(args, globals).await,
         Command::Token(args) => token::run(args, globals),
+        Command::Stage(args) => stage::run(args),
     }
 }
 

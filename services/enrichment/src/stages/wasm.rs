@@ -344,6 +344,7 @@ struct Inner {
 
 impl Inner {
     fn instantiate(&self, deadline: Instant) -> Result<Instance, StageError> {
+        let budget_ms = deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
         let mut store = Store::new(
             &ENGINE,
             Guest {
@@ -361,30 +362,38 @@ impl Inner {
         let bindings = self
             .pre
             .instantiate(&mut store)
-            .map_err(|e| self.failure(&store, &e, deadline))?;
+            .map_err(|e| self.failure(&store, &e, deadline, budget_ms))?;
         Ok(Instance { store, bindings })
     }
 
-    /// What a trap (or a failed instantiation) means for the story.
-    fn failure(&self, store: &Store<Guest>, e: &wasmtime::Error, deadline: Instant) -> StageError {
+    /// What a trap (or a failed instantiation) means for the story. A guest stopped at its
+    /// deadline is a timeout (`budget_ms`: what the call had); a trap or a refused growth is
+    /// the guest's own failure on this story, not an outage to wait out, so it is `Invalid`:
+    /// `on_error = "retry"` dead-letters it rather than holding the partition behind it.
+    fn failure(
+        &self,
+        store: &Store<Guest>,
+        e: &wasmtime::Error,
+        deadline: Instant,
+        budget_ms: u64,
+    ) -> StageError {
         if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) || Instant::now() >= deadline {
-            return StageError::Failed(format!(
-                "{}: stopped at its deadline (epoch interruption)",
-                self.name
-            ));
+            tracing::warn!(stage = %self.name, budget_ms, "wasm guest stopped at its deadline");
+            return StageError::Timeout(budget_ms);
         }
         if store.data().limits.hit {
-            return StageError::Failed(format!(
+            return StageError::Invalid(format!(
                 "{}: memory cap of {} MiB reached",
                 self.name,
                 self.max_memory >> 20
             ));
         }
-        StageError::Failed(format!("{}: trapped: {e:#}", self.name))
+        StageError::Invalid(format!("{}: trapped: {e:#}", self.name))
     }
 
     /// One call, on a warm instance or a new one; the instance goes back only if it is sound.
     fn call(&self, input: &types::Input, deadline: Instant) -> Result<Vec<types::Field>, StageError> {
+        let budget_ms = deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
         let warm = self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut instance = match warm {
             Some(i) => i,
@@ -395,11 +404,11 @@ impl Inner {
         let answer = instance.bindings.call_run(&mut instance.store, input);
         let answer = match answer {
             Ok(a) => a,
-            Err(e) => return Err(self.failure(&instance.store, &e, deadline)),
+            Err(e) => return Err(self.failure(&instance.store, &e, deadline, budget_ms)),
         };
         if instance.store.data().limits.hit {
             // The guest survived a refused growth: its heap may be in any state.
-            return Err(StageError::Failed(format!(
+            return Err(StageError::Invalid(format!(
                 "{}: memory cap of {} MiB reached",
                 self.name,
                 self.max_memory >> 20
