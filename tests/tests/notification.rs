@@ -761,7 +761,7 @@ async fn crash_mid_fan_out(graceful: bool) {
     }
     let redis = pipeline.redis().await;
     let devices_key = redis.key("notif:{devices}:user-devices:everyone");
-    eventually(Duration::from_secs(60), "every device indexed", || {
+    eventually(Duration::from_secs(120), "every device indexed", || {
         let (mut conn, key) = (redis.conn(), devices_key.clone());
         async move {
             let n: usize = conn.scard(&key).await.ok()?;
