@@ -15,5 +15,18 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub mod media_topics;
 
+/// An entity kind as pages, the JSON API and WebAssembly stages spell it: "person",
+/// "organisation", "place", "event", else "other".
+pub fn entity_kind_name(kind: i32) -> &'static str {
+    use v1::EntityKind;
+    match EntityKind::try_from(kind) {
+        Ok(EntityKind::Person) => "person",
+        Ok(EntityKind::Organisation) => "organisation",
+        Ok(EntityKind::Place) => "place",
+        Ok(EntityKind::Event) => "event",
+        _ => "other",
+    }
+}
+
 pub use prost::Message;
 pub use prost_types::Timestamp;

@@ -5,8 +5,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use newsroom_proto::v1::{
-    EnrichedStory, Entity, EntityKind, FeedItem, FollowTarget, PubStatus, Signal, StageOutcome,
-    StageRun, StoryHistory, TargetKind,
+    EnrichedStory, Entity, FeedItem, FollowTarget, PubStatus, Signal, StageOutcome, StageRun,
+    StoryHistory, TargetKind,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -157,16 +157,6 @@ pub struct Profile {
     pub follows: Vec<Follow>,
 }
 
-pub fn entity_kind(kind: i32) -> &'static str {
-    match EntityKind::try_from(kind) {
-        Ok(EntityKind::Person) => "person",
-        Ok(EntityKind::Organisation) => "organisation",
-        Ok(EntityKind::Place) => "place",
-        Ok(EntityKind::Event) => "event",
-        _ => "other",
-    }
-}
-
 pub fn target_kind(kind: &str) -> Option<TargetKind> {
     Some(match kind {
         "topic" => TargetKind::Topic,
@@ -196,7 +186,7 @@ fn entities(list: &[Entity]) -> Vec<EntityRef> {
     list.iter()
         .map(|e| EntityRef {
             name: e.name.clone(),
-            kind: entity_kind(e.kind),
+            kind: newsroom_proto::entity_kind_name(e.kind),
         })
         .collect()
 }

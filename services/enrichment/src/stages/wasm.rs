@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use newsroom_proto::v1::{Enrichment, EntityKind};
+use newsroom_proto::v1::Enrichment;
 use serde::Deserialize;
 use sha2::Digest as _;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -429,16 +429,6 @@ fn ticks_until(deadline: Instant) -> u64 {
     (left.as_micros() / TICK.as_micros()) as u64 + 1
 }
 
-fn kind_name(kind: i32) -> &'static str {
-    match EntityKind::try_from(kind) {
-        Ok(EntityKind::Person) => "person",
-        Ok(EntityKind::Organisation) => "organisation",
-        Ok(EntityKind::Place) => "place",
-        Ok(EntityKind::Event) => "event",
-        _ => "other",
-    }
-}
-
 /// The WIT input of a story.
 fn input_of(input: &StageInput<'_>, config: &[(String, String)]) -> types::Input {
     let s = input.story;
@@ -470,7 +460,7 @@ fn input_of(input: &StageInput<'_>, config: &[(String, String)]) -> types::Input
                 .iter()
                 .map(|x| types::Entity {
                     name: x.name.clone(),
-                    kind: kind_name(x.kind).to_owned(),
+                    kind: newsroom_proto::entity_kind_name(x.kind).to_owned(),
                     salience: x.salience,
                 })
                 .collect(),
